@@ -1,0 +1,86 @@
+/**
+ * Idempotency-Key for creating POSTs (kept IDEMPOTENCY_TTL, default 24 h, in Redis):
+ * same key and body → the first response replayed; same key, other body → 422.
+ * The first request reserves a resource id, so a retry racing the first (or following a crash)
+ * creates the same object rather than a second one.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { Redis } from 'ioredis';
+import { DeskflowError } from '../domain/errors';
+import { identityOf } from './request';
+
+interface StoredResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: unknown;
+}
+interface IdempotencyRecord {
+  fingerprint: string;
+  resource_id: string;
+  response?: StoredResponse;
+}
+
+const KEY_FORMAT = /^[\x21-\x7e]{1,255}$/;
+
+export function idempotency(redis: Redis, ttlMs: number): RequestHandler {
+  return async (req: Request, res: Response, next: NextFunction) => {
+    const key = req.headers['idempotency-key'];
+    if (key === undefined) {
+      req.resourceId = randomUUID();
+      return next();
+    }
+    if (typeof key !== 'string' || !KEY_FORMAT.test(key)) {
+      throw new DeskflowError('validation_failed', 'Idempotency-Key must be 1-255 printable ASCII characters');
+    }
+    const redisKey = `idem:${identityOf(req).tenantId}:${key}`;
+    const fingerprint = createHash('sha256')
+      .update(`${req.method} ${req.baseUrl}${req.path}\n${canonicalJson(req.body)}`)
+      .digest('base64url');
+
+    const fresh: IdempotencyRecord = { fingerprint, resource_id: randomUUID() };
+    const reserved = await redis.set(redisKey, JSON.stringify(fresh), 'PX', ttlMs, 'NX');
+    let record = fresh;
+    if (reserved === null) {
+      const raw = await redis.get(redisKey);
+      if (raw === null) throw new DeskflowError('idempotency_in_progress', 'retry the request');
+      record = JSON.parse(raw) as IdempotencyRecord;
+      if (record.fingerprint !== fingerprint) {
+        throw new DeskflowError('idempotency_key_reused', 'this Idempotency-Key was used with a different request');
+      }
+      if (record.response) {
+        res.status(record.response.status).set(record.response.headers).set('Idempotent-Replayed', 'true');
+        res.json(record.response.body);
+        return;
+      }
+    }
+    req.resourceId = record.resource_id;
+    res.locals.idempotency = {
+      /** Called by the route with its 2xx answer, before sending it. */
+      async complete(response: StoredResponse) {
+        await redis.set(redisKey, JSON.stringify({ ...record, response }), 'PX', ttlMs);
+      },
+    };
+    // A failed attempt (4xx/5xx) frees the key so a corrected request can use it.
+    res.on('finish', () => {
+      if (res.statusCode >= 400 && reserved !== null) void redis.del(redisKey).catch(() => undefined);
+    });
+    next();
+  };
+}
+
+/** Sends a `201 Created` (or other 2xx), recording it for replay when the request carried an Idempotency-Key. */
+export async function sendCreated(res: Response, response: StoredResponse): Promise<void> {
+  const store = res.locals.idempotency as { complete(r: StoredResponse): Promise<void> } | undefined;
+  await store?.complete(response);
+  res.status(response.status).set(response.headers).json(response.body);
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}

@@ -1,0 +1,40 @@
+/** The API process: `npm run api`. Stateless; run as many as you like behind a load balancer. */
+import type { Server } from 'node:http';
+import { loadConfig } from '../platform/config';
+import { createPool } from '../platform/db';
+import { createLogger } from '../platform/logger';
+import { createRedis } from '../platform/redis';
+import { connectTemporal } from '../platform/temporal';
+import { createApp } from './app';
+
+async function main() {
+  const config = loadConfig();
+  const log = createLogger(config, 'api');
+  const pool = createPool(config);
+  const redis = createRedis(config);
+  const temporal = await connectTemporal(config);
+  const app = createApp({ config, pool, redis, temporal, log });
+
+  const server: Server = app.listen(config.PORT, config.HOST, () => {
+    log.info({ url: `http://${config.HOST === '0.0.0.0' ? 'localhost' : config.HOST}:${config.PORT}` }, 'api listening');
+  });
+  server.keepAliveTimeout = 65_000;
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'api stopping');
+    server.close();
+    server.closeIdleConnections();
+    await Promise.allSettled([pool.end(), redis.quit(), temporal.connection.close()]);
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,80 @@
+/** Reads of the ticket projection (PostgreSQL). Every query is scoped by tenant. */
+import type pg from 'pg';
+import type { TicketEvent } from '../domain/events';
+import type { Message, Ticket, TicketPriority, TicketStatus } from '../domain/ticket';
+
+const TICKET_COLUMNS = `id, tenant_id, subject, description, status, priority, channel, customer_id, assignee_id, group_id,
+  tags, version, created_at, updated_at, first_agent_reply_at, solved_at, closed_at`;
+
+export interface TicketFilter {
+  status?: TicketStatus[];
+  priority?: TicketPriority;
+  assignee_id?: string;
+  customer_id?: string;
+  tag?: string;
+  after?: [string, string];
+  limit: number;
+}
+
+export function ticketStore(pool: pg.Pool) {
+  return {
+    async get(tenantId: string, id: string): Promise<Ticket | null> {
+      const { rows } = await pool.query<Ticket>(`SELECT ${TICKET_COLUMNS} FROM tickets WHERE tenant_id = $1 AND id = $2`, [tenantId, id]);
+      return rows[0] ?? null;
+    },
+
+    /** Newest first, keyset-paginated; fetches limit+1 rows to know whether there is more. */
+    async list(tenantId: string, f: TicketFilter): Promise<Ticket[]> {
+      const where = ['tenant_id = $1'];
+      const values: unknown[] = [tenantId];
+      const add = (sql: string, value: unknown) => {
+        values.push(value);
+        where.push(sql.replace('?', `$${values.length}`));
+      };
+      if (f.status) add('status = ANY(?)', f.status);
+      if (f.priority) add('priority = ?', f.priority);
+      if (f.assignee_id) add('assignee_id = ?', f.assignee_id);
+      if (f.customer_id) add('customer_id = ?', f.customer_id);
+      if (f.tag) add('tags @> ARRAY[?]::text[]', f.tag);
+      if (f.after) {
+        values.push(f.after[0], f.after[1]);
+        where.push(`(created_at, id) < ($${values.length - 1}::timestamptz, $${values.length}::uuid)`);
+      }
+      values.push(f.limit + 1);
+      const { rows } = await pool.query<Ticket>(
+        `SELECT ${TICKET_COLUMNS} FROM tickets WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT $${values.length}`,
+        values,
+      );
+      return rows;
+    },
+
+    async messages(tenantId: string, ticketId: string, limit: number, after?: [string, string]): Promise<Message[]> {
+      const { rows } = await pool.query<Message>(
+        `SELECT id, tenant_id, ticket_id, visibility, author_type, author_id, body, created_at FROM messages
+         WHERE tenant_id = $1 AND ticket_id = $2 AND ($3::timestamptz IS NULL OR (created_at, id) > ($3::timestamptz, $4::uuid))
+         ORDER BY created_at, id LIMIT $5`,
+        [tenantId, ticketId, after?.[0] ?? null, after?.[1] ?? null, limit + 1],
+      );
+      return rows;
+    },
+
+    async message(tenantId: string, ticketId: string, id: string): Promise<Message | null> {
+      const { rows } = await pool.query<Message>(
+        `SELECT id, tenant_id, ticket_id, visibility, author_type, author_id, body, created_at FROM messages
+         WHERE tenant_id = $1 AND ticket_id = $2 AND id = $3`,
+        [tenantId, ticketId, id],
+      );
+      return rows[0] ?? null;
+    },
+
+    async events(tenantId: string, ticketId: string, limit: number, afterVersion = 0): Promise<TicketEvent[]> {
+      const { rows } = await pool.query(
+        `SELECT tenant_id, ticket_id, version, type, actor_type, actor_id, changes, data, occurred_at FROM ticket_events
+         WHERE tenant_id = $1 AND ticket_id = $2 AND version > $3 ORDER BY version LIMIT $4`,
+        [tenantId, ticketId, afterVersion, limit + 1],
+      );
+      return rows.map(({ actor_type, actor_id, ...rest }) => ({ ...rest, actor: { type: actor_type, id: actor_id } }));
+    },
+  };
+}
+export type TicketStore = ReturnType<typeof ticketStore>;

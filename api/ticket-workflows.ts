@@ -1,0 +1,117 @@
+/**
+ * The API's only way to change a ticket: update-with-start to open it, Workflow Updates to change it.
+ * Each call returns after the workflow has persisted the change (read-your-writes).
+ */
+import {
+  type Client,
+  ServiceError,
+  WithStartWorkflowOperation,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+} from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { DeskflowError, isErrorCode } from '../domain/errors';
+import { ticketWorkflowId } from '../domain/ids';
+import { TicketSearchAttributes as SA } from '../domain/search-attributes';
+import type { AddMessageInput, CreateTicketInput, Message, PatchTicketInput, Ticket } from '../domain/ticket';
+import {
+  addMessageUpdate,
+  patchTicketUpdate,
+  TICKET_WORKFLOW_TYPE,
+  ticketOpenedUpdate,
+  type TicketSettings,
+  type TicketWorkflowInput,
+} from '../workflows/ticket-contract';
+import type { Identity } from './request';
+
+export interface TicketWorkflows {
+  open(who: Identity, ticketId: string, input: CreateTicketInput): Promise<Ticket>;
+  patch(who: Identity, ticketId: string, patch: PatchTicketInput, expectedVersion?: number): Promise<Ticket>;
+  addMessage(who: Identity, ticketId: string, messageId: string, message: AddMessageInput): Promise<{ ticket: Ticket; message: Message }>;
+}
+
+export function ticketWorkflows(
+  client: Client,
+  taskQueue: string,
+  settings: TicketSettings,
+  /** Resolves the error of a call on a ticket whose workflow is gone (closed, or never existed). */
+  whenNoWorkflow: (who: Identity, ticketId: string) => Promise<never>,
+): TicketWorkflows {
+  const handleOf = (ticketId: string) => client.workflow.getHandle(ticketWorkflowId(ticketId));
+
+  async function call<T>(who: Identity, ticketId: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError || isCompletedError(err)) return whenNoWorkflow(who, ticketId);
+      throw translate(err);
+    }
+  }
+
+  return {
+    async open(who, ticketId, input) {
+      const args: TicketWorkflowInput = {
+        open: { tenant_id: who.tenantId, ticket_id: ticketId, input, actor: who.actor },
+        settings,
+      };
+      const start = new WithStartWorkflowOperation(TICKET_WORKFLOW_TYPE, {
+        workflowId: ticketWorkflowId(ticketId),
+        taskQueue,
+        args: [args],
+        // A retried create (same Idempotency-Key → same ticket id) joins the running workflow.
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        typedSearchAttributes: [
+          { key: SA.tenant, value: who.tenantId },
+          { key: SA.status, value: 'new' },
+          { key: SA.priority, value: input.priority },
+          ...(input.assignee_id ? [{ key: SA.assignee, value: input.assignee_id }] : []),
+        ],
+      });
+      try {
+        return await client.workflow.executeUpdateWithStart(ticketOpenedUpdate, {
+          args: [{ tenant_id: who.tenantId }],
+          startWorkflowOperation: start,
+        });
+      } catch (err) {
+        if (err instanceof WorkflowExecutionAlreadyStartedError) {
+          throw new DeskflowError('conflict', 'this ticket was already created and has since closed');
+        }
+        throw translate(err);
+      }
+    },
+
+    patch(who, ticketId, patch, expectedVersion) {
+      return call(who, ticketId, () =>
+        handleOf(ticketId).executeUpdate(patchTicketUpdate, {
+          args: [{ tenant_id: who.tenantId, actor: who.actor, patch, expected_version: expectedVersion }],
+        }),
+      );
+    },
+
+    addMessage(who, ticketId, messageId, message) {
+      return call(who, ticketId, () =>
+        handleOf(ticketId).executeUpdate(addMessageUpdate, {
+          // The update id makes a retried request (same Idempotency-Key) the same update.
+          updateId: `message-${messageId}`,
+          args: [{ tenant_id: who.tenantId, actor: who.actor, message }],
+        }),
+      );
+    },
+  };
+}
+
+function isCompletedError(err: unknown): boolean {
+  return err instanceof ServiceError && /workflow execution already completed/i.test(String((err as ServiceError).cause ?? (err as ServiceError).message));
+}
+
+/** A rejected update carries our error code as the ApplicationFailure type. */
+function translate(err: unknown): unknown {
+  if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
+    const { type, message, details } = err.cause;
+    if (isErrorCode(type)) return new DeskflowError(type, message, (details?.[0] as Record<string, unknown>) ?? {});
+  }
+  if (err instanceof ServiceError) return new DeskflowError('service_unavailable', 'the workflow service is unavailable');
+  return err;
+}

@@ -1,0 +1,68 @@
+/**
+ * The one configuration schema. Every environment variable Deskflow reads is declared here,
+ * with its default; the README's configuration table mirrors this file.
+ */
+import { msToNumber } from '@temporalio/common/lib/time';
+import { z } from 'zod';
+
+const Duration = z
+  .string()
+  .transform((value, ctx) => {
+    try {
+      return msToNumber(value as Parameters<typeof msToNumber>[0]);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `not a duration: ${value} (try "4 days", "30s", "500ms")` });
+      return z.NEVER;
+    }
+  });
+
+const Bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+export const ConfigSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  HOST: z.string().default('0.0.0.0'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  BODY_LIMIT: z.string().default('100kb'),
+
+  DATABASE_URL: z.string().default('postgres://postgres@127.0.0.1:5432/deskflow'),
+  DATABASE_POOL_MAX: z.coerce.number().int().min(1).default(20),
+
+  REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+  REDIS_KEY_PREFIX: z.string().default('deskflow:'),
+
+  /** Unset under `npm start` means: start the embedded Temporal dev server. */
+  TEMPORAL_ADDRESS: z.string().optional(),
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().default('deskflow-tickets'),
+  TEMPORAL_CLI_PATH: z.string().optional(),
+  TEMPORAL_DEV_PORT: z.coerce.number().int().default(7233),
+  TEMPORAL_UI_PORT: z.coerce.number().int().default(8233),
+  DATA_DIR: z.string().default('.data'),
+
+  TICKET_AUTO_CLOSE_AFTER: Duration.default(4 * 24 * 60 * 60 * 1000),
+  TICKET_HISTORY_EVENT_LIMIT: z.coerce.number().int().min(20).default(2000),
+  IDEMPOTENCY_TTL: Duration.default(24 * 60 * 60 * 1000),
+
+  WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(2).default(40),
+  WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: z.coerce.number().int().min(1).default(40),
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(2000),
+
+  /** Development identity (headers X-Deskflow-Tenant / X-Deskflow-Agent). Never enable in production. */
+  DEV_IDENTITY: Bool.default(true),
+  DEMO_SEED: Bool.default(true),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = ConfigSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new Error(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}
+
+export const DEFAULT_TEMPORAL_ADDRESS = (config: Config) =>
+  config.TEMPORAL_ADDRESS ?? `127.0.0.1:${config.TEMPORAL_DEV_PORT}`;

@@ -1,0 +1,43 @@
+/**
+ * The ticket workflow's public contract: its input, updates and query. Imported by the workflow
+ * and by its callers (API, tests), so both sides share one definition.
+ */
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import type { OpenTicketCommand } from '../domain/ticket-state-machine';
+import type { Actor, AddMessageInput, Message, PatchTicketInput, Ticket } from '../domain/ticket';
+
+export const TICKET_WORKFLOW_TYPE = 'ticketWorkflow';
+
+export interface TicketSettings {
+  /** How long a solved ticket stays solved before it closes by itself. */
+  autoCloseAfterMs: number;
+  /** Continue-as-new once history reaches this many events (or when the server suggests it). */
+  historyEventLimit: number;
+}
+
+export interface TicketWorkflowInput {
+  open: OpenTicketCommand;
+  settings: TicketSettings;
+  /** Set only by continue-as-new: the live state carried into the next run. */
+  carried?: Ticket;
+}
+
+export interface PatchTicketRequest {
+  tenant_id: string;
+  actor: Actor;
+  patch: PatchTicketInput;
+  /** From `If-Match`; omitted means "whatever the current version is". */
+  expected_version?: number;
+}
+
+export interface AddMessageRequest {
+  tenant_id: string;
+  actor: Actor;
+  message: AddMessageInput;
+}
+
+/** Completes once the ticket is persisted: the answer to the create call of update-with-start. */
+export const ticketOpenedUpdate = defineUpdate<Ticket, [{ tenant_id: string }]>('ticketOpened');
+export const patchTicketUpdate = defineUpdate<Ticket, [PatchTicketRequest]>('patchTicket');
+export const addMessageUpdate = defineUpdate<{ ticket: Ticket; message: Message }, [AddMessageRequest]>('addMessage');
+export const getTicketQuery = defineQuery<Ticket | null>('getTicket');
