@@ -116,7 +116,7 @@ export function addMessage(
   actor: Actor,
   messageId: string,
   now: string,
-): Decision & { message: Message } {
+): Decision & { message: Message; event: TicketEvent } {
   assertOpen(ticket);
   let next: Ticket = { ...ticket };
   const isPublic = input.visibility === 'public';

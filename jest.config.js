@@ -1,0 +1,12 @@
+/** Tests run against the real PostgreSQL, Redis and a Temporal dev server started for the run. */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
+  globalSetup: '<rootDir>/test/support/global-setup.ts',
+  globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+  testTimeout: 60_000,
+  maxWorkers: 1, // one shared dev server and worker; suites are I/O-bound
+  verbose: true,
+};

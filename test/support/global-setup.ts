@@ -1,0 +1,55 @@
+/**
+ * One run = one Temporal dev server (in memory), one fresh PostgreSQL database, one Redis key prefix
+ * and one worker process. A missing service fails the run with a clear message; nothing is skipped.
+ */
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { loadConfig } from '../../platform/config';
+import { startTemporalDevServer } from '../../platform/temporal-dev-server';
+import { freePort, runTs, startWorkerProcess } from './processes';
+
+async function must<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw new Error(`Test prerequisite missing: ${what}: ${(err as Error).message}`);
+  }
+}
+
+export default async function globalSetup() {
+  const base = loadConfig({ ...process.env, NODE_ENV: 'test' });
+  const runId = `${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+
+  const url = new URL(base.DATABASE_URL);
+  url.pathname = `/deskflow_test_${runId}`;
+  await must(`PostgreSQL at ${url.host}`, async () => {
+    const client = new pg.Client({ connectionString: base.DATABASE_URL.replace(/\/[^/]*$/, '/postgres') });
+    await client.connect();
+    await client.end();
+  });
+  await must(`Redis at ${base.REDIS_URL}`, async () => {
+    const redis = new Redis(base.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+    await redis.connect();
+    await redis.ping();
+    redis.disconnect();
+  });
+
+  const temporal = await must('Temporal dev server', async () => startTemporalDevServer({ port: await freePort() }));
+
+  Object.assign(process.env, {
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    DATABASE_URL: url.toString(),
+    DATABASE_POOL_MAX: '5',
+    REDIS_KEY_PREFIX: `deskflow-test:${runId}:`,
+    TEMPORAL_ADDRESS: temporal.address,
+    TEMPORAL_TASK_QUEUE: `tickets-${runId}`,
+    TICKET_AUTO_CLOSE_AFTER: '2s',
+    DEMO_SEED: 'false',
+  });
+  runTs('platform/cli/migrate.ts', process.env);
+  const worker = await startWorkerProcess(process.env);
+
+  (globalThis as Record<string, unknown>).__deskflow = { temporal, worker, databaseUrl: url.toString() };
+}

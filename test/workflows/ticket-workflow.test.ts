@@ -1,0 +1,164 @@
+/** The ticket workflow against the real dev server and the run's worker process. */
+import { randomUUID } from 'node:crypto';
+import { DeskflowError } from '../../domain/errors';
+import { ticketWorkflowId } from '../../domain/ids';
+import { TicketSearchAttributes as SA } from '../../domain/search-attributes';
+import type { Identity } from '../../api/request';
+import { ticketWorkflows, type TicketWorkflows } from '../../api/ticket-workflows';
+import { getTicketQuery } from '../../workflows/ticket-contract';
+import { createTenant, startStack, type Tenant, type TestStack } from '../support/stack';
+
+let stack: TestStack;
+let tenant: Tenant;
+let who: Identity;
+
+const notFound = async (): Promise<never> => {
+  throw new DeskflowError('not_found');
+};
+const workflows = (settings: { autoCloseAfterMs?: number; historyEventLimit?: number } = {}): TicketWorkflows =>
+  ticketWorkflows(
+    stack.temporal,
+    stack.config.TEMPORAL_TASK_QUEUE,
+    { autoCloseAfterMs: settings.autoCloseAfterMs ?? 60_000, historyEventLimit: settings.historyEventLimit ?? 2000 },
+    notFound,
+  );
+
+const input = () => ({
+  subject: 'Cannot log in',
+  description: 'The login page spins forever.',
+  customer_id: tenant.customerId,
+  priority: 'normal' as const,
+  channel: 'api' as const,
+  assignee_id: null,
+  group_id: null,
+  tags: [],
+});
+
+async function errorCode(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof DeskflowError) return err.code;
+    throw err;
+  }
+  throw new Error('expected the call to fail');
+}
+
+async function projection(id: string) {
+  const { rows } = await stack.pool.query('SELECT status, version FROM tickets WHERE id = $1', [id]);
+  const events = await stack.pool.query('SELECT version, type FROM ticket_events WHERE ticket_id = $1 ORDER BY version', [id]);
+  return { ticket: rows[0], events: events.rows as { version: number; type: string }[] };
+}
+
+async function eventually<T>(fn: () => Promise<T>, ok: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (ok(value) || Date.now() > deadline) return value;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+beforeAll(async () => {
+  stack = await startStack();
+  tenant = await createTenant(stack.pool);
+  who = { tenantId: tenant.id, actor: { type: 'agent', id: tenant.agentId } };
+});
+afterAll(() => stack.close());
+
+it('update-with-start opens the ticket, persists it, and answers with version 1', async () => {
+  const id = randomUUID();
+  const ticket = await workflows().open(who, id, input());
+  expect(ticket).toMatchObject({ id, status: 'new', version: 1, tenant_id: tenant.id });
+  expect(await projection(id)).toEqual({ ticket: { status: 'new', version: 1 }, events: [{ version: 1, type: 'ticket.created' }] });
+  // The same id again (a retried create) joins the running workflow instead of opening a second ticket.
+  expect(await workflows().open(who, id, input())).toEqual(ticket);
+});
+
+it('validators reject an illegal transition or a stale version before anything is written', async () => {
+  const id = randomUUID();
+  await workflows().open(who, id, input());
+  expect(await errorCode(workflows().patch(who, id, { status: 'closed' }))).toBe('illegal_transition');
+  expect(await errorCode(workflows().patch(who, id, { priority: 'high' }, 5))).toBe('version_mismatch');
+  expect(await errorCode(workflows().patch({ ...who, tenantId: randomUUID() }, id, { priority: 'high' }))).toBe('not_found');
+
+  expect(await projection(id)).toEqual({ ticket: { status: 'new', version: 1 }, events: [{ version: 1, type: 'ticket.created' }] });
+  const history = await stack.temporal.workflow.getHandle(ticketWorkflowId(id)).fetchHistory();
+  const accepted = history.events!.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
+  const rejected = history.events!.filter((e) => e.workflowExecutionUpdateRejectedEventAttributes);
+  expect(accepted).toHaveLength(1); // only the create's update-with-start
+  expect(rejected).toHaveLength(0); // validator rejections leave no trace in history
+});
+
+it('concurrent changes with the same If-Match: exactly one wins, the other is stale', async () => {
+  const id = randomUUID();
+  await workflows().open(who, id, input());
+  const results = await Promise.allSettled([
+    workflows().patch(who, id, { priority: 'high' }, 1),
+    workflows().patch(who, id, { priority: 'urgent' }, 1),
+  ]);
+  const fulfilled = results.filter((r) => r.status === 'fulfilled');
+  const rejected = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  expect(fulfilled).toHaveLength(1);
+  expect(rejected).toHaveLength(1);
+  expect((rejected[0]!.reason as DeskflowError).code).toBe('version_mismatch');
+  expect((await projection(id)).ticket.version).toBe(2);
+});
+
+it('keeps search attributes current so ops can find the ticket', async () => {
+  const id = randomUUID();
+  await workflows().open(who, id, input());
+  await workflows().patch(who, id, { status: 'pending', priority: 'urgent', assignee_id: tenant.agentId });
+  const described = await stack.temporal.workflow.getHandle(ticketWorkflowId(id)).describe();
+  expect(described.typedSearchAttributes.get(SA.tenant)).toBe(tenant.id);
+  expect(described.typedSearchAttributes.get(SA.status)).toBe('pending');
+  expect(described.typedSearchAttributes.get(SA.priority)).toBe('urgent');
+  expect(described.typedSearchAttributes.get(SA.assignee)).toBe(tenant.agentId);
+});
+
+it('continues as new before history grows large, keeping its state', async () => {
+  const id = randomUUID();
+  const small = workflows({ historyEventLimit: 30 });
+  await small.open(who, id, input());
+  const handle = stack.temporal.workflow.getHandle(ticketWorkflowId(id));
+  const firstRunId = (await handle.describe()).runId;
+  const priorities = ['high', 'low'] as const;
+  for (let i = 0; i < 12; i++) await small.patch(who, id, { priority: priorities[i % 2]! }, i + 1);
+  await small.addMessage(who, id, randomUUID(), { body: 'still here?', visibility: 'public', author_type: 'agent' });
+
+  const described = await handle.describe();
+  expect(described.runId).not.toBe(firstRunId);
+  const live = await handle.query(getTicketQuery);
+  expect(live).toMatchObject({ version: 14, status: 'open', priority: 'low' });
+  const { ticket, events } = await projection(id);
+  expect(ticket).toEqual({ status: 'open', version: 14 });
+  expect(events.map((e) => e.version)).toEqual(Array.from({ length: 14 }, (_, i) => i + 1));
+});
+
+it('closes a solved ticket after the configured delay, then refuses changes', async () => {
+  const id = randomUUID();
+  const quick = workflows({ autoCloseAfterMs: 1500 });
+  await quick.open(who, id, input());
+  const solved = await quick.patch(who, id, { status: 'solved' });
+  expect(solved.status).toBe('solved');
+
+  const after = await eventually(() => projection(id), (p) => p.ticket.status === 'closed');
+  expect(after.ticket).toEqual({ status: 'closed', version: 3 });
+  expect(after.events.at(-1)).toEqual({ version: 3, type: 'ticket.closed' });
+  const { rows } = await stack.pool.query('SELECT actor_type, data FROM ticket_events WHERE ticket_id = $1 AND version = 3', [id]);
+  expect(rows[0]).toEqual({ actor_type: 'system', data: { reason: 'auto_close' } });
+
+  const handle = stack.temporal.workflow.getHandle(ticketWorkflowId(id));
+  expect((await handle.describe()).status.name).toBe('COMPLETED');
+  expect(await errorCode(quick.patch(who, id, { status: 'open' }))).toBe('not_found'); // our test resolver: gone
+});
+
+it('a reopened ticket does not auto-close on the old timer', async () => {
+  const id = randomUUID();
+  const quick = workflows({ autoCloseAfterMs: 1500 });
+  await quick.open(who, id, input());
+  await quick.patch(who, id, { status: 'solved' });
+  await quick.addMessage(who, id, randomUUID(), { body: 'not fixed!', visibility: 'public', author_type: 'customer' });
+  await new Promise((r) => setTimeout(r, 2500));
+  expect((await projection(id)).ticket).toEqual({ status: 'open', version: 3 });
+});
