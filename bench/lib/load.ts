@@ -1,0 +1,104 @@
+/**
+ * The two load generators. Both record each successful request's latency (hrtime, ms) and hand the raw
+ * latencies to `summarize`, so percentiles are computed the same way everywhere.
+ */
+import http from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import autocannon from 'autocannon';
+import { describeError, type Sample, summarize } from './stats';
+
+export interface LoopOptions {
+  /** Concurrent async clients, each doing one request at a time. */
+  concurrency: number;
+  durationMs: number;
+  /** One request; resolves on success, throws on failure. `seq` is unique within the loop. */
+  op: (client: number, seq: number) => Promise<void>;
+}
+
+/**
+ * Closed-loop load: `concurrency` clients each repeat `op` until the duration is over; requests in flight
+ * at the deadline are finished and counted. Used for both sides of the create benchmark.
+ */
+export async function measureLoop({ concurrency, durationMs, op }: LoopOptions): Promise<Sample> {
+  const latencies: number[] = [];
+  let errors = 0;
+  let firstError: string | undefined;
+  let seq = 0;
+  const start = process.hrtime.bigint();
+  const deadline = start + BigInt(Math.round(durationMs * 1e6));
+
+  const client = async (id: number) => {
+    while (process.hrtime.bigint() < deadline) {
+      const t0 = process.hrtime.bigint();
+      try {
+        await op(id, seq++);
+        latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      } catch (err) {
+        errors++;
+        firstError ??= describeError(err);
+        await sleep(10); // a failing target must not turn the loop into a busy spin
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, (_, id) => client(id)));
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  return summarize(latencies, errors, seconds, firstError);
+}
+
+export interface CannonOptions {
+  url: string;
+  connections: number;
+  durationS: number;
+  headers: Record<string, string>;
+}
+
+/** Open-connection HTTP load with autocannon (keep-alive, no pipelining); latencies from its `response` events. */
+export async function measureAutocannon({ url, connections, durationS, headers }: CannonOptions): Promise<Sample> {
+  const latencies: number[] = [];
+  let firstError: string | undefined;
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon({ url, connections, duration: durationS, headers, method: 'GET', pipelining: 1, timeout: 10 }, (err, res) =>
+      err ? reject(err) : resolve(res),
+    );
+    instance.on('response', (_client, statusCode, _bytes, responseTimeMs) => {
+      if (statusCode >= 200 && statusCode < 300) latencies.push(responseTimeMs);
+      else firstError ??= `HTTP ${statusCode}`;
+    });
+    instance.on('reqError', (err: unknown) => {
+      firstError ??= describeError(err);
+    });
+  });
+  return summarize(latencies, result.errors + result.non2xx, result.duration, firstError);
+}
+
+/** A keep-alive JSON POST; resolves with the parsed body of a 2xx answer, throws otherwise. */
+export function postJson(agent: http.Agent, url: URL, headers: Record<string, string>, body: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      url,
+      {
+        method: 'POST',
+        agent,
+        headers: { ...headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          const status = res.statusCode ?? 0;
+          if (status < 200 || status >= 300) return reject(new Error(`HTTP ${status}: ${text.slice(0, 200)}`));
+          try {
+            resolve(text ? JSON.parse(text) : undefined);
+          } catch (err) {
+            reject(err);
+          }
+        });
+      },
+    );
+    req.setTimeout(30_000, () => req.destroy(new Error('request timed out after 30 s')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}

@@ -1,0 +1,97 @@
+/** The processes a run starts: spawned like production runs them, watched, and stopped on the way out. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ROOT } from '../../test/support/processes';
+
+const OUTPUT_KEEP = 32_000;
+
+export interface Service {
+  name: string;
+  child: ChildProcess;
+  /** The tail of its stdout+stderr, for error messages. */
+  output(): string;
+  /** Throws if the process has exited (it never should before `stop`). */
+  assertRunning(): void;
+  waitForOutput(marker: string, timeoutMs: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** `node --import tsx <entry>` from the repository root with `env`. */
+export function spawnTs(name: string, entry: string, env: NodeJS.ProcessEnv): Service {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, entry)], {
+    env,
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const listeners = new Set<() => void>();
+  const onData = (chunk: Buffer) => {
+    output = (output + chunk.toString('utf8')).slice(-OUTPUT_KEEP);
+    for (const listener of listeners) listener();
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let stopping = false;
+  const hasExited = () => child.exitCode !== null || child.signalCode !== null;
+  const exitText = () => `${name} exited (${child.signalCode ?? child.exitCode})\n--- ${name} output ---\n${output}`;
+
+  return {
+    name,
+    child,
+    output: () => output,
+    assertRunning() {
+      if (hasExited() && !stopping) throw new Error(exitText());
+    },
+    waitForOutput(marker, timeoutMs) {
+      return new Promise<void>((resolve, reject) => {
+        const done = (err?: Error) => {
+          clearTimeout(timer);
+          listeners.delete(check);
+          child.off('exit', onExit);
+          if (err) reject(err);
+          else resolve();
+        };
+        const check = () => {
+          if (output.includes(marker)) done();
+        };
+        const onExit = () => done(new Error(exitText()));
+        const timer = setTimeout(() => done(new Error(`${name} did not print "${marker}" within ${timeoutMs} ms\n${output}`)), timeoutMs);
+        listeners.add(check);
+        child.once('exit', onExit);
+        check();
+        if (hasExited()) onExit();
+      });
+    },
+    async stop() {
+      stopping = true;
+      if (hasExited()) return;
+      child.kill('SIGTERM');
+      const killed = await Promise.race([exited.then(() => false), sleep(15_000).then(() => true)]);
+      if (killed && !hasExited()) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    },
+  };
+}
+
+/** Polls `url` until it answers 200 (and the service is still up). */
+export async function waitForHttp(service: Service, url: string, headers: Record<string, string>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer';
+  for (;;) {
+    service.assertRunning();
+    try {
+      const res = await fetch(url, { headers, signal: AbortSignal.timeout(2000) });
+      const text = await res.text();
+      if (res.status === 200) return;
+      last = `HTTP ${res.status}: ${text.slice(0, 300)}`;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    if (Date.now() > deadline) throw new Error(`${service.name} not ready at ${url} within ${timeoutMs} ms (${last})\n${service.output()}`);
+    await sleep(200);
+  }
+}
