@@ -27,7 +27,7 @@ import { createTenant } from '../test/support/stack';
 import { pingUpdate, TRIVIAL_WORKFLOW_TYPE } from './baselines/trivial-contract';
 import type { trivialWorkflow } from './baselines/trivial-workflows';
 import { measureAutocannon, measureLoop, postJson } from './lib/load';
-import { describeMachine } from './lib/machine';
+import { describeMachine, loadAverage } from './lib/machine';
 import {
   type Comparison,
   formatMarkdown,
@@ -378,12 +378,14 @@ async function main(cleanup: Cleanup): Promise<number> {
       `${settings.durationS} s each, alternating which side goes first (odd rounds baseline first).`,
     'req/s = successful requests ÷ wall time of the measurement; percentiles are nearest-rank over every successful request of a ' +
       'measurement; each reported figure is the median of that figure over the rounds; ratio = median ours req/s ÷ median baseline ' +
-      'req/s. Any failed request (error, timeout, non-2xx) in a scenario marks its targets not met.',
+      'req/s; in the median rows, ok and errors are totals over the rounds. Any failed request (error, timeout, non-2xx) in a ' +
+      'scenario marks its targets not met. The whole machine is shared by the load generator, the services and the Temporal dev ' +
+      'server, so compare ratios from one run rather than absolute figures across runs.',
   ];
 
   const text = formatText(summaries);
   console.log(text);
-  writeResults(RESULTS_FILE, formatMarkdown(machine, settings, summaries, method));
+  writeResults(RESULTS_FILE, formatMarkdown(machine, settings, summaries, method, loadAverage()));
   log(`results written to ${path.relative(process.cwd(), RESULTS_FILE) || RESULTS_FILE}`);
 
   const missed = summaries.flatMap((s) => s.targets).filter((t) => !t.met);

@@ -19,6 +19,8 @@ export interface Machine {
   date: string;
 }
 
+export const loadAverage = () => os.loadavg().map((l) => l.toFixed(2)).join(' / ');
+
 function cpuModel(): string {
   try {
     const match = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
@@ -71,7 +73,7 @@ export async function describeMachine(databaseUrl: string, redisUrl: string): Pr
     postgres,
     redis,
     temporalCli: temporalCliVersion(),
-    loadAverage: os.loadavg().map((l) => l.toFixed(2)).join(' / '),
+    loadAverage: loadAverage(),
     date: new Date().toISOString(),
   };
 }
