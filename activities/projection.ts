@@ -5,6 +5,8 @@
 import type pg from 'pg';
 import type { TicketEvent } from '../domain/events';
 import type { Message, Ticket } from '../domain/ticket';
+import { appendAudit } from '../platform/audit';
+import { inTenantTransaction } from '../platform/tenant-db';
 
 export interface TicketChange {
   ticket: Ticket;
@@ -28,8 +30,8 @@ ON CONFLICT (id) DO UPDATE SET
 WHERE tickets.version < EXCLUDED.version AND tickets.tenant_id = EXCLUDED.tenant_id`;
 
 const INSERT_MESSAGE = `
-INSERT INTO messages (id, tenant_id, ticket_id, visibility, author_type, author_id, body, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+INSERT INTO messages (id, tenant_id, ticket_id, visibility, author_type, author_id, body, external_id, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (id) DO NOTHING`;
 
 const INSERT_EVENT = `
@@ -40,28 +42,41 @@ ON CONFLICT (ticket_id, version) DO NOTHING`;
 export function createProjectionActivities(pool: pg.Pool): ProjectionActivities {
   return {
     async projectTicketChange({ ticket: t, event: e, message: m }) {
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
-        await client.query(UPSERT_TICKET, [
+      await inTenantTransaction(pool, t.tenant_id, async (db) => {
+        await db.query(UPSERT_TICKET, [
           t.id, t.tenant_id, t.subject, t.description, t.status, t.priority, t.channel, t.customer_id,
           t.assignee_id, t.group_id, t.tags, t.version, t.created_at, t.updated_at, t.first_agent_reply_at,
           t.solved_at, t.closed_at,
         ]);
         if (m) {
-          await client.query(INSERT_MESSAGE, [m.id, m.tenant_id, m.ticket_id, m.visibility, m.author_type, m.author_id, m.body, m.created_at]);
+          await db.query(INSERT_MESSAGE, [m.id, m.tenant_id, m.ticket_id, m.visibility, m.author_type, m.author_id, m.body, m.external_id, m.created_at]);
         }
-        await client.query(INSERT_EVENT, [
+        const inserted = await db.query(INSERT_EVENT, [
           e.tenant_id, e.ticket_id, e.version, e.type, e.actor.type, e.actor.id, JSON.stringify(e.changes),
           JSON.stringify(e.data), e.occurred_at,
         ]);
-        await client.query('COMMIT');
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      } finally {
-        client.release();
-      }
+        // Audit once per version: a retried write finds its event already there and appends nothing.
+        if (inserted.rowCount === 1) await appendAudit(db, auditOf(t, e));
+      });
     },
+  };
+}
+
+/** Ticket changes in the audit trail: which fields moved (no message bodies: those stay in messages). */
+function auditOf(t: Ticket, e: TicketEvent) {
+  const before = Object.fromEntries(Object.entries(e.changes).map(([field, c]) => [field, c.from]));
+  const after = Object.fromEntries(Object.entries(e.changes).map(([field, c]) => [field, c.to]));
+  if (e.type === 'ticket.created') {
+    const { subject, status, priority, channel, customer_id, assignee_id, group_id, tags } = t;
+    Object.assign(after, { subject, status, priority, channel, customer_id, assignee_id, group_id, tags });
+  }
+  return {
+    tenant_id: t.tenant_id,
+    actor: e.actor,
+    action: e.type,
+    entity_type: 'ticket',
+    entity_id: t.id,
+    before: e.type === 'ticket.created' ? null : before,
+    after: { ...after, version: t.version, ...e.data },
   };
 }

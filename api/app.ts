@@ -1,21 +1,38 @@
-/** The Express 5 application: middleware, routes under /api/v1, health, problems. No listening here. */
+/** The Express 5 application: hardening middleware, the declared routes, problems. No listening here. */
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
+import cors from 'cors';
 import express from 'express';
+import helmet from 'helmet';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { DeskflowError } from '../domain/errors';
 import type { Config } from '../platform/config';
+import { createFieldCrypto } from '../platform/field-crypto';
 import type { Logger } from '../platform/logger';
+import { apiKeyStore } from './api-key-store';
+import { authenticate, requireScope } from './auth/authenticate';
+import { sessionStore } from './auth/sessions';
+import { SigningKeyRing } from './auth/signing-keys';
+import { accessTokens } from './auth/tokens';
 import { customerStore } from './customer-store';
+import { credentialRateLimit, rateLimiters } from './http/rate-limit';
+import { mountRoutes, type RouteSpec } from './http/route';
 import { idempotency } from './idempotency';
-import { devIdentity } from './identity';
 import { notFoundHandler, problemHandler } from './problem';
+import { apiKeyRoutes } from './routes/api-keys';
+import { auditRoutes } from './routes/audit';
+import { authRoutes } from './routes/auth';
 import { customerRoutes } from './routes/customers';
 import { healthRoutes } from './routes/health';
+import { inboundRoutes } from './routes/inbound';
+import { tenantRoutes } from './routes/tenant';
 import { ticketRoutes } from './routes/tickets';
+import { userRoutes } from './routes/users';
+import { tenantStore } from './tenant-store';
 import { ticketStore } from './ticket-store';
 import { ticketWorkflows } from './ticket-workflows';
+import { userStore } from './user-store';
 
 export interface AppDeps {
   config: Config;
@@ -27,10 +44,54 @@ export interface AppDeps {
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
-export function createApp({ config, pool, redis, temporal, log }: AppDeps): express.Express {
+/** Every route of the API, declared once (also the source of the OpenAPI document). */
+export function buildRoutes({ config, pool, redis, temporal }: AppDeps) {
+  const crypto = createFieldCrypto(config);
+  const keys = new SigningKeyRing(pool, crypto, config.SIGNING_KEY_ROTATION);
+  const tokens = accessTokens(keys, { issuer: config.JWT_ISSUER, ttlMs: config.ACCESS_TOKEN_TTL });
+  const sessions = sessionStore(redis, { refreshMs: config.REFRESH_TOKEN_TTL, sessionMs: config.SESSION_TTL });
+  const limiters = rateLimiters(redis);
+  const tickets = ticketStore(pool);
+  const customers = customerStore(pool, crypto);
+  const tenants = tenantStore(pool, crypto);
+  const workflows = ticketWorkflows(
+    temporal,
+    config.TEMPORAL_TASK_QUEUE,
+    { autoCloseAfterMs: config.TICKET_AUTO_CLOSE_AFTER, historyEventLimit: config.TICKET_HISTORY_EVENT_LIMIT },
+    async (who, ticketId) => {
+      // The workflow is gone: the ticket closed (its workflow completed) or never existed for this tenant.
+      const ticket = await tickets.get(who.tenantId, ticketId);
+      if (ticket?.status === 'closed') throw new DeskflowError('ticket_closed', `ticket ${ticketId} is closed`);
+      throw new DeskflowError('not_found', 'ticket not found');
+    },
+  );
+
+  const routes: RouteSpec[] = [
+    ...healthRoutes({ pool, redis, temporal }),
+    ...authRoutes({ pool, config, keys, tokens, sessions, limiters }),
+    ...customerRoutes(customers),
+    ...ticketRoutes({ tickets, customers, workflows }),
+    ...userRoutes(userStore(pool)),
+    ...apiKeyRoutes(apiKeyStore(pool)),
+    ...tenantRoutes(tenants),
+    ...auditRoutes(pool),
+    ...inboundRoutes({ config, limiters, tenants, customers, tickets, workflows }),
+  ];
+  const middleware = {
+    authenticate: authenticate({ pool, tokens, sessions }),
+    requireScope,
+    rateLimit: credentialRateLimit(limiters, (tenantId) => tenants.rateLimit(tenantId), config.RATE_LIMIT_PER_MIN),
+    idempotency: idempotency(redis, config.IDEMPOTENCY_TTL, crypto),
+  };
+  return { routes, middleware, keys };
+}
+
+export function createApp(deps: AppDeps): express.Express {
+  const { config, log } = deps;
   const app = express();
   app.disable('x-powered-by');
-  app.set('etag', false); // ETags are ticket/customer versions, set explicitly
+  app.set('etag', false); // ETags are object versions, set explicitly
+  app.set('trust proxy', config.TRUST_PROXY);
 
   app.use((req, res, next) => {
     const incoming = req.headers['x-request-id'];
@@ -45,30 +106,23 @@ export function createApp({ config, pool, redis, temporal, log }: AppDeps): expr
     }
     next();
   });
-  app.use(express.json({ limit: config.BODY_LIMIT, strict: true, type: ['application/json', 'application/*+json'] }));
-
-  app.use(healthRoutes({ pool, redis, temporal }));
-
-  const tickets = ticketStore(pool);
-  const customers = customerStore(pool);
-  const workflows = ticketWorkflows(
-    temporal,
-    config.TEMPORAL_TASK_QUEUE,
-    { autoCloseAfterMs: config.TICKET_AUTO_CLOSE_AFTER, historyEventLimit: config.TICKET_HISTORY_EVENT_LIMIT },
-    async (who, ticketId) => {
-      // The workflow is gone: the ticket closed (its workflow completed) or never existed for this tenant.
-      const ticket = await tickets.get(who.tenantId, ticketId);
-      if (ticket?.status === 'closed') throw new DeskflowError('ticket_closed', `ticket ${ticketId} is closed`);
-      throw new DeskflowError('not_found', 'ticket not found');
-    },
+  app.use(helmet());
+  const origins = config.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean);
+  app.use(cors({ origin: origins, credentials: false, exposedHeaders: ['ETag', 'Location', 'RateLimit', 'RateLimit-Policy', 'Retry-After', 'X-Request-Id'] }));
+  app.use(
+    express.json({
+      limit: config.BODY_LIMIT,
+      strict: true,
+      type: ['application/json', 'application/*+json'],
+      // Signed webhooks are verified over the exact bytes received.
+      verify: (req, _res, buf) => {
+        if ((req as express.Request).url.startsWith('/api/v1/inbound/')) (req as express.Request & { rawBody?: Buffer }).rawBody = buf;
+      },
+    }),
   );
-  const idempotent = idempotency(redis, config.IDEMPOTENCY_TTL);
 
-  const v1 = express.Router();
-  v1.use(devIdentity(pool, config.DEV_IDENTITY));
-  v1.use('/customers', customerRoutes(customers, idempotent));
-  v1.use('/tickets', ticketRoutes({ tickets, customers, workflows, idempotent }));
-  app.use('/api/v1', v1);
+  const { routes, middleware } = buildRoutes(deps);
+  mountRoutes(app, routes, middleware);
 
   app.use(notFoundHandler);
   app.use(problemHandler(log));

@@ -1,80 +1,139 @@
-/** Customers are reference data: plain CRUD in PostgreSQL, every query scoped by tenant. */
+/**
+ * Customers are reference data: CRUD in PostgreSQL, tenant-scoped, audited. Email and phone are
+ * encrypted at rest; email is looked up through its blind index. Audit entries never hold the PII.
+ */
 import type pg from 'pg';
 import type { CreateCustomerInput, Customer, PatchCustomerInput } from '../domain/customer';
 import { DeskflowError } from '../domain/errors';
+import { appendAudit } from '../platform/audit';
+import type { FieldCrypto } from '../platform/field-crypto';
+import { inTenantTransaction, withTenant } from '../platform/tenant-db';
+import type { Identity } from './request';
 
-const COLUMNS = 'id, tenant_id, name, email, phone, external_id, version, created_at, updated_at';
+const COLUMNS = 'id, tenant_id, name, email_enc, phone_enc, external_id, version, created_at, updated_at';
+type Row = Omit<Customer, 'email' | 'phone'> & { email_enc: string | null; phone_enc: string | null };
 
-function uniqueViolation(err: unknown): DeskflowError | unknown {
+const PII = new Set(['email', 'phone']);
+/** What the audit trail records of a customer change: field names for PII, values for the rest. */
+const auditView = (fields: Record<string, unknown>) =>
+  Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, PII.has(k) && v !== null ? '[encrypted]' : v]));
+
+function uniqueViolation(err: unknown): unknown {
   const e = err as { code?: string; constraint?: string };
   if (e?.code !== '23505') return err;
   const field = e.constraint?.includes('email') ? 'email' : e.constraint?.includes('external_id') ? 'external_id' : 'id';
   return new DeskflowError('conflict', `a customer with this ${field} already exists`, { field });
 }
 
-export function customerStore(pool: pg.Pool) {
-  return {
+export function customerStore(pool: pg.Pool, crypto: FieldCrypto) {
+  const toCustomer = ({ email_enc, phone_enc, ...row }: Row): Customer => ({
+    ...row,
+    email: crypto.decryptNullable(email_enc),
+    phone: crypto.decryptNullable(phone_enc),
+  });
+
+  const store = {
     /** Idempotent by id: a replayed create returns the customer it created the first time. */
-    async create(tenantId: string, id: string, input: CreateCustomerInput): Promise<Customer> {
+    async create(who: Identity, id: string, input: CreateCustomerInput, requestId?: string): Promise<Customer> {
       try {
-        const { rows } = await pool.query<Customer>(
-          `INSERT INTO customers (id, tenant_id, name, email, phone, external_id) VALUES ($1, $2, $3, $4, $5, $6)
-           ON CONFLICT (id) DO NOTHING RETURNING ${COLUMNS}`,
-          [id, tenantId, input.name, input.email, input.phone, input.external_id],
-        );
-        return rows[0] ?? ((await this.get(tenantId, id)) as Customer);
+        return await inTenantTransaction(pool, who.tenantId, async (db) => {
+          const { rows } = await db.query<Row>(
+            `INSERT INTO customers (id, tenant_id, name, email_enc, email_bidx, phone_enc, external_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING RETURNING ${COLUMNS}`,
+            [id, who.tenantId, input.name, crypto.encryptNullable(input.email), input.email ? crypto.blindIndex(input.email) : null,
+              crypto.encryptNullable(input.phone), input.external_id],
+          );
+          if (!rows[0]) {
+            const existing = await db.query<Row>(`SELECT ${COLUMNS} FROM customers WHERE tenant_id = $1 AND id = $2`, [who.tenantId, id]);
+            return toCustomer(existing.rows[0]!);
+          }
+          await appendAudit(db, {
+            tenant_id: who.tenantId, actor: who.actor, action: 'customer.created', entity_type: 'customer', entity_id: id,
+            after: auditView(input), request_id: requestId,
+          });
+          return toCustomer(rows[0]);
+        });
       } catch (err) {
         throw uniqueViolation(err);
       }
     },
 
     async get(tenantId: string, id: string): Promise<Customer | null> {
-      const { rows } = await pool.query<Customer>(`SELECT ${COLUMNS} FROM customers WHERE tenant_id = $1 AND id = $2`, [tenantId, id]);
-      return rows[0] ?? null;
+      return withTenant(pool, tenantId, async (db) => {
+        const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM customers WHERE tenant_id = $1 AND id = $2`, [tenantId, id]);
+        return rows[0] ? toCustomer(rows[0]) : null;
+      });
     },
 
     async exists(tenantId: string, id: string): Promise<boolean> {
-      const { rowCount } = await pool.query('SELECT 1 FROM customers WHERE tenant_id = $1 AND id = $2', [tenantId, id]);
-      return rowCount === 1;
+      return withTenant(pool, tenantId, async (db) => {
+        const { rowCount } = await db.query('SELECT 1 FROM customers WHERE tenant_id = $1 AND id = $2', [tenantId, id]);
+        return rowCount === 1;
+      });
+    },
+
+    async findByEmail(tenantId: string, email: string): Promise<Customer | null> {
+      return withTenant(pool, tenantId, async (db) => {
+        const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM customers WHERE tenant_id = $1 AND email_bidx = $2`, [
+          tenantId,
+          crypto.blindIndex(email),
+        ]);
+        return rows[0] ? toCustomer(rows[0]) : null;
+      });
     },
 
     async list(tenantId: string, limit: number, after?: [string, string], email?: string): Promise<Customer[]> {
-      const { rows } = await pool.query<Customer>(
-        `SELECT ${COLUMNS} FROM customers
-         WHERE tenant_id = $1 AND ($2::text IS NULL OR lower(email) = lower($2))
-           AND ($3::timestamptz IS NULL OR (created_at, id) < ($3::timestamptz, $4::uuid))
-         ORDER BY created_at DESC, id DESC LIMIT $5`,
-        [tenantId, email ?? null, after?.[0] ?? null, after?.[1] ?? null, limit + 1],
-      );
-      return rows;
+      return withTenant(pool, tenantId, async (db) => {
+        const { rows } = await db.query<Row>(
+          `SELECT ${COLUMNS} FROM customers
+           WHERE tenant_id = $1 AND ($2::text IS NULL OR email_bidx = $2)
+             AND ($3::timestamptz IS NULL OR (created_at, id) < ($3::timestamptz, $4::uuid))
+           ORDER BY created_at DESC, id DESC LIMIT $5`,
+          [tenantId, email ? crypto.blindIndex(email) : null, after?.[0] ?? null, after?.[1] ?? null, limit + 1],
+        );
+        return rows.map(toCustomer);
+      });
     },
 
     /** Optimistic concurrency: with `expectedVersion`, a concurrent change makes this a 412. */
-    async patch(tenantId: string, id: string, patch: PatchCustomerInput, expectedVersion?: number): Promise<Customer> {
-      const sets: string[] = [];
-      const values: unknown[] = [tenantId, id];
-      for (const [field, value] of Object.entries(patch)) {
-        values.push(value);
-        sets.push(`${field} = $${values.length}`); // field names come from the strict zod schema
+    async patch(who: Identity, id: string, patch: PatchCustomerInput, expectedVersion?: number, requestId?: string): Promise<Customer> {
+      const columns: Record<string, unknown> = {};
+      if (patch.name !== undefined) columns.name = patch.name;
+      if (patch.external_id !== undefined) columns.external_id = patch.external_id;
+      if (patch.phone !== undefined) columns.phone_enc = crypto.encryptNullable(patch.phone);
+      if (patch.email !== undefined) {
+        columns.email_enc = crypto.encryptNullable(patch.email);
+        columns.email_bidx = patch.email ? crypto.blindIndex(patch.email) : null;
       }
-      values.push(expectedVersion ?? null);
+      const sets = Object.keys(columns).map((column, i) => `${column} = $${i + 3}`); // column names are ours, not input
+      const values = [who.tenantId, id, ...Object.values(columns), expectedVersion ?? null];
+      const versionParam = `$${values.length}`;
       try {
-        const { rows } = await pool.query<Customer>(
-          `UPDATE customers SET ${sets.join(', ')}, version = version + 1, updated_at = now()
-           WHERE tenant_id = $1 AND id = $2 AND ($${values.length}::int IS NULL OR version = $${values.length})
-           RETURNING ${COLUMNS}`,
-          values,
-        );
-        if (rows[0]) return rows[0];
+        return await inTenantTransaction(pool, who.tenantId, async (db) => {
+          const before = await db.query<Row>(`SELECT ${COLUMNS} FROM customers WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, [who.tenantId, id]);
+          const current = before.rows[0];
+          if (!current) throw new DeskflowError('not_found', 'customer not found');
+          if (expectedVersion !== undefined && current.version !== expectedVersion) {
+            throw new DeskflowError('version_mismatch', `expected version ${expectedVersion}, current is ${current.version}`, { current_version: current.version });
+          }
+          const { rows } = await db.query<Row>(
+            `UPDATE customers SET ${sets.join(', ')}, version = version + 1, updated_at = now()
+             WHERE tenant_id = $1 AND id = $2 AND (${versionParam}::int IS NULL OR version = ${versionParam}) RETURNING ${COLUMNS}`,
+            values,
+          );
+          const old = toCustomer(current);
+          await appendAudit(db, {
+            tenant_id: who.tenantId, actor: who.actor, action: 'customer.updated', entity_type: 'customer', entity_id: id,
+            before: auditView(Object.fromEntries(Object.keys(patch).map((k) => [k, old[k as keyof Customer]]))),
+            after: auditView(patch), request_id: requestId,
+          });
+          return toCustomer(rows[0]!);
+        });
       } catch (err) {
         throw uniqueViolation(err);
       }
-      const current = await this.get(tenantId, id);
-      if (!current) throw new DeskflowError('not_found');
-      throw new DeskflowError('version_mismatch', `expected version ${expectedVersion}, current is ${current.version}`, {
-        current_version: current.version,
-      });
     },
   };
+  return store;
 }
 export type CustomerStore = ReturnType<typeof customerStore>;

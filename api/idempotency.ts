@@ -8,6 +8,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Redis } from 'ioredis';
 import { DeskflowError } from '../domain/errors';
+import type { FieldCrypto } from '../platform/field-crypto';
 import { identityOf } from './request';
 
 interface StoredResponse {
@@ -23,7 +24,11 @@ interface IdempotencyRecord {
 
 const KEY_FORMAT = /^[\x21-\x7e]{1,255}$/;
 
-export function idempotency(redis: Redis, ttlMs: number): RequestHandler {
+/** Stored responses may hold PII or a freshly minted secret: they are kept encrypted. */
+export function idempotency(redis: Redis, ttlMs: number, crypto: FieldCrypto): RequestHandler {
+  const seal = (record: IdempotencyRecord) => crypto.encrypt(JSON.stringify(record));
+  const open = (raw: string) => JSON.parse(crypto.decrypt(raw)) as IdempotencyRecord;
+
   return async (req: Request, res: Response, next: NextFunction) => {
     const key = req.headers['idempotency-key'];
     if (key === undefined) {
@@ -39,12 +44,12 @@ export function idempotency(redis: Redis, ttlMs: number): RequestHandler {
       .digest('base64url');
 
     const fresh: IdempotencyRecord = { fingerprint, resource_id: randomUUID() };
-    const reserved = await redis.set(redisKey, JSON.stringify(fresh), 'PX', ttlMs, 'NX');
+    const reserved = await redis.set(redisKey, seal(fresh), 'PX', ttlMs, 'NX');
     let record = fresh;
     if (reserved === null) {
       const raw = await redis.get(redisKey);
       if (raw === null) throw new DeskflowError('idempotency_in_progress', 'retry the request');
-      record = JSON.parse(raw) as IdempotencyRecord;
+      record = open(raw);
       if (record.fingerprint !== fingerprint) {
         throw new DeskflowError('idempotency_key_reused', 'this Idempotency-Key was used with a different request');
       }
@@ -58,7 +63,7 @@ export function idempotency(redis: Redis, ttlMs: number): RequestHandler {
     res.locals.idempotency = {
       /** Called by the route with its 2xx answer, before sending it. */
       async complete(response: StoredResponse) {
-        await redis.set(redisKey, JSON.stringify({ ...record, response }), 'PX', ttlMs);
+        await redis.set(redisKey, seal({ ...record, response }), 'PX', ttlMs);
       },
     };
     // A failed attempt (4xx/5xx) frees the key so a corrected request can use it.

@@ -3,12 +3,20 @@ import type { Request } from 'express';
 import type { z } from 'zod';
 import { DeskflowError } from '../domain/errors';
 import { Uuid } from '../domain/ids';
+import type { Role, Scope } from '../domain/auth';
 import type { Actor } from '../domain/ticket';
 import { zodToProblem } from './problem';
 
+/** The caller, resolved from its credential by api/auth/authenticate.ts. */
 export interface Identity {
   tenantId: string;
   actor: Actor;
+  scopes: ReadonlySet<Scope>;
+  credential:
+    | { kind: 'user'; userId: string; role: Role; sessionId: string; jti: string; exp: number }
+    | { kind: 'api_key'; keyId: string; rateLimitPerMin: number | null }
+    | { kind: 'inbound' }
+    | { kind: 'system' };
 }
 
 declare global {

@@ -1,10 +1,12 @@
-/** Reads of the ticket projection (PostgreSQL). Every query is scoped by tenant. */
+/** Reads of the ticket projection (PostgreSQL). Every query is tenant-scoped twice: WHERE and RLS. */
 import type pg from 'pg';
 import type { TicketEvent } from '../domain/events';
 import type { Message, Ticket, TicketPriority, TicketStatus } from '../domain/ticket';
+import { withTenant } from '../platform/tenant-db';
 
 const TICKET_COLUMNS = `id, tenant_id, subject, description, status, priority, channel, customer_id, assignee_id, group_id,
   tags, version, created_at, updated_at, first_agent_reply_at, solved_at, closed_at`;
+const MESSAGE_COLUMNS = 'id, tenant_id, ticket_id, visibility, author_type, author_id, body, created_at';
 
 export interface TicketFilter {
   status?: TicketStatus[];
@@ -19,8 +21,10 @@ export interface TicketFilter {
 export function ticketStore(pool: pg.Pool) {
   return {
     async get(tenantId: string, id: string): Promise<Ticket | null> {
-      const { rows } = await pool.query<Ticket>(`SELECT ${TICKET_COLUMNS} FROM tickets WHERE tenant_id = $1 AND id = $2`, [tenantId, id]);
-      return rows[0] ?? null;
+      return withTenant(pool, tenantId, async (db) => {
+        const { rows } = await db.query<Ticket>(`SELECT ${TICKET_COLUMNS} FROM tickets WHERE tenant_id = $1 AND id = $2`, [tenantId, id]);
+        return rows[0] ?? null;
+      });
     },
 
     /** Newest first, keyset-paginated; fetches limit+1 rows to know whether there is more. */
@@ -41,39 +45,59 @@ export function ticketStore(pool: pg.Pool) {
         where.push(`(created_at, id) < ($${values.length - 1}::timestamptz, $${values.length}::uuid)`);
       }
       values.push(f.limit + 1);
-      const { rows } = await pool.query<Ticket>(
-        `SELECT ${TICKET_COLUMNS} FROM tickets WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT $${values.length}`,
-        values,
-      );
-      return rows;
+      return withTenant(pool, tenantId, async (db) => {
+        const { rows } = await db.query<Ticket>(
+          `SELECT ${TICKET_COLUMNS} FROM tickets WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT $${values.length}`,
+          values,
+        );
+        return rows;
+      });
     },
 
     async messages(tenantId: string, ticketId: string, limit: number, after?: [string, string]): Promise<Message[]> {
-      const { rows } = await pool.query<Message>(
-        `SELECT id, tenant_id, ticket_id, visibility, author_type, author_id, body, created_at FROM messages
-         WHERE tenant_id = $1 AND ticket_id = $2 AND ($3::timestamptz IS NULL OR (created_at, id) > ($3::timestamptz, $4::uuid))
-         ORDER BY created_at, id LIMIT $5`,
-        [tenantId, ticketId, after?.[0] ?? null, after?.[1] ?? null, limit + 1],
-      );
-      return rows;
+      return withTenant(pool, tenantId, async (db) => {
+        const { rows } = await db.query<Message>(
+          `SELECT ${MESSAGE_COLUMNS} FROM messages
+           WHERE tenant_id = $1 AND ticket_id = $2 AND ($3::timestamptz IS NULL OR (created_at, id) > ($3::timestamptz, $4::uuid))
+           ORDER BY created_at, id LIMIT $5`,
+          [tenantId, ticketId, after?.[0] ?? null, after?.[1] ?? null, limit + 1],
+        );
+        return rows;
+      });
     },
 
     async message(tenantId: string, ticketId: string, id: string): Promise<Message | null> {
-      const { rows } = await pool.query<Message>(
-        `SELECT id, tenant_id, ticket_id, visibility, author_type, author_id, body, created_at FROM messages
-         WHERE tenant_id = $1 AND ticket_id = $2 AND id = $3`,
-        [tenantId, ticketId, id],
-      );
-      return rows[0] ?? null;
+      return withTenant(pool, tenantId, async (db) => {
+        const { rows } = await db.query<Message>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE tenant_id = $1 AND ticket_id = $2 AND id = $3`, [
+          tenantId,
+          ticketId,
+          id,
+        ]);
+        return rows[0] ?? null;
+      });
+    },
+
+    /** The ticket an email threads to: the one holding a message with one of these Message-IDs. */
+    async threadOf(tenantId: string, messageIds: string[]): Promise<string | null> {
+      if (messageIds.length === 0) return null;
+      return withTenant(pool, tenantId, async (db) => {
+        const { rows } = await db.query<{ ticket_id: string }>(
+          `SELECT ticket_id FROM messages WHERE tenant_id = $1 AND external_id = ANY($2) ORDER BY created_at DESC LIMIT 1`,
+          [tenantId, messageIds],
+        );
+        return rows[0]?.ticket_id ?? null;
+      });
     },
 
     async events(tenantId: string, ticketId: string, limit: number, afterVersion = 0): Promise<TicketEvent[]> {
-      const { rows } = await pool.query(
-        `SELECT tenant_id, ticket_id, version, type, actor_type, actor_id, changes, data, occurred_at FROM ticket_events
-         WHERE tenant_id = $1 AND ticket_id = $2 AND version > $3 ORDER BY version LIMIT $4`,
-        [tenantId, ticketId, afterVersion, limit + 1],
-      );
-      return rows.map(({ actor_type, actor_id, ...rest }) => ({ ...rest, actor: { type: actor_type, id: actor_id } }));
+      return withTenant(pool, tenantId, async (db) => {
+        const { rows } = await db.query(
+          `SELECT tenant_id, ticket_id, version, type, actor_type, actor_id, changes, data, occurred_at FROM ticket_events
+           WHERE tenant_id = $1 AND ticket_id = $2 AND version > $3 ORDER BY version LIMIT $4`,
+          [tenantId, ticketId, afterVersion, limit + 1],
+        );
+        return rows.map(({ actor_type, actor_id, ...rest }) => ({ ...rest, actor: { type: actor_type, id: actor_id } }));
+      });
     },
   };
 }

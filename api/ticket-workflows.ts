@@ -26,9 +26,16 @@ import {
 import type { Identity } from './request';
 
 export interface TicketWorkflows {
-  open(who: Identity, ticketId: string, input: CreateTicketInput): Promise<Ticket>;
+  /** `email`: the Message-ID of the email that opened the ticket, and the id its message gets. */
+  open(who: Identity, ticketId: string, input: CreateTicketInput, email?: { messageId: string; firstMessageId: string }): Promise<Ticket>;
   patch(who: Identity, ticketId: string, patch: PatchTicketInput, expectedVersion?: number): Promise<Ticket>;
-  addMessage(who: Identity, ticketId: string, messageId: string, message: AddMessageInput): Promise<{ ticket: Ticket; message: Message }>;
+  addMessage(
+    who: Identity,
+    ticketId: string,
+    messageId: string,
+    message: AddMessageInput,
+    emailMessageId?: string,
+  ): Promise<{ ticket: Ticket; message: Message }>;
 }
 
 export function ticketWorkflows(
@@ -50,9 +57,15 @@ export function ticketWorkflows(
   }
 
   return {
-    async open(who, ticketId, input) {
+    async open(who, ticketId, input, email) {
       const args: TicketWorkflowInput = {
-        open: { tenant_id: who.tenantId, ticket_id: ticketId, input, actor: who.actor },
+        open: {
+          tenant_id: who.tenantId,
+          ticket_id: ticketId,
+          input,
+          actor: who.actor,
+          ...(email ? { external_id: email.messageId, first_message_id: email.firstMessageId } : {}),
+        },
         settings,
       };
       const start = new WithStartWorkflowOperation(TICKET_WORKFLOW_TYPE, {
@@ -90,12 +103,12 @@ export function ticketWorkflows(
       );
     },
 
-    addMessage(who, ticketId, messageId, message) {
+    addMessage(who, ticketId, messageId, message, emailMessageId) {
       return call(who, ticketId, () =>
         handleOf(ticketId).executeUpdate(addMessageUpdate, {
           // The update id makes a retried request (same Idempotency-Key) the same update.
           updateId: `message-${messageId}`,
-          args: [{ tenant_id: who.tenantId, actor: who.actor, message }],
+          args: [{ tenant_id: who.tenantId, actor: who.actor, message, message_id: messageId, external_id: emailMessageId ?? null }],
         }),
       );
     },

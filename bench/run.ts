@@ -72,13 +72,19 @@ function readSettings(): Settings {
 /** Teardown steps, run once, last added first; a failing step does not skip the others. */
 class Cleanup {
   private readonly steps: { name: string; fn: () => Promise<unknown> }[] = [];
+  private readonly late: Promise<unknown>[] = [];
   private running?: Promise<boolean>;
 
   add(name: string, fn: () => Promise<unknown>): void {
+    if (this.running) {
+      // Something started while the run was being stopped (a signal during start-up): undo it, stop here.
+      this.late.push(fn().catch(() => undefined));
+      throw new Error(`stopping: ${name} started after cleanup began`);
+    }
     this.steps.push({ name, fn });
   }
 
-  run(): Promise<boolean> {
+  async run(): Promise<boolean> {
     this.running ??= (async () => {
       let ok = true;
       for (const step of [...this.steps].reverse()) {
@@ -91,7 +97,9 @@ class Cleanup {
       }
       return ok;
     })();
-    return this.running;
+    const ok = await this.running;
+    while (this.late.length) await Promise.allSettled(this.late.splice(0));
+    return ok;
   }
 }
 
@@ -412,7 +420,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 main(cleanup).then(
   (code) => finish(code),
   (err: unknown) => {
-    console.error('[bench] failed:', err instanceof Error ? (err.stack ?? err.message) : err);
+    // Once a signal has started the cleanup, the run failing because its processes went away is expected.
+    if (!exiting) console.error('[bench] failed:', err instanceof Error ? (err.stack ?? err.message) : err);
     return finish(1);
   },
 );

@@ -35,6 +35,10 @@ export interface OpenTicketCommand {
   ticket_id: string;
   input: CreateTicketInput;
   actor: Actor;
+  /** Message-ID of the email that opened the ticket, for threading replies. */
+  external_id?: string | null;
+  /** Id of the opening message when the caller needs it stable (retries of one email). */
+  first_message_id?: string;
 }
 
 export function openTicket(cmd: OpenTicketCommand, firstMessageId: string, now: string): Decision & { event: TicketEvent } {
@@ -67,6 +71,7 @@ export function openTicket(cmd: OpenTicketCommand, firstMessageId: string, now: 
     author_type: 'customer',
     author_id: ticket.customer_id,
     body: input.description,
+    external_id: cmd.external_id ?? null,
     created_at: now,
   };
   return { ticket, message, event: eventOf(ticket, 'ticket.created', cmd.actor, {}, { message_id: message.id }, now) };
@@ -116,6 +121,7 @@ export function addMessage(
   actor: Actor,
   messageId: string,
   now: string,
+  externalId: string | null = null,
 ): Decision & { message: Message; event: TicketEvent } {
   assertOpen(ticket);
   let next: Ticket = { ...ticket };
@@ -135,6 +141,7 @@ export function addMessage(
     author_type: input.author_type,
     author_id: input.author_type === 'customer' ? ticket.customer_id : actor.id,
     body: input.body,
+    external_id: externalId,
     created_at: now,
   };
   const changes = diff(ticket, next);

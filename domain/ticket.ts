@@ -24,8 +24,9 @@ export const Tags = z
   .max(50)
   .transform((tags) => [...new Set(tags)].sort());
 
+/** Who did something: an agent or admin (`agent`, user id), an integration (`api_key`, key id), … */
 export const Actor = z.object({
-  type: z.enum(['agent', 'customer', 'system']),
+  type: z.enum(['agent', 'api_key', 'customer', 'system']),
   id: z.string().max(128).nullable(),
 });
 export type Actor = z.infer<typeof Actor>;
@@ -110,6 +111,8 @@ export const Message = z.object({
   author_type: z.enum(['agent', 'customer', 'system']),
   author_id: z.string().nullable(),
   body: z.string(),
+  /** The email Message-ID for messages that arrived by email (threading), else null. */
+  external_id: z.string().nullable(),
   created_at: Timestamp,
 });
 export type Message = z.infer<typeof Message>;

@@ -16,6 +16,10 @@ const Duration = z
     }
   });
 
+// Development-only keys: refused when NODE_ENV=production.
+const DEV_FIELD_KEYS = 'dev1:ZGVza2Zsb3ctZGV2LWZpZWxkLWtleS0zMi1ieXRlcyE=';
+const DEV_BLIND_INDEX_KEY = 'ZGVza2Zsb3ctZGV2LWJsaW5kLWluZGV4LWtleS0zMiE=';
+
 const Bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
 export const ConfigSchema = z.object({
@@ -25,7 +29,10 @@ export const ConfigSchema = z.object({
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   BODY_LIMIT: z.string().default('100kb'),
 
-  DATABASE_URL: z.string().default('postgres://postgres@127.0.0.1:5432/deskflow'),
+  /** The application's least-privilege role (no DDL, no DELETE, row-level security applies). */
+  DATABASE_URL: z.string().default('postgres://deskflow_app@127.0.0.1:5432/deskflow'),
+  /** The owner role: migrations, database creation and the admin CLI only. */
+  DATABASE_ADMIN_URL: z.string().default('postgres://postgres@127.0.0.1:5432/deskflow'),
   DATABASE_POOL_MAX: z.coerce.number().int().min(1).default(20),
 
   REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
@@ -48,9 +55,35 @@ export const ConfigSchema = z.object({
   WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: z.coerce.number().int().min(1).default(40),
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(2000),
 
-  /** Development identity (headers X-Deskflow-Tenant / X-Deskflow-Agent). Never enable in production. */
-  DEV_IDENTITY: Bool.default(true),
+  /** `kid:base64(32 bytes)` comma-separated; the first encrypts, all decrypt (rotation). */
+  FIELD_ENCRYPTION_KEYS: z.string().default(DEV_FIELD_KEYS),
+  /** base64(32 bytes): HMAC key of blind indexes (lookup of encrypted emails). */
+  BLIND_INDEX_KEY: z.string().default(DEV_BLIND_INDEX_KEY),
+
+  JWT_ISSUER: z.string().default('deskflow'),
+  ACCESS_TOKEN_TTL: Duration.default(15 * 60 * 1000),
+  REFRESH_TOKEN_TTL: Duration.default(7 * 24 * 60 * 60 * 1000),
+  /** A web session ends this long after login, however often it is refreshed. */
+  SESSION_TTL: Duration.default(24 * 60 * 60 * 1000),
+  SIGNING_KEY_ROTATION: Duration.default(90 * 24 * 60 * 60 * 1000),
+
+  RATE_LIMIT_PER_MIN: z.coerce.number().int().min(1).default(100),
+  INBOUND_RATE_LIMIT_PER_MIN: z.coerce.number().int().min(1).default(10),
+  LOGIN_ATTEMPTS_PER_ACCOUNT: z.coerce.number().int().min(1).default(10),
+  LOGIN_ATTEMPTS_PER_IP: z.coerce.number().int().min(1).default(50),
+  LOGIN_WINDOW: Duration.default(15 * 60 * 1000),
+  /** Comma-separated origins allowed by CORS (agent UIs); empty allows none. */
+  CORS_ORIGINS: z.string().default(''),
+  /** Trust X-Forwarded-For from this many proxies (for per-IP login limits). */
+  TRUST_PROXY: z.coerce.number().int().min(0).default(0),
+
   DEMO_SEED: Bool.default(true),
+}).superRefine((config, ctx) => {
+  if (config.NODE_ENV === 'production') {
+    if (config.FIELD_ENCRYPTION_KEYS === DEV_FIELD_KEYS) ctx.addIssue({ code: 'custom', path: ['FIELD_ENCRYPTION_KEYS'], message: 'set a real key in production' });
+    if (config.BLIND_INDEX_KEY === DEV_BLIND_INDEX_KEY) ctx.addIssue({ code: 'custom', path: ['BLIND_INDEX_KEY'], message: 'set a real key in production' });
+    if (config.DEMO_SEED) ctx.addIssue({ code: 'custom', path: ['DEMO_SEED'], message: 'no demo tenant in production' });
+  }
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

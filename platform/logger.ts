@@ -7,7 +7,12 @@ export function createLogger(config: Pick<Config, 'LOG_LEVEL'>, name: string) {
     name,
     level: config.LOG_LEVEL,
     redact: {
-      paths: ['req.headers.authorization', 'req.headers.cookie', '*.password', '*.token', '*.secret'],
+      // Credentials, tokens and customer PII never reach the logs.
+      paths: [
+        'req.headers.authorization', 'req.headers.cookie', 'req.headers["x-deskflow-signature"]',
+        '*.password', '*.password_hash', '*.token', '*.access_token', '*.refresh_token', '*.secret', '*.inbound_secret',
+        '*.email', '*.phone', '*.body', '*.text', 'err.config', 'err.response',
+      ],
       censor: '[redacted]',
     },
   });

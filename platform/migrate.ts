@@ -1,4 +1,4 @@
-/** Applies the SQL migrations in platform/migrations with node-pg-migrate (advisory-locked, so N processes may race safely). */
+/** Applies the SQL migrations in platform/migrations with node-pg-migrate, as the owner role (DATABASE_ADMIN_URL). */
 import path from 'node:path';
 import { ensureDatabase } from './db';
 

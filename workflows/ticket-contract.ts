@@ -34,6 +34,10 @@ export interface AddMessageRequest {
   tenant_id: string;
   actor: Actor;
   message: AddMessageInput;
+  /** The new message's id, chosen by the caller so a retried request names the same message. */
+  message_id: string;
+  /** Email Message-ID when the message arrived by email. */
+  external_id?: string | null;
 }
 
 /** Completes once the ticket is persisted: the answer to the create call of update-with-start. */

@@ -58,11 +58,11 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
   };
 
   /** Persist a decision, then make it the live state. */
-  const commit = async (decision: Decision): Promise<void> => {
+  const commit = async (decision: Decision, opts: { searchAttributesSet?: boolean } = {}): Promise<void> => {
     if (decision.event === null) return;
     await projectTicketChange({ ticket: decision.ticket, event: decision.event, message: decision.message });
     ticket = decision.ticket;
-    publishSearchAttributes(ticket);
+    publishSearchAttributes(ticket, opts.searchAttributesSet);
   };
 
   setHandler(getTicketQuery, () => ticket);
@@ -102,7 +102,7 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
     (req) =>
       serially(() =>
         asFailureAsync(async () => {
-          const decision = addMessage(current(), req.message, req.actor, uuid4(), now());
+          const decision = addMessage(current(), req.message, req.actor, req.message_id, now(), req.external_id ?? null);
           await commit(decision);
           return { ticket: current(), message: decision.message };
         }),
@@ -117,7 +117,8 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
   );
 
   if (ticket === null) {
-    await serially(() => commit(openTicket(input.open, uuid4(), now())));
+    // The starter set the opening search attributes already; nothing to upsert for the new ticket.
+    await serially(() => commit(openTicket(input.open, input.open.first_message_id ?? uuid4(), now()), { searchAttributesSet: true }));
   }
 
   // The lifecycle: wait for changes; a solved ticket closes itself when its delay runs out.
@@ -153,10 +154,11 @@ function historyIsLarge(limit: number): boolean {
 /** Keeps the ticket's search attributes current, recording an upsert only when one of them changed. */
 function searchAttributePublisher() {
   let published = '';
-  return (ticket: Ticket): void => {
+  return (ticket: Ticket, alreadySet = false): void => {
     const key = `${ticket.status}|${ticket.priority}|${ticket.assignee_id ?? ''}`;
     if (key === published) return;
     published = key;
+    if (alreadySet) return;
     upsertSearchAttributes([
       { key: SA.status, value: ticket.status },
       { key: SA.priority, value: ticket.priority },

@@ -16,6 +16,8 @@ export interface Machine {
   redis: string;
   temporalCli: string;
   loadAverage: string;
+  /** The code measured: git commit, and whether the tree had uncommitted changes. */
+  code: string;
   date: string;
 }
 
@@ -39,6 +41,16 @@ function temporalCliVersion(): string {
     return `${reported}${pinned} — ${cli}`;
   } catch (err) {
     return `unknown (${(err as Error).message})`;
+  }
+}
+
+function codeRevision(): string {
+  try {
+    const git = (...args: string[]) => execFileSync('git', args, { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const commit = git('rev-parse', '--short', 'HEAD');
+    return git('status', '--porcelain', '--', '.', ':(exclude)bench/RESULTS.md') ? `${commit} + uncommitted changes` : commit;
+  } catch {
+    return 'unknown (not a git checkout)';
   }
 }
 
@@ -74,6 +86,7 @@ export async function describeMachine(databaseUrl: string, redisUrl: string): Pr
     redis,
     temporalCli: temporalCliVersion(),
     loadAverage: loadAverage(),
+    code: codeRevision(),
     date: new Date().toISOString(),
   };
 }

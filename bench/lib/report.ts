@@ -123,6 +123,7 @@ export function formatMarkdown(machine: Machine, settings: Settings, summaries: 
   lines.push(`- Node.js: ${machine.node}`);
   lines.push(`- PostgreSQL: ${machine.postgres}; Redis: ${machine.redis}`);
   lines.push(`- Temporal CLI: ${machine.temporalCli}`);
+  lines.push(`- Code: ${machine.code}`);
   lines.push(`- Load average (1/5/15 min) at start: ${machine.loadAverage}; at end: ${loadAtEnd}`);
   lines.push('');
   lines.push('## Settings', '');

@@ -3,11 +3,10 @@
  * points elsewhere), migrates PostgreSQL, seeds a demo tenant, then runs the API and a worker.
  * Ctrl-C stops everything.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import path from 'node:path';
 import { loadConfig } from '../config';
-import { createPool } from '../db';
-import { DEMO_AGENT_ID, DEMO_CUSTOMER_ID, DEMO_TENANT_ID, seedDemo } from '../demo-seed';
+import { DEMO } from '../demo';
 import { migrate } from '../migrate';
 import { type DevServer, startTemporalDevServer } from '../temporal-dev-server';
 
@@ -54,11 +53,9 @@ async function main() {
   }
 
   console.log('[deskflow] applying migrations…');
-  await migrate(config.DATABASE_URL);
+  await migrate(config.DATABASE_ADMIN_URL);
   if (config.DEMO_SEED) {
-    const pool = createPool({ ...config, DATABASE_POOL_MAX: 1 });
-    await seedDemo(pool);
-    await pool.end();
+    execFileSync(process.execPath, ['--import', 'tsx', path.join(root, 'api/cli/admin.ts'), 'seed-demo'], { env, stdio: 'inherit', cwd: root });
   }
 
   for (const entry of ['workers/main.ts', 'api/main.ts']) {
@@ -80,10 +77,11 @@ async function main() {
   Temporal     ${env.TEMPORAL_ADDRESS}
 ${
   config.DEMO_SEED
-    ? `  Try it (development identity headers):
-    curl -s -X POST ${api}/api/v1/tickets -H 'Content-Type: application/json' \\
-      -H 'X-Deskflow-Tenant: ${DEMO_TENANT_ID}' -H 'X-Deskflow-Agent: ${DEMO_AGENT_ID}' \\
-      -d '{"subject":"Printer on fire","description":"It is on fire.","customer_id":"${DEMO_CUSTOMER_ID}"}'
+    ? `  Demo tenant ${DEMO.tenantId}: log in as ${DEMO.adminEmail} / ${DEMO.adminPassword}
+    TOKEN=$(curl -s -X POST ${api}/api/v1/auth/login -H 'Content-Type: application/json' \\
+      -d '{"email":"${DEMO.adminEmail}","password":"${DEMO.adminPassword}"}' | node -pe 'JSON.parse(require("fs").readFileSync(0)).access_token')
+    curl -s -X POST ${api}/api/v1/tickets -H 'Content-Type: application/json' -H "Authorization: Bearer $TOKEN" \\
+      -d '{"subject":"Printer on fire","description":"It is on fire.","customer_id":"${DEMO.customerId}"}'
 `
     : ''
 }  Ctrl-C stops everything.

@@ -7,13 +7,13 @@ let globex: Tenant;
 
 beforeAll(async () => {
   stack = await startStack();
-  acme = await createTenant(stack.pool, 'Acme');
-  globex = await createTenant(stack.pool, 'Globex');
+  acme = await createTenant(stack, 'Acme');
+  globex = await createTenant(stack, 'Globex');
 });
 afterAll(() => stack.close());
 
 const customerCount = async (tenantId: string) =>
-  (await stack.pool.query('SELECT count(*)::int AS n FROM customers WHERE tenant_id = $1', [tenantId])).rows[0].n;
+  (await stack.admin.query('SELECT count(*)::int AS n FROM customers WHERE tenant_id = $1', [tenantId])).rows[0].n;
 
 it('creates (201 + Location), reads (ETag/304), patches (If-Match/412) and lists customers', async () => {
   const created = await http(stack, 'POST', '/api/v1/customers', {

@@ -8,8 +8,8 @@ let globex: Tenant;
 
 beforeAll(async () => {
   stack = await startStack();
-  acme = await createTenant(stack.pool, 'Acme');
-  globex = await createTenant(stack.pool, 'Globex');
+  acme = await createTenant(stack, 'Acme');
+  globex = await createTenant(stack, 'Globex');
 });
 afterAll(() => stack.close());
 
@@ -25,7 +25,7 @@ async function create(t: Tenant, extra: Record<string, unknown> = {}, headers: R
 }
 
 async function counts(tenantId: string) {
-  const { rows } = await stack.pool.query(
+  const { rows } = await stack.admin.query(
     `SELECT (SELECT count(*) FROM tickets WHERE tenant_id = $1)::int AS tickets,
             (SELECT count(*) FROM messages WHERE tenant_id = $1)::int AS messages,
             (SELECT count(*) FROM ticket_events WHERE tenant_id = $1)::int AS events,
@@ -202,7 +202,7 @@ describe('tenant isolation', () => {
 describe('lists', () => {
   let tenant: Tenant;
   beforeAll(async () => {
-    tenant = await createTenant(stack.pool, 'Initech');
+    tenant = await createTenant(stack, 'Initech');
     for (let i = 0; i < 7; i++) {
       await create(tenant, { priority: i % 2 ? 'high' : 'low', tags: i < 3 ? ['vip'] : [], assignee_id: i === 0 ? tenant.agentId : null });
     }
@@ -222,7 +222,7 @@ describe('lists', () => {
     } while (cursor);
     expect(pages).toBe(3);
     expect(new Set(seen).size).toBe(7);
-    const { rows } = await stack.pool.query('SELECT id FROM tickets WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC', [tenant.id]);
+    const { rows } = await stack.admin.query('SELECT id FROM tickets WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC', [tenant.id]);
     expect(seen).toEqual(rows.map((r) => r.id));
   });
 

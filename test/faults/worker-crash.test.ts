@@ -17,7 +17,7 @@ const workers: ChildProcess[] = [];
 
 beforeAll(async () => {
   stack = await startStack({ TEMPORAL_TASK_QUEUE: taskQueue });
-  tenant = await createTenant(stack.pool);
+  tenant = await createTenant(stack);
 });
 afterAll(async () => {
   await Promise.all(workers.map((w) => stopProcess(w, 'SIGKILL')));
@@ -54,7 +54,7 @@ it('kill -9 the worker mid-PATCH, start another: applied exactly once, nothing l
     body: { status: 'pending', priority: 'urgent' },
   });
   await waitFor('the worker to block on the projection write', async () => {
-    const { rowCount } = await stack.pool.query(
+    const { rowCount } = await stack.admin.query(
       `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO tickets%'`,
     );
     return rowCount === 1;
@@ -71,7 +71,7 @@ it('kill -9 the worker mid-PATCH, start another: applied exactly once, nothing l
 
   const read = await http(stack, 'GET', `/api/v1/tickets/${id}`, { headers: tenant.headers });
   expect(read.body).toMatchObject({ status: 'pending', priority: 'urgent', version: 2 });
-  const events = await stack.pool.query('SELECT version, type FROM ticket_events WHERE ticket_id = $1 ORDER BY version', [id]);
+  const events = await stack.admin.query('SELECT version, type FROM ticket_events WHERE ticket_id = $1 ORDER BY version', [id]);
   expect(events.rows).toEqual([
     { version: 1, type: 'ticket.created' },
     { version: 2, type: 'ticket.updated' },

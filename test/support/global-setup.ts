@@ -23,8 +23,10 @@ export default async function globalSetup() {
 
   const url = new URL(base.DATABASE_URL);
   url.pathname = `/deskflow_test_${runId}`;
-  await must(`PostgreSQL at ${url.host}`, async () => {
-    const client = new pg.Client({ connectionString: base.DATABASE_URL.replace(/\/[^/]*$/, '/postgres') });
+  const adminUrl = new URL(base.DATABASE_ADMIN_URL);
+  adminUrl.pathname = url.pathname;
+  await must(`PostgreSQL at ${adminUrl.host}`, async () => {
+    const client = new pg.Client({ connectionString: base.DATABASE_ADMIN_URL.replace(/\/[^/]*$/, '/postgres') });
     await client.connect();
     await client.end();
   });
@@ -41,6 +43,11 @@ export default async function globalSetup() {
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
     DATABASE_URL: url.toString(),
+    DATABASE_ADMIN_URL: adminUrl.toString(),
+    // Suites share one loopback address and few credentials; the limit tests set their own limits.
+    RATE_LIMIT_PER_MIN: '100000',
+    LOGIN_ATTEMPTS_PER_IP: '100000',
+    LOGIN_ATTEMPTS_PER_ACCOUNT: '100000',
     DATABASE_POOL_MAX: '5',
     REDIS_KEY_PREFIX: `deskflow-test:${runId}:`,
     TEMPORAL_ADDRESS: temporal.address,
@@ -51,5 +58,5 @@ export default async function globalSetup() {
   runTs('platform/cli/migrate.ts', process.env);
   const worker = await startWorkerProcess(process.env);
 
-  (globalThis as Record<string, unknown>).__deskflow = { temporal, worker, databaseUrl: url.toString() };
+  (globalThis as Record<string, unknown>).__deskflow = { temporal, worker, databaseUrl: adminUrl.toString() };
 }

@@ -3,10 +3,15 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Client } from '@temporalio/client';
 import type { Redis } from 'ioredis';
-import type pg from 'pg';
+import pg from 'pg';
 import { createApp } from '../../api/app';
+import { customerStore } from '../../api/customer-store';
+import type { Identity } from '../../api/request';
+import { userStore } from '../../api/user-store';
+import { SCOPES } from '../../domain/auth';
 import { type Config, loadConfig } from '../../platform/config';
 import { createPool } from '../../platform/db';
+import { createFieldCrypto } from '../../platform/field-crypto';
 import { createLogger } from '../../platform/logger';
 import { createRedis } from '../../platform/redis';
 import { connectTemporal } from '../../platform/temporal';
@@ -14,7 +19,10 @@ import { connectTemporal } from '../../platform/temporal';
 export interface TestStack {
   url: string;
   config: Config;
+  /** The application role's pool (RLS applies). */
   pool: pg.Pool;
+  /** The owner's pool, for setting up and inspecting rows across tenants. */
+  admin: pg.Pool;
   redis: Redis;
   temporal: Client;
   close(): Promise<void>;
@@ -23,6 +31,7 @@ export interface TestStack {
 export async function startStack(overrides: Partial<Record<string, string>> = {}): Promise<TestStack> {
   const config = loadConfig({ ...process.env, ...overrides });
   const pool = createPool(config);
+  const admin = new pg.Pool({ connectionString: config.DATABASE_ADMIN_URL, max: 3 });
   const redis = createRedis(config);
   const temporal = await connectTemporal(config);
   const app = createApp({ config, pool, redis, temporal, log: createLogger(config, 'api-test') });
@@ -34,36 +43,69 @@ export async function startStack(overrides: Partial<Record<string, string>> = {}
     url: `http://127.0.0.1:${port}`,
     config,
     pool,
+    admin,
     redis,
     temporal,
     async close() {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
-      await Promise.allSettled([pool.end(), redis.quit(), temporal.connection.close()]);
+      await Promise.allSettled([pool.end(), admin.end(), redis.quit(), temporal.connection.close()]);
     },
   };
 }
 
-export interface Tenant {
+export interface Member {
   id: string;
-  agentId: string;
-  customerId: string;
+  email: string;
+  password: string;
+  token: string;
+  refreshToken: string;
   headers: Record<string, string>;
 }
 
-/** A tenant with one customer, created straight in the database (tenant admin arrives with auth). */
-export async function createTenant(pool: pg.Pool, name = 'Acme'): Promise<Tenant> {
+export interface Tenant {
+  id: string;
+  customerId: string;
+  admin: Member;
+  agent: Member;
+  /** The agent's id and Authorization header: what most ticket tests act as. */
+  agentId: string;
+  headers: Record<string, string>;
+}
+
+export const operatorOf = (tenantId: string): Identity => ({
+  tenantId,
+  actor: { type: 'system', id: 'test-setup' },
+  scopes: new Set(SCOPES),
+  credential: { kind: 'system' },
+});
+
+/** A tenant with an admin, an agent (both logged in over HTTP) and one customer. */
+export async function createTenant(stack: TestStack, name = 'Acme'): Promise<Tenant> {
   const id = randomUUID();
-  const customerId = randomUUID();
-  const agentId = randomUUID();
-  await pool.query('INSERT INTO tenants (id, name) VALUES ($1, $2)', [id, name]);
-  await pool.query('INSERT INTO customers (id, tenant_id, name, email) VALUES ($1, $2, $3, $4)', [
-    customerId,
-    id,
-    'Ada Customer',
-    `ada-${customerId}@example.com`,
-  ]);
-  return { id, agentId, customerId, headers: { 'X-Deskflow-Tenant': id, 'X-Deskflow-Agent': agentId } };
+  await stack.admin.query('INSERT INTO tenants (id, name) VALUES ($1, $2)', [id, name]);
+  const users = userStore(stack.admin);
+  const member = async (role: 'admin' | 'agent'): Promise<Member> => {
+    const email = `${role}-${randomUUID()}@${name.toLowerCase()}.test`;
+    const password = `correct horse battery ${role}`;
+    const user = await users.create(operatorOf(id), { email, password, name: `${name} ${role}`, role });
+    const { token, refreshToken } = await login(stack, email, password);
+    return { id: user.id, email, password, token, refreshToken, headers: { Authorization: `Bearer ${token}` } };
+  };
+  const [admin, agent] = [await member('admin'), await member('agent')];
+  const customer = await customerStore(stack.admin, createFieldCrypto(stack.config)).create(operatorOf(id), randomUUID(), {
+    name: 'Ada Customer',
+    email: `ada-${randomUUID()}@example.com`,
+    phone: null,
+    external_id: null,
+  });
+  return { id, customerId: customer.id, admin, agent, agentId: agent.id, headers: agent.headers };
+}
+
+export async function login(stack: { url: string }, email: string, password: string) {
+  const res = await http(stack, 'POST', '/api/v1/auth/login', { body: { email, password } });
+  if (res.status !== 200) throw new Error(`login failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return { token: res.body.access_token as string, refreshToken: res.body.refresh_token as string };
 }
 
 export interface HttpResult<T = any> {

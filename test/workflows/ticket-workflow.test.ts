@@ -6,7 +6,7 @@ import { TicketSearchAttributes as SA } from '../../domain/search-attributes';
 import type { Identity } from '../../api/request';
 import { ticketWorkflows, type TicketWorkflows } from '../../api/ticket-workflows';
 import { getTicketQuery } from '../../workflows/ticket-contract';
-import { createTenant, startStack, type Tenant, type TestStack } from '../support/stack';
+import { createTenant, operatorOf, startStack, type Tenant, type TestStack } from '../support/stack';
 
 let stack: TestStack;
 let tenant: Tenant;
@@ -45,8 +45,8 @@ async function errorCode(promise: Promise<unknown>): Promise<string> {
 }
 
 async function projection(id: string) {
-  const { rows } = await stack.pool.query('SELECT status, version FROM tickets WHERE id = $1', [id]);
-  const events = await stack.pool.query('SELECT version, type FROM ticket_events WHERE ticket_id = $1 ORDER BY version', [id]);
+  const { rows } = await stack.admin.query('SELECT status, version FROM tickets WHERE id = $1', [id]);
+  const events = await stack.admin.query('SELECT version, type FROM ticket_events WHERE ticket_id = $1 ORDER BY version', [id]);
   return { ticket: rows[0], events: events.rows as { version: number; type: string }[] };
 }
 
@@ -61,8 +61,8 @@ async function eventually<T>(fn: () => Promise<T>, ok: (value: T) => boolean, ti
 
 beforeAll(async () => {
   stack = await startStack();
-  tenant = await createTenant(stack.pool);
-  who = { tenantId: tenant.id, actor: { type: 'agent', id: tenant.agentId } };
+  tenant = await createTenant(stack);
+  who = { ...operatorOf(tenant.id), actor: { type: 'agent', id: tenant.agentId } };
 });
 afterAll(() => stack.close());
 
@@ -145,7 +145,7 @@ it('closes a solved ticket after the configured delay, then refuses changes', as
   const after = await eventually(() => projection(id), (p) => p.ticket.status === 'closed');
   expect(after.ticket).toEqual({ status: 'closed', version: 3 });
   expect(after.events.at(-1)).toEqual({ version: 3, type: 'ticket.closed' });
-  const { rows } = await stack.pool.query('SELECT actor_type, data FROM ticket_events WHERE ticket_id = $1 AND version = 3', [id]);
+  const { rows } = await stack.admin.query('SELECT actor_type, data FROM ticket_events WHERE ticket_id = $1 AND version = 3', [id]);
   expect(rows[0]).toEqual({ actor_type: 'system', data: { reason: 'auto_close' } });
 
   const handle = stack.temporal.workflow.getHandle(ticketWorkflowId(id));

@@ -1,0 +1,76 @@
+/**
+ * Who is calling: `Authorization: Bearer <access JWT | API key>`. The tenant comes from the credential,
+ * never from the request. Sets `req.identity`; anything missing or wrong is a 401.
+ */
+import type { RequestHandler } from 'express';
+import type pg from 'pg';
+import { ROLE_SCOPES, type Scope, SCOPES } from '../../domain/auth';
+import { DeskflowError } from '../../domain/errors';
+import { looksLikeApiKey, parseApiKey, secretMatches } from './api-keys';
+import type { SessionStore } from './sessions';
+import type { AccessTokens } from './tokens';
+
+const BEARER = /^Bearer ([\x21-\x7e]{1,4096})$/;
+const TOUCH_EVERY_MS = 60_000;
+
+export function authenticate(deps: { pool: pg.Pool; tokens: AccessTokens; sessions: SessionStore }): RequestHandler {
+  const lastTouched = new Map<string, number>();
+
+  async function apiKeyIdentity(token: string) {
+    const parsed = parseApiKey(token);
+    if (!parsed) throw new DeskflowError('unauthenticated', 'malformed API key');
+    const { rows } = await deps.pool.query('SELECT * FROM auth_find_api_key($1)', [parsed.keyId]);
+    const key = rows[0] as { id: string; tenant_id: string; secret_hash: string; scopes: Scope[]; rate_limit_per_min: number | null; revoked_at: string | null } | undefined;
+    if (!key || key.revoked_at !== null || !secretMatches(parsed.secret, key.secret_hash)) {
+      throw new DeskflowError('unauthenticated', 'invalid or revoked API key');
+    }
+    // last_used_at is kept to the minute: no write per request.
+    const now = Date.now();
+    if ((lastTouched.get(key.id) ?? 0) + TOUCH_EVERY_MS < now) {
+      lastTouched.set(key.id, now);
+      void deps.pool.query('SELECT auth_touch_api_key($1)', [key.id]).catch(() => lastTouched.delete(key.id));
+    }
+    return {
+      tenantId: key.tenant_id,
+      actor: { type: 'api_key' as const, id: key.id },
+      scopes: new Set<Scope>(key.scopes.filter((s) => (SCOPES as readonly string[]).includes(s))),
+      credential: { kind: 'api_key' as const, keyId: key.id, rateLimitPerMin: key.rate_limit_per_min },
+    };
+  }
+
+  async function userIdentity(token: string) {
+    const claims = await deps.tokens.verify(token);
+    if (!(await deps.sessions.accessAllowed(claims.sid, claims.jti))) {
+      throw new DeskflowError('unauthenticated', 'the session has ended or the token was revoked');
+    }
+    return {
+      tenantId: claims.tid,
+      actor: { type: 'agent' as const, id: claims.sub },
+      scopes: new Set<Scope>(ROLE_SCOPES[claims.role]),
+      credential: { kind: 'user' as const, userId: claims.sub, role: claims.role, sessionId: claims.sid, jti: claims.jti, exp: claims.exp },
+    };
+  }
+
+  return async (req, res, next) => {
+    const match = BEARER.exec(req.headers.authorization ?? '');
+    if (!match) {
+      res.setHeader('WWW-Authenticate', 'Bearer realm="deskflow"');
+      throw new DeskflowError('unauthenticated', 'send Authorization: Bearer <access token or API key>');
+    }
+    const token = match[1]!;
+    try {
+      req.identity = looksLikeApiKey(token) ? await apiKeyIdentity(token) : await userIdentity(token);
+    } catch (err) {
+      res.setHeader('WWW-Authenticate', 'Bearer realm="deskflow", error="invalid_token"');
+      throw err;
+    }
+    next();
+  };
+}
+
+export function requireScope(scope: Scope): RequestHandler {
+  return (req, _res, next) => {
+    if (!req.identity?.scopes.has(scope)) throw new DeskflowError('forbidden', `this credential lacks the ${scope} scope`, { required_scope: scope });
+    next();
+  };
+}

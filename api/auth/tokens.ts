@@ -1,0 +1,62 @@
+/** Access tokens: short-lived ES256 JWTs with a `kid`, bound to a session (`sid`) and revocable by `jti`. */
+import { randomUUID } from 'node:crypto';
+import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+import { Role } from '../../domain/auth';
+import { DeskflowError } from '../../domain/errors';
+import type { Session } from './sessions';
+import type { SigningKeyRing } from './signing-keys';
+
+export const AUDIENCE = 'deskflow-api';
+
+export interface AccessClaims {
+  sub: string;
+  tid: string;
+  role: Role;
+  sid: string;
+  jti: string;
+  exp: number;
+}
+
+export function accessTokens(keys: SigningKeyRing, opts: { issuer: string; ttlMs: number }) {
+  return {
+    async issue(session: Session): Promise<{ token: string; expiresIn: number }> {
+      const key = await keys.current();
+      // Never outlive the session.
+      const exp = Math.floor(Math.min(Date.now() + opts.ttlMs, session.expires_at) / 1000);
+      const token = await new SignJWT({ tid: session.tenant_id, role: session.role, sid: session.sid })
+        .setProtectedHeader({ alg: 'ES256', kid: key.kid, typ: 'at+jwt' })
+        .setIssuer(opts.issuer)
+        .setAudience(AUDIENCE)
+        .setSubject(session.user_id)
+        .setJti(randomUUID())
+        .setIssuedAt()
+        .setExpirationTime(exp)
+        .sign(key.privateKey);
+      return { token, expiresIn: exp - Math.floor(Date.now() / 1000) };
+    },
+
+    async verify(token: string): Promise<AccessClaims> {
+      try {
+        const { payload } = await jwtVerify(
+          token,
+          async (header) => {
+            const key = await keys.verificationKey(header.kid);
+            if (!key) throw new DeskflowError('unauthenticated', 'unknown signing key');
+            return key;
+          },
+          { issuer: opts.issuer, audience: AUDIENCE, algorithms: ['ES256'], typ: 'at+jwt', requiredClaims: ['sub', 'jti', 'exp', 'iat'] },
+        );
+        const role = Role.safeParse(payload.role);
+        if (typeof payload.tid !== 'string' || typeof payload.sid !== 'string' || !role.success) {
+          throw new DeskflowError('unauthenticated', 'malformed access token');
+        }
+        return { sub: payload.sub!, tid: payload.tid, role: role.data, sid: payload.sid, jti: payload.jti!, exp: payload.exp! };
+      } catch (err) {
+        if (err instanceof DeskflowError) throw err;
+        const expired = err instanceof joseErrors.JWTExpired;
+        throw new DeskflowError('unauthenticated', expired ? 'access token expired' : 'invalid access token');
+      }
+    },
+  };
+}
+export type AccessTokens = ReturnType<typeof accessTokens>;

@@ -1,0 +1,60 @@
+/**
+ * Rate limits in Redis (rate-limiter-flexible), shared by every API process. Answers carry the IETF
+ * `RateLimit-Policy` / `RateLimit` headers; a refusal is a 429 problem with `Retry-After`.
+ */
+import type { Request, RequestHandler, Response } from 'express';
+import type { Redis } from 'ioredis';
+import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { DeskflowError } from '../../domain/errors';
+
+export interface Limit {
+  name: string;
+  points: number;
+  windowSec: number;
+}
+
+export function rateLimiters(redis: Redis) {
+  const limiters = new Map<string, RateLimiterRedis>();
+  const limiterFor = (limit: Limit) => {
+    const id = `${limit.name}:${limit.points}:${limit.windowSec}`;
+    let limiter = limiters.get(id);
+    if (!limiter) {
+      limiter = new RateLimiterRedis({ storeClient: redis, keyPrefix: `rl:${limit.name}`, points: limit.points, duration: limit.windowSec });
+      limiters.set(id, limiter);
+    }
+    return limiter;
+  };
+
+  return {
+    /** Spends one point of `key` under `limit`; sets the headers; throws a 429 problem when exhausted. */
+    async consume(res: Response, limit: Limit, key: string): Promise<void> {
+      try {
+        const state = await limiterFor(limit).consume(key);
+        setHeaders(res, limit, state);
+      } catch (err) {
+        if (!(err instanceof RateLimiterRes)) throw err;
+        setHeaders(res, limit, err);
+        const retryAfter = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
+        throw new DeskflowError('rate_limited', `rate limit of ${limit.points} requests per ${limit.windowSec} s exceeded`, { retry_after: retryAfter });
+      }
+    },
+  };
+}
+export type RateLimiters = ReturnType<typeof rateLimiters>;
+
+function setHeaders(res: Response, limit: Limit, state: RateLimiterRes) {
+  res.setHeader('RateLimit-Policy', `"${limit.name}";q=${limit.points};w=${limit.windowSec}`);
+  res.setHeader('RateLimit', `"${limit.name}";r=${Math.max(0, state.remainingPoints)};t=${Math.ceil(state.msBeforeNext / 1000)}`);
+}
+
+/** Per credential: the key's own limit, else its tenant's, else the default (RATE_LIMIT_PER_MIN). */
+export function credentialRateLimit(limiters: RateLimiters, tenantLimit: (tenantId: string) => Promise<number | null>, defaultPerMin: number): RequestHandler {
+  return async (req: Request, res, next) => {
+    const who = req.identity!;
+    const c = who.credential;
+    const credentialKey = c.kind === 'api_key' ? `key:${c.keyId}` : c.kind === 'user' ? `user:${c.userId}` : `${c.kind}:${who.tenantId}`;
+    const perMin = (who.credential.kind === 'api_key' ? who.credential.rateLimitPerMin : null) ?? (await tenantLimit(who.tenantId)) ?? defaultPerMin;
+    await limiters.consume(res, { name: 'default', points: perMin, windowSec: 60 }, credentialKey);
+    next();
+  };
+}

@@ -1,0 +1,125 @@
+/**
+ * Public inbound endpoint for email providers: `POST /api/v1/inbound/:tenant/email`, signed with the
+ * tenant's inbound secret (`X-Deskflow-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`),
+ * at most INBOUND_RATE_LIMIT_PER_MIN per tenant. A reply threads onto its ticket through In-Reply-To /
+ * References; anything else opens a ticket for the sender (created as a customer if new).
+ * Ids derive from the email's Message-ID, so a provider's retry never duplicates anything.
+ */
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import type { Request } from 'express';
+import { z } from 'zod';
+import { DeskflowError } from '../../domain/errors';
+import { Uuid } from '../../domain/ids';
+import type { Config } from '../../platform/config';
+import type { CustomerStore } from '../customer-store';
+import type { RateLimiters } from '../http/rate-limit';
+import type { RouteSpec } from '../http/route';
+import { type Identity, parseBody } from '../request';
+import type { TenantStore } from '../tenant-store';
+import type { TicketStore } from '../ticket-store';
+import type { TicketWorkflows } from '../ticket-workflows';
+
+export const SIGNATURE_HEADER = 'x-deskflow-signature';
+const TOLERANCE_SEC = 300;
+
+const MessageId = z.string().trim().min(3).max(998);
+export const InboundEmail = z
+  .object({
+    message_id: MessageId,
+    from: z.object({ email: z.email().max(254), name: z.string().trim().max(200).optional() }).strict(),
+    subject: z.string().trim().max(250).default(''),
+    text: z.string().trim().min(1).max(65_536),
+    in_reply_to: MessageId.optional(),
+    references: z.array(MessageId).max(50).default([]),
+  })
+  .strict();
+
+const InboundResult = z.object({ ticket_id: z.uuid(), message_id: z.uuid(), threaded: z.boolean(), duplicate: z.boolean() });
+
+/** A stable uuid from a name, so retries of one email map to the same ticket/message/customer. */
+function nameUuid(...parts: string[]): string {
+  const h = createHash('sha256').update(parts.join('\u0000')).digest();
+  h[6] = (h[6]! & 0x0f) | 0x50; // version nibble: name-based
+  h[8] = (h[8]! & 0x3f) | 0x80; // RFC 4122 variant
+  const x = h.subarray(0, 16).toString('hex');
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+}
+
+export function signInbound(secret: string, rawBody: string | Buffer, t = Math.floor(Date.now() / 1000)): string {
+  return `t=${t},v1=${createHmac('sha256', secret).update(`${t}.`).update(rawBody).digest('hex')}`;
+}
+
+function verifySignature(req: Request, secret: string): boolean {
+  const header = req.headers[SIGNATURE_HEADER];
+  const raw = (req as Request & { rawBody?: Buffer }).rawBody;
+  if (typeof header !== 'string' || !raw) return false;
+  const parts = Object.fromEntries(header.split(',').map((p) => p.trim().split('=', 2) as [string, string]));
+  const t = Number(parts.t);
+  if (!Number.isInteger(t) || Math.abs(Date.now() / 1000 - t) > TOLERANCE_SEC || !parts.v1) return false;
+  const expected = Buffer.from(signInbound(secret, raw, t).split('v1=')[1]!, 'hex');
+  const given = Buffer.from(parts.v1, 'hex');
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+export function inboundRoutes(deps: {
+  config: Config;
+  limiters: RateLimiters;
+  tenants: TenantStore;
+  customers: CustomerStore;
+  tickets: TicketStore;
+  workflows: TicketWorkflows;
+}): RouteSpec[] {
+  const { config, limiters, tenants, customers, tickets, workflows } = deps;
+  return [
+    {
+      method: 'post', path: '/api/v1/inbound/:tenant/email', tag: 'Inbound', auth: 'inbound',
+      summary: 'Receive an email from a provider (signed with the tenant inbound secret)',
+      request: { params: z.object({ tenant: z.uuid() }), body: InboundEmail },
+      responses: {
+        201: { description: 'A new ticket was opened', body: InboundResult },
+        200: { description: 'Threaded onto an existing ticket, or a duplicate delivery', body: InboundResult },
+        401: { description: 'Missing or bad signature' },
+        429: { description: 'More than the inbound limit per minute' },
+      },
+      handler: async (req, res) => {
+        const tenantId = String(req.params.tenant);
+        if (!Uuid.safeParse(tenantId).success) throw new DeskflowError('not_found');
+        await limiters.consume(res, { name: 'inbound', points: config.INBOUND_RATE_LIMIT_PER_MIN, windowSec: 60 }, tenantId);
+        const secret = await tenants.inboundSecret(tenantId);
+        // Unknown tenant, no secret configured, or a bad signature all look the same from outside.
+        if (!secret || !verifySignature(req, secret)) throw new DeskflowError('unauthenticated', 'missing or invalid inbound signature');
+        const email = parseBody(InboundEmail, req);
+
+        const who: Identity = { tenantId, actor: { type: 'system', id: 'inbound-email' }, scopes: new Set(), credential: { kind: 'inbound' } };
+        const messageId = nameUuid(tenantId, 'message', email.message_id);
+        const threadTo = await tickets.threadOf(tenantId, [email.message_id, ...(email.in_reply_to ? [email.in_reply_to] : []), ...email.references]);
+        if (threadTo) {
+          const ticket = await tickets.get(tenantId, threadTo);
+          const alreadyHere = (await tickets.threadOf(tenantId, [email.message_id])) === threadTo;
+          if (alreadyHere) return void res.json({ ticket_id: threadTo, message_id: messageId, threaded: true, duplicate: true });
+          if (ticket && ticket.status !== 'closed') {
+            const added = await workflows.addMessage(who, threadTo, messageId, { body: email.text, visibility: 'public', author_type: 'customer' }, email.message_id);
+            return void res.json({ ticket_id: threadTo, message_id: added.message.id, threaded: true, duplicate: false });
+          }
+          // A reply to a closed ticket opens a follow-up ticket, as helpdesks do.
+        }
+
+        const customer =
+          (await customers.findByEmail(tenantId, email.from.email)) ??
+          (await customers.create(who, nameUuid(tenantId, 'customer', email.from.email.toLowerCase()), {
+            name: email.from.name || email.from.email.split('@')[0]!,
+            email: email.from.email.toLowerCase(),
+            phone: null,
+            external_id: null,
+          }));
+        const ticket = await workflows.open(
+          who,
+          nameUuid(tenantId, 'ticket', email.message_id),
+          { subject: email.subject || '(no subject)', description: email.text, customer_id: customer.id, priority: 'normal', channel: 'email', assignee_id: null, group_id: null, tags: [] },
+          { messageId: email.message_id, firstMessageId: messageId },
+        );
+        res.status(201).json({ ticket_id: ticket.id, message_id: messageId, threaded: false, duplicate: false });
+      },
+    },
+  ];
+}

@@ -1,0 +1,74 @@
+/** The caller's own tenant: settings (name, rate limit) and the inbound-email secret. */
+import { randomBytes } from 'node:crypto';
+import type pg from 'pg';
+import { DeskflowError } from '../domain/errors';
+import { appendAudit } from '../platform/audit';
+import type { FieldCrypto } from '../platform/field-crypto';
+import { inTenantTransaction, withTenant } from '../platform/tenant-db';
+import type { Identity } from './request';
+
+export interface TenantSettings {
+  id: string;
+  name: string;
+  rate_limit_per_min: number | null;
+  inbound_secret_set: boolean;
+  created_at: string;
+}
+const COLUMNS = 'id, name, rate_limit_per_min, inbound_secret_enc IS NOT NULL AS inbound_secret_set, created_at';
+
+export function tenantStore(pool: pg.Pool, crypto: FieldCrypto, cacheMs = 30_000) {
+  const limits = new Map<string, { value: number | null; at: number }>();
+
+  return {
+    async get(tenantId: string): Promise<TenantSettings> {
+      return withTenant(pool, tenantId, async (db) => {
+        const row = (await db.query<TenantSettings>(`SELECT ${COLUMNS} FROM tenants WHERE id = $1`, [tenantId])).rows[0];
+        if (!row) throw new DeskflowError('not_found', 'tenant not found');
+        return row;
+      });
+    },
+
+    /** The tenant's per-credential rate limit, cached briefly (it sits on every request's path). */
+    async rateLimit(tenantId: string): Promise<number | null> {
+      const cached = limits.get(tenantId);
+      if (cached && Date.now() - cached.at < cacheMs) return cached.value;
+      const value = (await this.get(tenantId)).rate_limit_per_min;
+      limits.set(tenantId, { value, at: Date.now() });
+      return value;
+    },
+
+    async patch(who: Identity, patch: { name?: string; rate_limit_per_min?: number | null }, requestId?: string): Promise<TenantSettings> {
+      return inTenantTransaction(pool, who.tenantId, async (db) => {
+        const before = (await db.query<TenantSettings>(`SELECT ${COLUMNS} FROM tenants WHERE id = $1 FOR UPDATE`, [who.tenantId])).rows[0]!;
+        const { rows } = await db.query<TenantSettings>(
+          `UPDATE tenants SET name = coalesce($2, name), rate_limit_per_min = CASE WHEN $3 THEN $4::int ELSE rate_limit_per_min END
+           WHERE id = $1 RETURNING ${COLUMNS}`,
+          [who.tenantId, patch.name ?? null, patch.rate_limit_per_min !== undefined, patch.rate_limit_per_min ?? null],
+        );
+        await appendAudit(db, {
+          tenant_id: who.tenantId, actor: who.actor, action: 'tenant.updated', entity_type: 'tenant', entity_id: who.tenantId,
+          before: Object.fromEntries(Object.keys(patch).map((k) => [k, before[k as keyof TenantSettings]])), after: patch, request_id: requestId,
+        });
+        limits.delete(who.tenantId);
+        return rows[0]!;
+      });
+    },
+
+    /** A new inbound-email signing secret, returned once; the old one stops working at once. */
+    async rotateInboundSecret(who: Identity, requestId?: string): Promise<string> {
+      const secret = `whsec_${randomBytes(32).toString('base64url')}`;
+      await inTenantTransaction(pool, who.tenantId, async (db) => {
+        await db.query('UPDATE tenants SET inbound_secret_enc = $2 WHERE id = $1', [who.tenantId, crypto.encrypt(secret)]);
+        await appendAudit(db, { tenant_id: who.tenantId, actor: who.actor, action: 'tenant.inbound_secret_rotated', entity_type: 'tenant', entity_id: who.tenantId, request_id: requestId });
+      });
+      return secret;
+    },
+
+    /** For the public inbound endpoint, before any credential: the tenant's decrypted secret (or null). */
+    async inboundSecret(tenantId: string): Promise<string | null> {
+      const { rows } = await pool.query<{ inbound_secret_enc: string | null }>('SELECT inbound_secret_enc FROM inbound_tenant($1)', [tenantId]);
+      return rows[0]?.inbound_secret_enc ? crypto.decrypt(rows[0].inbound_secret_enc) : null;
+    },
+  };
+}
+export type TenantStore = ReturnType<typeof tenantStore>;

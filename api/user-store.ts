@@ -1,0 +1,84 @@
+/** Users (admins and agents) of a tenant: managed by admins, audited, passwords hashed with argon2id. */
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import type { CreateUserInput, PatchUserInput, User } from '../domain/auth';
+import { DeskflowError } from '../domain/errors';
+import { appendAudit } from '../platform/audit';
+import { inTenantTransaction, withTenant } from '../platform/tenant-db';
+import { hashPassword } from './auth/passwords';
+import type { Identity } from './request';
+
+const COLUMNS = 'id, tenant_id, email, name, role, active, version, created_at, updated_at';
+
+export function userStore(pool: pg.Pool) {
+  return {
+    async create(who: Identity, input: CreateUserInput, id: string = randomUUID(), requestId?: string): Promise<User> {
+      const hash = await hashPassword(input.password);
+      try {
+        return await inTenantTransaction(pool, who.tenantId, async (db) => {
+          const { rows } = await db.query<User>(
+            `INSERT INTO users (id, tenant_id, email, name, role, password_hash) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (id) DO NOTHING RETURNING ${COLUMNS}`,
+            [id, who.tenantId, input.email, input.name, input.role, hash],
+          );
+          if (!rows[0]) return (await db.query<User>(`SELECT ${COLUMNS} FROM users WHERE tenant_id = $1 AND id = $2`, [who.tenantId, id])).rows[0]!;
+          await appendAudit(db, {
+            tenant_id: who.tenantId, actor: who.actor, action: 'user.created', entity_type: 'user', entity_id: id,
+            after: { email: input.email, name: input.name, role: input.role }, request_id: requestId,
+          });
+          return rows[0];
+        });
+      } catch (err) {
+        if ((err as { code?: string }).code === '23505') throw new DeskflowError('conflict', 'a user with this email already exists', { field: 'email' });
+        throw err;
+      }
+    },
+
+    async get(tenantId: string, id: string): Promise<User | null> {
+      return withTenant(pool, tenantId, async (db) => (await db.query<User>(`SELECT ${COLUMNS} FROM users WHERE tenant_id = $1 AND id = $2`, [tenantId, id])).rows[0] ?? null);
+    },
+
+    async list(tenantId: string, limit: number, after?: [string, string]): Promise<User[]> {
+      return withTenant(pool, tenantId, async (db) => {
+        const { rows } = await db.query<User>(
+          `SELECT ${COLUMNS} FROM users WHERE tenant_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3::uuid))
+           ORDER BY created_at DESC, id DESC LIMIT $4`,
+          [tenantId, after?.[0] ?? null, after?.[1] ?? null, limit + 1],
+        );
+        return rows;
+      });
+    },
+
+    async patch(who: Identity, id: string, patch: PatchUserInput, expectedVersion?: number, requestId?: string): Promise<User> {
+      const columns: Record<string, unknown> = {};
+      if (patch.name !== undefined) columns.name = patch.name;
+      if (patch.role !== undefined) columns.role = patch.role;
+      if (patch.active !== undefined) columns.active = patch.active;
+      if (patch.password !== undefined) columns.password_hash = await hashPassword(patch.password);
+      return inTenantTransaction(pool, who.tenantId, async (db) => {
+        const current = (await db.query<User>(`SELECT ${COLUMNS} FROM users WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, [who.tenantId, id])).rows[0];
+        if (!current) throw new DeskflowError('not_found', 'user not found');
+        if (expectedVersion !== undefined && expectedVersion !== current.version) {
+          throw new DeskflowError('version_mismatch', `expected version ${expectedVersion}, current is ${current.version}`, { current_version: current.version });
+        }
+        if (who.actor.id === id && (patch.active === false || patch.role === 'agent')) {
+          throw new DeskflowError('rule_violation', 'admins cannot demote or deactivate themselves');
+        }
+        const sets = Object.keys(columns).map((c, i) => `${c} = $${i + 3}`);
+        const { rows } = await db.query<User>(
+          `UPDATE users SET ${sets.join(', ')}, version = version + 1, updated_at = now() WHERE tenant_id = $1 AND id = $2 RETURNING ${COLUMNS}`,
+          [who.tenantId, id, ...Object.values(columns)],
+        );
+        const visible = Object.keys(patch).filter((k) => k !== 'password');
+        await appendAudit(db, {
+          tenant_id: who.tenantId, actor: who.actor, action: 'user.updated', entity_type: 'user', entity_id: id,
+          before: Object.fromEntries(visible.map((k) => [k, current[k as keyof User]])),
+          after: { ...Object.fromEntries(visible.map((k) => [k, patch[k as keyof PatchUserInput]])), ...(patch.password ? { password: '[changed]' } : {}) },
+          request_id: requestId,
+        });
+        return rows[0]!;
+      });
+    },
+  };
+}
+export type UserStore = ReturnType<typeof userStore>;

@@ -1,0 +1,90 @@
+import { z } from 'zod';
+
+export const Role = z.enum(['admin', 'agent']);
+export type Role = z.infer<typeof Role>;
+
+/** What a credential may do. Users get their role's scopes; API keys the scopes they were minted with. */
+export const SCOPES = [
+  'tickets:read',
+  'tickets:write',
+  'customers:read',
+  'customers:write',
+  'users:manage',
+  'api_keys:manage',
+  'tenant:manage',
+  'audit:read',
+  'webhooks:manage',
+] as const;
+export const Scope = z.enum(SCOPES);
+export type Scope = z.infer<typeof Scope>;
+
+export const ROLE_SCOPES: Readonly<Record<Role, readonly Scope[]>> = {
+  admin: SCOPES,
+  agent: ['tickets:read', 'tickets:write', 'customers:read', 'customers:write'],
+};
+
+const Email = z.email().max(254).toLowerCase();
+/** Long passphrases welcome; 12 characters at least (NIST 800-63B allows 8, we ask a little more). */
+const Password = z.string().min(12).max(256);
+
+export const LoginInput = z.object({ email: z.string().max(254), password: z.string().max(256) }).strict();
+export const RefreshInput = z.object({ refresh_token: z.string().min(1).max(512) }).strict();
+
+export const User = z.object({
+  id: z.uuid(),
+  tenant_id: z.uuid(),
+  email: z.string(),
+  name: z.string(),
+  role: Role,
+  active: z.boolean(),
+  version: z.number().int(),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+export type User = z.infer<typeof User>;
+
+export const CreateUserInput = z
+  .object({ email: Email, name: z.string().trim().min(1).max(200), role: Role, password: Password })
+  .strict();
+export type CreateUserInput = z.infer<typeof CreateUserInput>;
+
+export const PatchUserInput = z
+  .object({ name: z.string().trim().min(1).max(200).optional(), role: Role.optional(), active: z.boolean().optional(), password: Password.optional() })
+  .strict()
+  .refine((p) => Object.keys(p).length > 0, { message: 'at least one field is required' });
+export type PatchUserInput = z.infer<typeof PatchUserInput>;
+
+export const ApiKey = z.object({
+  id: z.uuid(),
+  tenant_id: z.uuid(),
+  name: z.string(),
+  prefix: z.string(),
+  scopes: z.array(Scope),
+  rate_limit_per_min: z.number().int().nullable(),
+  created_by: z.string().nullable(),
+  created_at: z.string(),
+  last_used_at: z.string().nullable(),
+  revoked_at: z.string().nullable(),
+});
+export type ApiKey = z.infer<typeof ApiKey>;
+
+export const CreateApiKeyInput = z
+  .object({
+    name: z.string().trim().min(1).max(100),
+    scopes: z.array(Scope).min(1).transform((s) => [...new Set(s)].sort()),
+    rate_limit_per_min: z.number().int().min(1).max(100_000).nullable().default(null),
+  })
+  .strict();
+export type CreateApiKeyInput = z.infer<typeof CreateApiKeyInput>;
+
+export const TenantSettings = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  rate_limit_per_min: z.number().int().nullable(),
+  inbound_secret_set: z.boolean(),
+  created_at: z.string(),
+});
+export const PatchTenantInput = z
+  .object({ name: z.string().trim().min(1).max(200).optional(), rate_limit_per_min: z.number().int().min(1).max(100_000).nullable().optional() })
+  .strict()
+  .refine((p) => Object.keys(p).length > 0, { message: 'at least one field is required' });

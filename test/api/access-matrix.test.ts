@@ -1,0 +1,147 @@
+/**
+ * Every bearer route, from the route table itself (so a new route cannot escape this test):
+ * no credential → 401; missing scope or role → 403; another tenant's credential → 404 and nothing
+ * changed; the right credential → success.
+ */
+import { randomUUID } from 'node:crypto';
+import { buildRoutes } from '../../api/app';
+import { createLogger } from '../../platform/logger';
+import { createTenant, http, login, startStack, type Tenant, type TestStack } from '../support/stack';
+
+let stack: TestStack;
+let acme: Tenant;
+let globex: Tenant;
+let ticketId: string;
+let messageId: string;
+let narrowKey: string; // an API key of acme holding only webhooks:manage
+
+interface Call {
+  path: string;
+  body?: unknown;
+  ok: number;
+  /** The path names an object of acme's: another tenant must get a 404. */
+  owned?: boolean;
+  /** Credential to use for the success case (default: acme's admin). */
+  as?: Record<string, string>;
+}
+
+const fixtures: Record<string, () => Promise<Call> | Call> = {
+  'post /api/v1/auth/logout': async () => {
+    const session = await login(stack, acme.agent.email, acme.agent.password);
+    return { path: '/api/v1/auth/logout', ok: 204, as: { Authorization: `Bearer ${session.token}` } };
+  },
+  'post /api/v1/customers': () => ({ path: '/api/v1/customers', body: { name: 'Matrix Customer' }, ok: 201 }),
+  'get /api/v1/customers': () => ({ path: '/api/v1/customers', ok: 200 }),
+  'get /api/v1/customers/:id': () => ({ path: `/api/v1/customers/${acme.customerId}`, ok: 200, owned: true }),
+  'patch /api/v1/customers/:id': () => ({ path: `/api/v1/customers/${acme.customerId}`, body: { name: 'Renamed' }, ok: 200, owned: true }),
+  'post /api/v1/tickets': () => ({ path: '/api/v1/tickets', body: { subject: 's', description: 'd', customer_id: acme.customerId }, ok: 201 }),
+  'get /api/v1/tickets': () => ({ path: '/api/v1/tickets', ok: 200 }),
+  'get /api/v1/tickets/:id': () => ({ path: `/api/v1/tickets/${ticketId}`, ok: 200, owned: true }),
+  'patch /api/v1/tickets/:id': () => ({ path: `/api/v1/tickets/${ticketId}`, body: { priority: 'high' }, ok: 200, owned: true }),
+  'post /api/v1/tickets/:id/messages': () => ({ path: `/api/v1/tickets/${ticketId}/messages`, body: { body: 'hello' }, ok: 201, owned: true }),
+  'get /api/v1/tickets/:id/messages': () => ({ path: `/api/v1/tickets/${ticketId}/messages`, ok: 200, owned: true }),
+  'get /api/v1/tickets/:id/messages/:messageId': () => ({ path: `/api/v1/tickets/${ticketId}/messages/${messageId}`, ok: 200, owned: true }),
+  'get /api/v1/tickets/:id/events': () => ({ path: `/api/v1/tickets/${ticketId}/events`, ok: 200, owned: true }),
+  'post /api/v1/users': () => ({
+    path: '/api/v1/users',
+    body: { email: `m-${randomUUID()}@acme.test`, name: 'M', role: 'agent', password: 'matrix password 1' },
+    ok: 201,
+  }),
+  'get /api/v1/users': () => ({ path: '/api/v1/users', ok: 200 }),
+  'get /api/v1/users/:id': () => ({ path: `/api/v1/users/${acme.agent.id}`, ok: 200, owned: true }),
+  'patch /api/v1/users/:id': () => ({ path: `/api/v1/users/${acme.agent.id}`, body: { name: 'Agent Renamed' }, ok: 200, owned: true }),
+  'post /api/v1/api-keys': () => ({ path: '/api/v1/api-keys', body: { name: 'k', scopes: ['tickets:read'] }, ok: 201 }),
+  'get /api/v1/api-keys': () => ({ path: '/api/v1/api-keys', ok: 200 }),
+  'get /api/v1/api-keys/:id': async () => ({ path: `/api/v1/api-keys/${await freshKeyId()}`, ok: 200, owned: true }),
+  'delete /api/v1/api-keys/:id': async () => ({ path: `/api/v1/api-keys/${await freshKeyId()}`, ok: 204, owned: true }),
+  'get /api/v1/tenant': () => ({ path: '/api/v1/tenant', ok: 200 }),
+  'patch /api/v1/tenant': () => ({ path: '/api/v1/tenant', body: { name: 'Acme Inc' }, ok: 200 }),
+  'post /api/v1/tenant/inbound-secret': () => ({ path: '/api/v1/tenant/inbound-secret', ok: 200 }),
+  'get /api/v1/audit': () => ({ path: '/api/v1/audit', ok: 200 }),
+};
+
+async function freshKeyId(): Promise<string> {
+  const res = await http(stack, 'POST', '/api/v1/api-keys', { headers: acme.admin.headers, body: { name: 'victim', scopes: ['tickets:read'] } });
+  return res.body.id;
+}
+
+/** Everything of acme's a call could change, to prove a refused call changed nothing. */
+async function snapshot(tenantId: string) {
+  const { rows } = await stack.admin.query(
+    `SELECT (SELECT coalesce(sum(version), 0) FROM tickets WHERE tenant_id = $1)::int AS tickets,
+            (SELECT count(*) FROM messages WHERE tenant_id = $1)::int AS messages,
+            (SELECT coalesce(sum(version), 0) FROM customers WHERE tenant_id = $1)::int AS customers,
+            (SELECT coalesce(sum(version), 0) FROM users WHERE tenant_id = $1)::int AS users,
+            (SELECT count(*) FROM api_keys WHERE tenant_id = $1 AND revoked_at IS NULL)::int AS live_keys,
+            (SELECT name || coalesce(inbound_secret_enc, '') FROM tenants WHERE id = $1) AS tenant`,
+    [tenantId],
+  );
+  return rows[0];
+}
+
+const bearerRoutes = () =>
+  buildRoutes({ config: stack.config, pool: stack.pool, redis: stack.redis, temporal: stack.temporal, log: createLogger(stack.config, 'matrix') })
+    .routes.filter((r) => r.auth === 'bearer')
+    .map((r) => ({ key: `${r.method} ${r.path}`, method: r.method.toUpperCase(), scope: r.scope }));
+
+beforeAll(async () => {
+  stack = await startStack();
+  acme = await createTenant(stack, 'Acme');
+  globex = await createTenant(stack, 'Globex');
+  const created = await http(stack, 'POST', '/api/v1/tickets', { headers: acme.headers, body: { subject: 's', description: 'd', customer_id: acme.customerId } });
+  ticketId = created.body.id;
+  messageId = (await http(stack, 'GET', `/api/v1/tickets/${ticketId}/messages`, { headers: acme.headers })).body.data[0].id;
+  narrowKey = (await http(stack, 'POST', '/api/v1/api-keys', { headers: acme.admin.headers, body: { name: 'narrow', scopes: ['webhooks:manage'] } })).body.token;
+});
+afterAll(() => stack.close());
+
+it('every bearer route has a fixture (add one when you add a route)', () => {
+  const missing = bearerRoutes().map((r) => r.key).filter((key) => !fixtures[key]);
+  expect(missing).toEqual([]);
+  expect(bearerRoutes().length).toBeGreaterThanOrEqual(20);
+});
+
+describe.each(Object.keys(fixtures))('%s', (key) => {
+  const route = () => {
+    const found = bearerRoutes().find((r) => r.key === key);
+    if (!found) throw new Error(`fixture for a route that is not mounted: ${key}`);
+    return found;
+  };
+
+  it('no credential → 401', async () => {
+    const call = await fixtures[key]!();
+    const res = await http(stack, route().method, call.path, { body: call.body });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
+  });
+
+  it('wrong scope or role → 403, nothing changed', async () => {
+    const { scope, method } = route();
+    if (!scope) return void expect(key).toBe('post /api/v1/auth/logout'); // the one bearer route any credential may call
+    const call = await fixtures[key]!();
+    const before = await snapshot(acme.id);
+    const res = await http(stack, method, call.path, { headers: { Authorization: `Bearer ${narrowKey}` }, body: call.body });
+    expect({ status: res.status, code: res.body.code }).toEqual({ status: 403, code: 'forbidden' });
+    const agentScopes = ['tickets:read', 'tickets:write', 'customers:read', 'customers:write'];
+    if (!agentScopes.includes(scope)) {
+      const asAgent = await http(stack, method, call.path, { headers: acme.agent.headers, body: call.body });
+      expect(asAgent.status).toBe(403);
+    }
+    expect(await snapshot(acme.id)).toEqual(before);
+  });
+
+  it("another tenant's credential → 404 for acme's objects, nothing changed", async () => {
+    const call = await fixtures[key]!();
+    if (!call.owned) return void expect(call.path).not.toMatch(/[0-9a-f]{8}-/); // collection routes act on the caller's own tenant
+    const before = await snapshot(acme.id);
+    const res = await http(stack, route().method, call.path, { headers: globex.admin.headers, body: call.body });
+    expect(res.status).toBe(404);
+    expect(await snapshot(acme.id)).toEqual(before);
+  });
+
+  it('the right credential → success', async () => {
+    const call = await fixtures[key]!();
+    const res = await http(stack, route().method, call.path, { headers: call.as ?? acme.admin.headers, body: call.body });
+    expect(res.status).toBe(call.ok);
+  });
+});
