@@ -1,7 +1,15 @@
+import type { Client } from '@temporalio/client';
+import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { createProjectionActivities } from './projection';
+import { createSlaActivities } from './sla';
+import { createRolloutActivities } from './sla-rollout';
 
 /** Every activity the worker registers, bound to its dependencies. */
-export function createActivities(deps: { pool: pg.Pool }) {
-  return { ...createProjectionActivities(deps.pool) };
+export function createActivities(deps: { pool: pg.Pool; redis?: Redis; temporal: Client }) {
+  return {
+    ...createProjectionActivities(deps.pool, deps.redis),
+    ...createSlaActivities(deps.pool),
+    ...createRolloutActivities(deps.temporal),
+  };
 }

@@ -24,13 +24,16 @@ import { apiKeyRoutes } from './routes/api-keys';
 import { auditRoutes } from './routes/audit';
 import { authRoutes } from './routes/auth';
 import { customerRoutes } from './routes/customers';
+import { mountDocs } from './routes/docs';
 import { healthRoutes } from './routes/health';
 import { inboundRoutes } from './routes/inbound';
+import { slaRoutes } from './routes/sla';
 import { tenantRoutes } from './routes/tenant';
 import { ticketRoutes } from './routes/tickets';
 import { userRoutes } from './routes/users';
 import { tenantStore } from './tenant-store';
 import { ticketStore } from './ticket-store';
+import { slaStore } from './sla-store';
 import { ticketWorkflows } from './ticket-workflows';
 import { userStore } from './user-store';
 
@@ -70,11 +73,12 @@ export function buildRoutes({ config, pool, redis, temporal }: AppDeps) {
     ...healthRoutes({ pool, redis, temporal }),
     ...authRoutes({ pool, config, keys, tokens, sessions, limiters }),
     ...customerRoutes(customers),
-    ...ticketRoutes({ tickets, customers, workflows }),
+    ...ticketRoutes({ tickets, customers, workflows, atRiskWindowMs: config.SLA_AT_RISK_WINDOW }),
     ...userRoutes(userStore(pool)),
     ...apiKeyRoutes(apiKeyStore(pool)),
     ...tenantRoutes(tenants),
     ...auditRoutes(pool),
+    ...slaRoutes({ sla: slaStore(pool), pool, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE }),
     ...inboundRoutes({ config, limiters, tenants, customers, tickets, workflows }),
   ];
   const middleware = {
@@ -123,6 +127,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   const { routes, middleware } = buildRoutes(deps);
   mountRoutes(app, routes, middleware);
+  mountDocs(app, routes);
 
   app.use(notFoundHandler);
   app.use(problemHandler(log));

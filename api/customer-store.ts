@@ -54,6 +54,13 @@ export function customerStore(pool: pg.Pool, crypto: FieldCrypto) {
           return toCustomer(rows[0]);
         });
       } catch (err) {
+        // A concurrent create of the same id (a retry racing the first attempt) committed first; ON CONFLICT (id)
+        // does not cover the (tenant_id, id) key, so that race surfaces here: answer with what it created.
+        const e = err as { code?: string; constraint?: string };
+        if (e?.code === '23505' && (e.constraint === 'customers_pkey' || e.constraint === 'customers_tenant_id_id_key')) {
+          const existing = await store.get(who.tenantId, id);
+          if (existing) return existing;
+        }
         throw uniqueViolation(err);
       }
     },

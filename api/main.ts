@@ -25,8 +25,10 @@ async function main() {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'api stopping');
-    server.close();
+    // Finish in-flight requests (bounded), then release connections.
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
+    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
     await Promise.allSettled([pool.end(), redis.quit(), temporal.connection.close()]);
     process.exit(0);
   };

@@ -5,7 +5,7 @@ import type { Message, Ticket, TicketPriority, TicketStatus } from '../domain/ti
 import { withTenant } from '../platform/tenant-db';
 
 const TICKET_COLUMNS = `id, tenant_id, subject, description, status, priority, channel, customer_id, assignee_id, group_id,
-  tags, version, created_at, updated_at, first_agent_reply_at, solved_at, closed_at`;
+  tags, version, created_at, updated_at, first_agent_reply_at, solved_at, closed_at, sla`;
 const MESSAGE_COLUMNS = 'id, tenant_id, ticket_id, visibility, author_type, author_id, body, created_at';
 
 export interface TicketFilter {
@@ -14,7 +14,12 @@ export interface TicketFilter {
   assignee_id?: string;
   customer_id?: string;
   tag?: string;
-  after?: [string, string];
+  /** `at_risk`: warned, or due within the at-risk window, and not breached; `breached`: a running metric breached. */
+  sla?: 'at_risk' | 'breached';
+  atRiskWindowMs?: number;
+  /** `created` (newest first, default) or `sla_due` (soonest SLA deadline first, none last). */
+  sort?: 'created' | 'sla_due';
+  after?: unknown[];
   limit: number;
 }
 
@@ -28,7 +33,7 @@ export function ticketStore(pool: pg.Pool) {
     },
 
     /** Newest first, keyset-paginated; fetches limit+1 rows to know whether there is more. */
-    async list(tenantId: string, f: TicketFilter): Promise<Ticket[]> {
+    async list(tenantId: string, f: TicketFilter): Promise<(Ticket & { sort_due: string })[]> {
       const where = ['tenant_id = $1'];
       const values: unknown[] = [tenantId];
       const add = (sql: string, value: unknown) => {
@@ -40,14 +45,19 @@ export function ticketStore(pool: pg.Pool) {
       if (f.assignee_id) add('assignee_id = ?', f.assignee_id);
       if (f.customer_id) add('customer_id = ?', f.customer_id);
       if (f.tag) add('tags @> ARRAY[?]::text[]', f.tag);
+      if (f.sla === 'breached') where.push('sla_breached');
+      if (f.sla === 'at_risk') add("NOT sla_breached AND (sla_warned OR next_sla_due_at < now() + make_interval(secs => ?))", (f.atRiskWindowMs ?? 3_600_000) / 1000);
+      const due = "coalesce(next_sla_due_at, 'infinity'::timestamptz)";
       if (f.after) {
         values.push(f.after[0], f.after[1]);
-        where.push(`(created_at, id) < ($${values.length - 1}::timestamptz, $${values.length}::uuid)`);
+        const [a, b] = [`$${values.length - 1}`, `$${values.length}`];
+        where.push(f.sort === 'sla_due' ? `(${due}, id) > (${a}::timestamptz, ${b}::uuid)` : `(created_at, id) < (${a}::timestamptz, ${b}::uuid)`);
       }
       values.push(f.limit + 1);
+      const order = f.sort === 'sla_due' ? `${due}, id` : 'created_at DESC, id DESC';
       return withTenant(pool, tenantId, async (db) => {
-        const { rows } = await db.query<Ticket>(
-          `SELECT ${TICKET_COLUMNS} FROM tickets WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT $${values.length}`,
+        const { rows } = await db.query<Ticket & { sort_due: string }>(
+          `SELECT ${TICKET_COLUMNS}, ${due} AS sort_due FROM tickets WHERE ${where.join(' AND ')} ORDER BY ${order} LIMIT $${values.length}`,
           values,
         );
         return rows;
@@ -89,12 +99,13 @@ export function ticketStore(pool: pg.Pool) {
       });
     },
 
-    async events(tenantId: string, ticketId: string, limit: number, afterVersion = 0): Promise<TicketEvent[]> {
+    async events(tenantId: string, ticketId: string, limit: number, afterVersion = 0, typePrefix?: string): Promise<TicketEvent[]> {
       return withTenant(pool, tenantId, async (db) => {
         const { rows } = await db.query(
           `SELECT tenant_id, ticket_id, version, type, actor_type, actor_id, changes, data, occurred_at FROM ticket_events
-           WHERE tenant_id = $1 AND ticket_id = $2 AND version > $3 ORDER BY version LIMIT $4`,
-          [tenantId, ticketId, afterVersion, limit + 1],
+           WHERE tenant_id = $1 AND ticket_id = $2 AND version > $3 AND ($5::text IS NULL OR starts_with(type, $5))
+           ORDER BY version LIMIT $4`,
+          [tenantId, ticketId, afterVersion, limit + 1, typePrefix ?? null],
         );
         return rows.map(({ actor_type, actor_id, ...rest }) => ({ ...rest, actor: { type: actor_type, id: actor_id } }));
       });

@@ -16,6 +16,7 @@ import { ticketWorkflowId } from '../domain/ids';
 import { TicketSearchAttributes as SA } from '../domain/search-attributes';
 import type { AddMessageInput, CreateTicketInput, Message, PatchTicketInput, Ticket } from '../domain/ticket';
 import {
+  acknowledgeSlaUpdate,
   addMessageUpdate,
   patchTicketUpdate,
   TICKET_WORKFLOW_TYPE,
@@ -36,6 +37,7 @@ export interface TicketWorkflows {
     message: AddMessageInput,
     emailMessageId?: string,
   ): Promise<{ ticket: Ticket; message: Message }>;
+  acknowledgeSla(who: Identity, ticketId: string): Promise<Ticket>;
 }
 
 export function ticketWorkflows(
@@ -110,6 +112,12 @@ export function ticketWorkflows(
           updateId: `message-${messageId}`,
           args: [{ tenant_id: who.tenantId, actor: who.actor, message, message_id: messageId, external_id: emailMessageId ?? null }],
         }),
+      );
+    },
+
+    acknowledgeSla(who, ticketId) {
+      return call(who, ticketId, () =>
+        handleOf(ticketId).executeUpdate(acknowledgeSlaUpdate, { args: [{ tenant_id: who.tenantId, actor: who.actor }] }),
       );
     },
   };

@@ -1,16 +1,22 @@
 /**
- * `npm run bench`: Deskflow against bare baselines, measured in one run on this machine, loopback only.
+ * `npm run bench`: Deskflow against bare baselines and against itself without authentication, measured in
+ * one run on this machine, loopback only. Two scenarios, three sides each:
  *
- *  (a) GET /api/v1/tickets/:id (the real API process) vs a bare Express 5 + pg handler running the same query;
- *  (b) POST /api/v1/tickets (the real API + worker) vs a bare loop of Temporal update-with-start on a trivial workflow.
+ *  (a) GET /api/v1/tickets/:id — bare Express 5 + pg running the same SELECT (bench/baselines/bare-get.ts),
+ *      the API without auth / rate limit (bench/baselines/unauthenticated-api.ts), the real API (api/main.ts)
+ *      with an access JWT and the Redis rate limiter on (limits raised so it never refuses);
+ *  (b) POST /api/v1/tickets — a bare loop of Temporal update-with-start on a trivial workflow, the
+ *      unauthenticated API, the authenticated API (both with the real worker).
  *
  * Starts everything it needs (Temporal dev server in memory, a scratch database, a Redis key prefix, the worker,
- * the API and both baselines), runs warm-up then BENCH_ROUNDS rounds alternating which side goes first, prints
- * the table, rewrites the generated block of bench/RESULTS.md, and cleans up even when a step fails.
+ * both API processes and the baselines), seeds a tenant, an agent and a customer, logs the agent in, runs
+ * warm-up then BENCH_ROUNDS rounds alternating the order of the sides, prints the table, rewrites the
+ * generated block of bench/RESULTS.md, and cleans up even when a step fails.
  *
  * Env: BENCH_ROUNDS (3), BENCH_DURATION seconds per measurement (10), BENCH_WARMUP seconds (3),
  *      BENCH_GET_CONNECTIONS (50), BENCH_CREATE_CONCURRENCY (20), BENCH_STRICT=1 (exit 1 when a target is missed),
- *      plus DATABASE_URL / REDIS_URL to point at other PostgreSQL / Redis servers.
+ *      plus DATABASE_URL (the application role, deskflow_app) / DATABASE_ADMIN_URL (the owner) / REDIS_URL to
+ *      point at other PostgreSQL / Redis servers (their database names are replaced by the scratch database).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
@@ -19,11 +25,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection, WithStartWorkflowOperation } from '@temporalio/client';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { customerStore } from '../api/customer-store';
+import { userStore } from '../api/user-store';
 import { loadConfig } from '../platform/config';
-import { createPool, dropDatabase } from '../platform/db';
+import { dropDatabase } from '../platform/db';
+import { createFieldCrypto } from '../platform/field-crypto';
 import { startTemporalDevServer } from '../platform/temporal-dev-server';
 import { freePort, runTs } from '../test/support/processes';
-import { createTenant } from '../test/support/stack';
+import { login, operatorOf } from '../test/support/stack';
 import { pingUpdate, TRIVIAL_WORKFLOW_TYPE } from './baselines/trivial-contract';
 import type { trivialWorkflow } from './baselines/trivial-workflows';
 import { measureAutocannon, measureLoop, postJson } from './lib/load';
@@ -32,9 +41,10 @@ import {
   type Comparison,
   formatMarkdown,
   formatText,
+  type Measured,
   pct,
+  ratioOf,
   type Settings,
-  type Side,
   type Summary,
   summarizeComparison,
   type Target,
@@ -131,32 +141,56 @@ function isTicket(value: unknown): value is { id: string; status: string } {
   return typeof value === 'object' && value !== null && typeof (value as { id?: unknown }).id === 'string';
 }
 
-async function getJson(url: string, headers: Record<string, string>): Promise<unknown> {
+interface Answer {
+  status: number;
+  headers: Headers;
+  text: string;
+}
+
+async function get(url: string, headers: Record<string, string>): Promise<Answer> {
   const res = await fetch(url, { headers, signal: AbortSignal.timeout(10_000) });
-  const text = await res.text();
-  if (res.status !== 200) throw new Error(`GET ${url}: HTTP ${res.status}: ${text.slice(0, 300)}`);
-  return JSON.parse(text) as unknown;
+  return { status: res.status, headers: res.headers, text: await res.text() };
+}
+
+function json200(what: string, answer: Answer): unknown {
+  if (answer.status !== 200) throw new Error(`${what}: HTTP ${answer.status}: ${answer.text.slice(0, 300)}`);
+  return JSON.parse(answer.text) as unknown;
 }
 
 const fmt = (s: Sample) =>
   `${s.rps.toFixed(1)} req/s, p50 ${s.p50.toFixed(1)} / p95 ${s.p95.toFixed(1)} / p99 ${s.p99.toFixed(1)} ms` +
   (s.errors ? `, ${s.errors} errors (${s.firstError ?? '?'})` : '');
 
+/** Rate limits of the run: the limiter runs on every authenticated request but never refuses one. */
+const RAISED_LIMIT = '100000000';
+
+type SideKey = 'bare' | 'unauthenticated' | 'authenticated';
+const SIDES: readonly SideKey[] = ['bare', 'unauthenticated', 'authenticated'];
+
+/** The scratch database `name` on the server of `url`, keeping its user. */
+function withDatabase(url: string, name: string): string {
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
 async function main(cleanup: Cleanup): Promise<number> {
   const settings = readSettings();
   const base = loadConfig(process.env);
   const runId = `${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
-  const adminUrl = new URL(base.DATABASE_URL);
-  adminUrl.pathname = '/postgres';
-  const databaseUrl = new URL(base.DATABASE_URL);
-  databaseUrl.pathname = `/deskflow_bench_${runId}`;
+  const databaseName = `deskflow_bench_${runId}`;
+  // The API and the worker connect as the application role (RLS applies); migrations, seeding, the bare
+  // GET baseline and the final DROP use the owner.
+  const appDatabaseUrl = withDatabase(base.DATABASE_URL, databaseName);
+  const adminDatabaseUrl = withDatabase(base.DATABASE_ADMIN_URL, databaseName);
+  const serverUrl = withDatabase(base.DATABASE_ADMIN_URL, 'postgres');
   const redisPrefix = `deskflow-bench:${runId}:`;
   const taskQueue = `bench-tickets-${runId}`;
   const trivialTaskQueue = `bench-trivial-${runId}`;
 
   log(`run ${runId}: ${settings.rounds} round(s) × ${settings.durationS} s, warm-up ${settings.warmupS} s`);
-  await must(`PostgreSQL at ${adminUrl.host}`, async () => {
-    const client = new pg.Client({ connectionString: adminUrl.toString() });
+  await must(`PostgreSQL at ${new URL(serverUrl).host}`, async () => {
+    const client = new pg.Client({ connectionString: serverUrl });
     await client.connect();
     await client.end();
   });
@@ -169,14 +203,18 @@ async function main(cleanup: Cleanup): Promise<number> {
       redis.disconnect();
     }
   });
-  const machine = await describeMachine(adminUrl.toString(), base.REDIS_URL);
+  const machine = await describeMachine(serverUrl, base.REDIS_URL);
   log(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.ramGiB} GiB, Node ${machine.node}, load ${machine.loadAverage}`);
+
+  // Access tokens must outlive the run (warm-up + rounds, three sides, two scenarios, with room to spare).
+  const runSeconds = (settings.warmupS + settings.rounds * settings.durationS) * SIDES.length * 2;
+  const accessTokenTtlS = Math.max(3600, Math.ceil(runSeconds * 2 + 600));
 
   // ---- the stack ---------------------------------------------------------------------------------
   log('starting the Temporal dev server (in memory, headless)…');
   const temporal = await must('Temporal dev server', async () => startTemporalDevServer({ port: await freePort() }));
   cleanup.add('Temporal dev server', () => temporal.stop());
-  cleanup.add(`database ${databaseUrl.pathname.slice(1)}`, () => dropDatabase(databaseUrl.toString()));
+  cleanup.add(`database ${databaseName}`, () => dropDatabase(adminDatabaseUrl));
   cleanup.add(`Redis keys ${redisPrefix}*`, () => deleteRedisKeys(base.REDIS_URL, redisPrefix));
 
   const env: NodeJS.ProcessEnv = {
@@ -184,17 +222,44 @@ async function main(cleanup: Cleanup): Promise<number> {
     NODE_ENV: 'production',
     LOG_LEVEL: 'warn',
     HOST: '127.0.0.1',
-    DATABASE_URL: databaseUrl.toString(),
+    DATABASE_URL: appDatabaseUrl,
+    DATABASE_ADMIN_URL: adminDatabaseUrl,
     DATABASE_POOL_MAX: '20',
     REDIS_URL: base.REDIS_URL,
     REDIS_KEY_PREFIX: redisPrefix,
     TEMPORAL_ADDRESS: temporal.address,
     TEMPORAL_TASK_QUEUE: taskQueue,
-    DEV_IDENTITY: 'true',
+    // Production refuses the development keys: fresh ones for this run (the database is dropped after it).
+    FIELD_ENCRYPTION_KEYS: `bench:${randomBytes(32).toString('base64')}`,
+    BLIND_INDEX_KEY: randomBytes(32).toString('base64'),
+    ACCESS_TOKEN_TTL: `${accessTokenTtlS}s`,
+    RATE_LIMIT_PER_MIN: RAISED_LIMIT,
+    LOGIN_ATTEMPTS_PER_IP: RAISED_LIMIT,
+    LOGIN_ATTEMPTS_PER_ACCOUNT: RAISED_LIMIT,
     DEMO_SEED: 'false',
   };
-  log(`migrating ${databaseUrl.pathname.slice(1)}…`);
+  const runConfig = loadConfig(env); // the services would refuse an invalid configuration: fail here instead
+
+  log(`migrating ${databaseName} (as the owner)…`);
   runTs('platform/cli/migrate.ts', env);
+
+  // ---- data: a tenant, an agent and a customer (the owner's pool, as test/support/stack.ts createTenant) ----
+  const email = `bench-agent-${runId.replace(/_/g, '-')}@bench.test`;
+  const password = randomBytes(18).toString('base64url');
+  const seed = new pg.Pool({ connectionString: adminDatabaseUrl, max: 2 });
+  const { tenantId, agentId, customerId } = await (async () => {
+    const id = randomUUID();
+    await seed.query('INSERT INTO tenants (id, name) VALUES ($1, $2)', [id, 'Bench Inc']);
+    const agent = await userStore(seed).create(operatorOf(id), { email, password, name: 'Bench agent', role: 'agent' });
+    const customer = await customerStore(seed, createFieldCrypto(runConfig)).create(operatorOf(id), randomUUID(), {
+      name: 'Bench Customer',
+      email: `customer-${runId.replace(/_/g, '-')}@example.com`,
+      phone: null,
+      external_id: null,
+    });
+    return { tenantId: id, agentId: agent.id, customerId: customer.id };
+  })().finally(() => seed.end());
+  log(`tenant ${tenantId}, agent ${agentId}, customer ${customerId}`);
 
   const services: Service[] = [];
   const start = (name: string, entry: string, extra: NodeJS.ProcessEnv = {}): Service => {
@@ -205,19 +270,34 @@ async function main(cleanup: Cleanup): Promise<number> {
   };
   const assertAllRunning = () => services.forEach((s) => s.assertRunning());
 
-  log('starting the worker, the trivial-workflow worker, the API and the bare GET baseline…');
+  log('starting the worker, the trivial-workflow worker, both API processes and the bare GET baseline…');
   const worker = start('worker', 'workers/main.ts');
   const trivialWorker = start('trivial-worker', 'bench/baselines/trivial-worker.ts', { BENCH_TRIVIAL_TASK_QUEUE: trivialTaskQueue });
   const apiPort = await freePort();
   const api = start('api', 'api/main.ts', { PORT: String(apiPort) });
+  const unauthPort = await freePort();
+  const unauth = start('unauthenticated-api', 'bench/baselines/unauthenticated-api.ts', {
+    PORT: String(unauthPort),
+    BENCH_TENANT_ID: tenantId,
+    BENCH_AGENT_ID: agentId,
+  });
   const barePort = await freePort();
-  const bare = start('bare-get', 'bench/baselines/bare-get.ts', { PORT: String(barePort), BARE_POOL_MAX: '20' });
-  const apiUrl = `http://127.0.0.1:${apiPort}`;
-  const bareUrl = `http://127.0.0.1:${barePort}`;
+  const bare = start('bare-get', 'bench/baselines/bare-get.ts', {
+    PORT: String(barePort),
+    DATABASE_URL: adminDatabaseUrl, // the owner: RLS does not filter, no set_config needed
+    BARE_POOL_MAX: '20',
+    BENCH_TENANT_ID: tenantId,
+  });
+  const urls: Record<'authenticated' | 'unauthenticated' | 'bare', string> = {
+    authenticated: `http://127.0.0.1:${apiPort}`,
+    unauthenticated: `http://127.0.0.1:${unauthPort}`,
+    bare: `http://127.0.0.1:${barePort}`,
+  };
   await Promise.all([
     worker.waitForOutput(WORKER_READY, 90_000),
     trivialWorker.waitForOutput(WORKER_READY, 90_000),
-    waitForHttp(api, `${apiUrl}/readyz`, {}, 60_000),
+    waitForHttp(api, `${urls.authenticated}/readyz`, {}, 60_000),
+    waitForHttp(unauth, `${urls.unauthenticated}/readyz`, {}, 60_000),
     bare.waitForOutput('bare-get listening', 60_000),
   ]);
 
@@ -227,41 +307,66 @@ async function main(cleanup: Cleanup): Promise<number> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: settings.createConcurrency });
   cleanup.add('HTTP agent', async () => agent.destroy());
 
-  // ---- data: a tenant with a customer (straight in SQL), one ticket created through the API -----------
-  const pool = createPool({ DATABASE_URL: databaseUrl.toString(), DATABASE_POOL_MAX: 1 });
-  const tenant = await createTenant(pool, 'Bench Inc').finally(() => pool.end());
-  const createUrl = new URL('/api/v1/tickets', apiUrl);
+  // ---- log in, create one ticket, check the three GET endpoints ----------------------------------
+  const { token } = await login({ url: urls.authenticated }, email, password);
+  // Every side gets the same request headers (the bare baseline and the unauthenticated API ignore Authorization).
+  const headers = { Authorization: `Bearer ${token}`, Accept: 'application/json' };
   const createBody = JSON.stringify({
     subject: 'Benchmark ticket',
     description: 'Created by bench/run.ts.',
-    customer_id: tenant.customerId,
+    customer_id: customerId,
     priority: 'normal',
   });
-  const created = await postJson(agent, createUrl, tenant.headers, createBody);
+  const createUrl = {
+    authenticated: new URL('/api/v1/tickets', urls.authenticated),
+    unauthenticated: new URL('/api/v1/tickets', urls.unauthenticated),
+  };
+  const created = await postJson(agent, createUrl.authenticated, headers, createBody);
   if (!isTicket(created)) throw new Error(`POST /api/v1/tickets answered something that is not a ticket: ${JSON.stringify(created)}`);
+  const viaUnauth = await postJson(agent, createUrl.unauthenticated, headers, createBody);
+  if (!isTicket(viaUnauth)) throw new Error(`the unauthenticated API's POST /api/v1/tickets answered: ${JSON.stringify(viaUnauth)}`);
   const ticketPath = `/api/v1/tickets/${created.id}`;
 
-  // The baseline must do the same work: same row, same JSON.
-  const [oursBody, bareBody] = await Promise.all([getJson(apiUrl + ticketPath, tenant.headers), getJson(bareUrl + ticketPath, tenant.headers)]);
-  if (JSON.stringify(oursBody) !== JSON.stringify(bareBody)) {
+  // Authentication and the limiter must be on in the real API, off in the unauthenticated one.
+  const anonymous = await get(urls.authenticated + ticketPath, { Accept: 'application/json' });
+  if (anonymous.status !== 401) throw new Error(`the API answered HTTP ${anonymous.status} without a credential (expected 401)`);
+  const answers = {
+    authenticated: await get(urls.authenticated + ticketPath, headers),
+    unauthenticated: await get(urls.unauthenticated + ticketPath, headers),
+    bare: await get(urls.bare + ticketPath, headers),
+  };
+  const policy = answers.authenticated.headers.get('ratelimit-policy');
+  if (!policy?.includes(`q=${RAISED_LIMIT}`)) throw new Error(`the API's rate limiter is not on with the raised limit (RateLimit-Policy: ${policy})`);
+  if (answers.unauthenticated.headers.get('ratelimit-policy') !== null) throw new Error('the unauthenticated API still rate-limits');
+  // The baselines must do the same work: same row, same JSON.
+  const bodies = Object.fromEntries(SIDES.map((side) => [side, JSON.stringify(json200(`GET ${side}`, answers[side]))]));
+  if (bodies.bare !== bodies.authenticated || bodies.unauthenticated !== bodies.authenticated) {
     throw new Error(
-      'the bare GET baseline does not answer what the API answers; update bench/baselines/bare-get.ts\n' +
-        `api:  ${JSON.stringify(oursBody)}\nbare: ${JSON.stringify(bareBody)}`,
+      'the GET baselines do not answer what the API answers; update bench/baselines/\n' +
+        SIDES.map((side) => `${side}: ${bodies[side]}`).join('\n'),
     );
   }
-  log(`ticket ${created.id} created; both GET endpoints answer the same body`);
+  log(`logged in; ticket ${created.id} created; 401 without a credential, RateLimit-Policy ${policy}; all three GET endpoints answer the same body`);
 
-  // ---- the four measurements ---------------------------------------------------------------------
-  const getHeaders = { ...tenant.headers, Accept: 'application/json' };
+  // ---- the measurements --------------------------------------------------------------------------
+  const getOn = (origin: string) => (durationS: number) =>
+    measureAutocannon({ url: origin + ticketPath, connections: settings.getConnections, durationS, headers });
+  const createOn = (url: URL) => (durationS: number) =>
+    measureLoop({
+      concurrency: settings.createConcurrency,
+      durationMs: durationS * 1000,
+      op: async () => {
+        await postJson(agent, url, headers, createBody);
+      },
+    });
   const measure = {
     get: {
-      baseline: (durationS: number) =>
-        measureAutocannon({ url: bareUrl + ticketPath, connections: settings.getConnections, durationS, headers: getHeaders }),
-      ours: (durationS: number) =>
-        measureAutocannon({ url: apiUrl + ticketPath, connections: settings.getConnections, durationS, headers: getHeaders }),
+      bare: getOn(urls.bare),
+      unauthenticated: getOn(urls.unauthenticated),
+      authenticated: getOn(urls.authenticated),
     },
     create: {
-      baseline: (durationS: number) =>
+      bare: (durationS: number) =>
         measureLoop({
           concurrency: settings.createConcurrency,
           durationMs: durationS * 1000,
@@ -275,25 +380,24 @@ async function main(cleanup: Cleanup): Promise<number> {
             });
           },
         }),
-      ours: (durationS: number) =>
-        measureLoop({
-          concurrency: settings.createConcurrency,
-          durationMs: durationS * 1000,
-          op: async () => {
-            await postJson(agent, createUrl, tenant.headers, createBody);
-          },
-        }),
+      unauthenticated: createOn(createUrl.unauthenticated),
+      authenticated: createOn(createUrl.authenticated),
     },
-  } satisfies Record<'get' | 'create', Record<Side, (durationS: number) => Promise<Sample>>>;
+  } satisfies Record<'get' | 'create', Record<SideKey, (durationS: number) => Promise<Sample>>>;
 
-  const names = {
-    get: { baseline: 'bare express+pg', ours: 'deskflow api' },
-    create: { baseline: 'bare temporal', ours: 'deskflow api' },
-  } as const;
+  const names: Record<'get' | 'create', Record<SideKey, string>> = {
+    get: { bare: 'bare express+pg', unauthenticated: 'api unauthenticated', authenticated: 'api authenticated' },
+    create: { bare: 'bare temporal', unauthenticated: 'api unauthenticated', authenticated: 'api authenticated' },
+  };
+  const ratios = [
+    { num: 'authenticated', den: 'bare' },
+    { num: 'authenticated', den: 'unauthenticated' },
+    { num: 'unauthenticated', den: 'bare' },
+  ];
 
   if (settings.warmupS > 0) {
     for (const key of ['get', 'create'] as const) {
-      for (const side of ['baseline', 'ours'] as const) {
+      for (const side of SIDES) {
         const s = await measure[key][side](settings.warmupS);
         assertAllRunning();
         log(`warm-up ${key} ${names[key][side]}: ${fmt(s)}`);
@@ -306,23 +410,25 @@ async function main(cleanup: Cleanup): Promise<number> {
     get: {
       title: 'GET /api/v1/tickets/:id',
       load: `${settings.getConnections} connections (autocannon)`,
-      baselineName: names.get.baseline,
-      oursName: names.get.ours,
+      sides: SIDES.map((key) => ({ key, name: names.get[key] })),
+      ratios,
       rounds: [],
     },
     create: {
       title: 'POST /api/v1/tickets',
       load: `${settings.createConcurrency} concurrent clients (measureLoop)`,
-      baselineName: names.create.baseline,
-      oursName: names.create.ours,
+      sides: SIDES.map((key) => ({ key, name: names.create[key] })),
+      ratios,
       rounds: [],
     },
   };
 
   for (let round = 1; round <= settings.rounds; round++) {
-    const order: [Side, Side] = round % 2 === 1 ? ['baseline', 'ours'] : ['ours', 'baseline'];
+    // Odd rounds: bare → unauthenticated → authenticated; even rounds the reverse, so over an even number of
+    // rounds every pair of sides is measured as often in one order as in the other.
+    const order: SideKey[] = round % 2 === 1 ? [...SIDES] : [...SIDES].reverse();
     for (const key of ['get', 'create'] as const) {
-      const samples: Partial<Record<Side, Sample>> = {};
+      const samples: Partial<Record<SideKey, Sample>> = {};
       for (const side of order) {
         const s = await measure[key][side](settings.durationS);
         assertAllRunning();
@@ -330,65 +436,96 @@ async function main(cleanup: Cleanup): Promise<number> {
         log(`round ${round}/${settings.rounds} ${key} ${names[key][side]}: ${fmt(s)}`);
         await sleep(SETTLE_MS);
       }
-      comparisons[key].rounds.push({ order, baseline: samples.baseline!, ours: samples.ours! });
+      comparisons[key].rounds.push({ order, samples: samples as Record<SideKey, Sample> });
     }
   }
 
   // ---- verdicts, table, RESULTS.md ---------------------------------------------------------------
-  const clean = (s: Omit<Summary, 'targets'>) => s.baseline.errors === 0 && s.ours.errors === 0;
-  const errorNote = (s: Omit<Summary, 'targets'>) =>
-    clean(s) ? '' : ` — ${s.baseline.errors + s.ours.errors} failed requests, so not met`;
-  const rpsPair = (s: Omit<Summary, 'targets'>) => `${s.ours.rps.toFixed(0)} vs ${s.baseline.rps.toFixed(0)} req/s`;
+  const clean = (s: Measured) => s.errors === 0;
+  const errorNote = (s: Measured) => (clean(s) ? '' : ` — ${s.errors} failed requests in this scenario, so not met`);
+  const ratioTarget = (s: Measured, label: string, num: SideKey, den: SideKey, min: number): Target => {
+    const r = ratioOf(s, num, den);
+    return {
+      label,
+      met: clean(s) && r.value >= min,
+      detail: `${pct(r.value)} (${s.medians[num]!.rps.toFixed(0)} vs ${s.medians[den]!.rps.toFixed(0)} req/s)${errorNote(s)}`,
+    };
+  };
+  const auth = (s: Measured) => s.medians.authenticated!;
 
   const summaries: Summary[] = [
     summarizeComparison(comparisons.get, (s): Target[] => [
+      ratioTarget(s, `#2: authenticated GET at ${settings.getConnections} connections ≥ 60 % of bare Express + pg`, 'authenticated', 'bare', 0.6),
       {
-        label: `GET at ${settings.getConnections} connections ≥ 60 % of bare Express + pg`,
-        met: clean(s) && s.ratio >= 0.6,
-        detail: `${pct(s.ratio)} (${rpsPair(s)})${errorNote(s)}`,
+        label: `#2: authenticated GET at ${settings.getConnections} connections p99 < 50 ms`,
+        met: clean(s) && auth(s).p99 < 50,
+        detail:
+          `p99 ${auth(s).p99.toFixed(1)} ms (unauthenticated: ${s.medians.unauthenticated!.p99.toFixed(1)} ms, ` +
+          `bare: ${s.medians.bare!.p99.toFixed(1)} ms)${errorNote(s)}`,
       },
-      {
-        label: `GET at ${settings.getConnections} connections p99 < 50 ms`,
-        met: clean(s) && s.ours.p99 < 50,
-        detail: `p99 ${s.ours.p99.toFixed(1)} ms (bare: ${s.baseline.p99.toFixed(1)} ms)${errorNote(s)}`,
-      },
+      ratioTarget(s, `#3: authenticated GET at ${settings.getConnections} connections ≥ 80 % of unauthenticated`, 'authenticated', 'unauthenticated', 0.8),
     ]),
     summarizeComparison(comparisons.create, (s): Target[] => [
       {
-        label: `create at ${settings.createConcurrency} concurrent clients p95 < 200 ms`,
-        met: clean(s) && s.ours.p95 < 200,
-        detail: `p95 ${s.ours.p95.toFixed(1)} ms (bare: ${s.baseline.p95.toFixed(1)} ms)${errorNote(s)}`,
+        label: `#2: authenticated create at ${settings.createConcurrency} concurrent clients p95 < 200 ms`,
+        met: clean(s) && auth(s).p95 < 200,
+        detail:
+          `p95 ${auth(s).p95.toFixed(1)} ms (unauthenticated: ${s.medians.unauthenticated!.p95.toFixed(1)} ms, ` +
+          `bare: ${s.medians.bare!.p95.toFixed(1)} ms)${errorNote(s)}`,
       },
-      {
-        label: `create at ${settings.createConcurrency} concurrent clients ≥ 50 % of bare Temporal update-with-start`,
-        met: clean(s) && s.ratio >= 0.5,
-        detail: `${pct(s.ratio)} (${rpsPair(s)})${errorNote(s)}`,
-      },
+      ratioTarget(
+        s,
+        `#2: authenticated create at ${settings.createConcurrency} concurrent clients ≥ 50 % of bare Temporal update-with-start`,
+        'authenticated',
+        'bare',
+        0.5,
+      ),
     ]),
   ];
+  const createCost = ratioOf(summaries[1]!, 'authenticated', 'unauthenticated');
+  log(`create, authenticated / unauthenticated (recorded, no target): ${pct(createCost.value)}`);
 
   const method = [
     'One run, one machine, loopback only. `bench/run.ts` starts a Temporal dev server (in memory, headless), a scratch ' +
-      'PostgreSQL database (migrated), a Redis key prefix, one real worker process (`workers/main.ts`), the real API process ' +
-      '(`api/main.ts`, NODE_ENV=production, LOG_LEVEL=warn, DATABASE_POOL_MAX=20), and the two baselines; all are removed at the end. ' +
-      'The load generators run inside the bench process.',
+      'PostgreSQL database migrated as the owner (DATABASE_ADMIN_URL), a Redis key prefix, one real worker process ' +
+      '(`workers/main.ts`), the real API process (`api/main.ts`), the unauthenticated API process and the baselines; all are ' +
+      'removed at the end. Both API processes and the worker run with NODE_ENV=production, LOG_LEVEL=warn, DATABASE_POOL_MAX=20, ' +
+      'connected as the least-privilege role of DATABASE_URL (deskflow_app, row-level security on), with field-encryption keys ' +
+      'generated for the run. The load generators run inside the bench process.',
+    'Data: one tenant, one agent user and one customer (email encrypted) inserted with the owner’s pool through `userStore` / ' +
+      '`customerStore` (as `createTenant` in test/support/stack.ts); the agent logs in over HTTP (POST /api/v1/auth/login) and ' +
+      `its access JWT (ACCESS_TOKEN_TTL=${accessTokenTtlS}s, longer than the run) is sent as \`Authorization: Bearer\` by every ` +
+      'request of every side (the baselines ignore it, so all sides receive identical requests).',
+    'Sides. **api authenticated**: the real API; every request is verified (ES256 JWT + session/revocation lookup in Redis) and ' +
+      `rate-limited per credential in Redis with RATE_LIMIT_PER_MIN=${RAISED_LIMIT} (and LOGIN_ATTEMPTS_* the same), so the ` +
+      'limiter runs on every request but never refuses (checked before measuring: 401 without a credential, RateLimit-Policy ' +
+      'with the raised quota). **api unauthenticated**: `bench/baselines/unauthenticated-api.ts`, the same app as `createApp` ' +
+      '(helmet, cors, JSON parser, request ids, routes, stores with the RLS `set_config`, workflows, idempotency, scope check, ' +
+      'problem handler) with the `authenticate` and `rateLimit` route middleware replaced by one that sets a fixed identity ' +
+      '(the bench tenant, the agent, the agent role’s scopes) and a pass-through: the authenticated / unauthenticated ratio is ' +
+      'the cost of the auth + limiter stack (issue #3).',
     `(a) GET: autocannon, ${settings.getConnections} keep-alive connections, no pipelining, one ticket (created through the API) ` +
-      'read over and over with the development identity headers. Baseline `bench/baselines/bare-get.ts`: a bare Express 5 app and a ' +
-      'pg Pool (max 20) running the same SELECT as `ticketStore.get` and answering `res.json(row)` (checked to answer the same body ' +
-      'before measuring). Latency: autocannon’s per-response time.',
+      'read over and over. Baseline **bare express+pg** (`bench/baselines/bare-get.ts`): a bare Express 5 app and a pg Pool ' +
+      '(max 20) running the same SELECT as `ticketStore.get` for the run’s tenant and answering `res.json(row)`. It is the ' +
+      'floor and deliberately barer than the API: it connects as the owner, which row-level security does not filter, and runs ' +
+      'the one SELECT with `pool.query`, whereas the API (both variants) checks a client out, runs ' +
+      "`SELECT set_config('app.tenant_id', $1, false)` and then the SELECT as deskflow_app under RLS. All three answer the same " +
+      'body (checked before measuring). Latency: autocannon’s per-response time.',
     `(b) create: \`measureLoop\`, ${settings.createConcurrency} concurrent async clients each doing one request at a time until the ` +
-      'duration is over (requests in flight then finish and count); latency via process.hrtime around each call. Baseline: the ' +
-      'Temporal client’s `executeUpdateWithStart` of a trivial workflow (`bench/baselines/trivial-workflows.ts`: its update handler ' +
-      'returns at once) with a fresh workflow id and USE_EXISTING, on its own task queue and worker process ' +
-      '(`bench/baselines/trivial-worker.ts`, same workflow-task settings as the real worker). Ours: POST /api/v1/tickets over ' +
-      'keep-alive HTTP, a new ticket each time (no Idempotency-Key).',
-    `Warm-up: ${settings.warmupS} s per side and scenario before round 1, not recorded. Each round measures both sides for ` +
-      `${settings.durationS} s each, alternating which side goes first (odd rounds baseline first).`,
+      'duration is over (requests in flight then finish and count); latency via process.hrtime around each call. Baseline ' +
+      '**bare temporal**: the Temporal client’s `executeUpdateWithStart` of a trivial workflow (`bench/baselines/trivial-workflows.ts`: ' +
+      'its update handler returns at once) with a fresh workflow id and USE_EXISTING, on its own task queue and worker process ' +
+      '(`bench/baselines/trivial-worker.ts`, same workflow-task settings as the real worker). API sides: POST /api/v1/tickets over ' +
+      'keep-alive HTTP, a new ticket each time (no Idempotency-Key), both API processes served by the same real worker.',
+    `Warm-up: ${settings.warmupS} s per side and scenario before round 1, not recorded. Each round measures the three sides for ` +
+      `${settings.durationS} s each, odd rounds in the order bare → unauthenticated → authenticated, even rounds in the reverse order.`,
     'req/s = successful requests ÷ wall time of the measurement; percentiles are nearest-rank over every successful request of a ' +
-      'measurement; each reported figure is the median of that figure over the rounds; ratio = median ours req/s ÷ median baseline ' +
-      'req/s; in the median rows, ok and errors are totals over the rounds. Any failed request (error, timeout, non-2xx) in a ' +
-      'scenario marks its targets not met. The whole machine is shared by the load generator, the services and the Temporal dev ' +
-      'server, so compare ratios from one run rather than absolute figures across runs.',
+      'measurement; each reported figure is the median of that figure over the rounds; a ratio = median req/s of one side ÷ median ' +
+      'req/s of the other; in the median rows, ok and errors are totals over the rounds. Any failed request (error, timeout, ' +
+      'non-2xx) in a scenario marks its targets not met. Targets: issue #2 (authenticated vs bare) and issue #3 (authenticated vs ' +
+      'unauthenticated GET); the create authenticated / unauthenticated ratio is recorded without a target. The whole machine is ' +
+      'shared by the load generator, the services and the Temporal dev server, so compare ratios from one run rather than ' +
+      'absolute figures across runs.',
   ];
 
   const text = formatText(summaries);

@@ -14,6 +14,8 @@ export const SCOPES = [
   'tenant:manage',
   'audit:read',
   'webhooks:manage',
+  'sla:manage',
+  'reports:read',
 ] as const;
 export const Scope = z.enum(SCOPES);
 export type Scope = z.infer<typeof Scope>;

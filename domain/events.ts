@@ -7,6 +7,16 @@ export const TICKET_EVENT_TYPES = [
   'ticket.updated',
   'ticket.message_added',
   'ticket.closed',
+  // SLA decisions, so the timeline explains every deadline.
+  'sla.policy_applied',
+  'sla.retargeted',
+  'sla.paused',
+  'sla.resumed',
+  'sla.achieved',
+  'sla.warning',
+  'sla.breached',
+  'sla.escalated',
+  'sla.acknowledged',
 ] as const;
 export const TicketEventType = z.enum(TICKET_EVENT_TYPES);
 export type TicketEventType = z.infer<typeof TicketEventType>;

@@ -61,6 +61,7 @@ export function openTicket(cmd: OpenTicketCommand, firstMessageId: string, now: 
     first_agent_reply_at: null,
     solved_at: null,
     closed_at: null,
+    sla: null,
   };
   // The description is the requester's opening message, as in every helpdesk.
   const message: Message = {
@@ -161,6 +162,24 @@ export function autoClose(ticket: Ticket, now: string): Decision {
   const next = bump(withStatus(ticket, 'closed', now), now);
   const system: Actor = { type: 'system', id: null };
   return { ticket: next, event: eventOf(next, 'ticket.closed', system, diff(ticket, next), { reason: 'auto_close' }, now) };
+}
+
+/**
+ * Records follow-up events (SLA decisions, escalations) after a command: each is a version of its own,
+ * so the timeline keeps one event per version. `update` may change the ticket (e.g. its SLA state).
+ */
+export function recordEvents(
+  ticket: Ticket,
+  entries: { type: TicketEventType; actor: Actor; data: Record<string, unknown>; changes?: Changes; update?: Partial<Ticket> }[],
+  now: string,
+): { ticket: Ticket; events: TicketEvent[] } {
+  let next = ticket;
+  const events: TicketEvent[] = [];
+  for (const entry of entries) {
+    next = bump({ ...next, ...entry.update }, now);
+    events.push(eventOf(next, entry.type, entry.actor, entry.changes ?? {}, entry.data, now));
+  }
+  return { ticket: next, events };
 }
 
 function withStatus(ticket: Ticket, status: TicketStatus, now: string): Ticket {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Uuid } from './ids';
+import { SlaState } from './sla-state';
 
 export const TICKET_STATUSES = ['new', 'open', 'pending', 'on_hold', 'solved', 'closed'] as const;
 export const TicketStatus = z.enum(TICKET_STATUSES);
@@ -52,6 +53,8 @@ export const Ticket = z.object({
   first_agent_reply_at: Timestamp.nullable(),
   solved_at: Timestamp.nullable(),
   closed_at: Timestamp.nullable(),
+  /** The SLA clocks, when a policy applies (null otherwise). */
+  sla: SlaState.nullable(),
 });
 export type Ticket = z.infer<typeof Ticket>;
 

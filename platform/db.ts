@@ -2,7 +2,7 @@ import pg from 'pg';
 import type { Config } from './config';
 
 // Timestamps travel as ISO strings end to end; never let pg turn them into local Dates.
-pg.types.setTypeParser(pg.types.builtins.TIMESTAMPTZ, (v) => new Date(v).toISOString());
+pg.types.setTypeParser(pg.types.builtins.TIMESTAMPTZ, (v) => (v === 'infinity' || v === '-infinity' ? v : new Date(v).toISOString()));
 
 export function createPool(config: Pick<Config, 'DATABASE_URL' | 'DATABASE_POOL_MAX'>): pg.Pool {
   return new pg.Pool({ connectionString: config.DATABASE_URL, max: config.DATABASE_POOL_MAX });
@@ -18,7 +18,12 @@ export async function ensureDatabase(url: string): Promise<void> {
   await client.connect();
   try {
     const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
-    if (!rowCount) await client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+    if (!rowCount) {
+      // Two processes may race here; the loser's duplicate_database error means "it exists now".
+      await client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`).catch((err: { code?: string }) => {
+        if (err.code !== '42P04') throw err;
+      });
+    }
   } finally {
     await client.end();
   }

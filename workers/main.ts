@@ -2,23 +2,31 @@
  * The worker process: runs ticket workflows and their activities on TEMPORAL_TASK_QUEUE.
  * SIGINT/SIGTERM drain in-flight tasks before exit (the SDK's default shutdown signals).
  */
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { DEFAULT_TEMPORAL_ADDRESS, loadConfig } from '../platform/config';
 import { createPool } from '../platform/db';
 import { createLogger } from '../platform/logger';
+import { createRedis } from '../platform/redis';
+import { connectTemporal } from '../platform/temporal';
 
 async function main() {
   const config = loadConfig();
   const log = createLogger(config, 'worker');
+  if (config.WORKER_METRICS_ADDRESS) {
+    // Prometheus /metrics: the SDK's metrics plus ours (deskflow_sla_trigger_lateness).
+    Runtime.install({ telemetryOptions: { metrics: { prometheus: { bindAddress: config.WORKER_METRICS_ADDRESS } } } });
+  }
   const pool = createPool(config);
+  const redis = createRedis(config);
+  const temporal = await connectTemporal(config); // for activities that signal other workflows
   const connection = await NativeConnection.connect({ address: DEFAULT_TEMPORAL_ADDRESS(config) });
   const worker = await Worker.create({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     workflowsPath: require.resolve('../workflows'),
-    activities: createActivities({ pool }),
+    activities: createActivities({ pool, redis, temporal }),
     maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
     maxConcurrentLocalActivityExecutions: config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
     maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
@@ -29,7 +37,9 @@ async function main() {
     await worker.run();
   } finally {
     await connection.close();
+    await temporal.connection.close();
     await pool.end();
+    redis.disconnect();
     log.info('worker stopped');
   }
 }

@@ -2,7 +2,8 @@
  * The ticket workflow's public contract: its input, updates and query. Imported by the workflow
  * and by its callers (API, tests), so both sides share one definition.
  */
-import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { PolicySnapshot } from '../domain/sla-policy';
 import type { OpenTicketCommand } from '../domain/ticket-state-machine';
 import type { Actor, AddMessageInput, Message, PatchTicketInput, Ticket } from '../domain/ticket';
 
@@ -19,7 +20,7 @@ export interface TicketWorkflowInput {
   open: OpenTicketCommand;
   settings: TicketSettings;
   /** Set only by continue-as-new: the live state carried into the next run. */
-  carried?: Ticket;
+  carried?: { ticket: Ticket; policy: PolicySnapshot | null };
 }
 
 export interface PatchTicketRequest {
@@ -45,3 +46,12 @@ export const ticketOpenedUpdate = defineUpdate<Ticket, [{ tenant_id: string }]>(
 export const patchTicketUpdate = defineUpdate<Ticket, [PatchTicketRequest]>('patchTicket');
 export const addMessageUpdate = defineUpdate<{ ticket: Ticket; message: Message }, [AddMessageRequest]>('addMessage');
 export const getTicketQuery = defineQuery<Ticket | null>('getTicket');
+
+export interface AcknowledgeSlaRequest {
+  tenant_id: string;
+  actor: Actor;
+}
+/** Stops the escalation ladder for the current SLA cycle. */
+export const acknowledgeSlaUpdate = defineUpdate<Ticket, [AcknowledgeSlaRequest]>('acknowledgeSla');
+/** An SLA policy or its calendar changed: re-match and move the deadlines. */
+export const slaConfigChangedSignal = defineSignal<[{ reason: 'policy_updated' | 'calendar_updated' }]>('slaConfigChanged');

@@ -1,13 +1,15 @@
 /**
  * One workflow per ticket (`ticket-<id>`): the single writer of the ticket's lifecycle state.
  * It opens the ticket, applies agents' changes and messages through the domain state machine,
- * closes a solved ticket after the auto-close delay, and projects every version to PostgreSQL.
+ * keeps the SLA clocks and escalates on time, closes a solved ticket after the auto-close delay,
+ * and projects every version to PostgreSQL.
  */
 import {
   ApplicationFailure,
   allHandlersFinished,
   condition,
   continueAsNew,
+  metricMeter,
   proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
@@ -15,8 +17,20 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { DeskflowError } from '../domain/errors';
+import type { TicketEvent } from '../domain/events';
 import { TicketSearchAttributes as SA } from '../domain/search-attributes';
-import type { Ticket } from '../domain/ticket';
+import {
+  acknowledge,
+  applyTicketChange,
+  changePolicy,
+  escalationEffects,
+  fireDue,
+  nextSlaWakeUp,
+  type SlaDecision,
+  startSla,
+} from '../domain/sla';
+import type { PolicySnapshot } from '../domain/sla-policy';
+import type { Actor, Message, Ticket } from '../domain/ticket';
 import {
   addMessage,
   assertExpectedVersion,
@@ -25,27 +39,43 @@ import {
   type Decision,
   openTicket,
   patchTicket,
+  recordEvents,
 } from '../domain/ticket-state-machine';
 import type { ProjectionActivities } from '../activities/projection';
+import type { SlaActivities } from '../activities/sla';
 import {
+  acknowledgeSlaUpdate,
   addMessageUpdate,
   getTicketQuery,
   patchTicketUpdate,
+  slaConfigChangedSignal,
   ticketOpenedUpdate,
   type TicketWorkflowInput,
 } from './ticket-contract';
 import { serialQueue } from './serial';
 
-// Projection writes are short, idempotent SQL: local activities keep them inside the workflow task.
-const { projectTicketChange } = proxyLocalActivities<ProjectionActivities>({
+// Projection writes and policy look-ups are short and idempotent: local activities keep them
+// inside the workflow task.
+const { projectTicketChange, resolveSlaPolicy } = proxyLocalActivities<ProjectionActivities & SlaActivities>({
   startToCloseTimeout: '15s',
   retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '10s' },
 });
 
+const SYSTEM: Actor = { type: 'system', id: null };
+const slaLateness = metricMeter.createHistogram('deskflow_sla_trigger_lateness', 'int', 'ms', 'SLA timer fired minus due time');
+
+/** A command's outcome: the next ticket, its events (one per version) and any new message. */
+interface Change {
+  ticket: Ticket;
+  events: TicketEvent[];
+  message?: Message;
+}
+
 export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket> {
   const { settings } = input;
   const tenantId = input.open.tenant_id;
-  let ticket: Ticket | null = input.carried ?? null;
+  let ticket: Ticket | null = input.carried?.ticket ?? null;
+  let policy: PolicySnapshot | null = input.carried?.policy ?? null;
   const serially = serialQueue();
   const publishSearchAttributes = searchAttributePublisher();
 
@@ -56,13 +86,107 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
   const assertTenant = (requestTenant: string) => {
     if (requestTenant !== tenantId) throw new DeskflowError('not_found', 'ticket not found');
   };
+  const now = () => new Date().toISOString();
 
-  /** Persist a decision, then make it the live state. */
-  const commit = async (decision: Decision, opts: { searchAttributesSet?: boolean } = {}): Promise<void> => {
-    if (decision.event === null) return;
-    await projectTicketChange({ ticket: decision.ticket, event: decision.event, message: decision.message });
-    ticket = decision.ticket;
+  /** Persist a change, then make it the live state. */
+  const commit = async (change: Change, opts: { searchAttributesSet?: boolean } = {}): Promise<void> => {
+    if (change.events.length === 0) return;
+    await projectTicketChange({ ticket: change.ticket, events: change.events, message: change.message });
+    ticket = change.ticket;
     publishSearchAttributes(ticket, opts.searchAttributesSet);
+  };
+
+  /** SLA decisions become timeline events, each its own version. */
+  const withSlaDecisions = (change: Change, decisions: SlaDecision[], sla: Ticket['sla']): Change => {
+    if (decisions.length === 0) return sla === change.ticket.sla ? change : { ...change, ticket: { ...change.ticket, sla } };
+    const recorded = recordEvents(
+      { ...change.ticket, sla },
+      decisions.map((d) => ({ type: d.type, actor: SYSTEM, data: d.data })),
+      now(),
+    );
+    return { ...change, ticket: recorded.ticket, events: [...change.events, ...recorded.events] };
+  };
+
+  /** Follows a ticket command with its SLA effects, re-matching the policy when what it matches on changed. */
+  const withSla = async (before: Ticket, decision: Decision): Promise<Change> => {
+    let change: Change = { ticket: decision.ticket, events: decision.event ? [decision.event] : [], message: decision.message };
+    if (decision.event === null) return change;
+    if (policy && change.ticket.sla) {
+      const r = applyTicketChange(change.ticket.sla, policy, before, change.ticket, decision.message, Date.now());
+      change = withSlaDecisions(change, r.decisions, r.sla);
+    }
+    const matchedOnChanged =
+      before.priority !== change.ticket.priority || before.channel !== change.ticket.channel || before.tags.join() !== change.ticket.tags.join();
+    if (matchedOnChanged) change = await rematch(change, before.priority !== change.ticket.priority ? 'priority_changed' : 'rematched');
+    return change;
+  };
+
+  /** Looks the policy up again (first active match by position) and applies what changed. */
+  const rematch = async (change: Change, reason: 'rematched' | 'priority_changed' | 'policy_updated' | 'calendar_updated'): Promise<Change> => {
+    const t = change.ticket;
+    if (t.status === 'closed') return change;
+    const found = await resolveSlaPolicy({
+      tenant_id: tenantId,
+      facts: { priority: t.priority, channel: t.channel, tags: t.tags, customer_id: t.customer_id },
+    });
+    // No match keeps the current policy: deadlines already promised are not silently dropped.
+    if (!found) return change;
+    if (!policy || !t.sla) {
+      const started = startSla(found, t, Date.now());
+      policy = found;
+      return withSlaDecisions(change, started.decisions, started.sla);
+    }
+    const same = found.id === policy.id && found.version === policy.version && found.calendar.version === policy.calendar.version;
+    if (same && reason !== 'priority_changed') return change;
+    const why = found.id !== policy.id ? 'rematched' : found.calendar.version !== policy.calendar.version ? 'calendar_updated' : reason;
+    const moved = changePolicy(t.sla, policy, found, t, Date.now(), why);
+    policy = found;
+    return withSlaDecisions(change, moved.decisions, moved.sla);
+  };
+
+  /** Warnings, breaches and escalation rules that are due now, with the changes their actions ask for. */
+  const runSlaTimers = async (): Promise<void> => {
+    const t = current();
+    if (!policy || !t.sla || t.status === 'closed') return;
+    const fired = fireDue(t.sla, policy, Date.now());
+    for (const d of fired.decisions) if (typeof d.data.lateness_ms === 'number') slaLateness.record(Math.max(0, Math.round(d.data.lateness_ms)));
+    let change = withSlaDecisions({ ticket: t, events: [] }, fired.decisions, fired.sla);
+    for (const escalation of fired.escalations) {
+      slaLateness.record(Math.max(0, Math.round(escalation.lateness_ms)));
+      const effects = escalationEffects(escalation, change.ticket);
+      let changes = {};
+      if (effects.patch) {
+        const before = change.ticket;
+        const patched = patchTicket(before, effects.patch, SYSTEM, now());
+        if (patched.event) {
+          changes = patched.event.changes;
+          const r = policy && patched.ticket.sla ? applyTicketChange(patched.ticket.sla, policy, before, patched.ticket, undefined, Date.now()) : null;
+          change = { ...change, ticket: { ...patched.ticket, version: before.version, updated_at: before.updated_at } };
+          if (r) change = { ...change, ticket: { ...change.ticket, sla: r.sla } };
+        }
+      }
+      change = withSlaDecisions(
+        change,
+        [
+          {
+            type: 'sla.escalated',
+            data: {
+              metric: escalation.metric,
+              rule_id: escalation.rule_id,
+              trigger: escalation.trigger,
+              due_at: escalation.due_at,
+              lateness_ms: escalation.lateness_ms,
+              changes,
+              notify: effects.notify,
+              emit: effects.emit,
+            },
+          },
+        ],
+        change.ticket.sla,
+      );
+      if (effects.patch?.priority !== undefined && effects.patch.priority !== t.priority) change = await rematch(change, 'priority_changed');
+    }
+    await commit(change);
   };
 
   setHandler(getTicketQuery, () => ticket);
@@ -81,8 +205,9 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
     (req) =>
       serially(() =>
         asFailureAsync(async () => {
-          assertExpectedVersion(current(), req.expected_version);
-          await commit(patchTicket(current(), req.patch, req.actor, now()));
+          const before = current();
+          assertExpectedVersion(before, req.expected_version);
+          await commit(await withSla(before, patchTicket(before, req.patch, req.actor, now())));
           return current();
         }),
       ),
@@ -102,8 +227,9 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
     (req) =>
       serially(() =>
         asFailureAsync(async () => {
-          const decision = addMessage(current(), req.message, req.actor, req.message_id, now(), req.external_id ?? null);
-          await commit(decision);
+          const before = current();
+          const decision = addMessage(before, req.message, req.actor, req.message_id, now(), req.external_id ?? null);
+          await commit(await withSla(before, decision));
           return { ticket: current(), message: decision.message };
         }),
       ),
@@ -111,31 +237,71 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
       validator: (req) =>
         asFailure(() => {
           assertTenant(req.tenant_id);
-          addMessage(current(), req.message, req.actor, 'validation', now());
+          addMessage(current(), req.message, req.actor, req.message_id, now());
         }),
     },
   );
 
+  setHandler(
+    acknowledgeSlaUpdate,
+    (req) =>
+      serially(() =>
+        asFailureAsync(async () => {
+          const t = current();
+          if (!t.sla) throw new DeskflowError('rule_violation', 'no SLA policy applies to this ticket');
+          const acked = acknowledge(t.sla, Date.now());
+          const recorded = recordEvents(t, acked.decisions.map((d) => ({ type: d.type, actor: req.actor, data: d.data, update: { sla: acked.sla } })), now());
+          await commit(recorded);
+          return current();
+        }),
+      ),
+    {
+      validator: (req) =>
+        asFailure(() => {
+          assertTenant(req.tenant_id);
+          if (current().status === 'closed') throw new DeskflowError('ticket_closed', 'the ticket is closed');
+          if (!current().sla) throw new DeskflowError('rule_violation', 'no SLA policy applies to this ticket');
+        }),
+    },
+  );
+
+  setHandler(slaConfigChangedSignal, ({ reason }) => {
+    void serially(async () => {
+      if (ticket === null || ticket.status === 'closed') return;
+      await commit(await rematch({ ticket, events: [] }, reason));
+    });
+  });
+
   if (ticket === null) {
-    // The starter set the opening search attributes already; nothing to upsert for the new ticket.
-    await serially(() => commit(openTicket(input.open, input.open.first_message_id ?? uuid4(), now()), { searchAttributesSet: true }));
+    await serially(async () => {
+      const opened = openTicket(input.open, input.open.first_message_id ?? uuid4(), now());
+      const change = await rematch({ ticket: opened.ticket, events: [opened.event], message: opened.message }, 'rematched');
+      // The starter set the opening search attributes already; nothing to upsert for the new ticket.
+      await commit(change, { searchAttributesSet: change.ticket.sla === null });
+    });
   }
 
-  // The lifecycle: wait for changes; a solved ticket closes itself when its delay runs out.
+  // The lifecycle: wait for a change, an SLA deadline, or the auto-close of a solved ticket.
   while (current().status !== 'closed') {
     if (historyIsLarge(settings.historyEventLimit)) {
       await condition(allHandlersFinished);
-      return continueAsNew<typeof ticketWorkflow>({ ...input, carried: current() });
+      return continueAsNew<typeof ticketWorkflow>({ ...input, carried: { ticket: current(), policy } });
     }
     const seenVersion = current().version;
     const changed = () => current().version !== seenVersion || historyIsLarge(settings.historyEventLimit);
     const closeAt = autoCloseDueAt(current(), settings.autoCloseAfterMs);
-    if (closeAt === null) {
+    const slaAt = nextSlaWakeUp(current().sla, policy);
+    const wakeAt = Math.min(closeAt ?? Infinity, slaAt ?? Infinity);
+    if (wakeAt === Infinity) {
       await condition(changed);
-    } else if (!(await condition(changed, Math.max(closeAt - Date.now(), 1)))) {
+    } else if (!(await condition(changed, Math.max(wakeAt - Date.now(), 1)))) {
       await serially(async () => {
+        await runSlaTimers();
         const dueAt = autoCloseDueAt(current(), settings.autoCloseAfterMs);
-        if (dueAt !== null && dueAt <= Date.now()) await commit(autoClose(current(), now()));
+        if (dueAt !== null && dueAt <= Date.now()) {
+          const closed = autoClose(current(), now());
+          await commit({ ticket: closed.ticket, events: closed.event ? [closed.event] : [] });
+        }
       });
     }
   }
@@ -143,8 +309,6 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
   await condition(allHandlersFinished);
   return current();
 }
-
-const now = () => new Date().toISOString();
 
 function historyIsLarge(limit: number): boolean {
   const info = workflowInfo();
@@ -155,7 +319,7 @@ function historyIsLarge(limit: number): boolean {
 function searchAttributePublisher() {
   let published = '';
   return (ticket: Ticket, alreadySet = false): void => {
-    const key = `${ticket.status}|${ticket.priority}|${ticket.assignee_id ?? ''}`;
+    const key = `${ticket.status}|${ticket.priority}|${ticket.assignee_id ?? ''}|${ticket.sla?.policy_id ?? ''}`;
     if (key === published) return;
     published = key;
     if (alreadySet) return;
@@ -163,6 +327,7 @@ function searchAttributePublisher() {
       { key: SA.status, value: ticket.status },
       { key: SA.priority, value: ticket.priority },
       { key: SA.assignee, value: ticket.assignee_id },
+      { key: SA.slaPolicy, value: ticket.sla?.policy_id ?? null },
     ]);
   };
 }

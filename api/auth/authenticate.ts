@@ -27,6 +27,7 @@ export function authenticate(deps: { pool: pg.Pool; tokens: AccessTokens; sessio
     // last_used_at is kept to the minute: no write per request.
     const now = Date.now();
     if ((lastTouched.get(key.id) ?? 0) + TOUCH_EVERY_MS < now) {
+      if (lastTouched.size > 10_000) lastTouched.clear(); // bounded: forgetting only means an earlier touch
       lastTouched.set(key.id, now);
       void deps.pool.query('SELECT auth_touch_api_key($1)', [key.id]).catch(() => lastTouched.delete(key.id));
     }

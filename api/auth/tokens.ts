@@ -17,7 +17,17 @@ export interface AccessClaims {
   exp: number;
 }
 
+const VERIFIED_CACHE_SIZE = 10_000;
+
 export function accessTokens(keys: SigningKeyRing, opts: { issuer: string; ttlMs: number }) {
+  // Signature checks are pure CPU and an agent's UI repeats its token on every call: remember tokens
+  // already verified until they expire. Revocation is still checked per request (sessions.accessAllowed).
+  const verified = new Map<string, AccessClaims>();
+  const remember = (token: string, claims: AccessClaims) => {
+    if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value as string);
+    verified.set(token, claims);
+  };
+
   return {
     async issue(session: Session): Promise<{ token: string; expiresIn: number }> {
       const key = await keys.current();
@@ -36,6 +46,11 @@ export function accessTokens(keys: SigningKeyRing, opts: { issuer: string; ttlMs
     },
 
     async verify(token: string): Promise<AccessClaims> {
+      const known = verified.get(token);
+      if (known) {
+        if (known.exp * 1000 > Date.now()) return known;
+        verified.delete(token);
+      }
       try {
         const { payload } = await jwtVerify(
           token,
@@ -50,7 +65,9 @@ export function accessTokens(keys: SigningKeyRing, opts: { issuer: string; ttlMs
         if (typeof payload.tid !== 'string' || typeof payload.sid !== 'string' || !role.success) {
           throw new DeskflowError('unauthenticated', 'malformed access token');
         }
-        return { sub: payload.sub!, tid: payload.tid, role: role.data, sid: payload.sid, jti: payload.jti!, exp: payload.exp! };
+        const claims = { sub: payload.sub!, tid: payload.tid, role: role.data, sid: payload.sid, jti: payload.jti!, exp: payload.exp! };
+        remember(token, claims);
+        return claims;
       } catch (err) {
         if (err instanceof DeskflowError) throw err;
         const expired = err instanceof joseErrors.JWTExpired;

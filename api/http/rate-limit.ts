@@ -43,8 +43,15 @@ export function rateLimiters(redis: Redis) {
 export type RateLimiters = ReturnType<typeof rateLimiters>;
 
 function setHeaders(res: Response, limit: Limit, state: RateLimiterRes) {
-  res.setHeader('RateLimit-Policy', `"${limit.name}";q=${limit.points};w=${limit.windowSec}`);
-  res.setHeader('RateLimit', `"${limit.name}";r=${Math.max(0, state.remainingPoints)};t=${Math.ceil(state.msBeforeNext / 1000)}`);
+  setItem(res, 'RateLimit-Policy', limit.name, `q=${limit.points};w=${limit.windowSec}`);
+  setItem(res, 'RateLimit', limit.name, `r=${Math.max(0, state.remainingPoints)};t=${Math.ceil(state.msBeforeNext / 1000)}`);
+}
+
+/** Both headers are lists: a request under several limits (login: per address and per account) reports each. */
+function setItem(res: Response, header: string, name: string, params: string) {
+  const current = res.getHeader(header);
+  const others = typeof current === 'string' ? current.split(/,\s*/).filter((item) => !item.startsWith(`"${name}";`)) : [];
+  res.setHeader(header, [...others, `"${name}";${params}`].join(', '));
 }
 
 /** Per credential: the key's own limit, else its tenant's, else the default (RATE_LIMIT_PER_MIN). */

@@ -14,7 +14,7 @@ export interface ResponseSpec {
 }
 
 export interface RouteSpec {
-  method: 'get' | 'post' | 'patch' | 'delete';
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   /** Express syntax, full path: `/api/v1/tickets/:id`. */
   path: string;
   summary: string;

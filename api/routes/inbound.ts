@@ -106,12 +106,19 @@ export function inboundRoutes(deps: {
 
         const customer =
           (await customers.findByEmail(tenantId, email.from.email)) ??
-          (await customers.create(who, nameUuid(tenantId, 'customer', email.from.email.toLowerCase()), {
-            name: email.from.name || email.from.email.split('@')[0]!,
-            email: email.from.email.toLowerCase(),
-            phone: null,
-            external_id: null,
-          }));
+          (await customers
+            .create(who, nameUuid(tenantId, 'customer', email.from.email.toLowerCase()), {
+              name: email.from.name || email.from.email.split('@')[0]!,
+              email: email.from.email.toLowerCase(),
+              phone: null,
+              external_id: null,
+            })
+            .catch(async (err: unknown) => {
+              // Another email from this new sender (or an agent) created the customer meanwhile.
+              const created = err instanceof DeskflowError && err.code === 'conflict' ? await customers.findByEmail(tenantId, email.from.email) : null;
+              if (!created) throw err;
+              return created;
+            }));
         const ticket = await workflows.open(
           who,
           nameUuid(tenantId, 'ticket', email.message_id),

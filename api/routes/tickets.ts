@@ -27,15 +27,55 @@ const ListTicketsQuery = z
     assignee_id: Uuid.optional(),
     customer_id: Uuid.optional(),
     tag: Tag.optional(),
+    sla: z.enum(['at_risk', 'breached']).optional(),
+    sort: z.enum(['created', 'sla_due']).default('created').describe('`sla_due`: soonest SLA deadline first'),
   })
   .strict();
+const DueIdKey = z.tuple([z.union([z.iso.datetime(), z.literal('infinity')]), z.uuid()]);
+
+const SlaExplanation = z.object({
+  ticket_id: z.uuid(),
+  sla: Ticket.shape.sla,
+  metrics: z.array(
+    z.object({
+      metric: z.string(),
+      status: z.string(),
+      due_at: z.string().nullable(),
+      explanation: z.string(),
+    }),
+  ),
+  decisions: z.array(TicketEvent),
+});
 
 const PageOnlyQuery = z.object(PageQuery).strict();
 const MessageWithTicket = Message.extend({ ticket: Ticket });
 const TimelineEvent = TicketEvent.omit({}).describe('one entry per ticket version');
 
-export function ticketRoutes(deps: { tickets: TicketStore; customers: CustomerStore; workflows: TicketWorkflows }): RouteSpec[] {
-  const { tickets, customers, workflows } = deps;
+/** One sentence per metric saying how its due time was derived. */
+function explainSla(ticket: Ticket) {
+  const sla = ticket.sla;
+  if (!sla) return [];
+  const minutes = (ms: number) => `${Math.round((ms / 60_000) * 100) / 100} min`;
+  return sla.metrics.map((m) => {
+    const parts = [`policy "${sla.policy_name}" v${sla.policy_version}`, `target ${minutes(m.target_ms)} of business time`];
+    parts.push(`calendar ${sla.calendar_id ?? '24/7'} (${sla.time_zone})`);
+    if (m.started_at) parts.push(`counting from ${m.started_at} (cycle ${m.cycle})`);
+    if (m.consumed_ms) parts.push(`${minutes(m.consumed_ms)} already used`);
+    if (m.paused_ms) parts.push(`paused ${minutes(m.paused_ms)} while ${sla.pause_statuses.join('/')}`);
+    if (m.holidays_skipped.length) parts.push(`skipping holidays ${m.holidays_skipped.join(', ')}`);
+    const state =
+      m.status === 'running' ? `due ${m.due_at}` : m.status === 'paused' ? `paused since ${m.paused_since}` : m.status === 'achieved' ? `achieved ${m.achieved_at}` : 'not started';
+    return { metric: m.metric, status: m.status, due_at: m.due_at, explanation: `${state}: ${parts.join('; ')}` };
+  });
+}
+
+export function ticketRoutes(deps: {
+  tickets: TicketStore;
+  customers: CustomerStore;
+  workflows: TicketWorkflows;
+  atRiskWindowMs: number;
+}): RouteSpec[] {
+  const { tickets, customers, workflows, atRiskWindowMs } = deps;
   const tag = 'Tickets';
   const location = (id: string) => `/api/v1/tickets/${id}`;
 
@@ -67,8 +107,10 @@ export function ticketRoutes(deps: { tickets: TicketStore; customers: CustomerSt
       handler: async (req, res) => {
         const q = parseQuery(ListTicketsQuery, req);
         const { cursor, ...filter } = q;
-        const rows = await tickets.list(identityOf(req).tenantId, { ...filter, after: decodeCursor(cursor, TimeIdKey) });
-        res.json(pageOf(rows, q.limit, (t) => [t.created_at, t.id]));
+        const after = q.sort === 'sla_due' ? decodeCursor(cursor, DueIdKey) : decodeCursor(cursor, TimeIdKey);
+        const rows = await tickets.list(identityOf(req).tenantId, { ...filter, atRiskWindowMs, after });
+        const page = pageOf(rows, q.limit, (t) => (q.sort === 'sla_due' ? [t.sort_due, t.id] : [t.created_at, t.id]));
+        res.json({ ...page, data: page.data.map(({ sort_due: _omit, ...ticket }) => ticket) });
       },
     },
     {
@@ -135,6 +177,28 @@ export function ticketRoutes(deps: { tickets: TicketStore; customers: CustomerSt
         const message = await tickets.message(identityOf(req).tenantId, idParam(req, 'id'), idParam(req, 'messageId'));
         if (!message) throw new DeskflowError('not_found', 'message not found');
         res.json(message);
+      },
+    },
+    {
+      method: 'get', path: '/api/v1/tickets/:id/sla', tag: 'SLA', summary: 'How each SLA deadline of the ticket was derived', auth: 'bearer',
+      scope: 'tickets:read',
+      request: { params: IdParams },
+      responses: { 200: { description: 'The SLA state, a plain-language explanation per metric, and every SLA decision', body: SlaExplanation } },
+      handler: async (req, res) => {
+        const who = identityOf(req);
+        const ticket = await ticketOr404(who.tenantId, idParam(req, 'id'));
+        const decisions = await tickets.events(who.tenantId, ticket.id, 100, 0, 'sla.');
+        res.json({ ticket_id: ticket.id, sla: ticket.sla, metrics: explainSla(ticket), decisions });
+      },
+    },
+    {
+      method: 'post', path: '/api/v1/tickets/:id/sla/ack', tag: 'SLA', summary: 'Acknowledge the escalation: the ladder stops climbing for this cycle',
+      auth: 'bearer', scope: 'tickets:write',
+      request: { params: IdParams },
+      responses: { 200: { description: 'The ticket', body: Ticket, headers: ['ETag'] }, 422: { description: 'No SLA applies, or the ticket is closed' } },
+      handler: async (req, res) => {
+        const ticket = await workflows.acknowledgeSla(identityOf(req), idParam(req, 'id'));
+        res.setHeader('ETag', etagOf(ticket.version)).json(ticket);
       },
     },
     {

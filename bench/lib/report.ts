@@ -11,15 +11,26 @@ export interface Settings {
   createConcurrency: number;
 }
 
-export type Side = 'baseline' | 'ours';
+/** One side of a scenario: `key` identifies it in code, `name` in tables. */
+export interface SideSpec {
+  key: string;
+  name: string;
+}
+
+/** A ratio to report: median req/s of side `num` ÷ median req/s of side `den`. */
+export interface RatioSpec {
+  num: string;
+  den: string;
+}
 
 export interface Comparison {
   title: string;
   load: string;
-  baselineName: string;
-  oursName: string;
-  /** Per round, in the order measured. */
-  rounds: { order: [Side, Side]; baseline: Sample; ours: Sample }[];
+  /** The sides, in the order odd rounds measure them (even rounds measure them in reverse). */
+  sides: SideSpec[];
+  ratios: RatioSpec[];
+  /** Per round: the order measured, and each side's sample. */
+  rounds: { order: string[]; samples: Record<string, Sample> }[];
 }
 
 export interface Target {
@@ -28,25 +39,57 @@ export interface Target {
   detail: string;
 }
 
+export interface RatioResult extends RatioSpec {
+  /** Of the medians over rounds. */
+  value: number;
+  perRound: number[];
+}
+
 export interface Summary {
   comparison: Comparison;
-  baseline: Sample;
-  ours: Sample;
-  /** ours req/s ÷ baseline req/s, both medians over rounds. */
-  ratio: number;
+  /** Per side, each figure the median over rounds. */
+  medians: Record<string, Sample>;
+  ratios: RatioResult[];
+  /** Failed requests over every side and round of the scenario. */
+  errors: number;
   targets: Target[];
 }
 
-export function summarizeComparison(comparison: Comparison, targets: (s: Omit<Summary, 'targets'>) => Target[]): Summary {
-  const baseline = medianSample(comparison.rounds.map((r) => r.baseline));
-  const ours = medianSample(comparison.rounds.map((r) => r.ours));
-  const partial = { comparison, baseline, ours, ratio: ours.rps / baseline.rps };
+/** A summary before its verdicts. */
+export type Measured = Omit<Summary, 'targets'>;
+
+export function summarizeComparison(comparison: Comparison, targets: (s: Measured) => Target[]): Summary {
+  const medians = Object.fromEntries(comparison.sides.map(({ key }) => [key, medianSample(comparison.rounds.map((r) => sampleOf(r.samples, key)))]));
+  const ratios = comparison.ratios.map(({ num, den }) => ({
+    num,
+    den,
+    value: medians[num]!.rps / medians[den]!.rps,
+    perRound: comparison.rounds.map((r) => sampleOf(r.samples, num).rps / sampleOf(r.samples, den).rps),
+  }));
+  const errors = Object.values(medians).reduce((sum, m) => sum + m.errors, 0);
+  const partial = { comparison, medians, ratios, errors };
   return { ...partial, targets: targets(partial) };
 }
 
+function sampleOf(samples: Record<string, Sample>, key: string): Sample {
+  const s = samples[key];
+  if (!s) throw new Error(`no sample for side ${key}`);
+  return s;
+}
+
+/** The ratio `num / den` of a summary (it must be one of the comparison's ratios). */
+export function ratioOf(s: Measured, num: string, den: string): RatioResult {
+  const r = s.ratios.find((x) => x.num === num && x.den === den);
+  if (!r) throw new Error(`ratio ${num}/${den} is not reported`);
+  return r;
+}
+
+const nameOf = (c: Comparison, key: string) => c.sides.find((side) => side.key === key)?.name ?? key;
+const ratioLabel = (c: Comparison, r: RatioSpec) => `${nameOf(c, r.num)} / ${nameOf(c, r.den)}`;
+
 const ms = (v: number) => (Number.isNaN(v) ? '–' : v < 10 ? v.toFixed(2) : v.toFixed(1));
 const rps = (v: number) => (Number.isNaN(v) ? '–' : v.toFixed(v < 100 ? 1 : 0));
-export const pct = (v: number) => (Number.isNaN(v) ? '–' : `${(v * 100).toFixed(1)} %`);
+export const pct = (v: number) => (Number.isNaN(v) || !Number.isFinite(v) ? '–' : `${(v * 100).toFixed(1)} %`);
 
 const HEADER = ['round', 'side', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'ok', 'errors'];
 
@@ -65,13 +108,14 @@ function rows(s: Summary): string[][] {
   ];
   const out: string[][] = [];
   c.rounds.forEach((r, i) => {
-    for (const side of r.order) {
-      out.push(line(String(i + 1), side === 'baseline' ? c.baselineName : c.oursName, side === 'baseline' ? r.baseline : r.ours));
-    }
+    for (const key of r.order) out.push(line(String(i + 1), nameOf(c, key), sampleOf(r.samples, key)));
   });
-  out.push(line('median', c.baselineName, s.baseline));
-  out.push(line('median', c.oursName, s.ours));
+  for (const { key, name } of c.sides) out.push(line('median', name, s.medians[key]!));
   return out;
+}
+
+function firstError(s: Summary): string | undefined {
+  return s.comparison.sides.map(({ key }) => s.medians[key]?.firstError).find((e) => e !== undefined);
 }
 
 function textTable(table: string[][]): string {
@@ -90,11 +134,14 @@ const mark = (t: Target) => (t.met ? 'MET' : 'NOT MET');
 export function formatText(summaries: Summary[]): string {
   const parts: string[] = [];
   for (const s of summaries) {
-    parts.push(`\n== ${s.comparison.title} — ${s.comparison.load}`);
+    const c = s.comparison;
+    parts.push(`\n== ${c.title} — ${c.load}`);
     parts.push(textTable([HEADER, ...rows(s)]));
-    parts.push(`ratio ${s.comparison.oursName} / ${s.comparison.baselineName} (median req/s): ${pct(s.ratio)}`);
+    for (const r of s.ratios) {
+      parts.push(`ratio ${ratioLabel(c, r)} (median req/s): ${pct(r.value)}   per round: ${r.perRound.map(pct).join(', ')}`);
+    }
     for (const t of s.targets) parts.push(`  [${mark(t)}] ${t.label}: ${t.detail}`);
-    const err = s.baseline.firstError ?? s.ours.firstError;
+    const err = firstError(s);
     if (err) parts.push(`  first error: ${err}`);
   }
   return parts.join('\n');
@@ -136,14 +183,13 @@ export function formatMarkdown(machine: Machine, settings: Settings, summaries: 
   for (const m of method) lines.push(`- ${m}`);
   lines.push('');
   for (const s of summaries) {
-    lines.push(`## ${s.comparison.title} — ${s.comparison.load}`, '');
+    const c = s.comparison;
+    lines.push(`## ${c.title} — ${c.load}`, '');
     lines.push(markdownTable([HEADER, ...rows(s)]));
     lines.push('');
-    lines.push(`Ratio ${s.comparison.oursName} / ${s.comparison.baselineName} (median req/s): **${pct(s.ratio)}**`);
-    lines.push('');
-    const perRound = s.comparison.rounds.map((r) => pct(r.ours.rps / r.baseline.rps)).join(', ');
-    lines.push(`Per-round ratios: ${perRound}`);
-    const err = s.baseline.firstError ?? s.ours.firstError;
+    lines.push('| ratio (req/s) | median | per round |', '| :-- | --: | :-- |');
+    for (const r of s.ratios) lines.push(`| ${ratioLabel(c, r)} | **${pct(r.value)}** | ${r.perRound.map(pct).join(', ')} |`);
+    const err = firstError(s);
     if (err) lines.push('', `First error: \`${err.replace(/`/g, "'")}\``);
     lines.push('');
   }

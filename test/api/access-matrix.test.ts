@@ -14,6 +14,9 @@ let globex: Tenant;
 let ticketId: string;
 let messageId: string;
 let narrowKey: string; // an API key of acme holding only webhooks:manage
+let calendarId: string;
+let policyId: string;
+const office = { name: 'Office', time_zone: 'Europe/Berlin', weekly: [1, 2, 3, 4, 5].map((day) => ({ day, start: '09:00', end: '17:00' })), holidays: [] };
 
 interface Call {
   path: string;
@@ -58,6 +61,18 @@ const fixtures: Record<string, () => Promise<Call> | Call> = {
   'patch /api/v1/tenant': () => ({ path: '/api/v1/tenant', body: { name: 'Acme Inc' }, ok: 200 }),
   'post /api/v1/tenant/inbound-secret': () => ({ path: '/api/v1/tenant/inbound-secret', ok: 200 }),
   'get /api/v1/audit': () => ({ path: '/api/v1/audit', ok: 200 }),
+  'get /api/v1/tickets/:id/sla': () => ({ path: `/api/v1/tickets/${ticketId}/sla`, ok: 200, owned: true }),
+  'post /api/v1/tickets/:id/sla/ack': () => ({ path: `/api/v1/tickets/${ticketId}/sla/ack`, ok: 200, owned: true }),
+  'post /api/v1/business-hours': () => ({ path: '/api/v1/business-hours', body: office, ok: 201 }),
+  'get /api/v1/business-hours': () => ({ path: '/api/v1/business-hours', ok: 200 }),
+  'get /api/v1/business-hours/:id': () => ({ path: `/api/v1/business-hours/${calendarId}`, ok: 200, owned: true }),
+  'put /api/v1/business-hours/:id': () => ({ path: `/api/v1/business-hours/${calendarId}`, body: office, ok: 200, owned: true }),
+  'post /api/v1/sla-policies': () => ({ path: '/api/v1/sla-policies', body: { name: 'Later', position: 50, targets: { low: { resolution: 600 } } }, ok: 201 }),
+  'get /api/v1/sla-policies': () => ({ path: '/api/v1/sla-policies', ok: 200 }),
+  'get /api/v1/sla-policies/:id': () => ({ path: `/api/v1/sla-policies/${policyId}`, ok: 200, owned: true }),
+  'get /api/v1/sla-policies/:id/versions/:version': () => ({ path: `/api/v1/sla-policies/${policyId}/versions/1`, ok: 200, owned: true }),
+  'patch /api/v1/sla-policies/:id': () => ({ path: `/api/v1/sla-policies/${policyId}`, body: { name: 'Standard' }, ok: 200, owned: true }),
+  'get /api/v1/reports/sla': () => ({ path: `/api/v1/reports/sla?from=2020-01-01T00:00:00Z&to=2100-01-01T00:00:00Z`, ok: 200 }),
 };
 
 async function freshKeyId(): Promise<string> {
@@ -73,7 +88,9 @@ async function snapshot(tenantId: string) {
             (SELECT coalesce(sum(version), 0) FROM customers WHERE tenant_id = $1)::int AS customers,
             (SELECT coalesce(sum(version), 0) FROM users WHERE tenant_id = $1)::int AS users,
             (SELECT count(*) FROM api_keys WHERE tenant_id = $1 AND revoked_at IS NULL)::int AS live_keys,
-            (SELECT name || coalesce(inbound_secret_enc, '') FROM tenants WHERE id = $1) AS tenant`,
+            (SELECT name || coalesce(inbound_secret_enc, '') FROM tenants WHERE id = $1) AS tenant,
+            (SELECT coalesce(sum(version), 0) FROM business_hours WHERE tenant_id = $1)::int AS calendars,
+            (SELECT coalesce(sum(version), 0) FROM sla_policies WHERE tenant_id = $1)::int AS policies`,
     [tenantId],
   );
   return rows[0];
@@ -88,6 +105,13 @@ beforeAll(async () => {
   stack = await startStack();
   acme = await createTenant(stack, 'Acme');
   globex = await createTenant(stack, 'Globex');
+  calendarId = (await http(stack, 'POST', '/api/v1/business-hours', { headers: acme.admin.headers, body: office })).body.id;
+  policyId = (
+    await http(stack, 'POST', '/api/v1/sla-policies', {
+      headers: acme.admin.headers,
+      body: { name: 'Default', position: 10, targets: { normal: { first_reply: 600, resolution: 6000 }, high: { first_reply: 300 } } },
+    })
+  ).body.id;
   const created = await http(stack, 'POST', '/api/v1/tickets', { headers: acme.headers, body: { subject: 's', description: 'd', customer_id: acme.customerId } });
   ticketId = created.body.id;
   messageId = (await http(stack, 'GET', `/api/v1/tickets/${ticketId}/messages`, { headers: acme.headers })).body.data[0].id;

@@ -44,7 +44,7 @@ it('kill -9 the worker mid-PATCH, start another: applied exactly once, nothing l
   const id: string = created.body.id;
 
   // Hold the ticket row so the worker's projection write blocks: the PATCH is provably in flight.
-  const blocker = new pg.Client({ connectionString: stack.config.DATABASE_URL });
+  const blocker = new pg.Client({ connectionString: stack.config.DATABASE_ADMIN_URL }); // the owner: RLS would hide the row
   await blocker.connect();
   await blocker.query('BEGIN');
   await blocker.query('SELECT 1 FROM tickets WHERE id = $1 FOR UPDATE', [id]);

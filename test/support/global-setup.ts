@@ -54,6 +54,7 @@ export default async function globalSetup() {
     TEMPORAL_TASK_QUEUE: `tickets-${runId}`,
     TICKET_AUTO_CLOSE_AFTER: '2s',
     DEMO_SEED: 'false',
+    WORKER_METRICS_ADDRESS: '', // several workers per run: no fixed metrics port
   });
   runTs('platform/cli/migrate.ts', process.env);
   const worker = await startWorkerProcess(process.env);

@@ -1,0 +1,132 @@
+/**
+ * Business-hours calendars and SLA policies: reference data, tenant-scoped, versioned and audited.
+ * Every policy version is kept (`sla_policy_versions`) so a ticket's deadline stays explainable.
+ */
+import type pg from 'pg';
+import type { CalendarInput } from '../domain/business-hours';
+import { DeskflowError } from '../domain/errors';
+import type { CreateSlaPolicyInput, PatchSlaPolicyInput, SlaPolicy } from '../domain/sla-policy';
+import { appendAudit } from '../platform/audit';
+import { type Db, inTenantTransaction, withTenant } from '../platform/tenant-db';
+import type { Identity } from './request';
+
+export interface BusinessHours extends CalendarInput {
+  id: string;
+  tenant_id: string;
+  version: number;
+  created_at: string;
+  updated_at: string;
+}
+
+const CAL_COLUMNS = 'id, tenant_id, name, time_zone, weekly, holidays, version, created_at, updated_at';
+const POLICY_COLUMNS =
+  'id, tenant_id, name, position, active, conditions, targets, calendar_id, pause_statuses, escalation_rules, version, created_at, updated_at';
+
+function foreignKey(err: unknown): unknown {
+  const e = err as { code?: string };
+  if (e?.code === '23503') return new DeskflowError('rule_violation', 'calendar_id does not name a business-hours calendar of this tenant');
+  return err;
+}
+
+async function audit(db: Db, who: Identity, action: string, entity: string, id: string, before: unknown, after: unknown, requestId?: string) {
+  await appendAudit(db, { tenant_id: who.tenantId, actor: who.actor, action, entity_type: entity, entity_id: id, before, after, request_id: requestId });
+}
+
+export function slaStore(pool: pg.Pool) {
+  return {
+    calendars: {
+      async create(who: Identity, id: string, input: CalendarInput, requestId?: string): Promise<BusinessHours> {
+        return inTenantTransaction(pool, who.tenantId, async (db) => {
+          const { rows } = await db.query<BusinessHours>(
+            `INSERT INTO business_hours (id, tenant_id, name, time_zone, weekly, holidays) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (id) DO NOTHING RETURNING ${CAL_COLUMNS}`,
+            [id, who.tenantId, input.name, input.time_zone, JSON.stringify(input.weekly), JSON.stringify(input.holidays)],
+          );
+          if (!rows[0]) return (await db.query<BusinessHours>(`SELECT ${CAL_COLUMNS} FROM business_hours WHERE tenant_id = $1 AND id = $2`, [who.tenantId, id])).rows[0]!;
+          await audit(db, who, 'business_hours.created', 'business_hours', id, null, input, requestId);
+          return rows[0];
+        });
+      },
+      async get(tenantId: string, id: string): Promise<BusinessHours | null> {
+        return withTenant(pool, tenantId, async (db) => (await db.query<BusinessHours>(`SELECT ${CAL_COLUMNS} FROM business_hours WHERE tenant_id = $1 AND id = $2`, [tenantId, id])).rows[0] ?? null);
+      },
+      async list(tenantId: string): Promise<BusinessHours[]> {
+        return withTenant(pool, tenantId, async (db) => (await db.query<BusinessHours>(`SELECT ${CAL_COLUMNS} FROM business_hours WHERE tenant_id = $1 ORDER BY name, id`, [tenantId])).rows);
+      },
+      /** Replaces the calendar (a new version); returns the policies counting in it, whose tickets must move. */
+      async replace(who: Identity, id: string, input: CalendarInput, expectedVersion?: number, requestId?: string) {
+        return inTenantTransaction(pool, who.tenantId, async (db) => {
+          const before = (await db.query<BusinessHours>(`SELECT ${CAL_COLUMNS} FROM business_hours WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, [who.tenantId, id])).rows[0];
+          if (!before) throw new DeskflowError('not_found', 'business-hours calendar not found');
+          if (expectedVersion !== undefined && expectedVersion !== before.version) {
+            throw new DeskflowError('version_mismatch', `expected version ${expectedVersion}, current is ${before.version}`, { current_version: before.version });
+          }
+          const { rows } = await db.query<BusinessHours>(
+            `UPDATE business_hours SET name = $3, time_zone = $4, weekly = $5, holidays = $6, version = version + 1, updated_at = now()
+             WHERE tenant_id = $1 AND id = $2 RETURNING ${CAL_COLUMNS}`,
+            [who.tenantId, id, input.name, input.time_zone, JSON.stringify(input.weekly), JSON.stringify(input.holidays)],
+          );
+          await audit(db, who, 'business_hours.updated', 'business_hours', id, before, input, requestId);
+          const policies = await db.query<{ id: string }>('SELECT id FROM sla_policies WHERE tenant_id = $1 AND calendar_id = $2', [who.tenantId, id]);
+          return { calendar: rows[0]!, policyIds: policies.rows.map((p) => p.id) };
+        });
+      },
+    },
+
+    policies: {
+      async create(who: Identity, id: string, input: CreateSlaPolicyInput, requestId?: string): Promise<SlaPolicy> {
+        try {
+          return await inTenantTransaction(pool, who.tenantId, async (db) => {
+            const { rows } = await db.query<SlaPolicy>(
+              `INSERT INTO sla_policies (id, tenant_id, name, position, active, conditions, targets, calendar_id, pause_statuses, escalation_rules)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING RETURNING ${POLICY_COLUMNS}`,
+              [id, who.tenantId, input.name, input.position, input.active, JSON.stringify(input.conditions), JSON.stringify(input.targets),
+                input.calendar_id, input.pause_statuses, JSON.stringify(input.escalation_rules)],
+            );
+            if (!rows[0]) return (await db.query<SlaPolicy>(`SELECT ${POLICY_COLUMNS} FROM sla_policies WHERE tenant_id = $1 AND id = $2`, [who.tenantId, id])).rows[0]!;
+            await db.query('INSERT INTO sla_policy_versions (tenant_id, policy_id, version, snapshot) VALUES ($1, $2, 1, $3)', [who.tenantId, id, JSON.stringify(rows[0])]);
+            await audit(db, who, 'sla_policy.created', 'sla_policy', id, null, input, requestId);
+            return rows[0];
+          });
+        } catch (err) {
+          throw foreignKey(err);
+        }
+      },
+      async get(tenantId: string, id: string): Promise<SlaPolicy | null> {
+        return withTenant(pool, tenantId, async (db) => (await db.query<SlaPolicy>(`SELECT ${POLICY_COLUMNS} FROM sla_policies WHERE tenant_id = $1 AND id = $2`, [tenantId, id])).rows[0] ?? null);
+      },
+      /** In evaluation order: the first active policy whose conditions match applies. */
+      async list(tenantId: string): Promise<SlaPolicy[]> {
+        return withTenant(pool, tenantId, async (db) => (await db.query<SlaPolicy>(`SELECT ${POLICY_COLUMNS} FROM sla_policies WHERE tenant_id = $1 ORDER BY position, created_at`, [tenantId])).rows);
+      },
+      async version(tenantId: string, id: string, version: number): Promise<unknown | null> {
+        return withTenant(pool, tenantId, async (db) => (await db.query('SELECT snapshot FROM sla_policy_versions WHERE tenant_id = $1 AND policy_id = $2 AND version = $3', [tenantId, id, version])).rows[0]?.snapshot ?? null);
+      },
+      async patch(who: Identity, id: string, patch: PatchSlaPolicyInput, expectedVersion?: number, requestId?: string): Promise<SlaPolicy> {
+        const columns: Record<string, unknown> = {};
+        for (const [k, v] of Object.entries(patch)) columns[k] = ['conditions', 'targets', 'escalation_rules'].includes(k) ? JSON.stringify(v) : v;
+        try {
+          return await inTenantTransaction(pool, who.tenantId, async (db) => {
+            const before = (await db.query<SlaPolicy>(`SELECT ${POLICY_COLUMNS} FROM sla_policies WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, [who.tenantId, id])).rows[0];
+            if (!before) throw new DeskflowError('not_found', 'SLA policy not found');
+            if (expectedVersion !== undefined && expectedVersion !== before.version) {
+              throw new DeskflowError('version_mismatch', `expected version ${expectedVersion}, current is ${before.version}`, { current_version: before.version });
+            }
+            const sets = Object.keys(columns).map((c, i) => `${c} = $${i + 3}`); // names from the strict schema
+            const { rows } = await db.query<SlaPolicy>(
+              `UPDATE sla_policies SET ${sets.join(', ')}, version = version + 1, updated_at = now() WHERE tenant_id = $1 AND id = $2 RETURNING ${POLICY_COLUMNS}`,
+              [who.tenantId, id, ...Object.values(columns)],
+            );
+            const policy = rows[0]!;
+            await db.query('INSERT INTO sla_policy_versions (tenant_id, policy_id, version, snapshot) VALUES ($1, $2, $3, $4)', [who.tenantId, id, policy.version, JSON.stringify(policy)]);
+            await audit(db, who, 'sla_policy.updated', 'sla_policy', id, Object.fromEntries(Object.keys(patch).map((k) => [k, before[k as keyof SlaPolicy]])), patch, requestId);
+            return policy;
+          });
+        } catch (err) {
+          throw foreignKey(err);
+        }
+      },
+    },
+  };
+}
+export type SlaStore = ReturnType<typeof slaStore>;

@@ -1,0 +1,407 @@
+/**
+ * The audit trail: who changed what, for every administrative and ticket change; readable (filtered,
+ * paginated) by admins; free of customer PII and secrets; append-only for the application and the owner;
+ * hash-chained so that `verify-audit` detects an edited or a deleted entry.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { ROOT } from '../support/processes';
+import { createTenant, http, login, startStack, type Tenant, type TestStack } from '../support/stack';
+
+let stack: TestStack;
+let acme: Tenant;
+
+beforeAll(async () => {
+  stack = await startStack();
+  acme = await createTenant(stack, 'Audited');
+});
+afterAll(() => stack.close());
+
+interface Entry {
+  seq: number;
+  actor: { type: string; id: string | null };
+  action: string;
+  entity_type: string;
+  entity_id: string | null;
+  before: any;
+  after: any;
+  request_id: string | null;
+  occurred_at: string;
+  hash: string;
+}
+
+const audit = (query: Record<string, string> = {}, headers = acme.admin.headers) =>
+  http(stack, 'GET', `/api/v1/audit?${new URLSearchParams(query)}`, { headers });
+
+/** Every entry matching `query`, following the cursors. */
+async function allEntries(query: Record<string, string>, headers = acme.admin.headers): Promise<Entry[]> {
+  const entries: Entry[] = [];
+  let cursor: string | null = null;
+  do {
+    const res = await audit({ ...query, limit: '100', ...(cursor ? { cursor } : {}) }, headers);
+    expect(res.status).toBe(200);
+    entries.push(...res.body.data);
+    cursor = res.body.next_cursor;
+  } while (cursor);
+  return entries;
+}
+
+/** Polls (bounded) until `query` yields at least `count` entries: ticket entries are written by the worker. */
+async function eventually(query: Record<string, string>, count: number, timeoutMs = 10_000): Promise<Entry[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const entries = await allEntries(query);
+    if (entries.length >= count || Date.now() > deadline) return entries;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('what is audited', () => {
+  it('customer create and update, with the request id and without the PII', async () => {
+    const requestId = `audit-test-${randomUUID()}`;
+    const pii = { email: `pii-${randomUUID()}@example.com`, phone: '+44 20 7946 0958' };
+    const created = await http(stack, 'POST', '/api/v1/customers', {
+      headers: { ...acme.headers, 'X-Request-Id': requestId },
+      body: { name: 'Private Person', ...pii, external_id: 'crm-7' },
+    });
+    expect(created.status).toBe(201);
+    const newPii = { email: `pii-new-${randomUUID()}@example.com`, phone: '+44 20 7946 0000' };
+    const patched = await http(stack, 'PATCH', `/api/v1/customers/${created.body.id}`, { headers: acme.headers, body: { name: 'Renamed Person', ...newPii } });
+    expect(patched.status).toBe(200);
+
+    const entries = await allEntries({ entity_type: 'customer', entity_id: created.body.id });
+    expect(entries.map((e) => e.action)).toEqual(['customer.updated', 'customer.created']); // newest first
+    const [updated, creation] = entries as [Entry, Entry];
+    expect(creation).toMatchObject({
+      actor: { type: 'agent', id: acme.agent.id },
+      entity_type: 'customer',
+      entity_id: created.body.id,
+      request_id: requestId,
+      before: null,
+      after: { name: 'Private Person', email: '[encrypted]', phone: '[encrypted]', external_id: 'crm-7' },
+    });
+    expect(updated).toMatchObject({
+      before: { name: 'Private Person', email: '[encrypted]', phone: '[encrypted]' },
+      after: { name: 'Renamed Person', email: '[encrypted]', phone: '[encrypted]' },
+    });
+    expect(updated.seq).toBeGreaterThan(creation.seq);
+
+    // Neither the API's view nor the stored rows hold the addresses or numbers, old or new.
+    const { rows } = await stack.admin.query('SELECT row_to_json(a)::text AS row FROM audit_log a WHERE tenant_id = $1', [acme.id]);
+    const stored = rows.map((r) => r.row).join('\n');
+    for (const value of [pii.email, pii.phone, newPii.email, newPii.phone, pii.email.split('@')[0]!, '7946']) {
+      expect(JSON.stringify(entries)).not.toContain(value);
+      expect(stored).not.toContain(value);
+    }
+  });
+
+  it('user create and update (never the password)', async () => {
+    const password = `a secret passphrase ${randomUUID()}`;
+    const created = await http(stack, 'POST', '/api/v1/users', {
+      headers: acme.admin.headers,
+      body: { email: `new-agent-${randomUUID()}@audited.test`, name: 'New Agent', role: 'agent', password },
+    });
+    expect(created.status).toBe(201);
+    const newPassword = `another passphrase ${randomUUID()}`;
+    expect((await http(stack, 'PATCH', `/api/v1/users/${created.body.id}`, { headers: acme.admin.headers, body: { name: 'Senior Agent', password: newPassword } })).status).toBe(200);
+
+    const entries = await allEntries({ entity_type: 'user', entity_id: created.body.id });
+    expect(entries).toEqual([
+      expect.objectContaining({ action: 'user.updated', actor: { type: 'agent', id: acme.admin.id }, before: { name: 'New Agent' }, after: { name: 'Senior Agent', password: '[changed]' } }),
+      expect.objectContaining({ action: 'user.created', after: { email: created.body.email, name: 'New Agent', role: 'agent' } }),
+    ]);
+    for (const secret of [password, newPassword, '$argon2']) expect(JSON.stringify(entries)).not.toContain(secret);
+  });
+
+  it('API key create and revoke (never the token); what a key does is attributed to it', async () => {
+    const created = await http(stack, 'POST', '/api/v1/api-keys', { headers: acme.admin.headers, body: { name: 'crm sync', scopes: ['customers:write'] } });
+    expect(created.status).toBe(201);
+    const keyHeaders = { Authorization: `Bearer ${created.body.token}` };
+    const customer = await http(stack, 'POST', '/api/v1/customers', { headers: keyHeaders, body: { name: 'Synced' } });
+    expect(customer.status).toBe(201);
+    expect((await http(stack, 'DELETE', `/api/v1/api-keys/${created.body.id}`, { headers: acme.admin.headers })).status).toBe(204);
+
+    const entries = await allEntries({ entity_type: 'api_key', entity_id: created.body.id });
+    expect(entries).toEqual([
+      expect.objectContaining({ action: 'api_key.revoked', actor: { type: 'agent', id: acme.admin.id } }),
+      expect.objectContaining({
+        action: 'api_key.created',
+        actor: { type: 'agent', id: acme.admin.id },
+        after: { name: 'crm sync', prefix: created.body.prefix, scopes: ['customers:write'], rate_limit_per_min: null },
+      }),
+    ]);
+    expect(JSON.stringify(entries)).not.toContain(created.body.token.split('_').pop());
+    const byKey = await allEntries({ entity_type: 'customer', entity_id: customer.body.id });
+    expect(byKey).toEqual([expect.objectContaining({ action: 'customer.created', actor: { type: 'api_key', id: created.body.id } })]);
+  });
+
+  it('tenant update and inbound secret rotation (never the secret)', async () => {
+    const renamed = await http(stack, 'PATCH', '/api/v1/tenant', { headers: acme.admin.headers, body: { name: 'Audited Ltd', rate_limit_per_min: 5000 } });
+    expect(renamed.status).toBe(200);
+    const rotated = await http(stack, 'POST', '/api/v1/tenant/inbound-secret', { headers: acme.admin.headers });
+    expect(rotated.status).toBe(200);
+
+    const entries = await allEntries({ entity_type: 'tenant', entity_id: acme.id });
+    expect(entries.slice(0, 2)).toEqual([
+      expect.objectContaining({ action: 'tenant.inbound_secret_rotated', actor: { type: 'agent', id: acme.admin.id } }),
+      expect.objectContaining({
+        action: 'tenant.updated',
+        before: { name: 'Audited', rate_limit_per_min: null },
+        after: { name: 'Audited Ltd', rate_limit_per_min: 5000 },
+      }),
+    ]);
+    expect(JSON.stringify(entries)).not.toContain(rotated.body.inbound_secret);
+    const { rows } = await stack.admin.query('SELECT count(*)::int AS n FROM audit_log WHERE tenant_id = $1 AND row_to_json(audit_log)::text LIKE $2', [acme.id, `%${rotated.body.inbound_secret}%`]);
+    expect(rows[0].n).toBe(0);
+  });
+
+  it('login and logout', async () => {
+    const session = await login(stack, acme.agent.email, acme.agent.password);
+    expect((await http(stack, 'POST', '/api/v1/auth/logout', { headers: { Authorization: `Bearer ${session.token}` } })).status).toBe(204);
+    const [logout, loginEntry] = await allEntries({ entity_type: 'user', entity_id: acme.agent.id, actor_id: acme.agent.id });
+    expect(logout).toMatchObject({ action: 'auth.logout', actor: { type: 'agent', id: acme.agent.id } });
+    expect(loginEntry).toMatchObject({ action: 'auth.login', actor: { type: 'agent', id: acme.agent.id }, after: { session_id: expect.any(String), ip: expect.any(String) } });
+    expect(JSON.stringify([logout, loginEntry])).not.toContain(acme.agent.password);
+    expect(JSON.stringify([logout, loginEntry])).not.toContain(session.token);
+  });
+
+  it('ticket create, patch and message (written by the worker with the projection, not the message body)', async () => {
+    const created = await http(stack, 'POST', '/api/v1/tickets', {
+      headers: acme.headers,
+      body: { subject: 'Audited ticket', description: 'first words', customer_id: acme.customerId },
+    });
+    expect(created.status).toBe(201);
+    const id = created.body.id;
+    expect((await http(stack, 'PATCH', `/api/v1/tickets/${id}`, { headers: acme.headers, body: { priority: 'urgent' } })).status).toBe(200);
+    const body = `a confidential reply ${randomUUID()}`;
+    expect((await http(stack, 'POST', `/api/v1/tickets/${id}/messages`, { headers: acme.headers, body: { body } })).status).toBe(201);
+
+    const entries = await eventually({ entity_type: 'ticket', entity_id: id }, 3);
+    expect(entries.map((e) => e.action)).toEqual(['ticket.message_added', 'ticket.updated', 'ticket.created']);
+    const [message, patch, creation] = entries as [Entry, Entry, Entry];
+    expect(creation).toMatchObject({
+      actor: { type: 'agent', id: acme.agent.id },
+      before: null,
+      after: { subject: 'Audited ticket', status: 'new', priority: 'normal', channel: 'api', customer_id: acme.customerId, version: 1 },
+    });
+    expect(patch).toMatchObject({ before: { priority: 'normal' }, after: { priority: 'urgent', version: 2 } });
+    expect(message).toMatchObject({ after: { status: 'open', version: 3, visibility: 'public', author_type: 'agent', message_id: expect.any(String) } });
+    expect(JSON.stringify(entries)).not.toContain(body);
+    expect(JSON.stringify(entries)).not.toContain('first words');
+  });
+});
+
+describe('reading the trail', () => {
+  it('filters by entity, action and actor', async () => {
+    const byAction = await allEntries({ action: 'user.created' });
+    expect(byAction.length).toBeGreaterThanOrEqual(3); // the admin, the agent, and one per user test
+    expect(byAction.every((e) => e.action === 'user.created' && e.entity_type === 'user')).toBe(true);
+
+    const byType = await allEntries({ entity_type: 'customer' });
+    expect(byType.length).toBeGreaterThan(0);
+    expect(byType.every((e) => e.entity_type === 'customer')).toBe(true);
+
+    const byActor = await allEntries({ actor_id: acme.admin.id });
+    expect(byActor.length).toBeGreaterThan(0);
+    expect(byActor.every((e) => e.actor.id === acme.admin.id)).toBe(true);
+
+    const one = await allEntries({ entity_type: 'customer', entity_id: acme.customerId, action: 'customer.created' });
+    expect(one).toEqual([expect.objectContaining({ entity_id: acme.customerId, action: 'customer.created' })]);
+    expect(await allEntries({ entity_type: 'customer', entity_id: randomUUID() })).toEqual([]);
+  });
+
+  it('filters by time', async () => {
+    const all = await allEntries({});
+    const middle = all[Math.floor(all.length / 2)]!;
+    const from = await allEntries({ from: middle.occurred_at });
+    expect(from.length).toBeGreaterThan(0);
+    expect(from.every((e) => e.occurred_at >= middle.occurred_at)).toBe(true);
+    const to = await allEntries({ to: middle.occurred_at });
+    expect(to.every((e) => e.occurred_at < middle.occurred_at)).toBe(true);
+    expect(from.length + to.length).toBe(all.length);
+  });
+
+  it('paginates newest first with opaque cursors, without gaps or repeats', async () => {
+    const all = await allEntries({});
+    expect(all.length).toBeGreaterThan(7);
+    const seqs = all.map((e) => e.seq);
+    expect(seqs).toEqual([...seqs].sort((a, b) => b - a));
+
+    const paged: Entry[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    for (;;) {
+      const res = await audit({ limit: '3', ...(cursor ? { cursor } : {}) });
+      expect(res.status).toBe(200);
+      expect(res.body.data.length).toBeLessThanOrEqual(3);
+      paged.push(...res.body.data);
+      pages++;
+      if (!res.body.has_more) {
+        expect(res.body.next_cursor).toBeNull();
+        break;
+      }
+      cursor = res.body.next_cursor;
+    }
+    expect(pages).toBe(Math.ceil(all.length / 3));
+    expect(paged.map((e) => e.seq)).toEqual(seqs);
+  });
+
+  it('bad queries are 400s; agents cannot read it; other tenants see none of it', async () => {
+    for (const query of [{ cursor: 'not-a-cursor' }, { limit: '101' }, { surprise: '1' }, { action: 'DROP TABLE' }, { from: 'yesterday' }]) {
+      const res = await audit(query);
+      expect({ query, status: res.status }).toEqual({ query, status: 400 });
+    }
+    const asAgent = await audit({}, acme.agent.headers);
+    expect(asAgent.status).toBe(403);
+    const globex = await createTenant(stack, 'Globex');
+    const theirs = await allEntries({}, globex.admin.headers);
+    expect(theirs.length).toBeGreaterThan(0);
+    expect(theirs.some((e) => e.entity_id === acme.id || e.entity_id === acme.customerId || e.actor.id === acme.admin.id)).toBe(false);
+  });
+});
+
+describe('append-only', () => {
+  const pgCode = (p: Promise<unknown>) => p.then(() => 'succeeded', (err: { code?: string }) => err.code ?? 'error');
+
+  it('the application role can neither update nor delete entries, even of its own tenant', async () => {
+    const before = await stack.admin.query('SELECT seq, hash, action FROM audit_log WHERE tenant_id = $1 ORDER BY seq', [acme.id]);
+    const client = await stack.pool.connect();
+    try {
+      await client.query("SELECT set_config('app.tenant_id', $1, false)", [acme.id]);
+      expect((await client.query('SELECT count(*)::int AS n FROM audit_log WHERE tenant_id = $1', [acme.id])).rows[0].n).toBe(before.rowCount);
+      expect(await pgCode(client.query("UPDATE audit_log SET action = 'nothing.happened' WHERE tenant_id = $1", [acme.id]))).toBe('42501');
+      expect(await pgCode(client.query('DELETE FROM audit_log WHERE tenant_id = $1', [acme.id]))).toBe('42501');
+      expect(await pgCode(client.query('TRUNCATE audit_log'))).toBe('42501');
+    } finally {
+      client.release(true); // do not hand a connection with a tenant set back to the pool
+    }
+    const after = await stack.admin.query('SELECT seq, hash, action FROM audit_log WHERE tenant_id = $1 ORDER BY seq', [acme.id]);
+    expect(after.rows).toEqual(before.rows);
+  });
+
+  it('an appended entry cannot forge its place, time or hash', async () => {
+    const client = await stack.pool.connect();
+    try {
+      await client.query("SELECT set_config('app.tenant_id', $1, false)", [acme.id]);
+      const last = (await client.query('SELECT max(seq)::int AS seq FROM audit_log WHERE tenant_id = $1', [acme.id])).rows[0].seq;
+      await client.query(
+        `INSERT INTO audit_log (tenant_id, seq, actor_type, action, entity_type, occurred_at, prev_hash, hash)
+         VALUES ($1, 1, 'system', 'test.forged', 'test', '2000-01-01T00:00:00Z', 'forged', 'forged')`,
+        [acme.id],
+      );
+      const row = (await client.query("SELECT seq::int, occurred_at, prev_hash, hash FROM audit_log WHERE tenant_id = $1 AND action = 'test.forged'", [acme.id])).rows[0];
+      expect(row.seq).toBe(last + 1);
+      expect(Date.parse(row.occurred_at)).toBeGreaterThan(Date.now() - 60_000);
+      expect(row.prev_hash).toMatch(/^[0-9a-f]{64}$/);
+      expect(row.hash).toMatch(/^[0-9a-f]{64}$/);
+    } finally {
+      client.release(true);
+    }
+  });
+
+  it('nor can the owner, short of disabling the trigger', async () => {
+    const owner = await stack.admin.connect();
+    try {
+      for (const sql of ["UPDATE audit_log SET action = 'x' WHERE tenant_id = $1", 'DELETE FROM audit_log WHERE tenant_id = $1']) {
+        await owner.query('BEGIN');
+        await expect(owner.query(sql, [acme.id])).rejects.toThrow(/append-only/);
+        await owner.query('ROLLBACK');
+      }
+      await owner.query('BEGIN');
+      await expect(owner.query('TRUNCATE audit_log')).rejects.toThrow(/append-only/);
+      await owner.query('ROLLBACK');
+    } finally {
+      owner.release();
+    }
+  });
+});
+
+describe('verify-audit', () => {
+  /** `npm run admin -- verify-audit --tenant <id>`, as an operator runs it (process.env carries DATABASE_ADMIN_URL). */
+  function verifyAudit(tenantId: string): Promise<{ code: number | null; output: string }> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'api/cli/admin.ts'), 'verify-audit', '--tenant', tenantId], {
+        env: process.env,
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+      const timer = setTimeout(() => child.kill(), 30_000);
+      child.once('error', reject);
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        resolve({ code, output });
+      });
+    });
+  }
+
+  /** Runs `sql` as the owner with the immutability trigger off, in one transaction (no other session ever sees it off). */
+  async function tamper(sql: string, params: unknown[]) {
+    const owner = await stack.admin.connect();
+    try {
+      await owner.query('BEGIN');
+      await owner.query('ALTER TABLE audit_log DISABLE TRIGGER audit_log_immutable');
+      const { rowCount } = await owner.query(sql, params);
+      expect(rowCount).toBe(1);
+      await owner.query('ALTER TABLE audit_log ENABLE TRIGGER audit_log_immutable');
+      await owner.query('COMMIT');
+    } catch (err) {
+      await owner.query('ROLLBACK');
+      throw err;
+    } finally {
+      owner.release();
+    }
+  }
+
+  /** A tenant of its own with a few entries, so tampering breaks no other suite's chain. */
+  async function chainTenant(name: string): Promise<{ tenant: Tenant; entries: number }> {
+    const tenant = await createTenant(stack, name);
+    for (const n of [1, 2]) await http(stack, 'POST', '/api/v1/customers', { headers: tenant.headers, body: { name: `${name} customer ${n}` } });
+    const { rows } = await stack.admin.query('SELECT count(*)::int AS n FROM audit_log WHERE tenant_id = $1', [tenant.id]);
+    expect(rows[0].n).toBeGreaterThanOrEqual(6);
+    return { tenant, entries: rows[0].n };
+  }
+
+  it('exits 0 on an intact chain and 1 after an entry was edited', async () => {
+    const { tenant, entries } = await chainTenant('Chain');
+    const intact = await verifyAudit(tenant.id);
+    expect(intact).toEqual({ code: 0, output: expect.stringContaining(`${tenant.id}: ${entries} entries, intact`) });
+
+    await tamper(`UPDATE audit_log SET after = jsonb_set(after, '{name}', '"Mallory"') WHERE tenant_id = $1 AND seq = 1`, [tenant.id]);
+    const broken = await verifyAudit(tenant.id);
+    expect(broken.code).toBe(1);
+    expect(broken.output).toContain(`${tenant.id}: ${entries} entries, BROKEN`);
+    expect(broken.output).toContain('entry 1: content does not match its hash (tampered)');
+
+    // Other tenants' chains are not affected.
+    expect((await verifyAudit(acme.id)).code).toBe(0);
+  });
+
+  it('detects an edit whose hash was recomputed: the next entry no longer links to it', async () => {
+    const { tenant } = await chainTenant('Rehashed');
+    await tamper(
+      `UPDATE audit_log a SET after = jsonb_set(a.after, '{name}', '"Mallory"'), hash = audit_entry_hash(ROW(a.tenant_id, a.seq, a.actor_type, a.actor_id,
+         a.action, a.entity_type, a.entity_id, a.before, jsonb_set(a.after, '{name}', '"Mallory"'), a.request_id, a.occurred_at, a.prev_hash, a.hash)::audit_log)
+       WHERE tenant_id = $1 AND seq = 1`,
+      [tenant.id],
+    );
+    const broken = await verifyAudit(tenant.id);
+    expect(broken.code).toBe(1);
+    expect(broken.output).not.toContain('entry 1: content does not match');
+    expect(broken.output).toContain('entry 2: prev_hash does not match the previous entry');
+  });
+
+  it('exits 1 after a middle entry was deleted', async () => {
+    const { tenant, entries } = await chainTenant('Gap');
+    expect((await verifyAudit(tenant.id)).code).toBe(0);
+    await tamper('DELETE FROM audit_log WHERE tenant_id = $1 AND seq = 3', [tenant.id]);
+    const broken = await verifyAudit(tenant.id);
+    expect(broken.code).toBe(1);
+    expect(broken.output).toContain(`${tenant.id}: ${entries - 1} entries, BROKEN`);
+    expect(broken.output).toContain('entry 4: expected seq 3 (entries missing)');
+    expect(broken.output).toContain('entry 4: prev_hash does not match the previous entry');
+  });
+});
