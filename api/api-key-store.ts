@@ -34,7 +34,11 @@ export function apiKeyStore(pool: pg.Pool) {
     async list(tenantId: string, limit: number, after?: [string, string]): Promise<ApiKey[]> {
       return withTenant(pool, tenantId, async (db) => {
         const { rows } = await db.query<ApiKey>(
-          `SELECT ${COLUMNS} FROM api_keys WHERE tenant_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3::uuid))
+          // The cursor's time has millisecond precision, the column microseconds: resume from the exact time of
+          // the cursor's key, or keys sharing its millisecond would be skipped (and hidden from their admins).
+          `SELECT ${COLUMNS} FROM api_keys WHERE tenant_id = $1
+             AND ($2::timestamptz IS NULL OR (created_at, id) <
+                  (coalesce((SELECT k.created_at FROM api_keys k WHERE k.tenant_id = $1 AND k.id = $3::uuid), $2::timestamptz), $3::uuid))
            ORDER BY created_at DESC, id DESC LIMIT $4`,
           [tenantId, after?.[0] ?? null, after?.[1] ?? null, limit + 1],
         );

@@ -92,9 +92,12 @@ export function customerStore(pool: pg.Pool, crypto: FieldCrypto) {
     async list(tenantId: string, limit: number, after?: [string, string], email?: string): Promise<Customer[]> {
       return withTenant(pool, tenantId, async (db) => {
         const { rows } = await db.query<Row>(
+          // The cursor's time has millisecond precision, the column microseconds: resume from the exact time of
+          // the cursor's row, or rows sharing its millisecond would be skipped.
           `SELECT ${COLUMNS} FROM customers
            WHERE tenant_id = $1 AND ($2::text IS NULL OR email_bidx = $2)
-             AND ($3::timestamptz IS NULL OR (created_at, id) < ($3::timestamptz, $4::uuid))
+             AND ($3::timestamptz IS NULL OR (created_at, id) <
+                  (coalesce((SELECT c.created_at FROM customers c WHERE c.tenant_id = $1 AND c.id = $4::uuid), $3::timestamptz), $4::uuid))
            ORDER BY created_at DESC, id DESC LIMIT $5`,
           [tenantId, email ? crypto.blindIndex(email) : null, after?.[0] ?? null, after?.[1] ?? null, limit + 1],
         );

@@ -1,7 +1,7 @@
 /** Users (admins and agents) of a tenant: managed by admins, audited, passwords hashed with argon2id. */
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import type { CreateUserInput, PatchUserInput, User } from '../domain/auth';
+import { type CreateUserInput, type PatchUserInput, ROLE_SCOPES, type Role, type User } from '../domain/auth';
 import { DeskflowError } from '../domain/errors';
 import { appendAudit } from '../platform/audit';
 import { inTenantTransaction, withTenant } from '../platform/tenant-db';
@@ -10,9 +10,16 @@ import type { Identity } from './request';
 
 const COLUMNS = 'id, tenant_id, email, name, role, active, version, created_at, updated_at';
 
+/** Nobody makes (or takes over) a user more powerful than themselves: a narrow API key stays narrow. */
+function assertCanManage(who: Identity, role: Role): void {
+  const missing = ROLE_SCOPES[role].filter((s) => !who.scopes.has(s));
+  if (missing.length) throw new DeskflowError('forbidden', `managing an ${role} needs the scopes ${missing.join(', ')}`);
+}
+
 export function userStore(pool: pg.Pool) {
   return {
     async create(who: Identity, input: CreateUserInput, id: string = randomUUID(), requestId?: string): Promise<User> {
+      assertCanManage(who, input.role);
       const hash = await hashPassword(input.password);
       try {
         return await inTenantTransaction(pool, who.tenantId, async (db) => {
@@ -41,7 +48,9 @@ export function userStore(pool: pg.Pool) {
     async list(tenantId: string, limit: number, after?: [string, string]): Promise<User[]> {
       return withTenant(pool, tenantId, async (db) => {
         const { rows } = await db.query<User>(
-          `SELECT ${COLUMNS} FROM users WHERE tenant_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3::uuid))
+          // Resume from the cursor row's exact (microsecond) time: the cursor itself carries milliseconds.
+          `SELECT ${COLUMNS} FROM users WHERE tenant_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) <
+             (coalesce((SELECT u.created_at FROM users u WHERE u.tenant_id = $1 AND u.id = $3::uuid), $2::timestamptz), $3::uuid))
            ORDER BY created_at DESC, id DESC LIMIT $4`,
           [tenantId, after?.[0] ?? null, after?.[1] ?? null, limit + 1],
         );
@@ -58,6 +67,8 @@ export function userStore(pool: pg.Pool) {
       return inTenantTransaction(pool, who.tenantId, async (db) => {
         const current = (await db.query<User>(`SELECT ${COLUMNS} FROM users WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, [who.tenantId, id])).rows[0];
         if (!current) throw new DeskflowError('not_found', 'user not found');
+        assertCanManage(who, current.role);
+        if (patch.role) assertCanManage(who, patch.role);
         if (expectedVersion !== undefined && expectedVersion !== current.version) {
           throw new DeskflowError('version_mismatch', `expected version ${expectedVersion}, current is ${current.version}`, { current_version: current.version });
         }

@@ -160,8 +160,9 @@ export function applyTicketChange(
   const decisions: SlaDecision[] = [];
   const agentReply = message?.visibility === 'public' && message.author_type === 'agent';
   const customerReply = message?.visibility === 'public' && message.author_type === 'customer';
-  const wasPaused = isPausing(sla, before.status);
-  const isPaused = isPausing(sla, after.status);
+  // A solved (or closed) ticket owes no replies: its reply clocks stop like a paused one's.
+  const wasPaused = isPausing(sla, before.status) || isDone(before.status);
+  const isPaused = isPausing(sla, after.status) || isDone(after.status);
   const firstReplyPending = sla.metrics.some((m) => m.metric === 'first_reply' && (m.status === 'running' || m.status === 'paused'));
 
   const metrics = sla.metrics.map((m) => {

@@ -16,6 +16,9 @@ export async function withTenant<T>(pool: pg.Pool, tenantId: string, fn: (db: Db
     await client.query("SELECT set_config('app.tenant_id', $1, false)", [tenantId]);
     return await fn(client);
   } finally {
+    // Clear the tenant before the connection goes back (queued ahead of the next borrower's queries,
+    // so not awaited): a query that forgot withTenant sees no tenant's rows, not the last caller's.
+    client.query("SELECT set_config('app.tenant_id', '', false)").catch(() => undefined);
     client.release();
   }
 }

@@ -69,6 +69,12 @@ async function main() {
       }
       case 'verify-audit': {
         const reports = await verifyAuditChain(pool, values.tenant);
+        if (values.tenant && reports.length === 0) {
+          // Nothing verified is not a pass: the whole trail may have been deleted (or the id is wrong).
+          console.log(`${values.tenant}: 0 entries, BROKEN`);
+          console.log('  - no audit entries: none were written, all were deleted, or there is no such tenant');
+          return 1;
+        }
         let broken = false;
         for (const r of reports) {
           console.log(`${r.tenant_id}: ${r.entries} entries, ${r.problems.length ? 'BROKEN' : 'intact'}`);

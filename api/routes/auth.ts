@@ -73,16 +73,21 @@ export function authRoutes(deps: {
     {
       method: 'post', path: '/api/v1/auth/refresh', tag, summary: 'Exchange a refresh token for new tokens (the old one is spent)', auth: 'public',
       request: { body: RefreshInput },
-      responses: { 200: { description: 'New access and refresh tokens', body: TokenPair }, 401: { description: 'Invalid, expired or reused refresh token' } },
+      responses: {
+        200: { description: 'New access and refresh tokens', body: TokenPair },
+        401: { description: 'Invalid, expired or reused refresh token' },
+        429: { description: 'Too many refreshes from this address' },
+      },
       handler: async (req, res) => {
         const input = parseBody(RefreshInput, req);
-        await limiters.consume(res, { name: 'login-ip', points: config.LOGIN_ATTEMPTS_PER_IP * 10, windowSec }, req.ip ?? 'unknown');
+        // Its own budget: an office refreshing tokens behind one address must not use up its logins.
+        await limiters.consume(res, { name: 'refresh-ip', points: config.LOGIN_ATTEMPTS_PER_IP * 10, windowSec }, req.ip ?? 'unknown');
         res.json(await pair(await sessions.rotate(input.refresh_token)));
       },
     },
     {
       method: 'post', path: '/api/v1/auth/logout', tag, summary: 'End the session and revoke this access token', auth: 'bearer',
-      responses: { 204: { description: 'Logged out' } },
+      responses: { 204: { description: 'Logged out' }, 422: { description: 'An API key has no session to end' } },
       handler: async (req, res) => {
         const who = identityOf(req);
         if (who.credential.kind !== 'user') throw new DeskflowError('rule_violation', 'API keys have no session; revoke the key instead');

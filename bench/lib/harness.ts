@@ -3,7 +3,9 @@
  * entry point and a writer for one generated section of bench/RESULTS.md. (bench/run.ts has private copies
  * of the first few; they behave the same.)
  */
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { Redis } from 'ioredis';
 
 /** Teardown steps, run once, last added first; a failing step does not skip the others. */
@@ -90,11 +92,35 @@ export function withDatabase(url: string, name: string): string {
   return u.toString();
 }
 
+const DETACHED = 'BENCH_DETACHED_RUN';
+
 /**
- * Runs `main` with a Cleanup that always runs: on success, on failure, on SIGINT/SIGTERM, and when the
+ * Runs `main` with a Cleanup that always runs: on success, on failure, on SIGINT/SIGTERM/SIGHUP, and when the
  * watchdog (`timeoutMs`) fires. Exits with main's code, 1 on failure or a failed cleanup step, 130 on a signal.
+ *
+ * The run itself happens in a copy of this process started detached (its own process group), with this process
+ * only forwarding signals and waiting. Reasons: `tsx` (the CLI) SIGKILLs its child when the child does not
+ * acknowledge a SIGINT/SIGTERM within 30 ms, which a busy 2-core machine easily misses, and a terminal's Ctrl-C
+ * (or `timeout`) signals the whole process group, services included. Detached, the run and the services it
+ * spawned receive only what we forward, and if this process is killed outright, the run sees its stdin close
+ * and cleans up anyway.
  */
 export function runBench(tag: string, main: (cleanup: Cleanup) => Promise<number>, timeoutMs: number): void {
+  if (process.env[DETACHED] !== '1') {
+    const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+      detached: true,
+      stdio: ['pipe', 'inherit', 'inherit'],
+      env: { ...process.env, [DETACHED]: '1' },
+    });
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => child.kill(signal));
+    child.on('error', (err) => {
+      console.error(`[${tag}] could not start the run: ${err.message}`);
+      process.exit(1);
+    });
+    child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + (osConstants.signals[signal] ?? 0) : 1)));
+    return;
+  }
+
   const cleanup = new Cleanup(tag);
   let exiting = false;
   const finish = async (code: number) => {
@@ -104,12 +130,19 @@ export function runBench(tag: string, main: (cleanup: Cleanup) => Promise<number
     const ok = await cleanup.run();
     process.exit(code !== 0 ? code : ok ? 0 : 1);
   };
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, () => {
       console.error(`[${tag}] ${signal}: stopping`);
       void finish(130);
     });
   }
+  // The launching process went away (killed): stop as on a signal.
+  process.stdin.on('end', () => {
+    if (exiting) return;
+    console.error(`[${tag}] the launching process is gone: stopping`);
+    void finish(130);
+  });
+  process.stdin.resume();
   setTimeout(() => {
     console.error(`[${tag}] watchdog: the run did not finish within ${Math.round(timeoutMs / 1000)} s, stopping`);
     void finish(1);

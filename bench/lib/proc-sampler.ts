@@ -100,6 +100,7 @@ export class ProcSampler {
   }
 
   stop(): void {
+    if (this.timer) this.sample(); // the last partial interval
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
   }

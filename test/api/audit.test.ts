@@ -248,7 +248,8 @@ describe('reading the trail', () => {
   });
 
   it('bad queries are 400s; agents cannot read it; other tenants see none of it', async () => {
-    for (const query of [{ cursor: 'not-a-cursor' }, { limit: '101' }, { surprise: '1' }, { action: 'DROP TABLE' }, { from: 'yesterday' }]) {
+    const bad: Record<string, string>[] = [{ cursor: 'not-a-cursor' }, { limit: '101' }, { surprise: '1' }, { action: 'DROP TABLE' }, { from: 'yesterday' }];
+    for (const query of bad) {
       const res = await audit(query);
       expect({ query, status: res.status }).toEqual({ query, status: 400 });
     }
@@ -339,13 +340,13 @@ describe('verify-audit', () => {
   }
 
   /** Runs `sql` as the owner with the immutability trigger off, in one transaction (no other session ever sees it off). */
-  async function tamper(sql: string, params: unknown[]) {
+  async function tamper(sql: string, params: unknown[], expectedRows = 1) {
     const owner = await stack.admin.connect();
     try {
       await owner.query('BEGIN');
       await owner.query('ALTER TABLE audit_log DISABLE TRIGGER audit_log_immutable');
       const { rowCount } = await owner.query(sql, params);
-      expect(rowCount).toBe(1);
+      expect(rowCount).toBe(expectedRows);
       await owner.query('ALTER TABLE audit_log ENABLE TRIGGER audit_log_immutable');
       await owner.query('COMMIT');
     } catch (err) {
@@ -392,6 +393,17 @@ describe('verify-audit', () => {
     expect(broken.code).toBe(1);
     expect(broken.output).not.toContain('entry 1: content does not match');
     expect(broken.output).toContain('entry 2: prev_hash does not match the previous entry');
+  });
+
+  it("exits 1 when a tenant's whole trail is gone, or names no tenant: nothing verified is not a pass", async () => {
+    const { tenant, entries } = await chainTenant('Wiped');
+    expect((await verifyAudit(tenant.id)).code).toBe(0);
+    await tamper('DELETE FROM audit_log WHERE tenant_id = $1', [tenant.id], entries);
+    const wiped = await verifyAudit(tenant.id);
+    expect(wiped.code).toBe(1);
+    expect(wiped.output).toContain(`${tenant.id}: 0 entries, BROKEN`);
+    const unknown = randomUUID();
+    expect(await verifyAudit(unknown)).toEqual({ code: 1, output: expect.stringContaining(`${unknown}: 0 entries, BROKEN`) });
   });
 
   it('exits 1 after a middle entry was deleted', async () => {

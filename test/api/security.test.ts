@@ -12,7 +12,7 @@ import { createApp } from '../../api/app';
 import { connectTemporal } from '../../platform/temporal';
 import { signInbound } from '../../api/routes/inbound';
 import { type ApiProcess, startApiProcess } from '../support/api-process';
-import { createTenant, http, login, startStack, type Tenant, type TestStack } from '../support/stack';
+import { createTenant, type HttpResult, http, login, startStack, type Tenant, type TestStack } from '../support/stack';
 
 let stack: TestStack;
 let acme: Tenant;
@@ -384,6 +384,45 @@ describe('API keys', () => {
     // Another tenant's revoke of acme's key is a 404 and the key keeps working.
     expect((await http(stack, 'DELETE', `/api/v1/api-keys/${live.body.id}`, { headers: globex.admin.headers })).status).toBe(404);
     expect((await http(stack, 'GET', '/api/v1/tickets', { headers: { Authorization: `Bearer ${liveToken}` } })).status).toBe(200);
+  });
+});
+
+describe('listings hide nothing', () => {
+  /** Every id of a paginated collection, page by page. */
+  async function walk(path: string, headers: Record<string, string>, limit: number): Promise<string[]> {
+    const ids: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const res: HttpResult = await http(stack, 'GET', `${path}?limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { headers });
+      expect(res.status).toBe(200);
+      ids.push(...res.body.data.map((row: any) => row.id));
+      cursor = res.body.next_cursor;
+    } while (cursor);
+    return ids;
+  }
+
+  it('API keys and customers created within one millisecond all appear, whatever the page size', async () => {
+    const paged = await createTenant(stack, 'Paged');
+    // Rows created by one transaction, or in one millisecond, share a created_at (stored in microseconds).
+    const at = '2030-01-01T00:00:00.123456Z';
+    const keyIds: string[] = [];
+    const customerIds: string[] = [paged.customerId];
+    for (let i = 0; i < 3; i++) {
+      const [keyId, customerId] = [randomUUID(), randomUUID()];
+      await stack.admin.query(
+        `INSERT INTO api_keys (id, tenant_id, name, key_id, secret_hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5, '{tickets:read}', $6)`,
+        [keyId, paged.id, `same-ms ${i}`, randomUUID().replace(/-/g, '').slice(0, 12), 'f'.repeat(64), at],
+      );
+      await stack.admin.query('INSERT INTO customers (id, tenant_id, name, created_at) VALUES ($1, $2, $3, $4)', [customerId, paged.id, `same-ms ${i}`, at]);
+      keyIds.push(keyId);
+      customerIds.push(customerId);
+    }
+    for (const limit of [1, 2, 3]) {
+      const keys = await walk('/api/v1/api-keys', paged.admin.headers, limit);
+      expect({ limit, keys: [...keys].sort() }).toEqual({ limit, keys: [...keyIds].sort() });
+      const customers = await walk('/api/v1/customers', paged.admin.headers, limit);
+      expect({ limit, customers: [...customers].sort() }).toEqual({ limit, customers: [...customerIds].sort() });
+    }
   });
 });
 

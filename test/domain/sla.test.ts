@@ -104,3 +104,14 @@ it('a new policy version keeps the clock and moves the deadline; pausing stops t
   expect(paused.decisions.map((d) => d.type)).toEqual(['sla.paused']);
   expect(nextSlaWakeUp(paused.sla, p2)).toBeNull();
 });
+
+it('solving stops the reply clocks too; reopening starts them again', () => {
+  const p = policy();
+  const t = ticket({ status: 'open' });
+  const sla = startSla(p, t, T0).sla;
+  const solved = applyTicketChange(sla, p, t, { ...t, status: 'solved' }, undefined, T0 + 10 * MIN);
+  expect(metric(solved.sla, 'first_reply')).toMatchObject({ status: 'paused', due_at: null });
+  expect(nextSlaWakeUp(solved.sla, p)).toBeNull();
+  const reopened = applyTicketChange(solved.sla, p, { ...t, status: 'solved' }, { ...t, status: 'open' }, undefined, T0 + 70 * MIN);
+  expect(metric(reopened.sla, 'first_reply')).toMatchObject({ status: 'running', due_at: iso(T0 + 70 * MIN + 50 * MIN) });
+});
