@@ -17,7 +17,7 @@ import { SigningKeyRing } from './auth/signing-keys';
 import { accessTokens } from './auth/tokens';
 import { customerStore } from './customer-store';
 import { credentialRateLimit, rateLimiters } from './http/rate-limit';
-import { mountRoutes, type RouteSpec } from './http/route';
+import { mountRoutes, type RouteMiddleware, type RouteSpec } from './http/route';
 import { idempotency } from './idempotency';
 import { notFoundHandler, problemHandler } from './problem';
 import { apiKeyRoutes } from './routes/api-keys';
@@ -90,7 +90,11 @@ export function buildRoutes({ config, pool, redis, temporal }: AppDeps) {
   return { routes, middleware, keys };
 }
 
-export function createApp(deps: AppDeps): express.Express {
+/**
+ * `overrides` swaps route middleware (e.g. the benchmark's unauthenticated baseline replaces
+ * `authenticate` and `rateLimit` to measure what they cost); production passes none.
+ */
+export function createApp(deps: AppDeps, overrides: Partial<RouteMiddleware> = {}): express.Express {
   const { config, log } = deps;
   const app = express();
   app.disable('x-powered-by');
@@ -126,7 +130,7 @@ export function createApp(deps: AppDeps): express.Express {
   );
 
   const { routes, middleware } = buildRoutes(deps);
-  mountRoutes(app, routes, middleware);
+  mountRoutes(app, routes, { ...middleware, ...overrides });
   mountDocs(app, routes);
 
   app.use(notFoundHandler);

@@ -3,31 +3,23 @@
  * nothing else changed. Measured against the real API process (api/main.ts) in the same run, the
  * difference is the cost of the auth + limiter stack.
  *
- * It builds the app exactly as api/app.ts `createApp` does (request id, helmet, cors, the JSON parser,
- * every route from `buildRoutes` mounted by `mountRoutes`, the 404 and problem handlers) with two route
- * middlewares swapped:
+ * It is api/app.ts `createApp` itself, with two route middlewares swapped through its `overrides`:
  *  - `authenticate` → sets one fixed `req.identity`: the bench tenant, the bench agent as actor, the agent
  *    role's scopes, a `user` credential (the shape `authenticate` produces for an access JWT);
  *  - `rateLimit` → passes straight through.
  * `requireScope`, `idempotency`, the stores (row-level security set-up included), the workflows and the
  * handlers are the real ones, wired by `buildRoutes` from the same configuration.
  *
- * MUST TRACK api/app.ts `createApp` and api/main.ts: when either changes, mirror the change here, or the
- * authenticated / unauthenticated ratio measures something else than auth + rate limiting.
+ * The process wiring mirrors api/main.ts (connections, loopback listen, graceful stop).
  *
  * Never an API to expose: it serves every request as the bench agent. It listens on 127.0.0.1 only,
  * whatever HOST says.
  *
  * Env: everything api/main.ts reads, plus BENCH_TENANT_ID and BENCH_AGENT_ID (uuids).
  */
-import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
-import cors from 'cors';
-import express, { type RequestHandler } from 'express';
-import helmet from 'helmet';
-import { buildRoutes } from '../../api/app';
-import { mountRoutes } from '../../api/http/route';
-import { notFoundHandler, problemHandler } from '../../api/problem';
+import type { RequestHandler } from 'express';
+import { createApp } from '../../api/app';
 import type { Identity } from '../../api/request';
 import { ROLE_SCOPES } from '../../domain/auth';
 import { loadConfig } from '../../platform/config';
@@ -37,7 +29,6 @@ import { createRedis } from '../../platform/redis';
 import { connectTemporal } from '../../platform/temporal';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const REQUEST_ID = /^[\w.:-]{1,128}$/; // as api/app.ts
 
 function requiredUuid(name: string): string {
   const value = process.env[name];
@@ -75,45 +66,8 @@ async function main() {
   const temporal = await connectTemporal(config);
   const deps = { config, pool, redis, temporal, log };
 
-  // ---- api/app.ts createApp, middleware for middleware -----------------------------------------
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
-  app.set('trust proxy', config.TRUST_PROXY);
-
-  app.use((req, res, next) => {
-    const incoming = req.headers['x-request-id'];
-    req.requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    res.setHeader('X-Request-Id', req.requestId);
-    if (log.isLevelEnabled('info')) {
-      const started = process.hrtime.bigint();
-      res.on('finish', () => {
-        const ms = Number(process.hrtime.bigint() - started) / 1e6;
-        log.info({ requestId: req.requestId, method: req.method, path: req.path, status: res.statusCode, ms }, 'request');
-      });
-    }
-    next();
-  });
-  app.use(helmet());
-  const origins = config.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean);
-  app.use(cors({ origin: origins, credentials: false, exposedHeaders: ['ETag', 'Location', 'RateLimit', 'RateLimit-Policy', 'Retry-After', 'X-Request-Id'] }));
-  app.use(
-    express.json({
-      limit: config.BODY_LIMIT,
-      strict: true,
-      type: ['application/json', 'application/*+json'],
-      verify: (req, _res, buf) => {
-        if ((req as express.Request).url.startsWith('/api/v1/inbound/')) (req as express.Request & { rawBody?: Buffer }).rawBody = buf;
-      },
-    }),
-  );
-
-  const { routes, middleware } = buildRoutes(deps);
-  // The one difference from createApp:
-  mountRoutes(app, routes, { ...middleware, authenticate: fixedIdentity, rateLimit: noRateLimit });
-
-  app.use(notFoundHandler);
-  app.use(problemHandler(log));
+  // ---- api/app.ts createApp, with the two route middlewares swapped ----------------------------
+  const app = createApp(deps, { authenticate: fixedIdentity, rateLimit: noRateLimit });
 
   // ---- api/main.ts, listening on loopback only ---------------------------------------------------
   const server: Server = app.listen(config.PORT, '127.0.0.1', () => {
