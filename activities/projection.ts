@@ -80,11 +80,10 @@ export function createProjectionActivities(pool: pg.Pool, redis?: Redis): Projec
             JSON.stringify(e.data), e.occurred_at,
           ]);
           // Audit once per version: a retried write finds its event already there and appends nothing.
-          if (result.rowCount === 1) {
-            inserted.push(e);
-            await appendAudit(db, auditOf(t, e));
-          }
+          if (result.rowCount === 1) inserted.push(e);
         }
+        // Audit last: the chain's per-tenant lock is then held only until the commit right after.
+        for (const e of inserted) await appendAudit(db, auditOf(t, e));
         return inserted;
       });
       // Live fan-out after commit; at most once (a lost live event is recovered from the timeline).

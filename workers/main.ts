@@ -15,7 +15,17 @@ async function main() {
   const log = createLogger(config, 'worker');
   if (config.WORKER_METRICS_ADDRESS) {
     // Prometheus /metrics: the SDK's metrics plus ours (deskflow_sla_trigger_lateness).
-    Runtime.install({ telemetryOptions: { metrics: { prometheus: { bindAddress: config.WORKER_METRICS_ADDRESS } } } });
+    Runtime.install({
+      telemetryOptions: {
+        metrics: {
+          prometheus: {
+            bindAddress: config.WORKER_METRICS_ADDRESS,
+            // Boundaries around the 2 s lateness objective, so an alert can be written against it.
+            histogramBucketOverrides: { deskflow_sla_trigger_lateness: [50, 100, 250, 500, 1000, 2000, 5000, 10_000, 60_000] },
+          },
+        },
+      },
+    });
   }
   const pool = createPool(config);
   const redis = createRedis(config);

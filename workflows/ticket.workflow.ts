@@ -149,10 +149,14 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
     const t = current();
     if (!policy || !t.sla || t.status === 'closed') return;
     const fired = fireDue(t.sla, policy, Date.now());
-    for (const d of fired.decisions) if (typeof d.data.lateness_ms === 'number') slaLateness.record(Math.max(0, Math.round(d.data.lateness_ms)));
+    // One observation per detection (a breach or a warning), not per rule it triggers.
+    for (const d of fired.decisions) {
+      if ((d.type === 'sla.breached' || d.type === 'sla.warning') && typeof d.data.lateness_ms === 'number') {
+        slaLateness.record(Math.max(0, Math.round(d.data.lateness_ms)));
+      }
+    }
     let change = withSlaDecisions({ ticket: t, events: [] }, fired.decisions, fired.sla);
     for (const escalation of fired.escalations) {
-      slaLateness.record(Math.max(0, Math.round(escalation.lateness_ms)));
       const effects = escalationEffects(escalation, change.ticket);
       let changes = {};
       if (effects.patch) {

@@ -1,0 +1,1102 @@
+/**
+ * `npx tsx bench/sla-timers.ts` — issue #4: open tickets with live SLA timers on the Temporal dev server.
+ * Records breach-detection lateness (fired − due) p50/p95/p99/max, the worker's (and the dev server's) CPU and
+ * memory, and the ticket creation rate while timers fire. Target: p99 breach lateness < 2 s.
+ *
+ * Loopback only; starts and removes everything it needs (Temporal dev server in memory, a scratch database,
+ * a Redis key prefix, the real worker with its Prometheus endpoint on a free port, the real API), seeds a tenant
+ * with an admin and a customer, logs the admin in, then:
+ *
+ *  1. creates a background SLA policy (priority high, first reply in 24 h: timers live, nothing due during the
+ *     run) and creates `high` tickets for BENCH_SLA_CALIBRATION_SECONDS to measure the creation rate r0;
+ *  2. creates the breach policy (priority normal, first reply in T, 24/7, one warning rule at
+ *     BENCH_SLA_WARN_PERCENT %), T ≈ BENCH_SLA_TARGET_FACTOR × the expected duration of phase A, so breaches
+ *     start when most tickets exist and then fire continuously for as long as phase A took;
+ *  3. phase A: creates BENCH_SLA_TICKETS `normal` tickets through POST /api/v1/tickets (BENCH_SLA_CONCURRENCY
+ *     clients), recording the creation rate;
+ *  4. phase B: keeps creating `high` tickets (same per-ticket work, not due during the run) until the last
+ *     phase-A ticket is due, while the warnings and breaches of phase A fire; records that creation rate;
+ *  5. waits (at most BENCH_SLA_GRACE_SECONDS after the last due time) for the last breaches, scrapes the
+ *     worker's /metrics, reads the timeline from PostgreSQL, writes the section of bench/RESULTS.md between
+ *     `<!-- bench-sla:begin -->` and `<!-- bench-sla:end -->` (nothing else in the file changes) and prints it.
+ *
+ * Env: BENCH_SLA_TICKETS (10000), BENCH_SLA_CONCURRENCY (20), BENCH_SLA_CALIBRATION_SECONDS (15),
+ *      BENCH_SLA_TARGET_FACTOR (0.9), BENCH_SLA_BUDGET_SECONDS (540: phase A + the wait for its last breach; start-up, calibration and analysis add ≈ 1.5 min),
+ *      BENCH_SLA_TARGET_SECONDS (computed), BENCH_SLA_PHASE_B_SECONDS (computed: until the last due time),
+ *      BENCH_SLA_GRACE_SECONDS (60), BENCH_SLA_WARN_PERCENT (80), BENCH_SLA_TIMEOUT_SECONDS (watchdog, 2700),
+ *      BENCH_SLA_HISTORY_SAMPLE (200: breached tickets whose Temporal history is read to split lateness into parts),
+ *      BENCH_STRICT=1 (exit 1 when the target is missed), and DATABASE_URL / DATABASE_ADMIN_URL / REDIS_URL as
+ *      for bench/run.ts (their database names are replaced by the scratch database). WORKER_MAX_* pass through.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import http from 'node:http';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Client, Connection } from '@temporalio/client';
+import { optionalTsToMs } from '@temporalio/common/lib/time';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { customerStore } from '../api/customer-store';
+import { ticketWorkflowId } from '../domain/ids';
+import { userStore } from '../api/user-store';
+import { loadConfig } from '../platform/config';
+import { dropDatabase } from '../platform/db';
+import { createFieldCrypto } from '../platform/field-crypto';
+import { startTemporalDevServer } from '../platform/temporal-dev-server';
+import { freePort, runTs } from '../test/support/processes';
+import { login, operatorOf } from '../test/support/stack';
+import { type Cleanup, deleteRedisKeys, must, numberEnv, optionalNumberEnv, runBench, withDatabase, writeSection } from './lib/harness';
+import { postJson } from './lib/load';
+import { describeMachine, loadAverage, type Machine } from './lib/machine';
+import { type PhaseUsage, ProcSampler } from './lib/proc-sampler';
+import { pct } from './lib/report';
+import { type Service, spawnTs, waitForHttp } from './lib/services';
+import { describeError, percentile, type Sample, summarize } from './lib/stats';
+
+const TAG = 'bench-sla';
+const RESULTS_FILE = path.join(__dirname, 'RESULTS.md');
+const BEGIN = '<!-- bench-sla:begin -->';
+const END = '<!-- bench-sla:end -->';
+const PREAMBLE = `# Deskflow benchmark results
+
+Notes (kept across runs: edit anything outside the bench markers; each benchmark rewrites only its own marked section).
+
+`;
+const WORKER_READY = "state: 'RUNNING'"; // the Temporal SDK's log line once a worker polls its queue
+const RAISED_LIMIT = '100000000'; // the rate limiter runs on every request but never refuses
+const TARGET_P99_MS = 2000;
+const FULL_SIZE = 10_000;
+const MIN_TARGET_S = 5;
+const BACKGROUND_TARGET_MIN = 1440; // 24 h: never due during a run
+const SETTLE_MS = 3000; // a trigger due this long ago is expected to be in the timeline
+
+const log = (msg: string) => console.log(`[${TAG}] ${msg}`);
+
+interface Settings {
+  tickets: number;
+  concurrency: number;
+  calibrationS: number;
+  targetFactor: number;
+  budgetS: number;
+  targetS?: number;
+  phaseBS?: number;
+  graceS: number;
+  warnPercent: number;
+  timeoutS: number;
+  historySample: number;
+}
+
+function readSettings(): Settings {
+  return {
+    tickets: numberEnv('BENCH_SLA_TICKETS', FULL_SIZE),
+    concurrency: numberEnv('BENCH_SLA_CONCURRENCY', 20, { max: 500 }),
+    calibrationS: numberEnv('BENCH_SLA_CALIBRATION_SECONDS', 15, { integer: false, min: 2 }),
+    targetFactor: numberEnv('BENCH_SLA_TARGET_FACTOR', 0.9, { integer: false, min: 0.05, max: 10 }),
+    budgetS: numberEnv('BENCH_SLA_BUDGET_SECONDS', 540, { integer: false, min: 10 }),
+    targetS: optionalNumberEnv('BENCH_SLA_TARGET_SECONDS', { integer: false, min: MIN_TARGET_S, max: 86_400 }),
+    phaseBS: optionalNumberEnv('BENCH_SLA_PHASE_B_SECONDS', { integer: false, min: 1, max: 7200 }),
+    graceS: numberEnv('BENCH_SLA_GRACE_SECONDS', 60, { integer: false, min: 5, max: 3600 }),
+    warnPercent: numberEnv('BENCH_SLA_WARN_PERCENT', 80, { min: 1, max: 99 }),
+    timeoutS: numberEnv('BENCH_SLA_TIMEOUT_SECONDS', 2700, { min: 60 }),
+    historySample: numberEnv('BENCH_SLA_HISTORY_SAMPLE', 200, { min: 0, max: 100_000 }),
+  };
+}
+
+// ---- load ------------------------------------------------------------------------------------------
+
+interface Done {
+  /** Completion, epoch ms. */
+  at: number;
+  latencyMs: number;
+}
+
+interface Created {
+  done: Done[];
+  errors: number;
+  firstError?: string;
+  startedAt: number;
+  endedAt: number;
+  /** Stopped by the time limit before `count` tickets were created. */
+  capped: boolean;
+}
+
+/**
+ * Closed-loop load: `concurrency` clients each create one ticket at a time until `count` succeeded or the
+ * `until` instant (epoch ms) has passed; requests in flight then finish and count. Too many failures abort.
+ */
+async function createTickets(opts: {
+  count: number;
+  until: number;
+  concurrency: number;
+  op: () => Promise<void>;
+  health: () => void;
+  progress?: (created: number) => void;
+}): Promise<Created> {
+  const done: Done[] = [];
+  let errors = 0;
+  let firstError: string | undefined;
+  let inFlight = 0;
+  const maxErrors = Math.max(20, Math.ceil((Number.isFinite(opts.count) ? opts.count : 10_000) * 0.01));
+  const startedAt = Date.now();
+  const ticker = opts.progress ? setInterval(() => opts.progress!(done.length), 10_000) : undefined;
+  const client = async () => {
+    while (done.length + inFlight < opts.count && Date.now() < opts.until) {
+      opts.health();
+      inFlight++;
+      const t0 = process.hrtime.bigint();
+      try {
+        await opts.op();
+        done.push({ at: Date.now(), latencyMs: Number(process.hrtime.bigint() - t0) / 1e6 });
+      } catch (err) {
+        errors++;
+        firstError ??= describeError(err);
+        if (errors > maxErrors) throw new Error(`${errors} failed ticket creations (first: ${firstError})`);
+        await sleep(10);
+      } finally {
+        inFlight--;
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: opts.concurrency }, () => client()));
+  } finally {
+    if (ticker) clearInterval(ticker);
+  }
+  return { done, errors, firstError, startedAt, endedAt: Date.now(), capped: done.length < opts.count && Number.isFinite(opts.count) };
+}
+
+/** The creation sample of the completions within [from, to] (epoch ms). */
+function windowOf(c: Created, from: number, to: number): Sample {
+  const inside = c.done.filter((d) => d.at >= from && d.at <= to);
+  return summarize(
+    inside.map((d) => d.latencyMs),
+    from === c.startedAt && to === c.endedAt ? c.errors : 0,
+    (to - from) / 1000,
+    from === c.startedAt ? c.firstError : undefined,
+  );
+}
+
+// ---- answers -------------------------------------------------------------------------------------
+
+interface TicketAnswer {
+  id: string;
+  created_at: string;
+  sla: { policy_id: string; metrics: { metric: string; due_at: string | null }[] } | null;
+}
+
+function asTicket(value: unknown): TicketAnswer {
+  const t = value as Partial<TicketAnswer> | null;
+  if (!t || typeof t.id !== 'string' || typeof t.created_at !== 'string') throw new Error(`not a ticket: ${JSON.stringify(value).slice(0, 300)}`);
+  return t as TicketAnswer;
+}
+
+const firstReplyDue = (t: TicketAnswer) => t.sla?.metrics.find((m) => m.metric === 'first_reply')?.due_at ?? null;
+
+// ---- figures -------------------------------------------------------------------------------------
+
+interface Dist {
+  n: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+
+function dist(values: readonly number[]): Dist {
+  const sorted = Float64Array.from(values).sort();
+  return {
+    n: sorted.length,
+    p50: percentile(sorted, 50),
+    p95: percentile(sorted, 95),
+    p99: percentile(sorted, 99),
+    max: sorted.length ? sorted[sorted.length - 1]! : Number.NaN,
+    mean: sorted.length ? sorted.reduce((a, b) => a + b, 0) / sorted.length : Number.NaN,
+  };
+}
+
+interface EventRow {
+  ticket_id: string;
+  version: number;
+  type: string;
+  data: Record<string, unknown>;
+  /** Epoch ms (µs precision) of the event's occurred_at and of its audit entry's trigger time. */
+  occurred_ms: number;
+  audited_ms: number | null;
+}
+
+/** Epoch ms (platform/db.ts makes pg return timestamptz as ISO strings: the queries convert in SQL). */
+interface ClockRow {
+  ticket_id: string;
+  started_ms: number;
+  due_ms: number;
+  target_ms: number;
+}
+
+interface Completeness {
+  due: number;
+  events: number;
+  ticketsWithEvent: number;
+  missing: number;
+  duplicates: number;
+  notDue: number;
+}
+
+interface TriggerFigures {
+  completeness: Completeness;
+  workflow: Dist;
+  timeline: Dist;
+  durable: Dist;
+  /** Events whose due time differs from the projected clock's (ms). */
+  dueMismatches: number;
+}
+
+/** Completeness and lateness of one trigger kind: `dueOf` is when the clock said it was due (epoch ms). */
+function triggerFigures(
+  events: EventRow[],
+  clocks: Map<string, ClockRow>,
+  cutoff: number,
+  dueOfClock: (c: ClockRow) => number,
+  dueOfEvent: (e: EventRow) => number,
+): TriggerFigures {
+  const perTicket = new Map<string, number>();
+  for (const e of events) perTicket.set(e.ticket_id, (perTicket.get(e.ticket_id) ?? 0) + 1);
+  let due = 0;
+  let missing = 0;
+  for (const c of clocks.values()) {
+    if (dueOfClock(c) > cutoff) continue;
+    due++;
+    if (!perTicket.has(c.ticket_id)) missing++;
+  }
+  let duplicates = 0;
+  for (const n of perTicket.values()) if (n > 1) duplicates += n - 1;
+  let notDue = 0;
+  let dueMismatches = 0;
+  for (const e of events) {
+    const c = clocks.get(e.ticket_id);
+    if (!c || dueOfClock(c) > cutoff) notDue++;
+    else if (Math.abs(dueOfClock(c) - dueOfEvent(e)) > 1) dueMismatches++;
+  }
+  return {
+    completeness: { due, events: events.length, ticketsWithEvent: perTicket.size, missing, duplicates, notDue },
+    workflow: dist(events.map((e) => Number(e.data.lateness_ms))),
+    timeline: dist(events.map((e) => e.occurred_ms - dueOfEvent(e))),
+    durable: dist(events.filter((e) => e.audited_ms !== null).map((e) => e.audited_ms! - dueOfEvent(e))),
+    dueMismatches,
+  };
+}
+
+// ---- PostgreSQL contention ----------------------------------------------------------------------
+
+interface DbPhase {
+  samples: number;
+  avgActive: number;
+  avgAdvisoryWaiting: number;
+  maxAdvisoryWaiting: number;
+  /** Share of samples with at least one backend waiting for an advisory lock. */
+  advisoryWaitShare: number;
+}
+
+/**
+ * Once a second: the scratch database's backends that are active and those waiting for an advisory lock (the
+ * audit trail's per-tenant chain lock, `pg_advisory_xact_lock(hashtext('audit:' || tenant))`, is held until the
+ * projection's transaction commits). Attributed to the phase in progress, like ProcSampler.
+ */
+class DbSampler {
+  private phase = 'setup';
+  private timer?: NodeJS.Timeout;
+  private busy = false;
+  private readonly acc = new Map<string, { n: number; active: number; waiting: number; max: number; nonzero: number }>();
+
+  constructor(private readonly pool: pg.Pool) {}
+
+  setPhase(phase: string): void {
+    this.phase = phase;
+  }
+
+  start(): void {
+    this.timer = setInterval(() => void this.sample(), 1000);
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  summary(phase: string): DbPhase | undefined {
+    const a = this.acc.get(phase);
+    if (!a || a.n === 0) return undefined;
+    return { samples: a.n, avgActive: a.active / a.n, avgAdvisoryWaiting: a.waiting / a.n, maxAdvisoryWaiting: a.max, advisoryWaitShare: a.nonzero / a.n };
+  }
+
+  private async sample(): Promise<void> {
+    if (this.busy || !this.timer) return;
+    this.busy = true;
+    const phase = this.phase;
+    try {
+      const { rows } = await this.pool.query<{ active: number; advisory: number }>(
+        `SELECT count(*) FILTER (WHERE state = 'active')::int AS active,
+                count(*) FILTER (WHERE wait_event_type = 'Lock' AND wait_event = 'advisory')::int AS advisory
+         FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+      );
+      const r = rows[0]!;
+      const a = this.acc.get(phase) ?? { n: 0, active: 0, waiting: 0, max: 0, nonzero: 0 };
+      this.acc.set(phase, a);
+      a.n++;
+      a.active += r.active;
+      a.waiting += r.advisory;
+      a.max = Math.max(a.max, r.advisory);
+      if (r.advisory > 0) a.nonzero++;
+    } catch {
+      // a missed sample is not worth failing the run
+    } finally {
+      this.busy = false;
+    }
+  }
+}
+
+// ---- timer anatomy from Temporal histories --------------------------------------------------------
+
+interface TimerParts {
+  /** (TimerStarted + startToFireTimeout) − due: how late the timer was *scheduled* to fire when it was armed. */
+  arm: number[];
+  /** TimerFired − (TimerStarted + startToFireTimeout): the server's timer precision. */
+  delivery: number[];
+  /** WorkflowTaskStarted of the task that handles the fire − TimerFired: queueing until a worker poller took it. */
+  pickup: number[];
+  /** The sum = that task's start (the workflow clock the trigger sees) − due = the lateness. */
+  total: number[];
+}
+
+const noParts = (): TimerParts => ({ arm: [], delivery: [], pickup: [], total: [] });
+
+/**
+ * Reads the histories of the sampled tickets and splits each SLA timer's lateness into its parts, using server
+ * event times and the due times the timeline recorded. The ticket workflow's only timers are its SLA wake-ups
+ * (`condition(changed, due − Date.now())`); each fired timer is matched to the due time (warning or breach)
+ * nearest to the instant it was scheduled to fire.
+ */
+async function timerAnatomy(
+  client: Client,
+  dues: Map<string, { warning?: number; breach?: number }>,
+): Promise<{ warning: TimerParts; breach: TimerParts; read: number; failed: number }> {
+  const out = { warning: noParts(), breach: noParts(), read: 0, failed: 0 };
+  const queue = [...dues.keys()];
+  const one = async (ticketId: string) => {
+    const due = dues.get(ticketId)!;
+    const history = await client.workflow.getHandle(ticketWorkflowId(ticketId)).fetchHistory();
+    const started = new Map<string, { at: number; fireAfter: number }>();
+    let awaitingPickup: { scheduledFire: number; firedAt: number } | undefined;
+    for (const e of history.events ?? []) {
+      const at = optionalTsToMs(e.eventTime);
+      if (at === undefined) continue;
+      if (e.timerStartedEventAttributes) {
+        const a = e.timerStartedEventAttributes;
+        started.set(a.timerId ?? '', { at, fireAfter: optionalTsToMs(a.startToFireTimeout) ?? 0 });
+      } else if (e.timerFiredEventAttributes) {
+        const t = started.get(e.timerFiredEventAttributes.timerId ?? '');
+        if (t) awaitingPickup = { scheduledFire: t.at + t.fireAfter, firedAt: at };
+      } else if (e.workflowTaskStartedEventAttributes && awaitingPickup) {
+        const { scheduledFire, firedAt } = awaitingPickup;
+        awaitingPickup = undefined;
+        const candidates = (['warning', 'breach'] as const).filter((k) => due[k] !== undefined);
+        const kind = candidates.sort((a, b) => Math.abs(scheduledFire - due[a]!) - Math.abs(scheduledFire - due[b]!))[0];
+        if (!kind || Math.abs(scheduledFire - due[kind]!) > 60_000) continue;
+        const parts = out[kind];
+        parts.arm.push(scheduledFire - due[kind]!);
+        parts.delivery.push(firedAt - scheduledFire);
+        parts.pickup.push(at - firedAt);
+        parts.total.push(at - due[kind]!);
+      }
+    }
+  };
+  await Promise.all(
+    Array.from({ length: 5 }, async () => {
+      for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
+        try {
+          await one(id);
+          out.read++;
+        } catch {
+          out.failed++;
+        }
+      }
+    }),
+  );
+  return out;
+}
+
+// ---- formatting ----------------------------------------------------------------------------------
+
+const ms = (v: number) => (Number.isNaN(v) ? '–' : Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(1));
+const num = (v: number, digits = 1) => (Number.isFinite(v) ? v.toFixed(digits) : '–');
+const iso = (epochMs: number) => new Date(epochMs).toISOString();
+
+function table(head: string[], rows: string[][], leftColumns = 1): string {
+  const align = head.map((_, i) => (i < leftColumns ? ':--' : '--:'));
+  return [head, align, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
+}
+
+// ---- the run -------------------------------------------------------------------------------------
+
+async function main(cleanup: Cleanup): Promise<number> {
+  const settings = readSettings();
+  const base = loadConfig(process.env);
+  const runId = `${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+  const databaseName = `deskflow_bench_sla_${runId}`;
+  const appDatabaseUrl = withDatabase(base.DATABASE_URL, databaseName);
+  const adminDatabaseUrl = withDatabase(base.DATABASE_ADMIN_URL, databaseName);
+  const serverUrl = withDatabase(base.DATABASE_ADMIN_URL, 'postgres');
+  const redisPrefix = `deskflow-bench-sla:${runId}:`;
+  const taskQueue = `bench-sla-${runId}`;
+
+  log(`run ${runId}: ${settings.tickets} tickets, ${settings.concurrency} concurrent clients, budget ${settings.budgetS} s`);
+  if (!ProcSampler.available()) throw new Error('CPU/memory sampling needs Linux /proc');
+  await must(`PostgreSQL at ${new URL(serverUrl).host}`, async () => {
+    const client = new pg.Client({ connectionString: serverUrl });
+    await client.connect();
+    await client.end();
+  });
+  await must(`Redis at ${base.REDIS_URL}`, async () => {
+    const redis = new Redis(base.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+    try {
+      await redis.connect();
+      await redis.ping();
+    } finally {
+      redis.disconnect();
+    }
+  });
+  const machine = await describeMachine(serverUrl, base.REDIS_URL);
+  log(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.ramGiB} GiB, Node ${machine.node}, load ${machine.loadAverage}`);
+
+  // ---- the stack -------------------------------------------------------------------------------
+  log('starting the Temporal dev server (in memory, headless)…');
+  const temporal = await must('Temporal dev server', async () => startTemporalDevServer({ port: await freePort() }));
+  cleanup.add('Temporal dev server', () => temporal.stop());
+  cleanup.add(`database ${databaseName}`, () => dropDatabase(adminDatabaseUrl));
+  cleanup.add(`Redis keys ${redisPrefix}*`, () => deleteRedisKeys(base.REDIS_URL, redisPrefix));
+
+  const metricsAddress = `127.0.0.1:${await freePort()}`;
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    HOST: '127.0.0.1',
+    DATABASE_URL: appDatabaseUrl,
+    DATABASE_ADMIN_URL: adminDatabaseUrl,
+    DATABASE_POOL_MAX: '20',
+    REDIS_URL: base.REDIS_URL,
+    REDIS_KEY_PREFIX: redisPrefix,
+    TEMPORAL_ADDRESS: temporal.address,
+    TEMPORAL_TASK_QUEUE: taskQueue,
+    WORKER_METRICS_ADDRESS: metricsAddress,
+    FIELD_ENCRYPTION_KEYS: `bench:${randomBytes(32).toString('base64')}`,
+    BLIND_INDEX_KEY: randomBytes(32).toString('base64'),
+    ACCESS_TOKEN_TTL: `${Math.max(3600, settings.timeoutS + 600)}s`, // outlives the whole run
+    RATE_LIMIT_PER_MIN: RAISED_LIMIT,
+    LOGIN_ATTEMPTS_PER_IP: RAISED_LIMIT,
+    LOGIN_ATTEMPTS_PER_ACCOUNT: RAISED_LIMIT,
+    DEMO_SEED: 'false',
+  };
+  const runConfig = loadConfig(env); // the services would refuse an invalid configuration: fail here instead
+
+  log(`migrating ${databaseName} (as the owner)…`);
+  runTs('platform/cli/migrate.ts', env);
+
+  const admin = new pg.Pool({ connectionString: adminDatabaseUrl, max: 3 });
+  cleanup.add('owner pool', () => admin.end());
+  const email = `bench-admin-${runId.replace(/_/g, '-')}@bench.test`;
+  const password = randomBytes(18).toString('base64url');
+  const tenantId = randomUUID();
+  await admin.query('INSERT INTO tenants (id, name) VALUES ($1, $2)', [tenantId, 'Bench SLA Inc']);
+  await userStore(admin).create(operatorOf(tenantId), { email, password, name: 'Bench admin', role: 'admin' });
+  const customer = await customerStore(admin, createFieldCrypto(runConfig)).create(operatorOf(tenantId), randomUUID(), {
+    name: 'Bench Customer',
+    email: `customer-${runId.replace(/_/g, '-')}@example.com`,
+    phone: null,
+    external_id: null,
+  });
+  log(`tenant ${tenantId}, customer ${customer.id}`);
+
+  const services: Service[] = [];
+  const start = (name: string, entry: string, extra: NodeJS.ProcessEnv = {}): Service => {
+    const service = spawnTs(name, entry, { ...env, ...extra });
+    services.push(service);
+    cleanup.add(`process ${name}`, () => service.stop());
+    return service;
+  };
+  const health = () => services.forEach((s) => s.assertRunning());
+
+  log(`starting the worker (metrics on ${metricsAddress}) and the API…`);
+  const worker = start('worker', 'workers/main.ts');
+  const apiPort = await freePort();
+  const api = start('api', 'api/main.ts', { PORT: String(apiPort) });
+  const apiUrl = `http://127.0.0.1:${apiPort}`;
+  await Promise.all([worker.waitForOutput(WORKER_READY, 90_000), waitForHttp(api, `${apiUrl}/readyz`, {}, 60_000)]);
+
+  const connection = await Connection.connect({ address: temporal.address });
+  cleanup.add('Temporal client connection', () => connection.close());
+  const temporalClient = new Client({ connection, namespace: runConfig.TEMPORAL_NAMESPACE });
+
+  const agent = new http.Agent({ keepAlive: true, maxSockets: settings.concurrency + 2 });
+  cleanup.add('HTTP agent', async () => agent.destroy());
+  const { token } = await login({ url: apiUrl }, email, password);
+  const headers = { Authorization: `Bearer ${token}`, Accept: 'application/json' };
+  const post = (p: string, body: unknown) => postJson(agent, new URL(p, apiUrl), headers, JSON.stringify(body));
+
+  const warnRule = {
+    id: 'warn',
+    trigger: { type: 'warning', percent: settings.warnPercent },
+    actions: [{ type: 'notify', assignee: true }],
+  };
+  const background = (await post('/api/v1/sla-policies', {
+    name: 'bench background (never due during the run)',
+    position: 10,
+    conditions: { priority: ['high'] },
+    targets: { high: { first_reply: BACKGROUND_TARGET_MIN } },
+    calendar_id: null,
+    escalation_rules: [warnRule],
+  })) as { id: string };
+
+  const ticketBody = (priority: 'high' | 'normal') =>
+    JSON.stringify({
+      subject: `SLA bench ticket (${priority})`,
+      description: 'Created by bench/sla-timers.ts.',
+      customer_id: customer.id,
+      priority,
+    });
+  const highBody = ticketBody('high');
+  const normalBody = ticketBody('normal');
+  const createUrl = new URL('/api/v1/tickets', apiUrl);
+
+  const probe = asTicket(await postJson(agent, createUrl, headers, highBody));
+  if (probe.sla?.policy_id !== background.id) throw new Error(`a high ticket did not get the background policy: ${JSON.stringify(probe.sla)}`);
+
+  // ---- sampling --------------------------------------------------------------------------------
+  const sampler = new ProcSampler([
+    { name: 'worker', pid: worker.child.pid! },
+    { name: 'temporal dev server', pid: temporal.process.pid! },
+    { name: 'api', pid: api.child.pid! },
+  ]);
+  sampler.start();
+  cleanup.add('sampler', async () => sampler.stop());
+  const dbSampler = new DbSampler(admin);
+  dbSampler.start();
+  cleanup.add('database sampler', async () => dbSampler.stop());
+  const setPhase = (phase: string) => {
+    sampler.setPhase(phase);
+    dbSampler.setPhase(phase);
+  };
+
+  // ---- calibration: the creation rate with no timer due -------------------------------------------
+  setPhase('calibration');
+  log(`calibration: creating high tickets for ${settings.calibrationS} s…`);
+  const calibration = await createTickets({
+    count: Number.POSITIVE_INFINITY,
+    until: Date.now() + settings.calibrationS * 1000,
+    concurrency: settings.concurrency,
+    op: async () => void (await postJson(agent, createUrl, headers, highBody)),
+    health,
+  });
+  const calibrationSample = windowOf(calibration, calibration.startedAt, calibration.endedAt);
+  if (calibrationSample.ok === 0) throw new Error(`no ticket created during calibration (${calibration.firstError ?? 'no error'})`);
+  const r0 = calibrationSample.rps;
+  const expectedAS = settings.tickets / r0;
+
+  const notes: string[] = [];
+  let targetS: number;
+  if (settings.targetS !== undefined) {
+    targetS = settings.targetS;
+  } else {
+    const auto = settings.targetFactor * expectedAS;
+    const withinBudget = settings.budgetS - expectedAS;
+    targetS = Math.min(auto, Math.max(withinBudget, 0.2 * expectedAS));
+    if (targetS < auto) {
+      notes.push(
+        `At the calibration rate (${r0.toFixed(1)}/s) phase A needs ≈ ${expectedAS.toFixed(0)} s, so T was shortened from ` +
+          `${auto.toFixed(0)} s to ${Math.max(MIN_TARGET_S, Math.round(targetS))} s to keep phase A + T within BENCH_SLA_BUDGET_SECONDS=` +
+          `${settings.budgetS}: breaches start earlier in phase A than the design (${(settings.targetFactor * 100).toFixed(0)} %) asks.`,
+      );
+    }
+    targetS = Math.max(MIN_TARGET_S, Math.round(targetS));
+  }
+  const targetMinutes = targetS / 60;
+  log(`calibration: ${fmtSample(calibrationSample)}; phase A expected ≈ ${expectedAS.toFixed(0)} s → first-reply target T = ${targetS} s`);
+
+  const breach = (await post('/api/v1/sla-policies', {
+    name: `bench breach (first reply in ${targetS} s)`,
+    position: 0,
+    conditions: { priority: ['normal'] },
+    targets: { normal: { first_reply: targetMinutes } },
+    calendar_id: null,
+    escalation_rules: [warnRule],
+  })) as { id: string };
+
+  // ---- phase A: the tickets that will breach --------------------------------------------------------
+  setPhase('A');
+  const capAS = Math.max(2 * expectedAS, expectedAS + 120);
+  log(`phase A: creating ${settings.tickets} normal tickets (at most ${capAS.toFixed(0)} s)…`);
+  let firstCreated = Number.POSITIVE_INFINITY;
+  let lastDue = Number.NEGATIVE_INFINITY;
+  let wrongPolicy = 0;
+  let checked = false;
+  const phaseA = await createTickets({
+    count: settings.tickets,
+    until: Date.now() + capAS * 1000,
+    concurrency: settings.concurrency,
+    op: async () => {
+      const t = asTicket(await postJson(agent, createUrl, headers, normalBody));
+      const due = firstReplyDue(t);
+      if (t.sla?.policy_id !== breach.id || due === null) {
+        wrongPolicy++;
+        if (!checked) throw new Error(`a normal ticket did not get the breach policy: ${JSON.stringify(t.sla)}`);
+        return;
+      }
+      if (!checked) {
+        checked = true;
+        const offset = Date.parse(due) - Date.parse(t.created_at);
+        if (Math.abs(offset - targetS * 1000) > 1) throw new Error(`first reply due ${offset} ms after creation, expected ${targetS * 1000}`);
+      }
+      firstCreated = Math.min(firstCreated, Date.parse(t.created_at));
+      lastDue = Math.max(lastDue, Date.parse(due));
+    },
+    health,
+    progress: (n) => log(`phase A: ${n}/${settings.tickets} created`),
+  });
+  health();
+  if (wrongPolicy) throw new Error(`${wrongPolicy} normal tickets did not get the breach policy`);
+  if (phaseA.done.length === 0) throw new Error(`no ticket created in phase A (${phaseA.firstError ?? 'no error'})`);
+  if (phaseA.capped) notes.push(`Phase A hit its time limit (${capAS.toFixed(0)} s): ${phaseA.done.length} of ${settings.tickets} tickets created.`);
+  const aSample = windowOf(phaseA, phaseA.startedAt, phaseA.endedAt);
+  const firstWarnDue = firstCreated + (targetS * 1000 * settings.warnPercent) / 100;
+  const firstBreachDue = firstCreated + targetS * 1000;
+  const quietEnd = Math.min(phaseA.endedAt, firstWarnDue);
+  const aQuiet = windowOf(phaseA, phaseA.startedAt, quietEnd);
+  const aBusy = quietEnd < phaseA.endedAt - 5000 ? windowOf(phaseA, quietEnd, phaseA.endedAt) : undefined;
+  const createdBeforeFirstBreach = phaseA.done.filter((d) => d.at <= firstBreachDue).length;
+  log(`phase A: ${fmtSample(aSample)}; before the first timer was due: ${aQuiet.rps.toFixed(1)}/s`);
+
+  // ---- phase B: creating while the timers fire ---------------------------------------------------
+  setPhase('B');
+  const bS = settings.phaseBS ?? Math.max(5, (lastDue - Date.now()) / 1000);
+  log(`phase B: creating high tickets for ${bS.toFixed(0)} s while phase A's warnings and breaches fire…`);
+  const phaseB = await createTickets({
+    count: Number.POSITIVE_INFINITY,
+    until: Date.now() + bS * 1000,
+    concurrency: settings.concurrency,
+    op: async () => void (await postJson(agent, createUrl, headers, highBody)),
+    health,
+    progress: (n) => log(`phase B: ${n} created`),
+  });
+  health();
+  const bSample = windowOf(phaseB, phaseB.startedAt, phaseB.endedAt);
+  log(`phase B: ${fmtSample(bSample)}`);
+
+  // ---- drain: the last breaches -------------------------------------------------------------------
+  setPhase('drain');
+  const settleUntil = lastDue + SETTLE_MS;
+  if (Date.now() < settleUntil) await sleep(settleUntil - Date.now());
+  const graceUntil = lastDue + settings.graceS * 1000;
+  const countOutstanding = async () => {
+    const { rows } = await admin.query<{ due: number; missing: number }>(
+      `SELECT count(*)::int AS due,
+              count(*) FILTER (WHERE NOT EXISTS (
+                SELECT 1 FROM ticket_events e WHERE e.tenant_id = s.tenant_id AND e.ticket_id = s.ticket_id AND e.type = 'sla.breached'))::int AS missing
+       FROM ticket_sla s WHERE s.tenant_id = $1 AND s.policy_id = $2 AND s.metric = 'first_reply' AND s.due_at <= now() - interval '3 seconds'`,
+      [tenantId, breach.id],
+    );
+    return rows[0]!;
+  };
+  for (;;) {
+    health();
+    const { due, missing } = await countOutstanding();
+    if (missing === 0 && due >= phaseA.done.length) break;
+    if (Date.now() > graceUntil) {
+      notes.push(`${missing} of ${due} due breaches were still not in the timeline ${settings.graceS} s after the last due time.`);
+      break;
+    }
+    log(`drain: ${missing} of ${due} due breaches not recorded yet`);
+    await sleep(2000);
+  }
+
+  // ---- the worker's Prometheus endpoint ------------------------------------------------------------
+  let metricLines: string[] = [];
+  let metricError: string | undefined;
+  try {
+    const res = await fetch(`http://${metricsAddress}/metrics`, { signal: AbortSignal.timeout(10_000) });
+    const text = await res.text();
+    if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+    metricLines = text.split('\n').filter((l) => l.includes('sla_trigger_lateness'));
+  } catch (err) {
+    metricError = describeError(err);
+  }
+  const metricValue = (suffix: string) =>
+    metricLines
+      .filter((l) => !l.startsWith('#') && new RegExp(`sla_trigger_lateness\\w*${suffix}(\\{|\\s)`).test(l))
+      .reduce((sum, l) => sum + Number(l.trim().split(/\s+/).at(-1)), 0);
+  const histogramCount = metricValue('_count');
+  const histogramSum = metricValue('_sum');
+
+  sampler.stop();
+  dbSampler.stop();
+  const endLoad = loadAverage();
+
+  // ---- the timeline -------------------------------------------------------------------------------
+  const cutoff = Date.now() - SETTLE_MS;
+  const clocksRows = await admin.query<ClockRow>(
+    `SELECT ticket_id, (extract(epoch FROM started_at) * 1000)::float8 AS started_ms, (extract(epoch FROM due_at) * 1000)::float8 AS due_ms, target_ms
+     FROM ticket_sla
+     WHERE tenant_id = $1 AND policy_id = $2 AND metric = 'first_reply' AND cycle = 1`,
+    [tenantId, breach.id],
+  );
+  const clocks = new Map(clocksRows.rows.map((c) => [c.ticket_id, c]));
+  const eventRows = await admin.query<EventRow>(
+    `SELECT e.ticket_id, e.version, e.type, e.data, (extract(epoch FROM e.occurred_at) * 1000)::float8 AS occurred_ms,
+            (extract(epoch FROM a.occurred_at) * 1000)::float8 AS audited_ms
+     FROM ticket_events e
+     LEFT JOIN audit_log a ON a.tenant_id = e.tenant_id AND a.entity_type = 'ticket' AND a.entity_id = e.ticket_id::text
+                          AND a.action = e.type AND (a.after->>'version')::int = e.version
+     WHERE e.tenant_id = $1 AND e.type IN ('sla.breached', 'sla.warning', 'sla.escalated', 'ticket.created')`,
+    [tenantId],
+  );
+  const firstReply = (e: EventRow) => e.data.metric === 'first_reply';
+  const breaches = eventRows.rows.filter((e) => e.type === 'sla.breached' && firstReply(e));
+  const warnings = eventRows.rows.filter((e) => e.type === 'sla.warning' && firstReply(e));
+  const escalations = eventRows.rows.filter((e) => e.type === 'sla.escalated' && firstReply(e));
+  const createdEvents = eventRows.rows.filter((e) => e.type === 'ticket.created');
+  const otherTriggers = eventRows.rows.length - breaches.length - warnings.length - escalations.length - createdEvents.length;
+  const breachFig = triggerFigures(breaches, clocks, cutoff, (c) => c.due_ms, (e) => Date.parse(String(e.data.due_at)));
+  const warnAt = (c: ClockRow) => c.started_ms + (c.target_ms * settings.warnPercent) / 100;
+  const warnFig = triggerFigures(warnings, clocks, cutoff, warnAt, (e) => Date.parse(String(e.data.at)));
+
+  const byDue = (from: number, to: number) =>
+    dist(breaches.filter((e) => { const d = Date.parse(String(e.data.due_at)); return d >= from && d < to; }).map((e) => Number(e.data.lateness_ms)));
+  const lateByPhase = [
+    { label: 'phase A (creating the breaching tickets)', d: byDue(phaseA.startedAt, phaseA.endedAt) },
+    { label: 'phase B (creating background tickets)', d: byDue(phaseA.endedAt, phaseB.endedAt) },
+    { label: 'after phase B (no load but the timers)', d: byDue(phaseB.endedAt, Number.POSITIVE_INFINITY) },
+  ];
+
+  const warnedBy = new Map(warnings.map((e) => [e.ticket_id, e]));
+  // Exact anatomy from the histories of a sample of breached tickets, spread over the run.
+  const byDueOrder = [...breaches].sort((a, b) => Date.parse(String(a.data.due_at)) - Date.parse(String(b.data.due_at)));
+  const step = byDueOrder.length / Math.max(1, Math.min(settings.historySample, byDueOrder.length));
+  const sampleIds = settings.historySample ? Array.from({ length: Math.min(settings.historySample, byDueOrder.length) }, (_, i) => byDueOrder[Math.floor(i * step)]!.ticket_id) : [];
+  const sampleDues = new Map(
+    sampleIds.map((id) => {
+      const w = warnedBy.get(id);
+      const b = breaches.find((e) => e.ticket_id === id);
+      return [id, { warning: w ? Date.parse(String(w.data.at)) : undefined, breach: b ? Date.parse(String(b.data.due_at)) : undefined }];
+    }),
+  );
+  const anatomy = await timerAnatomy(temporalClient, sampleDues);
+  if (anatomy.failed) notes.push(`${anatomy.failed} of ${sampleIds.length} sampled workflow histories could not be read.`);
+
+  const usage = (name: string, phase: string) => sampler.summary(name, phase);
+
+  // ---- verdict --------------------------------------------------------------------------------------
+  const complete = breachFig.completeness.missing === 0 && breachFig.completeness.duplicates === 0 && breachFig.completeness.notDue === 0;
+  const p99 = breachFig.workflow.p99;
+  const met = complete && breachFig.completeness.due > 0 && p99 < TARGET_P99_MS;
+  const verdictDetail =
+    `p99 ${ms(p99)} ms over ${breachFig.completeness.events} breaches of ${phaseA.done.length} open tickets ` +
+    `(p50 ${ms(breachFig.workflow.p50)}, max ${ms(breachFig.workflow.max)} ms)` +
+    (complete ? '' : ` — ${breachFig.completeness.missing} missing, ${breachFig.completeness.duplicates} duplicate, ` +
+      `${breachFig.completeness.notDue} for tickets not due, so not met`);
+  const ratio = bSample.rps / aQuiet.rps;
+
+  if (histogramCount && histogramCount !== breaches.length + warnings.length) {
+    notes.push(
+      `The histogram counted ${histogramCount} observations for ${breaches.length} breaches + ${warnings.length} warnings ` +
+        `(+ ${escalations.length} escalations): \`runSlaTimers\` records a warning rule's lateness twice, once from the ` +
+        '`sla.warning` decision and once from its escalation, so the histogram over-weights warnings relative to breaches.',
+    );
+  }
+  if (otherTriggers) notes.push(`${otherTriggers} SLA trigger events were not for first_reply (unexpected).`);
+  if (breachFig.dueMismatches) notes.push(`${breachFig.dueMismatches} breach events name a due time other than their projected clock's.`);
+
+  // ---- report ---------------------------------------------------------------------------------------
+  const short = phaseA.done.length < FULL_SIZE;
+  const section = formatReport({
+    machine,
+    endLoad,
+    settings,
+    short,
+    runConfig: {
+      cached: runConfig.WORKER_MAX_CACHED_WORKFLOWS ?? -1, // -1: the SDK default (sized from the heap)
+      wft: runConfig.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
+      la: runConfig.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
+      pool: runConfig.DATABASE_POOL_MAX,
+    },
+    r0,
+    expectedAS,
+    targetS,
+    bS,
+    verdict: { met, detail: verdictDetail },
+    creation: [
+      { label: 'calibration (background tickets, no timer due)', s: calibrationSample },
+      { label: 'phase A, whole', s: aSample },
+      { label: 'phase A, before the first timer was due', s: aQuiet },
+      ...(aBusy ? [{ label: 'phase A, after the first timer was due', s: aBusy }] : []),
+      { label: 'phase B (timers firing)', s: bSample },
+    ],
+    ratio,
+    createdBeforeFirstBreach,
+    aCount: phaseA.done.length,
+    timeline: {
+      aStart: phaseA.startedAt,
+      aEnd: phaseA.endedAt,
+      firstWarnDue,
+      firstBreachDue,
+      lastDue,
+      bEnd: phaseB.endedAt,
+    },
+    breachFig,
+    warnFig,
+    escalations: escalations.length,
+    lateByPhase,
+    anatomy,
+    resources: ['worker', 'temporal dev server', 'api'].flatMap((name) =>
+      ['calibration', 'A', 'B', 'drain'].map((phase) => ({ name, phase, u: usage(name, phase) })),
+    ),
+    db: ['calibration', 'A', 'B', 'drain'].map((phase) => ({ phase, d: dbSampler.summary(phase) })),
+    metrics: { address: metricsAddress, lines: metricLines, error: metricError, count: histogramCount, sum: histogramSum },
+    notes,
+  });
+  console.log(`\n${section}\n`);
+  writeSection(RESULTS_FILE, BEGIN, END, section, PREAMBLE);
+  log(`results written to ${path.relative(process.cwd(), RESULTS_FILE) || RESULTS_FILE}`);
+  log(`target p99 breach lateness < ${TARGET_P99_MS} ms: ${met ? 'MET' : 'NOT MET'} (${verdictDetail})`);
+  return !met && process.env.BENCH_STRICT === '1' ? 1 : 0;
+}
+
+const fmtSample = (s: Sample) =>
+  `${s.ok} tickets in ${s.seconds.toFixed(1)} s = ${s.rps.toFixed(1)}/s, p50 ${s.p50.toFixed(0)} / p95 ${s.p95.toFixed(0)} / p99 ${s.p99.toFixed(0)} ms` +
+  (s.errors ? `, ${s.errors} errors (${s.firstError ?? '?'})` : '');
+
+interface ReportInput {
+  machine: Machine;
+  endLoad: string;
+  settings: Settings;
+  short: boolean;
+  runConfig: { cached: number; wft: number; la: number; pool: number };
+  r0: number;
+  expectedAS: number;
+  targetS: number;
+  bS: number;
+  verdict: { met: boolean; detail: string };
+  creation: { label: string; s: Sample }[];
+  ratio: number;
+  createdBeforeFirstBreach: number;
+  aCount: number;
+  timeline: { aStart: number; aEnd: number; firstWarnDue: number; firstBreachDue: number; lastDue: number; bEnd: number };
+  breachFig: TriggerFigures;
+  warnFig: TriggerFigures;
+  escalations: number;
+  lateByPhase: { label: string; d: Dist }[];
+  anatomy: { warning: TimerParts; breach: TimerParts; read: number; failed: number };
+  resources: { name: string; phase: string; u: PhaseUsage | undefined }[];
+  db: { phase: string; d: DbPhase | undefined }[];
+  metrics: { address: string; lines: string[]; error?: string; count: number; sum: number };
+  notes: string[];
+}
+
+function formatReport(r: ReportInput): string {
+  const { machine: m, settings: s, timeline: t } = r;
+  const rel = (at: number) => `${((at - t.aStart) / 1000).toFixed(0)} s`;
+  const L: string[] = [];
+  L.push(`_Generated by \`npx tsx bench/sla-timers.ts\` on ${m.date}. Everything between the bench-sla markers is overwritten by the next run._`, '');
+  L.push('## SLA timers (issue #4)', '');
+  if (r.short) {
+    L.push(
+      `> ⚠ Short run (${r.aCount} breaching tickets, T = ${r.targetS} s): a smoke test of the harness, not the issue's measurement. ` +
+        'Run `npx tsx bench/sla-timers.ts` with the defaults (10,000 tickets) for figures worth quoting.',
+      '',
+    );
+  }
+  L.push('### Summary', '');
+  L.push(table(['target', 'result', 'detail'], [[`#4: breach-detection lateness p99 < 2 s (${r.aCount} open tickets with live timers)`, `**${r.verdict.met ? 'MET' : 'NOT MET'}**`, r.verdict.detail]], 3));
+  L.push('');
+  const worker = (phase: string) => r.resources.find((x) => x.name === 'worker' && x.phase === phase)?.u;
+  const wB = worker('B');
+  const wA = worker('A');
+  L.push(
+    `- Creation rate while timers fire (phase B) / before any timer was due (phase A): **${pct(r.ratio)}** ` +
+      `(${num(r.creation.find((c) => c.label.startsWith('phase B'))!.s.rps)} vs ${num(r.creation.find((c) => c.label.includes('before'))!.s.rps)} tickets/s).`,
+  );
+  L.push(
+    `- Worker: ${wA ? `${num(wA.avgCpuPct, 0)} % CPU avg in phase A` : '–'}, ${wB ? `${num(wB.avgCpuPct, 0)} % avg / ${num(wB.maxCpuPct, 0)} % max in phase B` : '–'} ` +
+      `(100 % = one core); peak RSS ${num(Math.max(...r.resources.filter((x) => x.name === 'worker').map((x) => x.u?.peakRssMiB ?? 0)), 0)} MiB.`,
+  );
+  L.push(
+    `- Warnings (${s.warnPercent} %): p99 ${ms(r.warnFig.workflow.p99)} ms over ${r.warnFig.completeness.events}; ` +
+      `lateness as durable in PostgreSQL (breaches): p99 ${ms(r.breachFig.durable.p99)} ms.`,
+  );
+  L.push(`- Metric: \`deskflow_sla_trigger_lateness\` ${r.metrics.lines.length ? `exposed on the worker's /metrics (${r.metrics.count} observations)` : `**not found** on the worker's /metrics${r.metrics.error ? ` (${r.metrics.error})` : ''}`}.`);
+  L.push('');
+
+  L.push('### Machine', '');
+  L.push(`- CPU: ${m.cpu}, ${m.cores} cores available to Node; RAM ${m.ramGiB} GiB; ${m.os}; Node.js ${m.node}`);
+  L.push(`- PostgreSQL ${m.postgres}; Redis ${m.redis}; Temporal CLI: ${m.temporalCli}`);
+  L.push(`- Code: ${m.code}`);
+  L.push(`- Load average (1/5/15 min) at start: ${m.loadAverage}; at end: ${r.endLoad}`);
+  L.push('');
+
+  L.push('### Parameters', '');
+  L.push(
+    `BENCH_SLA_TICKETS=${s.tickets} BENCH_SLA_CONCURRENCY=${s.concurrency} BENCH_SLA_CALIBRATION_SECONDS=${s.calibrationS} ` +
+      `BENCH_SLA_TARGET_FACTOR=${s.targetFactor} BENCH_SLA_BUDGET_SECONDS=${s.budgetS} BENCH_SLA_TARGET_SECONDS=${s.targetS ?? '(auto)'} ` +
+      `BENCH_SLA_PHASE_B_SECONDS=${s.phaseBS ?? '(auto)'} BENCH_SLA_GRACE_SECONDS=${s.graceS} BENCH_SLA_WARN_PERCENT=${s.warnPercent} ` +
+      `BENCH_SLA_HISTORY_SAMPLE=${s.historySample}`,
+    '',
+  );
+  L.push(
+    `- Calibration rate r0 = ${num(r.r0)} tickets/s → phase A expected ≈ ${num(r.expectedAS, 0)} s → first-reply target T = **${r.targetS} s** ` +
+      `(\`targets.normal.first_reply\` = ${num(r.targetS / 60, 4)} min), warning at ${s.warnPercent} % = ${num((r.targetS * s.warnPercent) / 100)} s; phase B ${num(r.bS, 0)} s.`,
+  );
+  L.push(
+    `- Timeline (from the start of phase A): first warning due ${rel(t.firstWarnDue)}, first breach due ${rel(t.firstBreachDue)} ` +
+      `(${r.createdBeforeFirstBreach} of ${r.aCount} tickets existed by then), phase A ended ${rel(t.aEnd)}, ` +
+      `phase B ended ${rel(t.bEnd)}, last breach due ${rel(t.lastDue)}.`,
+  );
+  L.push(
+    `- Worker: WORKER_MAX_CACHED_WORKFLOWS=${r.runConfig.cached}, WORKER_MAX_CONCURRENT_WORKFLOW_TASKS=${r.runConfig.wft}, ` +
+      `WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES=${r.runConfig.la}, DATABASE_POOL_MAX=${r.runConfig.pool}.`,
+  );
+  L.push('');
+
+  L.push('### Method', '');
+  for (const line of [
+    'One machine, loopback only: a Temporal dev server (in memory, headless), a scratch PostgreSQL database migrated as the owner, ' +
+      'a Redis key prefix, one real worker (`workers/main.ts`, WORKER_METRICS_ADDRESS on a free port) and one real API process ' +
+      '(`api/main.ts`), all with NODE_ENV=production, LOG_LEVEL=warn, the least-privilege database role, rate limits raised so the ' +
+      'limiter never refuses; all removed at the end. The load generator runs in the bench process. One tenant, one admin user ' +
+      '(role admin: `sla:manage` and `tickets:write`), one customer; the admin logs in over HTTP and every request carries its JWT.',
+    `Two SLA policies, 24/7 (\`calendar_id: null\`), each with one escalation rule \`{id: 'warn', trigger: {type: 'warning', percent: ${s.warnPercent}}, ` +
+      "actions: [{type: 'notify', assignee: true}]}`: **background** (priority high, first reply in 24 h: a live timer that is never " +
+      `due during the run) and **breach** (priority normal, first reply in T). Every ticket is created with POST /api/v1/tickets ` +
+      `(keep-alive HTTP, ${s.concurrency} concurrent clients, one request at a time each, no Idempotency-Key).`,
+    'Calibration: high tickets for BENCH_SLA_CALIBRATION_SECONDS; its rate sizes T = BENCH_SLA_TARGET_FACTOR × the expected duration ' +
+      'of phase A (capped so that phase A + T fits BENCH_SLA_BUDGET_SECONDS), so breaches start once most tickets exist and then fire ' +
+      'at the rate the tickets were created. Phase A: BENCH_SLA_TICKETS normal tickets (each has a first-reply warning at ' +
+      `${s.warnPercent} % of T and a breach at T). Phase B: high tickets until the last phase-A ticket is due (same per-ticket work: ` +
+      'policy match, SLA state, projected clock, a live timer), while phase A’s warnings and breaches fire. Then the run waits up to ' +
+      'BENCH_SLA_GRACE_SECONDS after the last due time for the last breaches.',
+    'Creation rate = successful creations ÷ wall time; the B / A ratio compares phase B with the part of phase A before the first ' +
+      'timer was due. Latencies are per request (hrtime), nearest-rank percentiles.',
+    'Lateness, read from PostgreSQL (owner pool) after the run: **workflow clock** = `data.lateness_ms` of each `sla.breached` / ' +
+      '`sla.warning` timeline event (workflow time when the timer’s workflow task ran − due; what the worker also records in the ' +
+      '`deskflow_sla_trigger_lateness` histogram); **timeline** = `occurred_at − data.due_at` (`data.at` for warnings), a cross-check ' +
+      'of the same clock; **durable** = the audit entry’s `clock_timestamp()` (set by the audit trigger when the projection inserts ' +
+      'the event) − due: fired *and* written to PostgreSQL. Completeness: every breach-policy clock due ≥ 3 s before the analysis ' +
+      'must have exactly one `sla.breached` (resp. `sla.warning`) event; events for tickets not due are counted too.',
+    'CPU and memory: /proc/<pid>/stat (utime+stime deltas, 100 % = one core) and /proc/<pid>/status (VmRSS) of each process and its ' +
+      'descendants, sampled every second and attributed to the phase in progress. The Prometheus endpoint of the worker is ' +
+      'scraped once, after the drain.',
+  ]) L.push(`- ${line}`);
+  L.push('');
+
+  L.push('### Creation rate', '');
+  L.push(
+    table(
+      ['phase', 'tickets', 'seconds', 'tickets/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'errors'],
+      r.creation.map(({ label, s: x }) => [label, String(x.ok), num(x.seconds), num(x.rps), ms(x.p50), ms(x.p95), ms(x.p99), ms(x.max), String(x.errors)]),
+    ),
+  );
+  L.push('', `Phase B / phase A before the first timer: **${pct(r.ratio)}**.`, '');
+
+  L.push('### Lateness (fired − due), ms', '');
+  const row = (label: string, d: Dist) => [label, String(d.n), ms(d.p50), ms(d.p95), ms(d.p99), ms(d.max), ms(d.mean)];
+  L.push(
+    table(
+      ['series', 'n', 'p50', 'p95', 'p99', 'max', 'mean'],
+      [
+        row('**breach, workflow clock** (`data.lateness_ms`)', r.breachFig.workflow),
+        row('breach, timeline (`occurred_at − data.due_at`)', r.breachFig.timeline),
+        row('breach, durable in PostgreSQL (audit time − due)', r.breachFig.durable),
+        row(`warning ${s.warnPercent} %, workflow clock`, r.warnFig.workflow),
+        row('warning, timeline (`occurred_at − data.at`)', r.warnFig.timeline),
+        row('warning, durable in PostgreSQL', r.warnFig.durable),
+      ],
+    ),
+  );
+  L.push('');
+  L.push('Breach lateness (workflow clock) by when the breach was due:', '');
+  L.push(table(['due during', 'n', 'p50', 'p95', 'p99', 'max', 'mean'], r.lateByPhase.map(({ label, d }) => row(label, d))));
+  L.push('');
+
+  if (r.anatomy.read) {
+    L.push(
+      `Exact anatomy from the Temporal histories of ${r.anatomy.read} breached tickets sampled evenly over the run ` +
+        '(server event times, due times from the timeline): **arm** = (TimerStarted + startToFireTimeout) − due, how late the timer ' +
+        'was already *scheduled* to fire (its duration comes from the workflow clock inside the arming task, the server starts it when ' +
+        'that task completes); **delivery** = TimerFired − scheduled fire time; **pickup** = WorkflowTaskStarted of the task that ' +
+        'handles the fire − TimerFired; **total** = their sum = that task’s start − due = the lateness the trigger records.',
+      '',
+    );
+    const parts = (label: string, p: TimerParts) => [
+      row(`${label}: arm`, dist(p.arm)),
+      row(`${label}: delivery`, dist(p.delivery)),
+      row(`${label}: pickup`, dist(p.pickup)),
+      row(`${label}: total`, dist(p.total)),
+    ];
+    L.push(table(['timer', 'n', 'p50', 'p95', 'p99', 'max', 'mean'], [...parts('warning timer', r.anatomy.warning), ...parts('breach timer', r.anatomy.breach)]));
+    L.push('');
+  }
+
+  L.push('### Completeness', '');
+  const crow = (label: string, f: TriggerFigures) => {
+    const c = f.completeness;
+    return [label, String(c.due), String(c.events), String(c.ticketsWithEvent), String(c.missing), String(c.duplicates), String(c.notDue)];
+  };
+  L.push(
+    table(
+      ['trigger', 'due (clocks)', 'events', 'tickets with one', 'missing', 'duplicates', 'for tickets not due'],
+      [crow('sla.breached (first_reply)', r.breachFig), crow(`sla.warning (${s.warnPercent} %)`, r.warnFig)],
+    ),
+  );
+  L.push('', `\`sla.escalated\` events (the warning rule’s notify action): ${r.escalations}.`, '');
+
+  L.push('### CPU and memory', '');
+  L.push(
+    table(
+      ['process', 'phase', 'seconds', 'avg CPU %', 'max CPU % (1 s)', 'peak RSS MiB', 'RSS at end MiB'],
+      r.resources
+        .filter((x) => x.u)
+        .map(({ name, phase, u }) => [name, phase, num(u!.seconds, 0), num(u!.avgCpuPct, 0), num(u!.maxCpuPct, 0), num(u!.peakRssMiB, 0), num(u!.lastRssMiB, 0)]),
+      2,
+    ),
+  );
+  L.push('');
+
+  L.push('### PostgreSQL backends of the scratch database (sampled every second)', '');
+  L.push(
+    table(
+      ['phase', 'samples', 'avg active', 'avg waiting for an advisory lock', 'max waiting', 'samples with a waiter'],
+      r.db.filter((x) => x.d).map(({ phase, d }) => [phase, String(d!.samples), num(d!.avgActive), num(d!.avgAdvisoryWaiting), String(d!.maxAdvisoryWaiting), pct(d!.advisoryWaitShare)]),
+    ),
+  );
+  L.push(
+    '',
+    'Apart from signing-key creation (at start-up), the only advisory lock taken is the audit trail’s per-tenant chain lock (`audit_log_chain()` trigger), held until the projection ' +
+      'transaction commits: with one tenant, every ticket creation and every SLA trigger write queues on it.',
+    '',
+  );
+
+  L.push('### `deskflow_sla_trigger_lateness` on the worker’s /metrics', '');
+  if (r.metrics.lines.length) {
+    L.push(`Scraped from http://${r.metrics.address}/metrics after the drain: ${r.metrics.count} observations, sum ${r.metrics.sum} ms.`, '');
+    L.push('```', ...r.metrics.lines, '```');
+  } else {
+    L.push(`**Not found**${r.metrics.error ? `: ${r.metrics.error}` : ' (no line mentions sla_trigger_lateness)'}.`);
+  }
+  L.push('');
+
+  if (r.notes.length) {
+    L.push('### Notes', '');
+    for (const n of r.notes) L.push(`- ${n}`);
+    L.push('');
+  }
+  return L.join('\n').trimEnd();
+}
+
+runBench(TAG, main, readSettings().timeoutS * 1000);
