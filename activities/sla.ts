@@ -1,49 +1,15 @@
-/** SLA side effects: picking a ticket's policy (first active match by position) with its calendar. */
+/** SLA side effects: looking up a ticket's policy when what it matches on changes, or a policy changed. */
 import type pg from 'pg';
-import { type MatchFacts, policyMatches, type PolicySnapshot, type SlaPolicy } from '../domain/sla-policy';
+import type { MatchFacts, PolicySnapshot } from '../domain/sla-policy';
+import { resolveSlaPolicy } from '../platform/sla-policies';
 import { withTenant } from '../platform/tenant-db';
 
 export interface SlaActivities {
   resolveSlaPolicy(input: { tenant_id: string; facts: MatchFacts }): Promise<PolicySnapshot | null>;
 }
 
-const UTC_24_7: PolicySnapshot['calendar'] = {
-  id: null,
-  version: 0,
-  time_zone: 'UTC',
-  weekly: [0, 1, 2, 3, 4, 5, 6].map((day) => ({ day, start: '00:00', end: '24:00' })),
-  holidays: [],
-};
-
 export function createSlaActivities(pool: pg.Pool): SlaActivities {
   return {
-    async resolveSlaPolicy({ tenant_id, facts }) {
-      return withTenant(pool, tenant_id, async (db) => {
-        const { rows } = await db.query<SlaPolicy>(
-          `SELECT id, name, position, conditions, targets, calendar_id, pause_statuses, escalation_rules, version
-           FROM sla_policies WHERE tenant_id = $1 AND active ORDER BY position, created_at`,
-          [tenant_id],
-        );
-        const policy = rows.find((p) => policyMatches(p.conditions, facts));
-        if (!policy) return null;
-        let calendar = UTC_24_7;
-        if (policy.calendar_id) {
-          const cal = await db.query(`SELECT id, version, time_zone, weekly, holidays FROM business_hours WHERE tenant_id = $1 AND id = $2`, [
-            tenant_id,
-            policy.calendar_id,
-          ]);
-          if (cal.rows[0]) calendar = cal.rows[0];
-        }
-        return {
-          id: policy.id,
-          version: policy.version,
-          name: policy.name,
-          targets: policy.targets,
-          pause_statuses: policy.pause_statuses,
-          escalation_rules: policy.escalation_rules,
-          calendar,
-        };
-      });
-    },
+    resolveSlaPolicy: ({ tenant_id, facts }) => withTenant(pool, tenant_id, (db) => resolveSlaPolicy(db, tenant_id, facts)),
   };
 }

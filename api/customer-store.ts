@@ -72,13 +72,6 @@ export function customerStore(pool: pg.Pool, crypto: FieldCrypto) {
       });
     },
 
-    async exists(tenantId: string, id: string): Promise<boolean> {
-      return withTenant(pool, tenantId, async (db) => {
-        const { rowCount } = await db.query('SELECT 1 FROM customers WHERE tenant_id = $1 AND id = $2', [tenantId, id]);
-        return rowCount === 1;
-      });
-    },
-
     async findByEmail(tenantId: string, email: string): Promise<Customer | null> {
       return withTenant(pool, tenantId, async (db) => {
         const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM customers WHERE tenant_id = $1 AND email_bidx = $2`, [

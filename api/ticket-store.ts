@@ -1,7 +1,9 @@
 /** Reads of the ticket projection (PostgreSQL). Every query is tenant-scoped twice: WHERE and RLS. */
 import type pg from 'pg';
 import type { TicketEvent } from '../domain/events';
-import type { Message, Ticket, TicketPriority, TicketStatus } from '../domain/ticket';
+import type { PolicySnapshot } from '../domain/sla-policy';
+import type { CreateTicketInput, Message, Ticket, TicketPriority, TicketStatus } from '../domain/ticket';
+import { resolveSlaPolicy } from '../platform/sla-policies';
 import { withTenant } from '../platform/tenant-db';
 
 const TICKET_COLUMNS = `id, tenant_id, subject, description, status, priority, channel, customer_id, assignee_id, group_id,
@@ -29,6 +31,16 @@ export function ticketStore(pool: pg.Pool) {
       return withTenant(pool, tenantId, async (db) => {
         const { rows } = await db.query<Ticket>(`SELECT ${TICKET_COLUMNS} FROM tickets WHERE tenant_id = $1 AND id = $2`, [tenantId, id]);
         return rows[0] ?? null;
+      });
+    },
+
+    /** What opening a ticket needs to know first, on one connection: does the customer exist, which SLA policy applies. */
+    async openingFacts(tenantId: string, input: CreateTicketInput): Promise<{ customerExists: boolean; policy: PolicySnapshot | null }> {
+      return withTenant(pool, tenantId, async (db) => {
+        const { rowCount } = await db.query('SELECT 1 FROM customers WHERE tenant_id = $1 AND id = $2', [tenantId, input.customer_id]);
+        if (!rowCount) return { customerExists: false, policy: null };
+        const policy = await resolveSlaPolicy(db, tenantId, { priority: input.priority, channel: input.channel, tags: input.tags, customer_id: input.customer_id });
+        return { customerExists: true, policy };
       });
     },
 

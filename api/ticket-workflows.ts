@@ -14,6 +14,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { DeskflowError, isErrorCode } from '../domain/errors';
 import { ticketWorkflowId } from '../domain/ids';
 import { TicketSearchAttributes as SA } from '../domain/search-attributes';
+import type { PolicySnapshot } from '../domain/sla-policy';
 import type { AddMessageInput, CreateTicketInput, Message, PatchTicketInput, Ticket } from '../domain/ticket';
 import {
   acknowledgeSlaUpdate,
@@ -28,7 +29,12 @@ import type { Identity } from './request';
 
 export interface TicketWorkflows {
   /** `email`: the Message-ID of the email that opened the ticket, and the id its message gets. */
-  open(who: Identity, ticketId: string, input: CreateTicketInput, email?: { messageId: string; firstMessageId: string }): Promise<Ticket>;
+  open(
+    who: Identity,
+    ticketId: string,
+    input: CreateTicketInput,
+    opts?: { email?: { messageId: string; firstMessageId: string }; slaPolicy?: PolicySnapshot | null },
+  ): Promise<Ticket>;
   patch(who: Identity, ticketId: string, patch: PatchTicketInput, expectedVersion?: number): Promise<Ticket>;
   addMessage(
     who: Identity,
@@ -59,7 +65,7 @@ export function ticketWorkflows(
   }
 
   return {
-    async open(who, ticketId, input, email) {
+    async open(who, ticketId, input, { email, slaPolicy } = {}) {
       const args: TicketWorkflowInput = {
         open: {
           tenant_id: who.tenantId,
@@ -67,6 +73,7 @@ export function ticketWorkflows(
           input,
           actor: who.actor,
           ...(email ? { external_id: email.messageId, first_message_id: email.firstMessageId } : {}),
+          ...(slaPolicy !== undefined ? { sla_policy: slaPolicy } : {}),
         },
         settings,
       };

@@ -501,7 +501,7 @@ async function main(cleanup: Cleanup): Promise<number> {
       'limiter runs on every request but never refuses (checked before measuring: 401 without a credential, RateLimit-Policy ' +
       'with the raised quota). **api unauthenticated**: `bench/baselines/unauthenticated-api.ts`, the same app as `createApp` ' +
       '(helmet, cors, JSON parser, request ids, routes, stores with the RLS `set_config`, workflows, idempotency, scope check, ' +
-      'problem handler) with the `authenticate` and `rateLimit` route middleware replaced by one that sets a fixed identity ' +
+      'problem handler) with the `authenticate` route middleware (identity + rate limit) replaced by one that sets a fixed identity ' +
       '(the bench tenant, the agent, the agent role’s scopes) and a pass-through: the authenticated / unauthenticated ratio is ' +
       'the cost of the auth + limiter stack (issue #3).',
     `(a) GET: autocannon, ${settings.getConnections} keep-alive connections, no pipelining, one ticket (created through the API) ` +

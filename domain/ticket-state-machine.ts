@@ -4,6 +4,7 @@
  */
 import { DeskflowError } from './errors';
 import type { Changes, TicketEvent, TicketEventType } from './events';
+import type { PolicySnapshot } from './sla-policy';
 import type { Actor, AddMessageInput, CreateTicketInput, Message, PatchTicketInput, Ticket, TicketStatus } from './ticket';
 
 /** Transitions an agent (or integration) may request explicitly. `new` is only ever initial. */
@@ -39,6 +40,8 @@ export interface OpenTicketCommand {
   external_id?: string | null;
   /** Id of the opening message when the caller needs it stable (retries of one email). */
   first_message_id?: string;
+  /** The SLA policy the starter already matched (null: none matches); absent: the workflow looks it up. */
+  sla_policy?: PolicySnapshot | null;
 }
 
 export function openTicket(cmd: OpenTicketCommand, firstMessageId: string, now: string): Decision & { event: TicketEvent } {

@@ -1,6 +1,7 @@
 /**
- * Tenant-scoped database access. Every checkout sets `app.tenant_id`, which the row-level security
- * policies read: a query that forgot its own `WHERE tenant_id = …` still sees one tenant only.
+ * Tenant-scoped database access. Every checkout makes sure `app.tenant_id` names the caller's tenant,
+ * which the row-level security policies read: a query that forgot its own `WHERE tenant_id = …` still
+ * sees one tenant only.
  */
 import type pg from 'pg';
 import { z } from 'zod';
@@ -9,16 +10,22 @@ export type Db = Pick<pg.PoolClient, 'query'>;
 
 const TenantId = z.uuid();
 
+/** The tenant each pooled connection's session is set to, so a checkout skips the round trip when it matches. */
+const sessionTenant = new WeakMap<object, string>();
+
 export async function withTenant<T>(pool: pg.Pool, tenantId: string, fn: (db: Db) => Promise<T>): Promise<T> {
   TenantId.parse(tenantId);
   const client = await pool.connect();
   try {
-    await client.query("SELECT set_config('app.tenant_id', $1, false)", [tenantId]);
+    if (sessionTenant.get(client) !== tenantId) {
+      sessionTenant.delete(client);
+      await client.query("SELECT set_config('app.tenant_id', $1, false)", [tenantId]);
+      sessionTenant.set(client, tenantId);
+    }
     return await fn(client);
   } finally {
-    // Clear the tenant before the connection goes back (queued ahead of the next borrower's queries,
-    // so not awaited): a query that forgot withTenant sees no tenant's rows, not the last caller's.
-    client.query("SELECT set_config('app.tenant_id', '', false)").catch(() => undefined);
+    // The setting stays on the connection (re-checked on every checkout): every tenant-table query goes
+    // through withTenant/inTenantTransaction, and each also filters by tenant itself (the first wall).
     client.release();
   }
 }

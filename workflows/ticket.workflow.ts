@@ -129,6 +129,11 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
       tenant_id: tenantId,
       facts: { priority: t.priority, channel: t.channel, tags: t.tags, customer_id: t.customer_id },
     });
+    return adoptPolicy(change, found, reason);
+  };
+
+  const adoptPolicy = (change: Change, found: PolicySnapshot | null, reason: Parameters<typeof rematch>[1]): Change => {
+    const t = change.ticket;
     // No match keeps the current policy: deadlines already promised are not silently dropped.
     if (!found) return change;
     if (!policy || !t.sla) {
@@ -279,7 +284,9 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
   if (ticket === null) {
     await serially(async () => {
       const opened = openTicket(input.open, input.open.first_message_id ?? uuid4(), now());
-      const change = await rematch({ ticket: opened.ticket, events: [opened.event], message: opened.message }, 'rematched');
+      const first: Change = { ticket: opened.ticket, events: [opened.event], message: opened.message };
+      // The API matches the policy as it opens the ticket (saving a look-up here); otherwise look it up.
+      const change = input.open.sla_policy !== undefined ? adoptPolicy(first, input.open.sla_policy, 'rematched') : await rematch(first, 'rematched');
       // The starter set the opening search attributes already; nothing to upsert for the new ticket.
       await commit(change, { searchAttributesSet: change.ticket.sla === null });
     });

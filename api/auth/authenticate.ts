@@ -1,22 +1,31 @@
 /**
- * Who is calling: `Authorization: Bearer <access JWT | API key>`. The tenant comes from the credential,
- * never from the request. Sets `req.identity`; anything missing or wrong is a 401.
+ * Who is calling, and may they call now: `Authorization: Bearer <access JWT | API key>`. The tenant comes
+ * from the credential, never from the request. Sets `req.identity`; anything missing or wrong is a 401;
+ * then the credential's rate limit applies (429). For access tokens the session/revocation check and the
+ * rate-limit spend go to Redis together (one round trip with auto-pipelining).
  */
-import type { RequestHandler } from 'express';
+import type { RequestHandler, Response } from 'express';
 import type pg from 'pg';
 import { ROLE_SCOPES, type Scope, SCOPES } from '../../domain/auth';
 import { DeskflowError } from '../../domain/errors';
 import { looksLikeApiKey, parseApiKey, secretMatches } from './api-keys';
+import type { Identity } from '../request';
 import type { SessionStore } from './sessions';
 import type { AccessTokens } from './tokens';
 
 const BEARER = /^Bearer ([\x21-\x7e]{1,4096})$/;
 const TOUCH_EVERY_MS = 60_000;
 
-export function authenticate(deps: { pool: pg.Pool; tokens: AccessTokens; sessions: SessionStore }): RequestHandler {
+export function authenticate(deps: {
+  pool: pg.Pool;
+  tokens: AccessTokens;
+  sessions: SessionStore;
+  /** Spends one request of the identity's rate limit (throws a 429 problem when exhausted). */
+  limit: (identity: Identity, res: Response) => Promise<void>;
+}): RequestHandler {
   const lastTouched = new Map<string, number>();
 
-  async function apiKeyIdentity(token: string) {
+  async function apiKeyIdentity(token: string): Promise<Identity> {
     const parsed = parseApiKey(token);
     if (!parsed) throw new DeskflowError('unauthenticated', 'malformed API key');
     const { rows } = await deps.pool.query('SELECT * FROM auth_find_api_key($1)', [parsed.keyId]);
@@ -39,17 +48,19 @@ export function authenticate(deps: { pool: pg.Pool; tokens: AccessTokens; sessio
     };
   }
 
-  async function userIdentity(token: string) {
+  async function userIdentity(token: string, res: Response): Promise<Identity> {
     const claims = await deps.tokens.verify(token);
-    if (!(await deps.sessions.accessAllowed(claims.sid, claims.jti))) {
-      throw new DeskflowError('unauthenticated', 'the session has ended or the token was revoked');
-    }
-    return {
+    const identity: Identity = {
       tenantId: claims.tid,
-      actor: { type: 'agent' as const, id: claims.sub },
+      actor: { type: 'agent', id: claims.sub },
       scopes: new Set<Scope>(ROLE_SCOPES[claims.role]),
-      credential: { kind: 'user' as const, userId: claims.sub, role: claims.role, sessionId: claims.sid, jti: claims.jti, exp: claims.exp },
+      credential: { kind: 'user', userId: claims.sub, role: claims.role, sessionId: claims.sid, jti: claims.jti, exp: claims.exp },
     };
+    const [access, limited] = await Promise.allSettled([deps.sessions.accessAllowed(claims.sid, claims.jti), deps.limit(identity, res)]);
+    if (access.status === 'rejected') throw access.reason;
+    if (!access.value) throw new DeskflowError('unauthenticated', 'the session has ended or the token was revoked');
+    if (limited.status === 'rejected') throw Object.assign(limited.reason as Error, { afterAuthentication: true });
+    return identity;
   }
 
   return async (req, res, next) => {
@@ -60,9 +71,19 @@ export function authenticate(deps: { pool: pg.Pool; tokens: AccessTokens; sessio
     }
     const token = match[1]!;
     try {
-      req.identity = looksLikeApiKey(token) ? await apiKeyIdentity(token) : await userIdentity(token);
+      if (looksLikeApiKey(token)) {
+        req.identity = await apiKeyIdentity(token);
+        await deps.limit(req.identity, res).catch((err) => {
+          throw Object.assign(err as Error, { afterAuthentication: true });
+        });
+      } else {
+        req.identity = await userIdentity(token, res);
+      }
     } catch (err) {
-      res.setHeader('WWW-Authenticate', 'Bearer realm="deskflow", error="invalid_token"');
+      // A rate-limit refusal is not an authentication failure: no WWW-Authenticate challenge for it.
+      if (!(err as { afterAuthentication?: boolean }).afterAuthentication) {
+        res.setHeader('WWW-Authenticate', 'Bearer realm="deskflow", error="invalid_token"');
+      }
       throw err;
     }
     next();

@@ -2,10 +2,11 @@
  * Rate limits in Redis (rate-limiter-flexible), shared by every API process. Answers carry the IETF
  * `RateLimit-Policy` / `RateLimit` headers; a refusal is a 429 problem with `Retry-After`.
  */
-import type { Request, RequestHandler, Response } from 'express';
+import type { Response } from 'express';
 import type { Redis } from 'ioredis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { DeskflowError } from '../../domain/errors';
+import type { Identity } from '../request';
 
 export interface Limit {
   name: string;
@@ -55,13 +56,11 @@ function setItem(res: Response, header: string, name: string, params: string) {
 }
 
 /** Per credential: the key's own limit, else its tenant's, else the default (RATE_LIMIT_PER_MIN). */
-export function credentialRateLimit(limiters: RateLimiters, tenantLimit: (tenantId: string) => Promise<number | null>, defaultPerMin: number): RequestHandler {
-  return async (req: Request, res, next) => {
-    const who = req.identity!;
+export function credentialRateLimit(limiters: RateLimiters, tenantLimit: (tenantId: string) => Promise<number | null>, defaultPerMin: number) {
+  return async (who: Identity, res: Response): Promise<void> => {
     const c = who.credential;
     const credentialKey = c.kind === 'api_key' ? `key:${c.keyId}` : c.kind === 'user' ? `user:${c.userId}` : `${c.kind}:${who.tenantId}`;
-    const perMin = (who.credential.kind === 'api_key' ? who.credential.rateLimitPerMin : null) ?? (await tenantLimit(who.tenantId)) ?? defaultPerMin;
+    const perMin = (c.kind === 'api_key' ? c.rateLimitPerMin : null) ?? (await tenantLimit(who.tenantId)) ?? defaultPerMin;
     await limiters.consume(res, { name: 'default', points: perMin, windowSec: 60 }, credentialKey);
-    next();
   };
 }

@@ -32,9 +32,9 @@ export interface RouteSpec {
 }
 
 export interface RouteMiddleware {
+  /** Identity, then the credential's rate limit. */
   authenticate: RequestHandler;
   requireScope: (scope: Scope) => RequestHandler;
-  rateLimit: RequestHandler;
   idempotency: RequestHandler;
 }
 
@@ -42,7 +42,7 @@ export function mountRoutes(app: Express, routes: RouteSpec[], mw: RouteMiddlewa
   for (const route of routes) {
     const chain: RequestHandler[] = [];
     if (route.auth === 'bearer') {
-      chain.push(mw.authenticate, mw.rateLimit);
+      chain.push(mw.authenticate);
       if (route.scope) chain.push(mw.requireScope(route.scope));
     }
     if (route.idempotent) chain.push(mw.idempotency);

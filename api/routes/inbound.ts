@@ -123,7 +123,7 @@ export function inboundRoutes(deps: {
           who,
           nameUuid(tenantId, 'ticket', email.message_id),
           { subject: email.subject || '(no subject)', description: email.text, customer_id: customer.id, priority: 'normal', channel: 'email', assignee_id: null, group_id: null, tags: [] },
-          { messageId: email.message_id, firstMessageId: messageId },
+          { email: { messageId: email.message_id, firstMessageId: messageId } },
         );
         res.status(201).json({ ticket_id: ticket.id, message_id: messageId, threaded: false, duplicate: false });
       },

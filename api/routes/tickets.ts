@@ -4,7 +4,6 @@ import { TicketEvent } from '../../domain/events';
 import { Uuid } from '../../domain/ids';
 import { PageQuery } from '../../domain/pagination';
 import { AddMessageInput, CreateTicketInput, Message, PatchTicketInput, Tag, Ticket, TicketPriority, TicketStatus } from '../../domain/ticket';
-import type { CustomerStore } from '../customer-store';
 import { decodeCursor, pageOf, TimeIdKey, VersionKey } from '../cursor';
 import type { RouteSpec } from '../http/route';
 import { IdParams, pageOfSchema } from '../http/schemas';
@@ -71,11 +70,10 @@ function explainSla(ticket: Ticket) {
 
 export function ticketRoutes(deps: {
   tickets: TicketStore;
-  customers: CustomerStore;
   workflows: TicketWorkflows;
   atRiskWindowMs: number;
 }): RouteSpec[] {
-  const { tickets, customers, workflows, atRiskWindowMs } = deps;
+  const { tickets, workflows, atRiskWindowMs } = deps;
   const tag = 'Tickets';
   const location = (id: string) => `/api/v1/tickets/${id}`;
 
@@ -93,10 +91,9 @@ export function ticketRoutes(deps: {
       handler: async (req, res) => {
         const who = identityOf(req);
         const input = parseBody(CreateTicketInput, req);
-        if (!(await customers.exists(who.tenantId, input.customer_id))) {
-          throw new DeskflowError('unknown_customer', 'customer_id does not name a customer of this tenant');
-        }
-        const ticket = await workflows.open(who, req.resourceId!, input);
+        const facts = await tickets.openingFacts(who.tenantId, input);
+        if (!facts.customerExists) throw new DeskflowError('unknown_customer', 'customer_id does not name a customer of this tenant');
+        const ticket = await workflows.open(who, req.resourceId!, input, { slaPolicy: facts.policy });
         await sendCreated(res, { status: 201, headers: { Location: location(ticket.id), ETag: etagOf(ticket.version) }, body: ticket });
       },
     },

@@ -19,7 +19,7 @@ import pg from 'pg';
 
 // Same column list as api/ticket-store.ts (TICKET_COLUMNS). run.ts checks the answers are identical.
 const TICKET_COLUMNS = `id, tenant_id, subject, description, status, priority, channel, customer_id, assignee_id, group_id,
-  tags, version, created_at, updated_at, first_agent_reply_at, solved_at, closed_at`;
+  tags, version, created_at, updated_at, first_agent_reply_at, solved_at, closed_at, sla`;
 const GET_TICKET = `SELECT ${TICKET_COLUMNS} FROM tickets WHERE tenant_id = $1 AND id = $2`;
 
 const tenantId = process.env.BENCH_TENANT_ID;

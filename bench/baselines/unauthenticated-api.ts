@@ -3,10 +3,10 @@
  * nothing else changed. Measured against the real API process (api/main.ts) in the same run, the
  * difference is the cost of the auth + limiter stack.
  *
- * It is api/app.ts `createApp` itself, with two route middlewares swapped through its `overrides`:
+ * It is api/app.ts `createApp` itself, with one route middleware swapped through its `overrides`:
  *  - `authenticate` → sets one fixed `req.identity`: the bench tenant, the bench agent as actor, the agent
- *    role's scopes, a `user` credential (the shape `authenticate` produces for an access JWT);
- *  - `rateLimit` → passes straight through.
+ *    role's scopes, a `user` credential (the shape `authenticate` produces for an access JWT)
+ *    (the route middleware `authenticate` also spends the rate limit, so that goes too).
  * `requireScope`, `idempotency`, the stores (row-level security set-up included), the workflows and the
  * handlers are the real ones, wired by `buildRoutes` from the same configuration.
  *
@@ -56,7 +56,6 @@ async function main() {
     req.identity = identity;
     next();
   };
-  const noRateLimit: RequestHandler = (_req, _res, next) => next();
 
   // ---- api/main.ts -------------------------------------------------------------------------------
   const config = loadConfig();
@@ -67,7 +66,7 @@ async function main() {
   const deps = { config, pool, redis, temporal, log };
 
   // ---- api/app.ts createApp, with the two route middlewares swapped ----------------------------
-  const app = createApp(deps, { authenticate: fixedIdentity, rateLimit: noRateLimit });
+  const app = createApp(deps, { authenticate: fixedIdentity });
 
   // ---- api/main.ts, listening on loopback only ---------------------------------------------------
   const server: Server = app.listen(config.PORT, '127.0.0.1', () => {
