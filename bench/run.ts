@@ -52,22 +52,13 @@ import {
 } from './lib/report';
 import { type Service, spawnTs, waitForHttp } from './lib/services';
 import type { Sample } from './lib/stats';
+import { Cleanup, deleteRedisKeys, must, numberEnv, withDatabase } from './lib/harness';
 
 const RESULTS_FILE = path.join(__dirname, 'RESULTS.md');
 const WORKER_READY = "state: 'RUNNING'"; // the Temporal SDK's log line once a worker polls its queue
 const SETTLE_MS = 500;
 
 const log = (msg: string) => console.log(`[bench] ${msg}`);
-
-function numberEnv(name: string, fallback: number, { integer = true, min = 1 } = {}): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value < min || (integer && !Number.isInteger(value))) {
-    throw new Error(`${name}=${raw}: expected ${integer ? 'an integer' : 'a number'} ≥ ${min}`);
-  }
-  return value;
-}
 
 function readSettings(): Settings {
   return {
@@ -77,64 +68,6 @@ function readSettings(): Settings {
     getConnections: numberEnv('BENCH_GET_CONNECTIONS', 50),
     createConcurrency: numberEnv('BENCH_CREATE_CONCURRENCY', 20),
   };
-}
-
-/** Teardown steps, run once, last added first; a failing step does not skip the others. */
-class Cleanup {
-  private readonly steps: { name: string; fn: () => Promise<unknown> }[] = [];
-  private readonly late: Promise<unknown>[] = [];
-  private running?: Promise<boolean>;
-
-  add(name: string, fn: () => Promise<unknown>): void {
-    if (this.running) {
-      // Something started while the run was being stopped (a signal during start-up): undo it, stop here.
-      this.late.push(fn().catch(() => undefined));
-      throw new Error(`stopping: ${name} started after cleanup began`);
-    }
-    this.steps.push({ name, fn });
-  }
-
-  async run(): Promise<boolean> {
-    this.running ??= (async () => {
-      let ok = true;
-      for (const step of [...this.steps].reverse()) {
-        try {
-          await step.fn();
-        } catch (err) {
-          ok = false;
-          console.error(`[bench] cleanup: ${step.name} failed: ${(err as Error).message}`);
-        }
-      }
-      return ok;
-    })();
-    const ok = await this.running;
-    while (this.late.length) await Promise.allSettled(this.late.splice(0));
-    return ok;
-  }
-}
-
-async function must<T>(what: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw new Error(`Benchmark prerequisite missing: ${what}: ${(err as Error).message}`);
-  }
-}
-
-async function deleteRedisKeys(redisUrl: string, prefix: string): Promise<number> {
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
-  let deleted = 0;
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-      if (keys.length) deleted += await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-  return deleted;
 }
 
 function isTicket(value: unknown): value is { id: string; status: string } {
@@ -166,13 +99,6 @@ const RAISED_LIMIT = '100000000';
 
 type SideKey = 'bare' | 'unauthenticated' | 'authenticated';
 const SIDES: readonly SideKey[] = ['bare', 'unauthenticated', 'authenticated'];
-
-/** The scratch database `name` on the server of `url`, keeping its user. */
-function withDatabase(url: string, name: string): string {
-  const u = new URL(url);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
 
 async function main(cleanup: Cleanup): Promise<number> {
   const settings = readSettings();
