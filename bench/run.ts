@@ -23,7 +23,6 @@ import http from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection, WithStartWorkflowOperation } from '@temporalio/client';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import { customerStore } from '../api/customer-store';
 import { userStore } from '../api/user-store';
@@ -52,7 +51,7 @@ import {
 } from './lib/report';
 import { type Service, spawnTs, waitForHttp } from './lib/services';
 import type { Sample } from './lib/stats';
-import { Cleanup, deleteRedisKeys, must, numberEnv, withDatabase } from './lib/harness';
+import { Cleanup, deleteRedisKeys, must, numberEnv, requireServices, withDatabase } from './lib/harness';
 
 const RESULTS_FILE = path.join(__dirname, 'RESULTS.md');
 const WORKER_READY = "state: 'RUNNING'"; // the Temporal SDK's log line once a worker polls its queue
@@ -115,20 +114,7 @@ async function main(cleanup: Cleanup): Promise<number> {
   const trivialTaskQueue = `bench-trivial-${runId}`;
 
   log(`run ${runId}: ${settings.rounds} round(s) × ${settings.durationS} s, warm-up ${settings.warmupS} s`);
-  await must(`PostgreSQL at ${new URL(serverUrl).host}`, async () => {
-    const client = new pg.Client({ connectionString: serverUrl });
-    await client.connect();
-    await client.end();
-  });
-  await must(`Redis at ${base.REDIS_URL}`, async () => {
-    const redis = new Redis(base.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
-    try {
-      await redis.connect();
-      await redis.ping();
-    } finally {
-      redis.disconnect();
-    }
-  });
+  await requireServices(serverUrl, base.REDIS_URL);
   const machine = await describeMachine(serverUrl, base.REDIS_URL);
   log(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.ramGiB} GiB, Node ${machine.node}, load ${machine.loadAverage}`);
 

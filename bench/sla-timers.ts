@@ -34,7 +34,6 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { optionalTsToMs } from '@temporalio/common/lib/time';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import { customerStore } from '../api/customer-store';
 import { ticketWorkflowId } from '../domain/ids';
@@ -45,7 +44,7 @@ import { createFieldCrypto } from '../platform/field-crypto';
 import { startTemporalDevServer } from '../platform/temporal-dev-server';
 import { freePort, runTs } from '../test/support/processes';
 import { login, operatorOf } from '../test/support/stack';
-import { type Cleanup, deleteRedisKeys, must, numberEnv, optionalNumberEnv, runBench, withDatabase, writeSection } from './lib/harness';
+import { type Cleanup, deleteRedisKeys, must, numberEnv, optionalNumberEnv, requireServices, runBench, withDatabase, writeSection } from './lib/harness';
 import { postJson } from './lib/load';
 import { describeMachine, loadAverage, type Machine } from './lib/machine';
 import { type PhaseUsage, ProcSampler } from './lib/proc-sampler';
@@ -451,20 +450,7 @@ async function main(cleanup: Cleanup): Promise<number> {
 
   log(`run ${runId}: ${settings.tickets} tickets, ${settings.concurrency} concurrent clients, budget ${settings.budgetS} s`);
   if (!ProcSampler.available()) throw new Error('CPU/memory sampling needs Linux /proc');
-  await must(`PostgreSQL at ${new URL(serverUrl).host}`, async () => {
-    const client = new pg.Client({ connectionString: serverUrl });
-    await client.connect();
-    await client.end();
-  });
-  await must(`Redis at ${base.REDIS_URL}`, async () => {
-    const redis = new Redis(base.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
-    try {
-      await redis.connect();
-      await redis.ping();
-    } finally {
-      redis.disconnect();
-    }
-  });
+  await requireServices(serverUrl, base.REDIS_URL);
   const machine = await describeMachine(serverUrl, base.REDIS_URL);
   log(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.ramGiB} GiB, Node ${machine.node}, load ${machine.loadAverage}`);
 

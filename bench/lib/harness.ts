@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 
 /** Teardown steps, run once, last added first; a failing step does not skip the others. */
 export class Cleanup {
@@ -42,6 +43,24 @@ export class Cleanup {
     while (this.late.length) await Promise.allSettled(this.late.splice(0));
     return ok;
   }
+}
+
+/** Fails the run at once, naming the service, when PostgreSQL or Redis does not answer. */
+export async function requireServices(postgresUrl: string, redisUrl: string): Promise<void> {
+  await must(`PostgreSQL at ${new URL(postgresUrl).host}`, async () => {
+    const client = new pg.Client({ connectionString: postgresUrl });
+    await client.connect();
+    await client.end();
+  });
+  await must(`Redis at ${redisUrl}`, async () => {
+    const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+    try {
+      await redis.connect();
+      await redis.ping();
+    } finally {
+      redis.disconnect();
+    }
+  });
 }
 
 export async function must<T>(what: string, fn: () => Promise<T>): Promise<T> {
