@@ -9,6 +9,7 @@ import { createPool } from '../platform/db';
 import { createLogger } from '../platform/logger';
 import { createRedis } from '../platform/redis';
 import { connectTemporal } from '../platform/temporal';
+import { preloadModules, workflowsPath } from './workflow-bundle';
 
 async function main() {
   const config = loadConfig();
@@ -35,7 +36,8 @@ async function main() {
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
-    workflowsPath: require.resolve('../workflows'),
+    workflowsPath,
+    bundlerOptions: { preloadModules },
     activities: createActivities({ pool, redis, temporal }),
     maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
     maxConcurrentLocalActivityExecutions: config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
