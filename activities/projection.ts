@@ -8,8 +8,7 @@ import type pg from 'pg';
 import type { TicketEvent } from '../domain/events';
 import { nextDueAt } from '../domain/sla';
 import type { Message, Ticket } from '../domain/ticket';
-import { appendAudit } from '../platform/audit';
-import { type Db, inTenantTransaction } from '../platform/tenant-db';
+import { withTenant } from '../platform/tenant-db';
 
 export interface TicketChange {
   ticket: Ticket;
@@ -18,90 +17,116 @@ export interface TicketChange {
   message?: Message;
 }
 
+export interface Projected {
+  /** Worker wall clock (epoch ms) once the change was committed: later than the workflow task's clock. */
+  committed_at: number;
+}
+
 export interface ProjectionActivities {
-  projectTicketChange(change: TicketChange): Promise<void>;
+  projectTicketChange(change: TicketChange): Promise<Projected>;
 }
 
 /** The Redis pub/sub channel of a tenant's live events (WebSocket fan-out subscribes to it). */
 export const liveChannel = (tenantId: string) => `live:${tenantId}`;
 
-const UPSERT_TICKET = `
-INSERT INTO tickets (id, tenant_id, subject, description, status, priority, channel, customer_id, assignee_id,
-                     group_id, tags, version, created_at, updated_at, first_agent_reply_at, solved_at, closed_at,
-                     sla, sla_policy_id, next_sla_due_at, sla_warned, sla_breached)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
-ON CONFLICT (id) DO UPDATE SET
-  subject = EXCLUDED.subject, status = EXCLUDED.status, priority = EXCLUDED.priority,
-  assignee_id = EXCLUDED.assignee_id, group_id = EXCLUDED.group_id, tags = EXCLUDED.tags,
-  version = EXCLUDED.version, updated_at = EXCLUDED.updated_at,
-  first_agent_reply_at = EXCLUDED.first_agent_reply_at, solved_at = EXCLUDED.solved_at, closed_at = EXCLUDED.closed_at,
-  sla = EXCLUDED.sla, sla_policy_id = EXCLUDED.sla_policy_id, next_sla_due_at = EXCLUDED.next_sla_due_at,
-  sla_warned = EXCLUDED.sla_warned, sla_breached = EXCLUDED.sla_breached
-WHERE tickets.version < EXCLUDED.version AND tickets.tenant_id = EXCLUDED.tenant_id`;
-
-const INSERT_MESSAGE = `
-INSERT INTO messages (id, tenant_id, ticket_id, visibility, author_type, author_id, body, external_id, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-ON CONFLICT (id) DO NOTHING`;
-
-const INSERT_EVENT = `
-INSERT INTO ticket_events (tenant_id, ticket_id, version, type, actor_type, actor_id, changes, data, occurred_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-ON CONFLICT (ticket_id, version) DO NOTHING`;
-
-const UPSERT_METRIC = `
-INSERT INTO ticket_sla (tenant_id, ticket_id, metric, cycle, policy_id, policy_version, status, target_ms, started_at, due_at,
-                        paused_ms, warned_at, breached_at, achieved_at, business_ms)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-ON CONFLICT (ticket_id, metric, cycle) DO UPDATE SET
-  policy_id = EXCLUDED.policy_id, policy_version = EXCLUDED.policy_version, status = EXCLUDED.status,
-  target_ms = EXCLUDED.target_ms, due_at = EXCLUDED.due_at, paused_ms = EXCLUDED.paused_ms, warned_at = EXCLUDED.warned_at,
-  breached_at = EXCLUDED.breached_at, achieved_at = EXCLUDED.achieved_at, business_ms = EXCLUDED.business_ms`;
+/**
+ * The whole change in one statement (one round trip, atomic as any single statement): the ticket row
+ * (only if this version is newer), its SLA metrics (only then), the message, the timeline events
+ * (each version once) and an audit entry for each event actually inserted. The audit chain's
+ * per-tenant lock is taken by the audit trigger and released at the commit that ends the statement,
+ * so ticket writes of one tenant queue on it only for the end of one statement.
+ */
+const PROJECT_CHANGE = `
+WITH t AS (
+  INSERT INTO tickets (id, tenant_id, subject, description, status, priority, channel, customer_id, assignee_id,
+                       group_id, tags, version, created_at, updated_at, first_agent_reply_at, solved_at, closed_at,
+                       sla, sla_policy_id, next_sla_due_at, sla_warned, sla_breached)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+  ON CONFLICT (id) DO UPDATE SET
+    subject = EXCLUDED.subject, status = EXCLUDED.status, priority = EXCLUDED.priority,
+    assignee_id = EXCLUDED.assignee_id, group_id = EXCLUDED.group_id, tags = EXCLUDED.tags,
+    version = EXCLUDED.version, updated_at = EXCLUDED.updated_at,
+    first_agent_reply_at = EXCLUDED.first_agent_reply_at, solved_at = EXCLUDED.solved_at, closed_at = EXCLUDED.closed_at,
+    sla = EXCLUDED.sla, sla_policy_id = EXCLUDED.sla_policy_id, next_sla_due_at = EXCLUDED.next_sla_due_at,
+    sla_warned = EXCLUDED.sla_warned, sla_breached = EXCLUDED.sla_breached
+  WHERE tickets.version < EXCLUDED.version AND tickets.tenant_id = EXCLUDED.tenant_id
+  RETURNING id
+), metrics AS (
+  INSERT INTO ticket_sla (tenant_id, ticket_id, metric, cycle, policy_id, policy_version, status, target_ms, started_at, due_at,
+                          paused_ms, warned_at, breached_at, achieved_at, business_ms)
+  SELECT $2, $1, m.metric, m.cycle, m.policy_id, m.policy_version, m.status, m.target_ms, m.started_at, m.due_at,
+         m.paused_ms, m.warned_at, m.breached_at, m.achieved_at, m.business_ms
+  FROM jsonb_to_recordset($23::jsonb) AS m(metric text, cycle integer, policy_id uuid, policy_version integer, status text,
+       target_ms double precision, started_at timestamptz, due_at timestamptz, paused_ms double precision, warned_at timestamptz,
+       breached_at timestamptz, achieved_at timestamptz, business_ms double precision)
+  WHERE EXISTS (SELECT 1 FROM t)
+  ON CONFLICT (ticket_id, metric, cycle) DO UPDATE SET
+    policy_id = EXCLUDED.policy_id, policy_version = EXCLUDED.policy_version, status = EXCLUDED.status,
+    target_ms = EXCLUDED.target_ms, due_at = EXCLUDED.due_at, paused_ms = EXCLUDED.paused_ms, warned_at = EXCLUDED.warned_at,
+    breached_at = EXCLUDED.breached_at, achieved_at = EXCLUDED.achieved_at, business_ms = EXCLUDED.business_ms
+), message AS (
+  INSERT INTO messages (id, tenant_id, ticket_id, visibility, author_type, author_id, body, external_id, created_at)
+  SELECT m.id, $2, $1, m.visibility, m.author_type, m.author_id, m.body, m.external_id, m.created_at
+  FROM jsonb_to_recordset($24::jsonb) AS m(id uuid, visibility text, author_type text, author_id text, body text,
+       external_id text, created_at timestamptz)
+  ON CONFLICT (id) DO NOTHING
+), events AS (
+  INSERT INTO ticket_events (tenant_id, ticket_id, version, type, actor_type, actor_id, changes, data, occurred_at)
+  SELECT $2, $1, e.version, e.type, e.actor_type, e.actor_id, e.changes, e.data, e.occurred_at
+  FROM jsonb_to_recordset($25::jsonb) AS e(version integer, type text, actor_type text, actor_id text, changes jsonb,
+       data jsonb, occurred_at timestamptz)
+  ON CONFLICT (ticket_id, version) DO NOTHING
+  RETURNING version
+), audit AS (
+  -- Audit once per version: a retried write finds its events already there and appends nothing.
+  INSERT INTO audit_log (tenant_id, actor_type, actor_id, action, entity_type, entity_id, before, after, request_id)
+  SELECT $2, a.actor_type, a.actor_id, a.action, 'ticket', $1::text, a.before, a.after, NULL
+  FROM jsonb_to_recordset($26::jsonb) AS a(version integer, actor_type text, actor_id text, action text, before jsonb, after jsonb)
+  WHERE a.version IN (SELECT version FROM events)
+  ORDER BY a.version
+)
+SELECT array(SELECT version FROM events ORDER BY version) AS inserted`;
 
 export function createProjectionActivities(pool: pg.Pool, redis?: Redis): ProjectionActivities {
   return {
     async projectTicketChange({ ticket: t, events, message: m }) {
-      const fresh = await inTenantTransaction(pool, t.tenant_id, async (db) => {
-        const active = (t.sla?.metrics ?? []).filter((x) => x.status === 'running' || x.status === 'paused');
-        const upserted = await db.query(UPSERT_TICKET, [
+      const active = (t.sla?.metrics ?? []).filter((x) => x.status === 'running' || x.status === 'paused');
+      const metrics = (t.sla?.metrics ?? [])
+        .filter((x) => x.status !== 'inactive')
+        .map((x) => ({
+          metric: x.metric, cycle: x.cycle, policy_id: t.sla!.policy_id, policy_version: t.sla!.policy_version, status: x.status,
+          target_ms: x.target_ms, started_at: x.started_at, due_at: x.due_at, paused_ms: x.paused_ms, warned_at: x.warned_at,
+          breached_at: x.breached_at, achieved_at: x.achieved_at, business_ms: x.consumed_ms,
+        }));
+      const messages = m
+        ? [{ id: m.id, visibility: m.visibility, author_type: m.author_type, author_id: m.author_id, body: m.body, external_id: m.external_id, created_at: m.created_at }]
+        : [];
+      const rows = events.map((e) => ({
+        version: e.version, type: e.type, actor_type: e.actor.type, actor_id: e.actor.id, changes: e.changes, data: e.data, occurred_at: e.occurred_at,
+      }));
+      const audits = events.map((e) => {
+        const a = auditOf(t, e);
+        return { version: e.version, actor_type: a.actor.type, actor_id: a.actor.id, action: a.action, before: a.before, after: a.after };
+      });
+      const { rows: result } = await withTenant(pool, t.tenant_id, (db) =>
+        db.query<{ inserted: number[] }>(PROJECT_CHANGE, [
           t.id, t.tenant_id, t.subject, t.description, t.status, t.priority, t.channel, t.customer_id,
           t.assignee_id, t.group_id, t.tags, t.version, t.created_at, t.updated_at, t.first_agent_reply_at,
           t.solved_at, t.closed_at, t.sla ? JSON.stringify(t.sla) : null, t.sla?.policy_id ?? null, nextDueAt(t.sla),
           active.some((x) => x.warned_at !== null), active.some((x) => x.breached_at !== null),
-        ]);
-        if (upserted.rowCount === 1 && t.sla) await projectSla(db, t);
-        if (m) {
-          await db.query(INSERT_MESSAGE, [m.id, m.tenant_id, m.ticket_id, m.visibility, m.author_type, m.author_id, m.body, m.external_id, m.created_at]);
-        }
-        const inserted: TicketEvent[] = [];
-        for (const e of events) {
-          const result = await db.query(INSERT_EVENT, [
-            e.tenant_id, e.ticket_id, e.version, e.type, e.actor.type, e.actor.id, JSON.stringify(e.changes),
-            JSON.stringify(e.data), e.occurred_at,
-          ]);
-          // Audit once per version: a retried write finds its event already there and appends nothing.
-          if (result.rowCount === 1) inserted.push(e);
-        }
-        // Audit last: the chain's per-tenant lock is then held only until the commit right after.
-        for (const e of inserted) await appendAudit(db, auditOf(t, e));
-        return inserted;
-      });
+          JSON.stringify(metrics), JSON.stringify(messages), JSON.stringify(rows), JSON.stringify(audits),
+        ]),
+      );
+      const committedAt = Date.now();
+      const inserted = new Set(result[0]?.inserted ?? []);
+      const fresh = events.filter((e) => inserted.has(e.version));
       // Live fan-out after commit; at most once (a lost live event is recovered from the timeline).
       if (redis && fresh.length) {
         await Promise.all(fresh.map((e) => redis.publish(liveChannel(t.tenant_id), JSON.stringify(e)))).catch(() => undefined);
       }
+      return { committed_at: committedAt };
     },
   };
-}
-
-async function projectSla(db: Db, t: Ticket): Promise<void> {
-  for (const x of t.sla!.metrics) {
-    if (x.status === 'inactive') continue;
-    await db.query(UPSERT_METRIC, [
-      t.tenant_id, t.id, x.metric, x.cycle, t.sla!.policy_id, t.sla!.policy_version, x.status, x.target_ms, x.started_at,
-      x.due_at, x.paused_ms, x.warned_at, x.breached_at, x.achieved_at, x.consumed_ms,
-    ]);
-  }
 }
 
 /** Ticket changes in the audit trail: which fields moved (no message bodies: those stay in messages). */

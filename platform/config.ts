@@ -53,7 +53,7 @@ export const ConfigSchema = z.object({
 
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(2).default(40),
   WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: z.coerce.number().int().min(1).default(40),
-  /** Unset: the SDK sizes the sticky cache from the heap (about 600 workflows per GiB). */
+  /** Sticky cache size; unset: sized from the worker's heap limit, about 2,500 ticket workflows per GiB (each takes ~0.2 MiB). */
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
   /** host:port of the worker's Prometheus /metrics (SDK metrics and SLA timer lateness); empty disables. */
   WORKER_METRICS_ADDRESS: z.string().default('127.0.0.1:9464'),

@@ -87,11 +87,17 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
     if (requestTenant !== tenantId) throw new DeskflowError('not_found', 'ticket not found');
   };
   const now = () => new Date().toISOString();
+  // Workflow time stands still during a task, but a task's local activities take real time: a timer
+  // armed after a commit would start late by that much. The projection reports the wall clock at its
+  // commit (recorded in history, so replay sees the same), and timers count from the later of the two.
+  let committedAt = 0;
+  const timerClock = () => Math.max(Date.now(), committedAt);
 
   /** Persist a change, then make it the live state. */
   const commit = async (change: Change, opts: { searchAttributesSet?: boolean } = {}): Promise<void> => {
     if (change.events.length === 0) return;
-    await projectTicketChange({ ticket: change.ticket, events: change.events, message: change.message });
+    const projected = await projectTicketChange({ ticket: change.ticket, events: change.events, message: change.message });
+    committedAt = Math.max(committedAt, projected?.committed_at ?? 0); // absent in histories from before it was reported
     ticket = change.ticket;
     publishSearchAttributes(ticket, opts.searchAttributesSet);
   };
@@ -305,7 +311,7 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
     const wakeAt = Math.min(closeAt ?? Infinity, slaAt ?? Infinity);
     if (wakeAt === Infinity) {
       await condition(changed);
-    } else if (!(await condition(changed, Math.max(wakeAt - Date.now(), 1)))) {
+    } else if (!(await condition(changed, Math.max(wakeAt - timerClock(), 1)))) {
       await serially(async () => {
         await runSlaTimers();
         const dueAt = autoCloseDueAt(current(), settings.autoCloseAfterMs);
