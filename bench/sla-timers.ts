@@ -10,21 +10,23 @@
  *  1. creates a background SLA policy (priority high, first reply in 24 h: timers live, nothing due during the
  *     run) and creates `high` tickets for BENCH_SLA_CALIBRATION_SECONDS to measure the creation rate r0;
  *  2. creates the breach policy (priority normal, first reply in T, 24/7, one warning rule at
- *     BENCH_SLA_WARN_PERCENT %), T ≈ BENCH_SLA_TARGET_FACTOR × the expected duration of phase A, so breaches
- *     start when most tickets exist and then fire continuously for as long as phase A took;
+ *     BENCH_SLA_WARN_PERCENT %), T ≈ BENCH_SLA_TARGET_FACTOR × the expected duration of phase A (> 1: every
+ *     ticket exists, with its timers live, before the first breach is due);
  *  3. phase A: creates BENCH_SLA_TICKETS `normal` tickets through POST /api/v1/tickets (BENCH_SLA_CONCURRENCY
- *     clients), recording the creation rate;
- *  4. phase B: keeps creating `high` tickets (same per-ticket work, not due during the run) until the last
- *     phase-A ticket is due, while the warnings and breaches of phase A fire; records that creation rate;
+ *     clients), recording the creation rate as their timers accumulate;
+ *  4. phase W: nothing but the timers until the first breach is due (the warnings fire at the creation rate);
+ *     phase B: keeps creating `high` tickets (same per-ticket work, not due during the run) until the last
+ *     phase-A ticket is due, while the breaches fire at the rate phase A created them; records that creation rate;
  *  5. waits (at most BENCH_SLA_GRACE_SECONDS after the last due time) for the last breaches, scrapes the
  *     worker's /metrics, reads the timeline from PostgreSQL, writes the section of bench/RESULTS.md between
  *     `<!-- bench-sla:begin -->` and `<!-- bench-sla:end -->` (nothing else in the file changes) and prints it.
  *
  * Env: BENCH_SLA_TICKETS (10000), BENCH_SLA_CONCURRENCY (20), BENCH_SLA_CALIBRATION_SECONDS (15),
- *      BENCH_SLA_TARGET_FACTOR (0.9), BENCH_SLA_BUDGET_SECONDS (540: phase A + the wait for its last breach; start-up, calibration and analysis add ≈ 1.5 min),
+ *      BENCH_SLA_TARGET_FACTOR (2.2), BENCH_SLA_BUDGET_SECONDS (1500: phase A + T; start-up, calibration, the last breaches and analysis add ≈ 3 min),
  *      BENCH_SLA_TARGET_SECONDS (computed), BENCH_SLA_PHASE_B_SECONDS (computed: until the last due time),
- *      BENCH_SLA_GRACE_SECONDS (60), BENCH_SLA_WARN_PERCENT (80), BENCH_SLA_TIMEOUT_SECONDS (watchdog, 2700),
+ *      BENCH_SLA_GRACE_SECONDS (60), BENCH_SLA_WARN_PERCENT (50), BENCH_SLA_TIMEOUT_SECONDS (watchdog, 2700),
  *      BENCH_SLA_HISTORY_SAMPLE (200: breached tickets whose Temporal history is read to split lateness into parts),
+ *      BENCH_SLA_WORKER_HEAP_MB (12288: the worker's --max-old-space-size, which sizes its sticky cache),
  *      BENCH_STRICT=1 (exit 1 when the target is missed), and DATABASE_URL / DATABASE_ADMIN_URL / REDIS_URL as
  *      for bench/run.ts (their database names are replaced by the scratch database). WORKER_MAX_* pass through.
  */
@@ -43,6 +45,7 @@ import { dropDatabase } from '../platform/db';
 import { createFieldCrypto } from '../platform/field-crypto';
 import { startTemporalDevServer } from '../platform/temporal-dev-server';
 import { freePort, runTs } from '../test/support/processes';
+import { defaultCachedWorkflows } from '../workers/workflow-bundle';
 import { login, operatorOf } from '../test/support/stack';
 import { type Cleanup, deleteRedisKeys, must, numberEnv, optionalNumberEnv, requireServices, runBench, withDatabase, writeSection } from './lib/harness';
 import { postJson } from './lib/load';
@@ -83,6 +86,7 @@ interface Settings {
   warnPercent: number;
   timeoutS: number;
   historySample: number;
+  workerHeapMb: number;
 }
 
 function readSettings(): Settings {
@@ -90,14 +94,15 @@ function readSettings(): Settings {
     tickets: numberEnv('BENCH_SLA_TICKETS', FULL_SIZE),
     concurrency: numberEnv('BENCH_SLA_CONCURRENCY', 20, { max: 500 }),
     calibrationS: numberEnv('BENCH_SLA_CALIBRATION_SECONDS', 15, { integer: false, min: 2 }),
-    targetFactor: numberEnv('BENCH_SLA_TARGET_FACTOR', 0.9, { integer: false, min: 0.05, max: 10 }),
-    budgetS: numberEnv('BENCH_SLA_BUDGET_SECONDS', 540, { integer: false, min: 10 }),
+    targetFactor: numberEnv('BENCH_SLA_TARGET_FACTOR', 2.2, { integer: false, min: 0.05, max: 10 }),
+    budgetS: numberEnv('BENCH_SLA_BUDGET_SECONDS', 1500, { integer: false, min: 10 }),
     targetS: optionalNumberEnv('BENCH_SLA_TARGET_SECONDS', { integer: false, min: MIN_TARGET_S, max: 86_400 }),
     phaseBS: optionalNumberEnv('BENCH_SLA_PHASE_B_SECONDS', { integer: false, min: 1, max: 7200 }),
     graceS: numberEnv('BENCH_SLA_GRACE_SECONDS', 60, { integer: false, min: 5, max: 3600 }),
-    warnPercent: numberEnv('BENCH_SLA_WARN_PERCENT', 80, { min: 1, max: 99 }),
+    warnPercent: numberEnv('BENCH_SLA_WARN_PERCENT', 50, { min: 1, max: 99 }),
     timeoutS: numberEnv('BENCH_SLA_TIMEOUT_SECONDS', 2700, { min: 60 }),
     historySample: numberEnv('BENCH_SLA_HISTORY_SAMPLE', 200, { min: 0, max: 100_000 }),
+    workerHeapMb: numberEnv('BENCH_SLA_WORKER_HEAP_MB', 12288, { min: 512, max: 65_536 }),
   };
 }
 
@@ -513,7 +518,10 @@ async function main(cleanup: Cleanup): Promise<number> {
   const health = () => services.forEach((s) => s.assertRunning());
 
   log(`starting the worker (metrics on ${metricsAddress}) and the API…`);
-  const worker = start('worker', 'workers/main.ts');
+  // A heap large enough for the (heap-sized) sticky cache to hold every ticket of the run: an evicted
+  // workflow would be replayed from its history when its timer fires.
+  const workerNodeOptions = [process.env.NODE_OPTIONS, `--max-old-space-size=${settings.workerHeapMb}`].filter(Boolean).join(' ');
+  const worker = start('worker', 'workers/main.ts', { NODE_OPTIONS: workerNodeOptions });
   const apiPort = await freePort();
   const api = start('api', 'api/main.ts', { PORT: String(apiPort) });
   const apiUrl = `http://127.0.0.1:${apiPort}`;
@@ -661,8 +669,17 @@ async function main(cleanup: Cleanup): Promise<number> {
   const createdBeforeFirstBreach = phaseA.done.filter((d) => d.at <= firstBreachDue).length;
   log(`phase A: ${fmtSample(aSample)}; before the first timer was due: ${aQuiet.rps.toFixed(1)}/s`);
 
-  // ---- phase B: creating while the timers fire ---------------------------------------------------
+  // ---- phase W: the warnings fire with nothing else running -------------------------------------
+  // With T > phase A, every ticket exists (its timers live) before the first breach is due.
+  setPhase('W');
+  if (settings.phaseBS === undefined && Date.now() < firstBreachDue) {
+    log(`phase W: waiting ${((firstBreachDue - Date.now()) / 1000).toFixed(0)} s for the first breach while the warnings fire…`);
+    await sleep(firstBreachDue - Date.now());
+  }
+
+  // ---- phase B: creating while the breaches fire ----------------------------------------------------
   setPhase('B');
+  const bStart = Date.now();
   const bS = settings.phaseBS ?? Math.max(5, (lastDue - Date.now()) / 1000);
   log(`phase B: creating high tickets for ${bS.toFixed(0)} s while phase A's warnings and breaches fire…`);
   const phaseB = await createTickets({
@@ -754,13 +771,20 @@ async function main(cleanup: Cleanup): Promise<number> {
   const warnAt = (c: ClockRow) => c.started_ms + (c.target_ms * settings.warnPercent) / 100;
   const warnFig = triggerFigures(warnings, clocks, cutoff, warnAt, (e) => Date.parse(String(e.data.at)));
 
-  const byDue = (from: number, to: number) =>
-    dist(breaches.filter((e) => { const d = Date.parse(String(e.data.due_at)); return d >= from && d < to; }).map((e) => Number(e.data.lateness_ms)));
-  const lateByPhase = [
-    { label: 'phase A (creating the breaching tickets)', d: byDue(phaseA.startedAt, phaseA.endedAt) },
-    { label: 'phase B (creating background tickets)', d: byDue(phaseA.endedAt, phaseB.endedAt) },
-    { label: 'after phase B (no load but the timers)', d: byDue(phaseB.endedAt, Number.POSITIVE_INFINITY) },
+  const byDue = (events: EventRow[], dueOf: (e: EventRow) => number, from: number, to: number) =>
+    dist(events.filter((e) => { const d = dueOf(e); return d >= from && d < to; }).map((e) => Number(e.data.lateness_ms)));
+  const phases: [string, number, number][] = [
+    ['phase A (creating the breaching tickets)', phaseA.startedAt, phaseA.endedAt],
+    ['phase W (no load but the timers)', phaseA.endedAt, bStart],
+    ['phase B (creating background tickets)', bStart, phaseB.endedAt],
+    ['after phase B (no load but the timers)', phaseB.endedAt, Number.POSITIVE_INFINITY],
   ];
+  const breachDue = (e: EventRow) => Date.parse(String(e.data.due_at));
+  const warnDue = (e: EventRow) => Date.parse(String(e.data.at));
+  const lateByPhase = phases.flatMap(([label, from, to]) => [
+    { label: `breach, ${label}`, d: byDue(breaches, breachDue, from, to) },
+    { label: `warning, ${label}`, d: byDue(warnings, warnDue, from, to) },
+  ]);
 
   const warnedBy = new Map(warnings.map((e) => [e.ticket_id, e]));
   // Exact anatomy from the histories of a sample of breached tickets, spread over the run.
@@ -808,7 +832,7 @@ async function main(cleanup: Cleanup): Promise<number> {
     settings,
     short,
     runConfig: {
-      cached: runConfig.WORKER_MAX_CACHED_WORKFLOWS ?? -1, // -1: the SDK default (sized from the heap)
+      cached: runConfig.WORKER_MAX_CACHED_WORKFLOWS ?? `(default for the heap, ≈ ${defaultCachedWorkflows(settings.workerHeapMb + 48)})`,
       wft: runConfig.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
       la: runConfig.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
       pool: runConfig.DATABASE_POOL_MAX,
@@ -822,6 +846,8 @@ async function main(cleanup: Cleanup): Promise<number> {
       { label: 'calibration (background tickets, no timer due)', s: calibrationSample },
       { label: 'phase A, whole', s: aSample },
       { label: 'phase A, before the first timer was due', s: aQuiet },
+      { label: 'phase A, first quarter (0–25 % of its timers live)', s: windowOf(phaseA, phaseA.startedAt, phaseA.startedAt + (phaseA.endedAt - phaseA.startedAt) / 4) },
+      { label: 'phase A, last quarter (75–100 % of its timers live)', s: windowOf(phaseA, phaseA.endedAt - (phaseA.endedAt - phaseA.startedAt) / 4, phaseA.endedAt) },
       ...(aBusy ? [{ label: 'phase A, after the first timer was due', s: aBusy }] : []),
       { label: 'phase B (timers firing)', s: bSample },
     ],
@@ -834,6 +860,7 @@ async function main(cleanup: Cleanup): Promise<number> {
       firstWarnDue,
       firstBreachDue,
       lastDue,
+      bStart,
       bEnd: phaseB.endedAt,
     },
     breachFig,
@@ -842,9 +869,9 @@ async function main(cleanup: Cleanup): Promise<number> {
     lateByPhase,
     anatomy,
     resources: ['worker', 'temporal dev server', 'api'].flatMap((name) =>
-      ['calibration', 'A', 'B', 'drain'].map((phase) => ({ name, phase, u: usage(name, phase) })),
+      ['calibration', 'A', 'W', 'B', 'drain'].map((phase) => ({ name, phase, u: usage(name, phase) })),
     ),
-    db: ['calibration', 'A', 'B', 'drain'].map((phase) => ({ phase, d: dbSampler.summary(phase) })),
+    db: ['calibration', 'A', 'W', 'B', 'drain'].map((phase) => ({ phase, d: dbSampler.summary(phase) })),
     metrics: { address: metricsAddress, lines: metricLines, error: metricError, count: histogramCount, sum: histogramSum },
     notes,
   });
@@ -864,7 +891,7 @@ interface ReportInput {
   endLoad: string;
   settings: Settings;
   short: boolean;
-  runConfig: { cached: number; wft: number; la: number; pool: number };
+  runConfig: { cached: number | string; wft: number; la: number; pool: number };
   r0: number;
   expectedAS: number;
   targetS: number;
@@ -874,7 +901,7 @@ interface ReportInput {
   ratio: number;
   createdBeforeFirstBreach: number;
   aCount: number;
-  timeline: { aStart: number; aEnd: number; firstWarnDue: number; firstBreachDue: number; lastDue: number; bEnd: number };
+  timeline: { aStart: number; aEnd: number; firstWarnDue: number; firstBreachDue: number; lastDue: number; bStart: number; bEnd: number };
   breachFig: TriggerFigures;
   warnFig: TriggerFigures;
   escalations: number;
@@ -942,10 +969,10 @@ function formatReport(r: ReportInput): string {
   L.push(
     `- Timeline (from the start of phase A): first warning due ${rel(t.firstWarnDue)}, first breach due ${rel(t.firstBreachDue)} ` +
       `(${r.createdBeforeFirstBreach} of ${r.aCount} tickets existed by then), phase A ended ${rel(t.aEnd)}, ` +
-      `phase B ended ${rel(t.bEnd)}, last breach due ${rel(t.lastDue)}.`,
+      `phase B started ${rel(t.bStart)} and ended ${rel(t.bEnd)}, last breach due ${rel(t.lastDue)}.`,
   );
   L.push(
-    `- Worker: WORKER_MAX_CACHED_WORKFLOWS=${r.runConfig.cached}, WORKER_MAX_CONCURRENT_WORKFLOW_TASKS=${r.runConfig.wft}, ` +
+    `- Worker: WORKER_MAX_CACHED_WORKFLOWS=${r.runConfig.cached} (heap ${r.settings.workerHeapMb} MiB), WORKER_MAX_CONCURRENT_WORKFLOW_TASKS=${r.runConfig.wft}, ` +
       `WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES=${r.runConfig.la}, DATABASE_POOL_MAX=${r.runConfig.pool}.`,
   );
   L.push('');
@@ -962,13 +989,15 @@ function formatReport(r: ReportInput): string {
       `due during the run) and **breach** (priority normal, first reply in T). Every ticket is created with POST /api/v1/tickets ` +
       `(keep-alive HTTP, ${s.concurrency} concurrent clients, one request at a time each, no Idempotency-Key).`,
     'Calibration: high tickets for BENCH_SLA_CALIBRATION_SECONDS; its rate sizes T = BENCH_SLA_TARGET_FACTOR × the expected duration ' +
-      'of phase A (capped so that phase A + T fits BENCH_SLA_BUDGET_SECONDS), so breaches start once most tickets exist and then fire ' +
-      'at the rate the tickets were created. Phase A: BENCH_SLA_TICKETS normal tickets (each has a first-reply warning at ' +
-      `${s.warnPercent} % of T and a breach at T). Phase B: high tickets until the last phase-A ticket is due (same per-ticket work: ` +
-      'policy match, SLA state, projected clock, a live timer), while phase A’s warnings and breaches fire. Then the run waits up to ' +
-      'BENCH_SLA_GRACE_SECONDS after the last due time for the last breaches.',
-    'Creation rate = successful creations ÷ wall time; the B / A ratio compares phase B with the part of phase A before the first ' +
-      'timer was due. Latencies are per request (hrtime), nearest-rank percentiles.',
+      'of phase A (capped so that phase A + T fits BENCH_SLA_BUDGET_SECONDS). With T > phase A, every ticket exists with its timers ' +
+      'live before the first breach is due; warnings and then breaches fire at the rate the tickets were created. Phase A: ' +
+      `BENCH_SLA_TICKETS normal tickets (each has a first-reply warning at ${s.warnPercent} % of T and a breach at T). Phase W: nothing ` +
+      'but the timers (the warnings fire) until the first breach is due. Phase B: high tickets (same per-ticket work: policy match, ' +
+      'SLA state, projected clock, a live timer) until the last phase-A ticket is due, while the breaches fire. Then the run waits up ' +
+      'to BENCH_SLA_GRACE_SECONDS after the last due time for the last breaches.',
+    'Creation rate = successful creations ÷ wall time; the B / A ratio compares phase B (breaches firing) with the part of phase A ' +
+      'before the first timer was due; phase A’s first and last quarters compare creation with few and with nearly all its timers live. ' +
+      'Latencies are per request (hrtime), nearest-rank percentiles.',
     'Lateness, read from PostgreSQL (owner pool) after the run: **workflow clock** = `data.lateness_ms` of each `sla.breached` / ' +
       '`sla.warning` timeline event (workflow time when the timer’s workflow task ran − due; what the worker also records in the ' +
       '`deskflow_sla_trigger_lateness` histogram); **timeline** = `occurred_at − data.due_at` (`data.at` for warnings), a cross-check ' +
@@ -1006,8 +1035,8 @@ function formatReport(r: ReportInput): string {
     ),
   );
   L.push('');
-  L.push('Breach lateness (workflow clock) by when the breach was due:', '');
-  L.push(table(['due during', 'n', 'p50', 'p95', 'p99', 'max', 'mean'], r.lateByPhase.map(({ label, d }) => row(label, d))));
+  L.push('Lateness (workflow clock) by when the trigger was due:', '');
+  L.push(table(['trigger, due during', 'n', 'p50', 'p95', 'p99', 'max', 'mean'], r.lateByPhase.map(({ label, d }) => row(label, d))));
   L.push('');
 
   if (r.anatomy.read) {

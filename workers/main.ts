@@ -2,7 +2,6 @@
  * The worker process: runs ticket workflows and their activities on TEMPORAL_TASK_QUEUE.
  * SIGINT/SIGTERM drain in-flight tasks before exit (the SDK's default shutdown signals).
  */
-import v8 from 'node:v8';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { DEFAULT_TEMPORAL_ADDRESS, loadConfig } from '../platform/config';
@@ -10,7 +9,7 @@ import { createPool } from '../platform/db';
 import { createLogger } from '../platform/logger';
 import { createRedis } from '../platform/redis';
 import { connectTemporal } from '../platform/temporal';
-import { preloadModules, workflowsPath } from './workflow-bundle';
+import { defaultCachedWorkflows, preloadModules, workflowsPath } from './workflow-bundle';
 
 async function main() {
   const config = loadConfig();
@@ -55,16 +54,6 @@ async function main() {
     redis.disconnect();
     log.info('worker stopped');
   }
-}
-
-/**
- * A ticket workflow evicted from the sticky cache is replayed from its history when its next timer
- * fires, so the cache should hold every open ticket a worker owns. The SDK's default assumes ~1.7 MiB
- * per workflow; ours take ~0.2 MiB with the shared domain modules, so budget 0.4 MiB each.
- */
-function defaultCachedWorkflows(): number {
-  const heapMiB = v8.getHeapStatistics().heap_size_limit / 2 ** 20;
-  return Math.max(100, Math.floor((heapMiB - 256) / 0.4));
 }
 
 main().catch((err) => {
