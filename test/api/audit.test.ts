@@ -366,6 +366,32 @@ describe('verify-audit', () => {
     return { tenant, entries: rows[0].n };
   }
 
+  it('a projected change of several versions is audited once per version, in version order, in an intact chain', async () => {
+    const tenant = await createTenant(stack, 'Multi');
+    const policy = await http(stack, 'POST', '/api/v1/sla-policies', {
+      headers: tenant.admin.headers,
+      body: { name: 'Reply fast', position: 0, targets: { normal: { first_reply: 60 } }, calendar_id: null },
+    });
+    expect(policy.status).toBe(201);
+    // Opening under a policy is one projection write of two versions: ticket.created, then the SLA decision.
+    const created = await http(stack, 'POST', '/api/v1/tickets', {
+      headers: tenant.headers,
+      body: { subject: 'Two versions at once', description: 'd', customer_id: tenant.customerId },
+    });
+    expect(created.status).toBe(201);
+    const id = created.body.id;
+    const { rows: events } = await stack.admin.query('SELECT version, type FROM ticket_events WHERE ticket_id = $1 ORDER BY version', [id]);
+    expect(events.length).toBeGreaterThanOrEqual(2);
+    const { rows: audit } = await stack.admin.query(
+      `SELECT seq::int, action, (after->>'version')::int AS version FROM audit_log
+       WHERE tenant_id = $1 AND entity_type = 'ticket' AND entity_id = $2 ORDER BY seq`,
+      [tenant.id, id],
+    );
+    expect(audit.map((a) => [a.version, a.action])).toEqual(events.map((e) => [e.version, e.type]));
+    expect(audit.map((a) => a.seq)).toEqual(audit.map((_, i) => audit[0].seq + i));
+    expect(await verifyAudit(tenant.id)).toMatchObject({ code: 0, output: expect.stringContaining('intact') });
+  });
+
   it('exits 0 on an intact chain and 1 after an entry was edited', async () => {
     const { tenant, entries } = await chainTenant('Chain');
     const intact = await verifyAudit(tenant.id);
