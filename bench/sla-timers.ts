@@ -449,8 +449,8 @@ const noParts = (): TimerParts => ({ arm: [], delivery: [], pickup: [], total: [
 async function timerAnatomy(
   client: Client,
   dues: Map<string, { warning?: number; breach?: number }>,
-): Promise<{ warning: TimerParts; breach: TimerParts; read: number; failed: number }> {
-  const out = { warning: noParts(), breach: noParts(), read: 0, failed: 0 };
+): Promise<{ warning: TimerParts; breach: TimerParts; read: number; failed: number; taskTimeouts: number }> {
+  const out = { warning: noParts(), breach: noParts(), read: 0, failed: 0, taskTimeouts: 0 };
   const queue = [...dues.keys()];
   const one = async (ticketId: string) => {
     const due = dues.get(ticketId)!;
@@ -460,6 +460,8 @@ async function timerAnatomy(
     for (const e of history.events ?? []) {
       const at = optionalTsToMs(e.eventTime);
       if (at === undefined) continue;
+      // A workflow task that waited past the sticky schedule-to-start timeout and went to the shared queue.
+      if (e.workflowTaskTimedOutEventAttributes) out.taskTimeouts++;
       if (e.timerStartedEventAttributes) {
         const a = e.timerStartedEventAttributes;
         started.set(a.timerId ?? '', { at, fireAfter: optionalTsToMs(a.startToFireTimeout) ?? 0 });
@@ -908,6 +910,7 @@ async function main(cleanup: Cleanup): Promise<number> {
       cached: runConfig.WORKER_MAX_CACHED_WORKFLOWS ?? `(default for the heap, ≈ ${defaultCachedWorkflows(settings.workerHeapMb + 48)})`,
       wft: runConfig.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
       la: runConfig.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
+      sticky: runConfig.WORKER_STICKY_QUEUE_TIMEOUT,
       pool: runConfig.DATABASE_POOL_MAX,
     },
     r0,
@@ -965,7 +968,7 @@ interface ReportInput {
   endLoad: string;
   settings: Settings;
   short: boolean;
-  runConfig: { cached: number | string; wft: number; la: number; pool: number };
+  runConfig: { cached: number | string; wft: number; la: number; sticky: number; pool: number };
   r0: number;
   expectedAS: number;
   targetS: number;
@@ -981,7 +984,7 @@ interface ReportInput {
   warnFig: TriggerFigures;
   escalations: number;
   lateByPhase: { label: string; d: Dist }[];
-  anatomy: { warning: TimerParts; breach: TimerParts; read: number; failed: number };
+  anatomy: { warning: TimerParts; breach: TimerParts; read: number; failed: number; taskTimeouts: number };
   resources: { name: string; phase: string; u: PhaseUsage | undefined }[];
   db: { phase: string; d: DbPhase | undefined }[];
   metrics: { address: string; lines: string[]; error?: string; count: number; sum: number };
@@ -1051,7 +1054,7 @@ function formatReport(r: ReportInput): string {
   );
   L.push(
     `- Worker: WORKER_MAX_CACHED_WORKFLOWS=${r.runConfig.cached} (heap ${r.settings.workerHeapMb} MiB), WORKER_MAX_CONCURRENT_WORKFLOW_TASKS=${r.runConfig.wft}, ` +
-      `WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES=${r.runConfig.la}, DATABASE_POOL_MAX=${r.runConfig.pool}.`,
+      `WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES=${r.runConfig.la}, WORKER_STICKY_QUEUE_TIMEOUT=${r.runConfig.sticky / 1000}s, DATABASE_POOL_MAX=${r.runConfig.pool}.`,
   );
   L.push('');
 
@@ -1135,6 +1138,11 @@ function formatReport(r: ReportInput): string {
       row(`${label}: total`, dist(p.total)),
     ];
     L.push(table(['timer', 'n', 'p50', 'p95', 'p99', 'max', 'mean'], [...parts('warning timer', r.anatomy.warning), ...parts('breach timer', r.anatomy.breach)]));
+    L.push(
+      '',
+      `Workflow tasks timed out in those histories (waited past WORKER_STICKY_QUEUE_TIMEOUT for the worker that caches the ` +
+        `workflow, then handed to the shared queue and a replay): **${r.anatomy.taskTimeouts}**.`,
+    );
     L.push('');
   }
 

@@ -53,6 +53,11 @@ export const ConfigSchema = z.object({
 
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(2).default(40),
   WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: z.coerce.number().int().min(1).default(40),
+  /**
+   * How long a task for a cached workflow waits for this worker before the server hands it to any worker (which must
+   * then replay its history). Longer rides out load peaks without replay storms; shorter fails over faster after a crash.
+   */
+  WORKER_STICKY_QUEUE_TIMEOUT: Duration.default(10_000),
   /** Sticky cache size; unset: sized from the worker's heap limit, about 2,500 ticket workflows per GiB (each takes ~0.2 MiB). */
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
   /** host:port of the worker's Prometheus /metrics (SDK metrics and SLA timer lateness); empty disables. */

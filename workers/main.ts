@@ -42,6 +42,7 @@ async function main() {
     maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
     maxConcurrentLocalActivityExecutions: config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
     maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS ?? defaultCachedWorkflows(),
+    stickyQueueScheduleToStartTimeout: config.WORKER_STICKY_QUEUE_TIMEOUT,
     shutdownGraceTime: '10s',
   });
   log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, address: DEFAULT_TEMPORAL_ADDRESS(config) }, 'worker started');
