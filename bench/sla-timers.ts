@@ -15,8 +15,9 @@
  *  3. phase A: creates BENCH_SLA_TICKETS `normal` tickets through POST /api/v1/tickets (BENCH_SLA_CONCURRENCY
  *     clients), recording the creation rate as their timers accumulate;
  *  4. phase W: nothing but the timers until the first breach is due (the warnings fire at the creation rate);
- *     phase B: keeps creating `high` tickets (same per-ticket work, not due during the run) until the last
- *     phase-A ticket is due, while the breaches fire at the rate phase A created them; records that creation rate;
+ *     phase B: keeps creating `high` tickets (same per-ticket work, not due during the run) in an open loop at
+ *     BENCH_SLA_PHASE_B_RATE_FACTOR × r0 until the last phase-A ticket is due, while the breaches fire at the rate
+ *     phase A created them; records what was served and how fast;
  *  5. waits (at most BENCH_SLA_GRACE_SECONDS after the last due time) for the last breaches, scrapes the
  *     worker's /metrics, reads the timeline from PostgreSQL, writes the section of bench/RESULTS.md between
  *     `<!-- bench-sla:begin -->` and `<!-- bench-sla:end -->` (nothing else in the file changes) and prints it.
@@ -27,8 +28,9 @@
  *      BENCH_SLA_GRACE_SECONDS (60), BENCH_SLA_WARN_PERCENT (50), BENCH_SLA_TIMEOUT_SECONDS (watchdog, 2700),
  *      BENCH_SLA_HISTORY_SAMPLE (200: breached tickets whose Temporal history is read to split lateness into parts),
  *      BENCH_SLA_WORKER_HEAP_MB (12288: the worker's --max-old-space-size, which sizes its sticky cache),
+ *      BENCH_SLA_PHASE_B_RATE_FACTOR (0.1: phase B's open-loop rate as a fraction of r0),
  *      BENCH_STRICT=1 (exit 1 when the target is missed), and DATABASE_URL / DATABASE_ADMIN_URL / REDIS_URL as
- *      for bench/run.ts (their database names are replaced by the scratch database). WORKER_MAX_* pass through.
+ *      for bench/run.ts (their database names are replaced by the scratch database). WORKER_* pass through.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
@@ -1181,7 +1183,7 @@ function formatReport(r: ReportInput): string {
   L.push(
     '',
     'Apart from signing-key creation (at start-up), the only advisory lock taken is the audit trail’s per-tenant chain lock (`audit_log_chain()` trigger), held until the projection ' +
-      'transaction commits: with one tenant, every ticket creation and every SLA trigger write queues on it.',
+      'statement (one per change) commits: with one tenant, every ticket creation and every SLA trigger write queues on it for that long.',
     '',
   );
 

@@ -1,0 +1,24 @@
+/** The configuration schema is the one place settings are defined; the README's table must list every one. */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ConfigSchema, loadConfig } from '../../platform/config';
+
+const readme = readFileSync(path.join(__dirname, '../../README.md'), 'utf8');
+const documented = new Set([...readme.matchAll(/^\| `([A-Z][A-Z0-9_]*)` \|/gm)].map((m) => m[1]!));
+
+it.each(Object.keys(ConfigSchema.shape))('README documents %s', (key) => {
+  expect(documented).toContain(key);
+});
+
+// Read before any configuration is loaded (where `npm start` finds or installs the Temporal CLI).
+const OUTSIDE_THE_SCHEMA = ['XDG_CACHE_HOME'];
+
+it('the README documents no setting the schema does not have', () => {
+  expect([...documented].filter((key) => !(key in ConfigSchema.shape) && !OUTSIDE_THE_SCHEMA.includes(key))).toEqual([]);
+});
+
+it('durations parse from human strings; a bad one is refused with its name', () => {
+  expect(loadConfig({ WORKER_STICKY_QUEUE_TIMEOUT: '60s' }).WORKER_STICKY_QUEUE_TIMEOUT).toBe(60_000);
+  expect(loadConfig({}).WORKER_STICKY_QUEUE_TIMEOUT).toBe(10_000);
+  expect(() => loadConfig({ WORKER_STICKY_QUEUE_TIMEOUT: 'soon' })).toThrow(/WORKER_STICKY_QUEUE_TIMEOUT/);
+});
