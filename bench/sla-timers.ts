@@ -29,6 +29,7 @@
  *      BENCH_SLA_HISTORY_SAMPLE (200: breached tickets whose Temporal history is read to split lateness into parts),
  *      BENCH_SLA_WORKER_HEAP_MB (12288: the worker's --max-old-space-size, which sizes its sticky cache),
  *      BENCH_SLA_PHASE_B_RATE_FACTOR (0.1: phase B's open-loop rate as a fraction of r0),
+ *      BENCH_SLA_PHASE_A_RATE (unset: phase A is a closed loop; set: an open loop at this many tickets/s, which is then the breach rate),
  *      BENCH_STRICT=1 (exit 1 when the target is missed), and DATABASE_URL / DATABASE_ADMIN_URL / REDIS_URL as
  *      for bench/run.ts (their database names are replaced by the scratch database). WORKER_* pass through.
  */
@@ -90,6 +91,7 @@ interface Settings {
   historySample: number;
   workerHeapMb: number;
   phaseBRateFactor: number;
+  phaseARate?: number;
 }
 
 function readSettings(): Settings {
@@ -105,6 +107,7 @@ function readSettings(): Settings {
     warnPercent: numberEnv('BENCH_SLA_WARN_PERCENT', 50, { min: 1, max: 99 }),
     timeoutS: numberEnv('BENCH_SLA_TIMEOUT_SECONDS', 2700, { min: 60 }),
     historySample: numberEnv('BENCH_SLA_HISTORY_SAMPLE', 200, { min: 0, max: 100_000 }),
+    phaseARate: optionalNumberEnv('BENCH_SLA_PHASE_A_RATE', { integer: false, min: 0.1, max: 1000 }),
     phaseBRateFactor: numberEnv('BENCH_SLA_PHASE_B_RATE_FACTOR', 0.1, { integer: false, min: 0.01, max: 2 }),
     workerHeapMb: numberEnv('BENCH_SLA_WORKER_HEAP_MB', 12288, { min: 512, max: 65_536 }),
   };
@@ -664,7 +667,8 @@ async function main(cleanup: Cleanup): Promise<number> {
   const calibrationSample = windowOf(calibration, calibration.startedAt, calibration.endedAt);
   if (calibrationSample.ok === 0) throw new Error(`no ticket created during calibration (${calibration.firstError ?? 'no error'})`);
   const r0 = calibrationSample.rps;
-  const expectedAS = settings.tickets / r0;
+  // A paced phase A (open loop) sets the breach rate; otherwise it is the machine's closed-loop maximum.
+  const expectedAS = settings.tickets / (settings.phaseARate ?? r0);
 
   const notes: string[] = [];
   let targetS: number;
@@ -703,11 +707,12 @@ async function main(cleanup: Cleanup): Promise<number> {
   let lastDue = Number.NEGATIVE_INFINITY;
   let wrongPolicy = 0;
   let checked = false;
-  const phaseA = await createTickets({
-    count: settings.tickets,
-    until: Date.now() + capAS * 1000,
-    concurrency: settings.concurrency,
-    op: async () => {
+  const createPhaseA = (op: () => Promise<void>, progress: (n: number) => void): Promise<Created> =>
+    settings.phaseARate === undefined
+      ? createTickets({ count: settings.tickets, until: Date.now() + capAS * 1000, concurrency: settings.concurrency, op, health, progress })
+      : createAtRate({ rate: settings.phaseARate, until: Date.now() + (settings.tickets / settings.phaseARate) * 1000, maxInFlight: 500, op, health, progress });
+  const phaseA = await createPhaseA(
+    async () => {
       const t = asTicket(await postJson(agent, createUrl, headers, normalBody));
       const due = firstReplyDue(t);
       if (t.sla?.policy_id !== breach.id || due === null) {
@@ -723,9 +728,8 @@ async function main(cleanup: Cleanup): Promise<number> {
       firstCreated = Math.min(firstCreated, Date.parse(t.created_at));
       lastDue = Math.max(lastDue, Date.parse(due));
     },
-    health,
-    progress: (n) => log(`phase A: ${n}/${settings.tickets} created`),
-  });
+    (n) => log(`phase A: ${n}/${settings.tickets} created`),
+  );
   health();
   if (wrongPolicy) throw new Error(`${wrongPolicy} normal tickets did not get the breach policy`);
   if (phaseA.done.length === 0) throw new Error(`no ticket created in phase A (${phaseA.firstError ?? 'no error'})`);
@@ -1013,7 +1017,7 @@ function formatReport(r: ReportInput): string {
   const wB = worker('B');
   const wA = worker('A');
   L.push(
-    `- Creation capacity with the timers live (closed loop, last quarter of phase A) / with none (calibration): **${pct(r.ratio)}** ` +
+    (s.phaseARate === undefined ? `- Creation capacity with the timers live (closed loop, last quarter of phase A) / with none (calibration): **${pct(r.ratio)}** ` : `- Phase A paced at ${num(s.phaseARate)} tickets/s (so the breach rate); its last quarter / calibration's closed loop: **${pct(r.ratio)}** `) +
       `(${num(r.creation.find((c) => c.label.includes('last quarter'))!.s.rps)} vs ${num(r.r0)} tickets/s). While the breaches fired ` +
       `(phase B, open loop): ${num(r.creation.find((c) => c.label.startsWith('phase B'))!.s.rps)} tickets/s of ${num(r.phaseB.rate)} offered, ` +
       `${r.creation.find((c) => c.label.startsWith('phase B'))!.s.errors} failed (30 s timeout), ` +
@@ -1042,7 +1046,7 @@ function formatReport(r: ReportInput): string {
     `BENCH_SLA_TICKETS=${s.tickets} BENCH_SLA_CONCURRENCY=${s.concurrency} BENCH_SLA_CALIBRATION_SECONDS=${s.calibrationS} ` +
       `BENCH_SLA_TARGET_FACTOR=${s.targetFactor} BENCH_SLA_BUDGET_SECONDS=${s.budgetS} BENCH_SLA_TARGET_SECONDS=${s.targetS ?? '(auto)'} ` +
       `BENCH_SLA_PHASE_B_SECONDS=${s.phaseBS ?? '(auto)'} BENCH_SLA_GRACE_SECONDS=${s.graceS} BENCH_SLA_WARN_PERCENT=${s.warnPercent} ` +
-      `BENCH_SLA_HISTORY_SAMPLE=${s.historySample} BENCH_SLA_PHASE_B_RATE_FACTOR=${s.phaseBRateFactor} BENCH_SLA_WORKER_HEAP_MB=${s.workerHeapMb}`,
+      `BENCH_SLA_HISTORY_SAMPLE=${s.historySample} BENCH_SLA_PHASE_A_RATE=${s.phaseARate ?? '(closed loop)'} BENCH_SLA_PHASE_B_RATE_FACTOR=${s.phaseBRateFactor} BENCH_SLA_WORKER_HEAP_MB=${s.workerHeapMb}`,
     '',
   );
   L.push(
