@@ -140,6 +140,7 @@ function creationRecorder(maxErrors: number, progress?: (created: number) => voi
   const ticker = progress ? setInterval(() => progress(done.length), 10_000) : undefined;
   return {
     done,
+    startedAt,
     /** Resolves true when the creation succeeded, false when it failed (and the run goes on). */
     async create(op: () => Promise<void>): Promise<boolean> {
       const t0 = process.hrtime.bigint();
@@ -214,10 +215,9 @@ async function createAtRate(opts: {
   let skipped = 0;
   let fatal: unknown;
   const inFlight = new Set<Promise<unknown>>();
-  const startedAt = Date.now();
   let result: Omit<Created, 'capped'>;
   try {
-    for (let next = startedAt; next < opts.until; next += 1000 / opts.rate) {
+    for (let next = recorder.startedAt; next < opts.until; next += 1000 / opts.rate) {
       if (next > Date.now()) await sleep(next - Date.now());
       opts.health();
       if (fatal) throw fatal;
