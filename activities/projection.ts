@@ -8,6 +8,7 @@ import type pg from 'pg';
 import type { TicketEvent } from '../domain/events';
 import { nextDueAt } from '../domain/sla';
 import type { Message, Ticket } from '../domain/ticket';
+import { AUDIT_COLUMNS } from '../platform/audit';
 import { withTenant } from '../platform/tenant-db';
 
 export interface TicketChange {
@@ -79,7 +80,7 @@ WITH t AS (
   RETURNING version
 ), audit AS (
   -- Audit once per version: a retried write finds its events already there and appends nothing.
-  INSERT INTO audit_log (tenant_id, actor_type, actor_id, action, entity_type, entity_id, before, after, request_id)
+  INSERT INTO audit_log (${AUDIT_COLUMNS})
   SELECT $2, a.actor_type, a.actor_id, a.action, 'ticket', $1::text, a.before, a.after, NULL
   FROM jsonb_to_recordset($26::jsonb) AS a(version integer, actor_type text, actor_id text, action text, before jsonb, after jsonb)
   WHERE a.version IN (SELECT version FROM events)

@@ -17,10 +17,13 @@ export interface AuditEntry {
   request_id?: string | null;
 }
 
+/** What a caller writes into audit_log; the trigger fills in seq, time and the hashes. */
+export const AUDIT_COLUMNS = 'tenant_id, actor_type, actor_id, action, entity_type, entity_id, before, after, request_id';
+
 /** Appends inside the caller's tenant-scoped connection/transaction, so it commits with the change. */
 export async function appendAudit(db: Db, e: AuditEntry): Promise<void> {
   await db.query(
-    `INSERT INTO audit_log (tenant_id, actor_type, actor_id, action, entity_type, entity_id, before, after, request_id)
+    `INSERT INTO audit_log (${AUDIT_COLUMNS})
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
     [
       e.tenant_id,
