@@ -3,12 +3,15 @@
  * replayed write carries the same versions, an older version never overwrites a newer one, and each
  * timeline event (and its audit entry) is written once. New events are then published live (Redis).
  */
+import { ApplicationFailure } from '@temporalio/common';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
+import type { ErrorCode } from '../domain/errors';
 import type { TicketEvent } from '../domain/events';
 import { nextDueAt } from '../domain/sla';
 import type { Message, Ticket } from '../domain/ticket';
 import { AUDIT_COLUMNS } from '../platform/audit';
+import { classifyDbError } from '../platform/db-errors';
 import { withTenant } from '../platform/tenant-db';
 
 export interface TicketChange {
@@ -117,7 +120,7 @@ export function createProjectionActivities(pool: pg.Pool, redis?: Redis): Projec
           active.some((x) => x.warned_at !== null), active.some((x) => x.breached_at !== null),
           JSON.stringify(metrics), JSON.stringify(messages), JSON.stringify(rows), JSON.stringify(audits),
         ]),
-      );
+      ).catch(nonRetryableUnlessTransient);
       const committedAt = Date.now();
       const inserted = new Set(result[0]?.inserted ?? []);
       const fresh = events.filter((e) => inserted.has(e.version));
@@ -128,6 +131,23 @@ export function createProjectionActivities(pool: pg.Pool, redis?: Redis): Projec
       return { committed_at: committedAt };
     },
   };
+}
+
+/**
+ * The statement is atomic, so a failed attempt wrote nothing. A transient failure is retried (the
+ * ticket waits for PostgreSQL to come back); any other fails the same way every time and is
+ * returned to the workflow at once, which rejects the change instead of retrying it forever.
+ */
+function nonRetryableUnlessTransient(err: unknown): never {
+  const kind = classifyDbError(err);
+  if (kind === 'transient') throw err;
+  const e = err as { code?: string; message?: string };
+  throw ApplicationFailure.create({
+    type: (kind === 'rejected_data' ? 'unstorable_change' : 'change_failed') satisfies ErrorCode,
+    message: `the projection refused the change: ${e.message ?? String(err)}`,
+    nonRetryable: true,
+    details: [{ sqlstate: e.code ?? null }],
+  });
 }
 
 /** Ticket changes in the audit trail: which fields moved (no message bodies: those stay in messages). */

@@ -16,6 +16,7 @@ import { sessionStore } from './auth/sessions';
 import { SigningKeyRing } from './auth/signing-keys';
 import { accessTokens } from './auth/tokens';
 import { customerStore } from './customer-store';
+import { groupStore } from './group-store';
 import { credentialRateLimit, rateLimiters } from './http/rate-limit';
 import { mountRoutes, type RouteMiddleware, type RouteSpec } from './http/route';
 import { idempotency } from './idempotency';
@@ -24,6 +25,7 @@ import { apiKeyRoutes } from './routes/api-keys';
 import { auditRoutes } from './routes/audit';
 import { authRoutes } from './routes/auth';
 import { customerRoutes } from './routes/customers';
+import { groupRoutes } from './routes/groups';
 import { mountDocs } from './routes/docs';
 import { healthRoutes } from './routes/health';
 import { inboundRoutes } from './routes/inbound';
@@ -75,6 +77,7 @@ export function buildRoutes({ config, pool, redis, temporal }: AppDeps) {
     ...customerRoutes(customers),
     ...ticketRoutes({ tickets, workflows, atRiskWindowMs: config.SLA_AT_RISK_WINDOW }),
     ...userRoutes(userStore(pool)),
+    ...groupRoutes(groupStore(pool)),
     ...apiKeyRoutes(apiKeyStore(pool)),
     ...tenantRoutes(tenants),
     ...auditRoutes(pool),

@@ -3,6 +3,7 @@ import type { Request } from 'express';
 import type { z } from 'zod';
 import { DeskflowError } from '../domain/errors';
 import { Uuid } from '../domain/ids';
+import { findUnstorable, UNSTORABLE_MESSAGE } from '../domain/text';
 import type { Role, Scope } from '../domain/auth';
 import type { Actor } from '../domain/ticket';
 import { zodToProblem } from './problem';
@@ -42,15 +43,23 @@ export function parseBody<S extends z.ZodType>(schema: S, req: Request): z.infer
     if (hasBody) throw new DeskflowError('unsupported_media_type', 'send the body as application/json');
     throw new DeskflowError('validation_failed', 'a JSON body is required', { errors: [{ path: 'body', message: 'required' }] });
   }
+  refuseUnstorable(req.body, 'body');
   const result = schema.safeParse(req.body);
   if (!result.success) throw zodToProblem(result.error, 'body');
   return result.data;
 }
 
 export function parseQuery<S extends z.ZodType>(schema: S, req: Request): z.infer<S> {
+  refuseUnstorable(req.query, 'query');
   const result = schema.safeParse(req.query);
   if (!result.success) throw zodToProblem(result.error, 'query');
   return result.data;
+}
+
+/** Belt and braces to `Text` in every schema: no key or field of any input may carry unstorable text. */
+function refuseUnstorable(input: unknown, where: 'body' | 'query'): void {
+  const path = findUnstorable(input, where);
+  if (path) throw new DeskflowError('validation_failed', `${path}: ${UNSTORABLE_MESSAGE}`, { errors: [{ path, message: UNSTORABLE_MESSAGE }] });
 }
 
 /** A malformed id can never name an object: 404, like an id of another tenant. */

@@ -4,7 +4,8 @@ import type { TicketEvent } from '../domain/events';
 import type { PolicySnapshot } from '../domain/sla-policy';
 import type { CreateTicketInput, Message, Ticket, TicketPriority, TicketStatus } from '../domain/ticket';
 import { resolveSlaPolicy } from '../platform/sla-policies';
-import { withTenant } from '../platform/tenant-db';
+import { type Db, withTenant } from '../platform/tenant-db';
+import { DeskflowError } from '../domain/errors';
 
 const TICKET_COLUMNS = `id, tenant_id, subject, description, status, priority, channel, customer_id, assignee_id, group_id,
   tags, version, created_at, updated_at, first_agent_reply_at, solved_at, closed_at, sla`;
@@ -25,6 +26,22 @@ export interface TicketFilter {
   limit: number;
 }
 
+export interface TicketReferences {
+  assignee_id?: string | null;
+  group_id?: string | null;
+}
+
+async function assertReferences(db: Db, tenantId: string, refs: TicketReferences): Promise<void> {
+  if (!refs.assignee_id && !refs.group_id) return;
+  const { rows } = await db.query<{ assignee: boolean; grp: boolean }>(
+    `SELECT ($2::uuid IS NULL OR EXISTS (SELECT 1 FROM users WHERE tenant_id = $1 AND id = $2 AND active)) AS assignee,
+            ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM groups WHERE tenant_id = $1 AND id = $3)) AS grp`,
+    [tenantId, refs.assignee_id ?? null, refs.group_id ?? null],
+  );
+  if (!rows[0]?.assignee) throw new DeskflowError('unknown_reference', 'assignee_id does not name an active user of this tenant', { field: 'assignee_id' });
+  if (!rows[0]?.grp) throw new DeskflowError('unknown_reference', 'group_id does not name a group of this tenant', { field: 'group_id' });
+}
+
 export function ticketStore(pool: pg.Pool) {
   return {
     async get(tenantId: string, id: string): Promise<Ticket | null> {
@@ -34,14 +51,24 @@ export function ticketStore(pool: pg.Pool) {
       });
     },
 
-    /** What opening a ticket needs to know first, on one connection: does the customer exist, which SLA policy applies. */
+    /**
+     * What opening a ticket needs to know first, on one connection: does the customer exist, do the
+     * assignee and group, which SLA policy applies.
+     */
     async openingFacts(tenantId: string, input: CreateTicketInput): Promise<{ customerExists: boolean; policy: PolicySnapshot | null }> {
       return withTenant(pool, tenantId, async (db) => {
         const { rowCount } = await db.query('SELECT 1 FROM customers WHERE tenant_id = $1 AND id = $2', [tenantId, input.customer_id]);
         if (!rowCount) return { customerExists: false, policy: null };
+        await assertReferences(db, tenantId, input);
         const policy = await resolveSlaPolicy(db, tenantId, { priority: input.priority, channel: input.channel, tags: input.tags, customer_id: input.customer_id });
         return { customerExists: true, policy };
       });
+    },
+
+    /** An assignee must be an active user and a group a group of the tenant (else 422, whatever the reason). */
+    async checkReferences(tenantId: string, refs: TicketReferences): Promise<void> {
+      if (!refs.assignee_id && !refs.group_id) return;
+      await withTenant(pool, tenantId, (db) => assertReferences(db, tenantId, refs));
     },
 
     /** Newest first, keyset-paginated; fetches limit+1 rows to know whether there is more. */

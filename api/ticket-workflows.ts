@@ -4,11 +4,13 @@
  */
 import {
   type Client,
+  isGrpcServiceError,
   ServiceError,
   WithStartWorkflowOperation,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { DeskflowError, isErrorCode } from '../domain/errors';
@@ -59,7 +61,7 @@ export function ticketWorkflows(
     try {
       return await fn();
     } catch (err) {
-      if (err instanceof WorkflowNotFoundError || isCompletedError(err)) return whenNoWorkflow(who, ticketId);
+      if (isWorkflowGone(err)) return whenNoWorkflow(who, ticketId);
       throw translate(err);
     }
   }
@@ -130,16 +132,29 @@ export function ticketWorkflows(
   };
 }
 
-function isCompletedError(err: unknown): boolean {
-  return err instanceof ServiceError && /workflow execution already completed/i.test(String((err as ServiceError).cause ?? (err as ServiceError).message));
+const GRPC_NOT_FOUND = 5;
+
+/** The ticket's workflow does not run (never started, or completed): gRPC NOT_FOUND however the SDK wraps it. */
+function isWorkflowGone(err: unknown): boolean {
+  if (err instanceof WorkflowNotFoundError) return true;
+  const grpc = err instanceof ServiceError ? err.cause : err;
+  return isGrpcServiceError(grpc) && grpc.code === GRPC_NOT_FOUND;
 }
 
-/** A rejected update carries our error code as the ApplicationFailure type. */
-function translate(err: unknown): unknown {
-  if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
-    const { type, message, details } = err.cause;
-    if (isErrorCode(type)) return new DeskflowError(type, message, (details?.[0] as Record<string, unknown>) ?? {});
+/**
+ * A rejected update carries our error code as the ApplicationFailure type; Temporal being
+ * unreachable, slow or overloaded is a 503 whatever shape the SDK gives it.
+ */
+export function translate(err: unknown): unknown {
+  if (err instanceof WorkflowUpdateFailedError) {
+    const cause = err.cause;
+    if (cause instanceof ApplicationFailure && isErrorCode(cause.type)) {
+      return new DeskflowError(cause.type, cause.message, (cause.details?.[0] as Record<string, unknown>) ?? {});
+    }
+    return new DeskflowError('change_failed', 'the change could not be applied; the ticket is unchanged');
   }
-  if (err instanceof ServiceError) return new DeskflowError('service_unavailable', 'the workflow service is unavailable');
+  if (err instanceof ServiceError || err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isGrpcServiceError(err)) {
+    return new DeskflowError('service_unavailable', 'the workflow service is unavailable');
+  }
   return err;
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Text } from './text';
 
 export const Role = z.enum(['admin', 'agent']);
 export type Role = z.infer<typeof Role>;
@@ -27,10 +28,10 @@ export const ROLE_SCOPES: Readonly<Record<Role, readonly Scope[]>> = {
 
 const Email = z.email().max(254).toLowerCase();
 /** Long passphrases welcome; 12 characters at least (NIST 800-63B allows 8, we ask a little more). */
-const Password = z.string().min(12).max(256);
+const Password = Text.min(12).max(256);
 
-export const LoginInput = z.object({ email: z.string().max(254), password: z.string().max(256) }).strict();
-export const RefreshInput = z.object({ refresh_token: z.string().min(1).max(512) }).strict();
+export const LoginInput = z.object({ email: Text.max(254), password: Text.max(256) }).strict();
+export const RefreshInput = z.object({ refresh_token: Text.min(1).max(512) }).strict();
 
 export const User = z.object({
   id: z.uuid(),
@@ -46,12 +47,12 @@ export const User = z.object({
 export type User = z.infer<typeof User>;
 
 export const CreateUserInput = z
-  .object({ email: Email, name: z.string().trim().min(1).max(200), role: Role, password: Password })
+  .object({ email: Email, name: Text.trim().min(1).max(200), role: Role, password: Password })
   .strict();
 export type CreateUserInput = z.infer<typeof CreateUserInput>;
 
 export const PatchUserInput = z
-  .object({ name: z.string().trim().min(1).max(200).optional(), role: Role.optional(), active: z.boolean().optional(), password: Password.optional() })
+  .object({ name: Text.trim().min(1).max(200).optional(), role: Role.optional(), active: z.boolean().optional(), password: Password.optional() })
   .strict()
   .refine((p) => Object.keys(p).length > 0, { message: 'at least one field is required' });
 export type PatchUserInput = z.infer<typeof PatchUserInput>;
@@ -72,7 +73,7 @@ export type ApiKey = z.infer<typeof ApiKey>;
 
 export const CreateApiKeyInput = z
   .object({
-    name: z.string().trim().min(1).max(100),
+    name: Text.trim().min(1).max(100),
     scopes: z.array(Scope).min(1).transform((s) => [...new Set(s)].sort()),
     rate_limit_per_min: z.number().int().min(1).max(100_000).nullable().default(null),
   })
@@ -87,6 +88,6 @@ export const TenantSettings = z.object({
   created_at: z.string(),
 });
 export const PatchTenantInput = z
-  .object({ name: z.string().trim().min(1).max(200).optional(), rate_limit_per_min: z.number().int().min(1).max(100_000).nullable().optional() })
+  .object({ name: Text.trim().min(1).max(200).optional(), rate_limit_per_min: z.number().int().min(1).max(100_000).nullable().optional() })
   .strict()
   .refine((p) => Object.keys(p).length > 0, { message: 'at least one field is required' });

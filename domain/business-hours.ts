@@ -1,5 +1,6 @@
 import { IANAZone } from 'luxon';
 import { z } from 'zod';
+import { Text } from './text';
 import { DeskflowError } from './errors';
 
 /**
@@ -44,8 +45,8 @@ export type TimeZone = z.infer<typeof TimeZone>;
 export const WeeklyInterval = z
   .object({
     day: z.number().int().min(0).max(6), // 0 = Sunday, as in Date#getDay
-    start: z.string().regex(HHMM, 'HH:MM, 00:00 to 23:59'),
-    end: z.string().refine((s) => s === '24:00' || HHMM.test(s), 'HH:MM, 00:01 to 24:00'),
+    start: Text.regex(HHMM, 'HH:MM, 00:00 to 23:59'),
+    end: Text.refine((s) => s === '24:00' || HHMM.test(s), 'HH:MM, 00:01 to 24:00'),
   })
   // Zero-padded HH:MM strings compare like the times they denote.
   .refine((w) => w.start < w.end, { message: 'end must be after start', path: ['end'] });
@@ -53,8 +54,8 @@ export type WeeklyInterval = z.infer<typeof WeeklyInterval>;
 
 /** A local date on which the calendar is closed all day; `recurring` repeats it every year. */
 export const Holiday = z.object({
-  date: z.string().refine(isValidDate, 'a real calendar date, YYYY-MM-DD'),
-  name: z.string().trim().min(1).max(100).optional(),
+  date: Text.refine(isValidDate, 'a real calendar date, YYYY-MM-DD'),
+  name: Text.trim().min(1).max(100).optional(),
   recurring: z.boolean().optional(),
 });
 export type Holiday = z.infer<typeof Holiday>;
@@ -73,7 +74,7 @@ export type Calendar = z.infer<typeof Calendar>;
 /** Body of the admin API's create/replace calendar. `.strict()` so unknown fields are a 400. */
 export const CalendarInput = z
   .object({
-    name: z.string().trim().min(1).max(100),
+    name: Text.trim().min(1).max(100),
     time_zone: TimeZone,
     weekly: z.array(WeeklyInterval).max(50),
     holidays: z.array(Holiday).max(366),

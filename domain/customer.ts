@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Text } from './text';
 import { Uuid } from './ids';
 
 export const Customer = z.object({
@@ -15,10 +16,10 @@ export const Customer = z.object({
 export type Customer = z.infer<typeof Customer>;
 
 const fields = {
-  name: z.string().trim().min(1).max(200),
+  name: Text.trim().min(1).max(200),
   email: z.email().max(254).toLowerCase().nullable(),
-  phone: z.string().trim().regex(/^\+?[0-9 ()-]{4,32}$/, 'a phone number').nullable(),
-  external_id: z.string().trim().min(1).max(128).nullable(),
+  phone: Text.trim().regex(/^\+?[0-9 ()-]{4,32}$/, 'a phone number').nullable(),
+  external_id: Text.trim().min(1).max(128).nullable(),
 };
 
 export const CreateCustomerInput = z

@@ -19,9 +19,12 @@ export const ERROR_CATALOG = {
   ticket_closed: { status: 422, title: 'The ticket is closed' },
   rule_violation: { status: 422, title: 'The request breaks a business rule' },
   unknown_customer: { status: 422, title: 'The customer does not exist' },
+  unknown_reference: { status: 422, title: 'A referenced object does not exist' },
+  unstorable_change: { status: 422, title: 'The change cannot be stored' },
   idempotency_key_reused: { status: 422, title: 'Idempotency-Key reused with a different request' },
   rate_limited: { status: 429, title: 'Too many requests' },
   internal: { status: 500, title: 'Internal server error' },
+  change_failed: { status: 500, title: 'The change could not be recorded; the ticket is unchanged' },
   service_unavailable: { status: 503, title: 'A dependency is unavailable' },
 } as const satisfies Record<string, { status: number; title: string }>;
 

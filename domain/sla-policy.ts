@@ -1,5 +1,6 @@
 /** SLA policies and their escalation rules: what admins define, and the snapshot a ticket runs under. */
 import { z } from 'zod';
+import { Text } from './text';
 import { SlaMetric } from './sla-state';
 import { Channel, Tag, TicketPriority, TicketStatus } from './ticket';
 
@@ -47,7 +48,7 @@ export type EscalationAction = z.infer<typeof EscalationAction>;
 
 export const EscalationRule = z
   .object({
-    id: z.string().regex(/^[a-z0-9_-]{1,40}$/),
+    id: Text.regex(/^[a-z0-9_-]{1,40}$/),
     metrics: z.array(SlaMetric).min(1).default(['first_reply', 'next_reply', 'resolution']),
     trigger: EscalationTrigger,
     actions: z.array(EscalationAction).min(1).max(10),
@@ -62,7 +63,7 @@ const RuleList = z
 
 export const CreateSlaPolicyInput = z
   .object({
-    name: z.string().trim().min(1).max(100),
+    name: Text.trim().min(1).max(100),
     position: z.number().int().min(0).max(10_000),
     active: z.boolean().default(true),
     conditions: PolicyConditions.default({}),
@@ -77,7 +78,7 @@ export type CreateSlaPolicyInput = z.infer<typeof CreateSlaPolicyInput>;
 
 export const PatchSlaPolicyInput = z
   .object({
-    name: z.string().trim().min(1).max(100).optional(),
+    name: Text.trim().min(1).max(100).optional(),
     position: z.number().int().min(0).max(10_000).optional(),
     active: z.boolean().optional(),
     conditions: PolicyConditions.optional(),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Text } from './text';
 import { Uuid } from './ids';
 import { SlaState } from './sla-state';
 
@@ -13,8 +14,7 @@ export const Channel = z.enum(['api', 'email', 'web', 'phone', 'chat']);
 export type Channel = z.infer<typeof Channel>;
 
 /** Tags are normalised to lower case so `Billing` and `billing` are one tag. */
-export const Tag = z
-  .string()
+export const Tag = Text
   .trim()
   .toLowerCase()
   .min(1)
@@ -58,13 +58,13 @@ export const Ticket = z.object({
 });
 export type Ticket = z.infer<typeof Ticket>;
 
-const Subject = z.string().trim().min(1).max(250);
+const Subject = Text.trim().min(1).max(250);
 
 /** Body of POST /tickets. `.strict()` so unknown fields (mass assignment) are a 400. */
 export const CreateTicketInput = z
   .object({
     subject: Subject,
-    description: z.string().trim().min(1).max(65_536),
+    description: Text.trim().min(1).max(65_536),
     customer_id: Uuid,
     priority: TicketPriority.default('normal'),
     channel: Channel.default('api'),
@@ -94,7 +94,7 @@ export const MessageVisibility = z.enum(['public', 'internal']);
 /** Body of POST /tickets/:id/messages: a public reply or an internal note. */
 export const AddMessageInput = z
   .object({
-    body: z.string().trim().min(1).max(65_536),
+    body: Text.trim().min(1).max(65_536),
     visibility: MessageVisibility.default('public'),
     /** `customer` records a reply on behalf of the ticket's requester (e.g. relayed from email). */
     author_type: z.enum(['agent', 'customer']).default('agent'),

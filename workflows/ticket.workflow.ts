@@ -5,10 +5,14 @@
  * and projects every version to PostgreSQL.
  */
 import {
+  ActivityFailure,
   ApplicationFailure,
+  TemporalFailure,
+  WorkflowError,
   allHandlersFinished,
   condition,
   continueAsNew,
+  log,
   metricMeter,
   proxyLocalActivities,
   setHandler,
@@ -16,7 +20,7 @@ import {
   uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
-import { DeskflowError } from '../domain/errors';
+import { DeskflowError, isErrorCode } from '../domain/errors';
 import type { TicketEvent } from '../domain/events';
 import { TicketSearchAttributes as SA } from '../domain/search-attributes';
 import {
@@ -63,6 +67,10 @@ const { projectTicketChange, resolveSlaPolicy } = proxyLocalActivities<Projectio
 
 const SYSTEM: Actor = { type: 'system', id: null };
 const slaLateness = metricMeter.createHistogram('deskflow_sla_trigger_lateness', 'int', 'ms', 'SLA timer fired minus due time');
+const commitFailures = metricMeter.createCounter('deskflow_ticket_commit_failures', 'failures', 'Ticket changes the projection refused (the ticket kept its state)');
+/** A timer whose change the projection refused waits this long (doubling, capped) before it tries again. */
+const TIMER_RETRY_FIRST_MS = 60_000;
+const TIMER_RETRY_MAX_MS = 3_600_000;
 
 /** A command's outcome: the next ticket, its events (one per version) and any new message. */
 interface Change {
@@ -78,6 +86,7 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
   let policy: PolicySnapshot | null = input.carried?.policy ?? null;
   const serially = serialQueue();
   const publishSearchAttributes = searchAttributePublisher();
+  let openFailure: unknown = null;
 
   const current = (): Ticket => {
     if (ticket === null) throw new DeskflowError('not_found', 'ticket is not opened yet');
@@ -93,10 +102,39 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
   let committedAt = 0;
   const timerClock = () => Math.max(Date.now(), committedAt);
 
+  /**
+   * Runs one command after the previous one, as all or nothing: if any step fails (the projection
+   * refused the change, or a bug), the live state stays exactly as it was.
+   */
+  const transact = <T>(fn: () => Promise<T>): Promise<T> =>
+    serially(async () => {
+      const saved = { ticket, policy };
+      try {
+        return await fn();
+      } catch (err) {
+        ({ ticket, policy } = saved);
+        throw toFailure(err);
+      }
+    });
+
+  /** Like `transact` for work nobody waits on (timers, signals): a failure is logged and reported as false. */
+  const attempt = (what: string, fn: () => Promise<void>): Promise<boolean> =>
+    transact(fn).then(
+      () => true,
+      (err: unknown) => {
+        log.warn(`ticket ${what} failed; the ticket keeps its state`, { error: String((err as Error)?.message ?? err) });
+        return false;
+      },
+    );
+
   /** Persist a change, then make it the live state. */
   const commit = async (change: Change, opts: { searchAttributesSet?: boolean } = {}): Promise<void> => {
     if (change.events.length === 0) return;
-    const projected = await projectTicketChange({ ticket: change.ticket, events: change.events, message: change.message });
+    const projected = await projectTicketChange({ ticket: change.ticket, events: change.events, message: change.message }).catch(
+      (err: unknown) => {
+        throw refused(err, change);
+      },
+    );
     committedAt = Math.max(committedAt, projected?.committed_at ?? 0); // absent in histories from before it was reported
     ticket = change.ticket;
     publishSearchAttributes(ticket, opts.searchAttributesSet);
@@ -209,7 +247,8 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
   setHandler(
     ticketOpenedUpdate,
     async () => {
-      await condition(() => ticket !== null);
+      await condition(() => ticket !== null || openFailure !== null);
+      if (ticket === null) throw openFailure;
       return current();
     },
     { validator: ({ tenant_id }) => asFailure(() => assertTenant(tenant_id)) },
@@ -218,14 +257,12 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
   setHandler(
     patchTicketUpdate,
     (req) =>
-      serially(() =>
-        asFailureAsync(async () => {
-          const before = current();
-          assertExpectedVersion(before, req.expected_version);
-          await commit(await withSla(before, patchTicket(before, req.patch, req.actor, now())));
-          return current();
-        }),
-      ),
+      transact(async () => {
+        const before = current();
+        assertExpectedVersion(before, req.expected_version);
+        await commit(await withSla(before, patchTicket(before, req.patch, req.actor, now())));
+        return current();
+      }),
     {
       // Reject before anything is written (or even recorded in history).
       validator: (req) =>
@@ -240,14 +277,12 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
   setHandler(
     addMessageUpdate,
     (req) =>
-      serially(() =>
-        asFailureAsync(async () => {
-          const before = current();
-          const decision = addMessage(before, req.message, req.actor, req.message_id, now(), req.external_id ?? null);
-          await commit(await withSla(before, decision));
-          return { ticket: current(), message: decision.message };
-        }),
-      ),
+      transact(async () => {
+        const before = current();
+        const decision = addMessage(before, req.message, req.actor, req.message_id, now(), req.external_id ?? null);
+        await commit(await withSla(before, decision));
+        return { ticket: current(), message: decision.message };
+      }),
     {
       validator: (req) =>
         asFailure(() => {
@@ -260,16 +295,14 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
   setHandler(
     acknowledgeSlaUpdate,
     (req) =>
-      serially(() =>
-        asFailureAsync(async () => {
-          const t = current();
-          if (!t.sla) throw new DeskflowError('rule_violation', 'no SLA policy applies to this ticket');
-          const acked = acknowledge(t.sla, Date.now());
-          const recorded = recordEvents(t, acked.decisions.map((d) => ({ type: d.type, actor: req.actor, data: d.data, update: { sla: acked.sla } })), now());
-          await commit(recorded);
-          return current();
-        }),
-      ),
+      transact(async () => {
+        const t = current();
+        if (!t.sla) throw new DeskflowError('rule_violation', 'no SLA policy applies to this ticket');
+        const acked = acknowledge(t.sla, Date.now());
+        const recorded = recordEvents(t, acked.decisions.map((d) => ({ type: d.type, actor: req.actor, data: d.data, update: { sla: acked.sla } })), now());
+        await commit(recorded);
+        return current();
+      }),
     {
       validator: (req) =>
         asFailure(() => {
@@ -281,24 +314,32 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
   );
 
   setHandler(slaConfigChangedSignal, ({ reason }) => {
-    void serially(async () => {
+    void attempt(`re-match (${reason})`, async () => {
       if (ticket === null || ticket.status === 'closed') return;
       await commit(await rematch({ ticket, events: [] }, reason));
     });
   });
 
   if (ticket === null) {
-    await serially(async () => {
-      const opened = openTicket(input.open, input.open.first_message_id ?? uuid4(), now());
-      const first: Change = { ticket: opened.ticket, events: [opened.event], message: opened.message };
-      // The API matches the policy as it opens the ticket (saving a look-up here); otherwise look it up.
-      const change = input.open.sla_policy !== undefined ? adoptPolicy(first, input.open.sla_policy, 'rematched') : await rematch(first, 'rematched');
-      // The starter set the opening search attributes already; nothing to upsert for the new ticket.
-      await commit(change, { searchAttributesSet: change.ticket.sla === null });
-    });
+    try {
+      await transact(async () => {
+        const opened = openTicket(input.open, input.open.first_message_id ?? uuid4(), now());
+        const first: Change = { ticket: opened.ticket, events: [opened.event], message: opened.message };
+        // The API matches the policy as it opens the ticket (saving a look-up here); otherwise look it up.
+        const change = input.open.sla_policy !== undefined ? adoptPolicy(first, input.open.sla_policy, 'rematched') : await rematch(first, 'rematched');
+        // The starter set the opening search attributes already; nothing to upsert for the new ticket.
+        await commit(change, { searchAttributesSet: change.ticket.sla === null });
+      });
+    } catch (err) {
+      // A ticket that cannot be opened never existed: the creating request gets the problem, the run fails visibly.
+      openFailure = err;
+      await condition(allHandlersFinished);
+      throw err;
+    }
   }
 
   // The lifecycle: wait for a change, an SLA deadline, or the auto-close of a solved ticket.
+  let timerFailures = 0;
   while (current().status !== 'closed') {
     if (historyIsLarge(settings.historyEventLimit)) {
       await condition(allHandlersFinished);
@@ -312,7 +353,7 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
     if (wakeAt === Infinity) {
       await condition(changed);
     } else if (!(await condition(changed, Math.max(wakeAt - timerClock(), 1)))) {
-      await serially(async () => {
+      const done = await attempt('deadline', async () => {
         await runSlaTimers();
         const dueAt = autoCloseDueAt(current(), settings.autoCloseAfterMs);
         if (dueAt !== null && dueAt <= Date.now()) {
@@ -320,6 +361,9 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
           await commit({ ticket: closed.ticket, events: closed.event ? [closed.event] : [] });
         }
       });
+      // A deadline whose change was refused is tried again later (or at the next change), never in a tight loop.
+      timerFailures = done ? 0 : timerFailures + 1;
+      if (!done) await condition(changed, Math.min(TIMER_RETRY_FIRST_MS * 2 ** (timerFailures - 1), TIMER_RETRY_MAX_MS));
     }
   }
 
@@ -349,25 +393,42 @@ function searchAttributePublisher() {
   };
 }
 
-/** Domain errors become ApplicationFailures whose `type` is the stable error code. */
+/** The projection refused a change: count it, log it, and name it with a stable code. */
+function refused(err: unknown, change: Change): DeskflowError {
+  // A local activity's failure arrives as its ApplicationFailure itself; a remote one wrapped in ActivityFailure.
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  const code = cause instanceof ApplicationFailure && isErrorCode(cause.type) ? cause.type : 'change_failed';
+  commitFailures.add(1, { code });
+  log.error('the projection refused a ticket change; the ticket keeps its state', {
+    ticket_id: change.ticket.id,
+    version: change.ticket.version,
+    events: change.events.map((e) => e.type),
+    code,
+    error: String((cause as Error)?.message ?? cause),
+  });
+  return new DeskflowError(
+    code,
+    code === 'unstorable_change' ? 'the change holds data that cannot be stored; the ticket is unchanged' : 'the change could not be recorded; the ticket is unchanged',
+  );
+}
+
+/**
+ * Domain errors become ApplicationFailures whose `type` is the stable error code. Any other error
+ * (a bug) rejects the one update that hit it rather than failing workflow tasks forever.
+ */
 function toFailure(err: unknown): unknown {
   if (err instanceof DeskflowError) {
     return ApplicationFailure.create({ type: err.code, message: err.message, nonRetryable: true, details: [err.extra] });
   }
-  return err;
+  if (err instanceof TemporalFailure || err instanceof WorkflowError) return err;
+  log.error('unexpected error in a ticket command; the ticket keeps its state', { error: String((err as Error)?.stack ?? err) });
+  commitFailures.add(1, { code: 'internal' });
+  return ApplicationFailure.create({ type: 'internal', message: 'an unexpected error occurred; the ticket is unchanged', nonRetryable: true });
 }
 
 function asFailure(fn: () => void): void {
   try {
     fn();
-  } catch (err) {
-    throw toFailure(err);
-  }
-}
-
-async function asFailureAsync<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
   } catch (err) {
     throw toFailure(err);
   }

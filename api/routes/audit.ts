@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { z } from 'zod';
+import { Text } from '../../domain/text';
 import { PageQuery } from '../../domain/pagination';
 import { withTenant } from '../../platform/tenant-db';
 import { decodeCursor, pageOf } from '../cursor';
@@ -10,10 +11,10 @@ import { identityOf, parseQuery } from '../request';
 const AuditQuery = z
   .object({
     ...PageQuery,
-    entity_type: z.string().regex(/^[a-z_]{1,40}$/).optional(),
-    entity_id: z.string().max(128).optional(),
-    actor_id: z.string().max(128).optional(),
-    action: z.string().regex(/^[a-z_.]{1,80}$/).optional(),
+    entity_type: Text.regex(/^[a-z_]{1,40}$/).optional(),
+    entity_id: Text.max(128).optional(),
+    actor_id: Text.max(128).optional(),
+    action: Text.regex(/^[a-z_.]{1,80}$/).optional(),
     from: z.iso.datetime().optional(),
     to: z.iso.datetime().optional(),
   })

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Text } from '../../domain/text';
 import { CreateCustomerInput, Customer, PatchCustomerInput } from '../../domain/customer';
 import { DeskflowError } from '../../domain/errors';
 import { PageQuery } from '../../domain/pagination';
@@ -9,7 +10,7 @@ import { IdParams, pageOfSchema } from '../http/schemas';
 import { sendCreated } from '../idempotency';
 import { etagOf, identityOf, idParam, ifMatchVersion, notModified, parseBody, parseQuery } from '../request';
 
-const ListCustomersQuery = z.object({ ...PageQuery, email: z.string().max(254).optional() }).strict();
+const ListCustomersQuery = z.object({ ...PageQuery, email: Text.max(254).optional() }).strict();
 
 export function customerRoutes(customers: CustomerStore): RouteSpec[] {
   const tag = 'Customers';

@@ -8,6 +8,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { Request } from 'express';
 import { z } from 'zod';
+import { Text } from '../../domain/text';
 import { DeskflowError } from '../../domain/errors';
 import { Uuid } from '../../domain/ids';
 import type { Config } from '../../platform/config';
@@ -22,13 +23,13 @@ import type { TicketWorkflows } from '../ticket-workflows';
 export const SIGNATURE_HEADER = 'x-deskflow-signature';
 const TOLERANCE_SEC = 300;
 
-const MessageId = z.string().trim().min(3).max(998);
+const MessageId = Text.trim().min(3).max(998);
 export const InboundEmail = z
   .object({
     message_id: MessageId,
-    from: z.object({ email: z.email().max(254), name: z.string().trim().max(200).optional() }).strict(),
-    subject: z.string().trim().max(250).default(''),
-    text: z.string().trim().min(1).max(65_536),
+    from: z.object({ email: z.email().max(254), name: Text.trim().max(200).optional() }).strict(),
+    subject: Text.trim().max(250).default(''),
+    text: Text.trim().min(1).max(65_536),
     in_reply_to: MessageId.optional(),
     references: z.array(MessageId).max(50).default([]),
   })

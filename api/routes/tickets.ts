@@ -87,7 +87,7 @@ export function ticketRoutes(deps: {
     {
       method: 'post', path: '/api/v1/tickets', tag, summary: 'Open a ticket (starts its workflow)', auth: 'bearer', scope: 'tickets:write', idempotent: true,
       request: { body: CreateTicketInput },
-      responses: { 201: { description: 'Created and persisted', body: Ticket, headers: ['Location', 'ETag'] }, 422: { description: 'Unknown customer' } },
+      responses: { 201: { description: 'Created and persisted', body: Ticket, headers: ['Location', 'ETag'] }, 422: { description: 'Unknown customer, assignee or group' } },
       handler: async (req, res) => {
         const who = identityOf(req);
         const input = parseBody(CreateTicketInput, req);
@@ -129,12 +129,14 @@ export function ticketRoutes(deps: {
       responses: {
         200: { description: 'The changed ticket', body: Ticket, headers: ['ETag'] },
         412: { description: 'Stale If-Match' },
-        422: { description: 'Illegal transition, or the ticket is closed' },
+        422: { description: 'Illegal transition, the ticket is closed, or an unknown assignee or group' },
       },
       handler: async (req, res) => {
         const id = idParam(req, 'id');
         const patch = parseBody(PatchTicketInput, req);
-        const ticket = await workflows.patch(identityOf(req), id, patch, ifMatchVersion(req));
+        const who = identityOf(req);
+        await tickets.checkReferences(who.tenantId, patch);
+        const ticket = await workflows.patch(who, id, patch, ifMatchVersion(req));
         res.setHeader('ETag', etagOf(ticket.version)).json(ticket);
       },
     },
