@@ -20,6 +20,7 @@ export const ERROR_CATALOG = {
   rule_violation: { status: 422, title: 'The request breaks a business rule' },
   unknown_customer: { status: 422, title: 'The customer does not exist' },
   idempotency_key_reused: { status: 422, title: 'Idempotency-Key reused with a different request' },
+  tenant_required: { status: 422, title: 'Name the tenant to log in to' },
   rate_limited: { status: 429, title: 'Too many requests' },
   internal: { status: 500, title: 'Internal server error' },
   service_unavailable: { status: 503, title: 'A dependency is unavailable' },
