@@ -73,6 +73,11 @@ export function sessionStore(redis: Redis, ttl: { refreshMs: number; sessionMs: 
      */
     async rotate(token: string, recheck: (session: Session) => Promise<Session | null>): Promise<{ session: Session; refreshToken: string }> {
       const sid = token.split('.')[0] ?? '';
+      const [peeked = null, raw = null] = await redis.mget(refreshKey(token), sessionKey(sid));
+      if (peeked === null) throw new DeskflowError('unauthenticated', 'invalid or expired refresh token');
+      // The user is re-read before the token is spent: should that fail (database down), the client can retry
+      // with the same token instead of tripping the reuse detection below.
+      const current = raw !== null && !(JSON.parse(peeked) as { spent?: boolean }).spent ? await recheck(JSON.parse(raw) as Session) : null;
       // SET … GET marks the token spent and returns what it was, atomically.
       const previous = await redis.set(refreshKey(token), JSON.stringify({ sid, spent: true }), 'KEEPTTL', 'XX', 'GET');
       if (previous === null) throw new DeskflowError('unauthenticated', 'invalid or expired refresh token');
@@ -82,17 +87,13 @@ export function sessionStore(redis: Redis, ttl: { refreshMs: number; sessionMs: 
         await redis.del(sessionKey(sid));
         throw new DeskflowError('unauthenticated', 'refresh token reuse detected; the session is revoked', { reason: 'refresh_token_reused' });
       }
-      const raw = await redis.get(sessionKey(sid));
-      if (raw === null) throw new DeskflowError('unauthenticated', 'the session has ended; log in again', { reason: 'session_ended' });
-      const stored = JSON.parse(raw) as Session;
-      const session = await recheck(stored);
-      if (!session) {
+      if (!current) {
         await redis.del(sessionKey(sid));
         throw new DeskflowError('unauthenticated', 'the session has ended; log in again', { reason: 'session_ended' });
       }
-      if (session.role !== stored.role) await redis.set(sessionKey(sid), JSON.stringify(session), 'KEEPTTL', 'XX');
-      await publishEpoch(session.user_id, session.epoch ?? 0);
-      return { session, refreshToken: await mintRefreshToken(session) };
+      if (current.role !== (JSON.parse(raw!) as Session).role) await redis.set(sessionKey(sid), JSON.stringify(current), 'KEEPTTL', 'XX');
+      await publishEpoch(current.user_id, current.epoch ?? 0);
+      return { session: current, refreshToken: await mintRefreshToken(current) };
     },
 
     async end(sid: string): Promise<void> {

@@ -167,6 +167,23 @@ describe('the credential epoch', () => {
   });
 });
 
+describe('refresh re-reads the user before spending the token', () => {
+  it('when the database cannot answer, the refresh fails without spending the token; the same token works afterwards', async () => {
+    const agent = await newUser('agent');
+    const broken = await startStack();
+    try {
+      await broken.pool.end(); // this instance's PostgreSQL pool is gone; its Redis is fine
+      const failed = await http(broken, 'POST', '/api/v1/auth/refresh', { body: { refresh_token: agent.refreshToken } });
+      expect(failed.status).toBeGreaterThanOrEqual(500);
+    } finally {
+      await broken.close();
+    }
+    const retried = await refresh(agent.refreshToken);
+    expect(retried.status).toBe(200); // not taken for a replayed (stolen) token
+    expect((await listTickets(stack, retried.body.access_token)).status).toBe(200);
+  });
+});
+
 describe('Cache-Control: no-store', () => {
   it('on login and refresh answers', async () => {
     const res = await http(stack, 'POST', '/api/v1/auth/login', { body: { email: acme.agent.email, password: acme.agent.password } });
