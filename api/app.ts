@@ -76,7 +76,7 @@ export function buildRoutes({ config, pool, redis, temporal }: AppDeps) {
     ...authRoutes({ pool, config, keys, tokens, sessions, limiters }),
     ...customerRoutes(customers),
     ...ticketRoutes({ tickets, workflows, atRiskWindowMs: config.SLA_AT_RISK_WINDOW }),
-    ...userRoutes(userStore(pool)),
+    ...userRoutes(userStore(pool, { publishEpoch: sessions.publishEpoch })),
     ...groupRoutes(groupStore(pool)),
     ...apiKeyRoutes(apiKeyStore(pool)),
     ...tenantRoutes(tenants),
@@ -86,7 +86,10 @@ export function buildRoutes({ config, pool, redis, temporal }: AppDeps) {
   ];
   const limit = credentialRateLimit(limiters, (tenantId) => tenants.rateLimit(tenantId), config.RATE_LIMIT_PER_MIN);
   const middleware = {
-    authenticate: authenticate({ pool, tokens, sessions, limit }),
+    authenticate: authenticate({
+      pool, tokens, sessions, limit,
+      apiKeyFailures: limiters.failures({ name: 'api-key-failures-ip', points: config.API_KEY_FAILURES_PER_IP, windowSec: Math.ceil(config.LOGIN_WINDOW / 1000) }),
+    }),
     requireScope,
     idempotency: idempotency(redis, config.IDEMPOTENCY_TTL, crypto),
   };

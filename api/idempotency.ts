@@ -1,6 +1,9 @@
 /**
  * Idempotency-Key for creating POSTs (kept IDEMPOTENCY_TTL, default 24 h, in Redis):
  * same key and body → the first response replayed; same key, other body → 422.
+ * Keys belong to one credential (an API key, or a user for access tokens): another credential of the same
+ * tenant using the same key gets its own request, never the first one's response (which may hold a secret).
+ * The middleware runs after authentication and the route's scope check, so a replay is authorised like a first try.
  * The first request reserves a resource id, so a retry racing the first (or following a crash)
  * creates the same object rather than a second one.
  */
@@ -9,7 +12,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Redis } from 'ioredis';
 import { DeskflowError } from '../domain/errors';
 import type { FieldCrypto } from '../platform/field-crypto';
-import { identityOf } from './request';
+import { type Identity, identityOf } from './request';
 
 interface StoredResponse {
   status: number;
@@ -38,7 +41,7 @@ export function idempotency(redis: Redis, ttlMs: number, crypto: FieldCrypto): R
     if (typeof key !== 'string' || !KEY_FORMAT.test(key)) {
       throw new DeskflowError('validation_failed', 'Idempotency-Key must be 1-255 printable ASCII characters');
     }
-    const redisKey = `idem:${identityOf(req).tenantId}:${key}`;
+    const redisKey = `idem:${identityOf(req).tenantId}:${credentialOf(identityOf(req))}:${key}`;
     const fingerprint = createHash('sha256')
       .update(`${req.method} ${req.baseUrl}${req.path}\n${canonicalJson(req.body)}`)
       .digest('base64url');
@@ -72,6 +75,11 @@ export function idempotency(redis: Redis, ttlMs: number, crypto: FieldCrypto): R
     });
     next();
   };
+}
+
+function credentialOf(who: Identity): string {
+  const c = who.credential;
+  return c.kind === 'api_key' ? `key:${c.keyId}` : c.kind === 'user' ? `user:${c.userId}` : `${c.kind}:${who.actor.id}`;
 }
 
 /** Sends a `201 Created` (or other 2xx), recording it for replay when the request carried an Idempotency-Key. */

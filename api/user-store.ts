@@ -16,7 +16,19 @@ function assertCanManage(who: Identity, role: Role): void {
   if (missing.length) throw new DeskflowError('forbidden', `managing an ${role} needs the scopes ${missing.join(', ')}`);
 }
 
-export function userStore(pool: pg.Pool) {
+/** Does this change take something away from who the user is? Then every session and token they hold ends. */
+const endsSessions = (current: User, patch: PatchUserInput) =>
+  patch.password !== undefined || (patch.active === false && current.active) || (patch.role === 'agent' && current.role === 'admin');
+
+export interface UserStoreOptions {
+  /**
+   * Publishes a raised credential epoch to the session store (Redis), inside the change's transaction: if it
+   * cannot be published the change is not made. Without it (operator tools) refreshes still see the new epoch.
+   */
+  publishEpoch?: (userId: string, epoch: number) => Promise<void>;
+}
+
+export function userStore(pool: pg.Pool, options: UserStoreOptions = {}) {
   return {
     async create(who: Identity, input: CreateUserInput, id: string = randomUUID(), requestId?: string): Promise<User> {
       assertCanManage(who, input.role);
@@ -36,7 +48,7 @@ export function userStore(pool: pg.Pool) {
           return rows[0];
         });
       } catch (err) {
-        if ((err as { code?: string }).code === '23505') throw new DeskflowError('conflict', 'a user with this email already exists', { field: 'email' });
+        if ((err as { code?: string }).code === '23505') throw new DeskflowError('conflict', 'a user with this email already exists in this tenant', { field: 'email' });
         throw err;
       }
     },
@@ -76,10 +88,13 @@ export function userStore(pool: pg.Pool) {
           throw new DeskflowError('rule_violation', 'admins cannot demote or deactivate themselves');
         }
         const sets = Object.keys(columns).map((c, i) => `${c} = $${i + 3}`);
-        const { rows } = await db.query<User>(
-          `UPDATE users SET ${sets.join(', ')}, version = version + 1, updated_at = now() WHERE tenant_id = $1 AND id = $2 RETURNING ${COLUMNS}`,
+        if (endsSessions(current, patch)) sets.push('credential_epoch = credential_epoch + 1');
+        const { rows } = await db.query<User & { credential_epoch: number }>(
+          `UPDATE users SET ${sets.join(', ')}, version = version + 1, updated_at = now() WHERE tenant_id = $1 AND id = $2
+           RETURNING ${COLUMNS}, credential_epoch`,
           [who.tenantId, id, ...Object.values(columns)],
         );
+        const { credential_epoch: epoch, ...updated } = rows[0]!;
         const visible = Object.keys(patch).filter((k) => k !== 'password');
         await appendAudit(db, {
           tenant_id: who.tenantId, actor: who.actor, action: 'user.updated', entity_type: 'user', entity_id: id,
@@ -87,7 +102,9 @@ export function userStore(pool: pg.Pool) {
           after: { ...Object.fromEntries(visible.map((k) => [k, patch[k as keyof PatchUserInput]])), ...(patch.password ? { password: '[changed]' } : {}) },
           request_id: requestId,
         });
-        return rows[0]!;
+        // Last before COMMIT: should publishing fail, the change is rolled back rather than half in force.
+        if (endsSessions(current, patch)) await options.publishEpoch?.(id, epoch);
+        return updated;
       });
     },
   };

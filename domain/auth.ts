@@ -30,7 +30,8 @@ const Email = z.email().max(254).toLowerCase();
 /** Long passphrases welcome; 12 characters at least (NIST 800-63B allows 8, we ask a little more). */
 const Password = Text.min(12).max(256);
 
-export const LoginInput = z.object({ email: Text.max(254), password: Text.max(256) }).strict();
+/** `tenant_id` is needed only when the email and password fit accounts in more than one tenant. */
+export const LoginInput = z.object({ email: Text.max(254), password: Text.max(256), tenant_id: z.uuid().optional() }).strict();
 export const RefreshInput = z.object({ refresh_token: Text.min(1).max(512) }).strict();
 
 export const User = z.object({

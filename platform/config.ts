@@ -79,9 +79,17 @@ export const ConfigSchema = z.object({
 
   RATE_LIMIT_PER_MIN: z.coerce.number().int().min(1).default(100),
   INBOUND_RATE_LIMIT_PER_MIN: z.coerce.number().int().min(1).default(10),
+  /**
+   * Login attempts per account from one source address per LOGIN_WINDOW (then that address is locked out of
+   * that account). Failures from all addresses beyond this many slow the account's logins down instead.
+   */
   LOGIN_ATTEMPTS_PER_ACCOUNT: z.coerce.number().int().min(1).default(10),
   LOGIN_ATTEMPTS_PER_IP: z.coerce.number().int().min(1).default(50),
   LOGIN_WINDOW: Duration.default(15 * 60 * 1000),
+  /** The longest an account-wide slow-down delays a login attempt (the delay doubles per further failure). */
+  LOGIN_SLOWDOWN_MAX: Duration.default(5000),
+  /** Failed API-key authentications per source address per LOGIN_WINDOW; then API keys from there get a 429. */
+  API_KEY_FAILURES_PER_IP: z.coerce.number().int().min(1).default(100),
   /** Comma-separated origins allowed by CORS (agent UIs); empty allows none. */
   CORS_ORIGINS: z.string().default(''),
   /** Trust X-Forwarded-For from this many proxies (for per-IP login limits). */

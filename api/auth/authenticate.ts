@@ -1,10 +1,12 @@
 /**
  * Who is calling, and may they call now: `Authorization: Bearer <access JWT | API key>`. The tenant comes
  * from the credential, never from the request. Sets `req.identity`; anything missing or wrong is a 401;
- * then the credential's rate limit applies (429). For access tokens the session/revocation check and the
- * rate-limit spend go to Redis together (one round trip with auto-pipelining).
+ * then the credential's rate limit applies (429). For access tokens the session/revocation/credential-epoch
+ * check and the rate-limit spend go to Redis together (one round trip with auto-pipelining).
+ * Failed API-key authentications spend a per-source budget; once it is spent, API keys from that source are
+ * refused (429) before any database look-up.
  */
-import type { RequestHandler, Response } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import type pg from 'pg';
 import { ROLE_SCOPES, type Scope, SCOPES } from '../../domain/auth';
 import { DeskflowError } from '../../domain/errors';
@@ -22,10 +24,25 @@ export function authenticate(deps: {
   sessions: SessionStore;
   /** Spends one request of the identity's rate limit (throws a 429 problem when exhausted). */
   limit: (identity: Identity, res: Response) => Promise<void>;
+  /** Failed API-key authentications per source address (see RateLimiters.failures). */
+  apiKeyFailures: { check(res: Response, source: string): Promise<void>; record(source: string): Promise<void> };
 }): RequestHandler {
   const lastTouched = new Map<string, number>();
 
-  async function apiKeyIdentity(token: string): Promise<Identity> {
+  async function apiKeyIdentity(token: string, req: Request, res: Response): Promise<Identity> {
+    const source = req.ip ?? 'unknown';
+    await deps.apiKeyFailures.check(res, source).catch((err) => {
+      throw Object.assign(err as Error, { afterAuthentication: true });
+    });
+    try {
+      return await verifyApiKey(token);
+    } catch (err) {
+      if (err instanceof DeskflowError && err.code === 'unauthenticated') await deps.apiKeyFailures.record(source);
+      throw err;
+    }
+  }
+
+  async function verifyApiKey(token: string): Promise<Identity> {
     const parsed = parseApiKey(token);
     if (!parsed) throw new DeskflowError('unauthenticated', 'malformed API key');
     const { rows } = await deps.pool.query('SELECT * FROM auth_find_api_key($1)', [parsed.keyId]);
@@ -56,14 +73,16 @@ export function authenticate(deps: {
       scopes: new Set<Scope>(ROLE_SCOPES[claims.role]),
       credential: { kind: 'user', userId: claims.sub, role: claims.role, sessionId: claims.sid, jti: claims.jti, exp: claims.exp },
     };
-    const [access, limited] = await Promise.allSettled([deps.sessions.accessAllowed(claims.sid, claims.jti), deps.limit(identity, res)]);
+    const [access, limited] = await Promise.allSettled([deps.sessions.accessAllowed(claims), deps.limit(identity, res)]);
     if (access.status === 'rejected') throw access.reason;
-    if (!access.value) throw new DeskflowError('unauthenticated', 'the session has ended or the token was revoked');
+    if (!access.value) throw new DeskflowError('unauthenticated', 'the session has ended, the token was revoked, or the access of its user has changed since it was issued');
     if (limited.status === 'rejected') throw Object.assign(limited.reason as Error, { afterAuthentication: true });
     return identity;
   }
 
   return async (req, res, next) => {
+    // What a credential reads (and any token-bearing answer) must not be kept by browsers or shared caches.
+    res.setHeader('Cache-Control', 'no-store');
     const match = BEARER.exec(req.headers.authorization ?? '');
     if (!match) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="deskflow"');
@@ -72,7 +91,7 @@ export function authenticate(deps: {
     const token = match[1]!;
     try {
       if (looksLikeApiKey(token)) {
-        req.identity = await apiKeyIdentity(token);
+        req.identity = await apiKeyIdentity(token, req, res);
         await deps.limit(req.identity, res).catch((err) => {
           throw Object.assign(err as Error, { afterAuthentication: true });
         });

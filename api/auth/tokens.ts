@@ -15,6 +15,8 @@ export interface AccessClaims {
   sid: string;
   jti: string;
   exp: number;
+  /** The user's credential epoch when the token was issued (0 for tokens from before epochs existed). */
+  cep: number;
 }
 
 const VERIFIED_CACHE_SIZE = 10_000;
@@ -33,7 +35,7 @@ export function accessTokens(keys: SigningKeyRing, opts: { issuer: string; ttlMs
       const key = await keys.current();
       // Never outlive the session.
       const exp = Math.floor(Math.min(Date.now() + opts.ttlMs, session.expires_at) / 1000);
-      const token = await new SignJWT({ tid: session.tenant_id, role: session.role, sid: session.sid })
+      const token = await new SignJWT({ tid: session.tenant_id, role: session.role, sid: session.sid, cep: session.epoch ?? 0 })
         .setProtectedHeader({ alg: 'ES256', kid: key.kid, typ: 'at+jwt' })
         .setIssuer(opts.issuer)
         .setAudience(AUDIENCE)
@@ -62,10 +64,11 @@ export function accessTokens(keys: SigningKeyRing, opts: { issuer: string; ttlMs
           { issuer: opts.issuer, audience: AUDIENCE, algorithms: ['ES256'], typ: 'at+jwt', requiredClaims: ['sub', 'jti', 'exp', 'iat'] },
         );
         const role = Role.safeParse(payload.role);
-        if (typeof payload.tid !== 'string' || typeof payload.sid !== 'string' || !role.success) {
+        const cep = payload.cep ?? 0;
+        if (typeof payload.tid !== 'string' || typeof payload.sid !== 'string' || !role.success || !Number.isSafeInteger(cep)) {
           throw new DeskflowError('unauthenticated', 'malformed access token');
         }
-        const claims = { sub: payload.sub!, tid: payload.tid, role: role.data, sid: payload.sid, jti: payload.jti!, exp: payload.exp! };
+        const claims = { sub: payload.sub!, tid: payload.tid, role: role.data, sid: payload.sid, jti: payload.jti!, exp: payload.exp!, cep: cep as number };
         remember(token, claims);
         return claims;
       } catch (err) {

@@ -34,12 +34,42 @@ export function rateLimiters(redis: Redis) {
         setHeaders(res, limit, state);
       } catch (err) {
         if (!(err instanceof RateLimiterRes)) throw err;
-        setHeaders(res, limit, err);
-        const retryAfter = Math.max(1, Math.ceil(err.msBeforeNext / 1000));
-        throw new DeskflowError('rate_limited', `rate limit of ${limit.points} requests per ${limit.windowSec} s exceeded`, { retry_after: retryAfter });
+        refuse(res, limit, err);
       }
     },
+
+    /** Gives `key` its whole budget back (e.g. after a successful login from that address). */
+    async reset(limit: Limit, key: string): Promise<void> {
+      await limiterFor(limit).delete(key);
+    },
+
+    /**
+     * A budget that only failures spend: `check` refuses (429) once `limit.points` failures were recorded
+     * within the window, before the caller does any costly work; `record` counts one failure.
+     */
+    failures(limit: Limit) {
+      const limiter = limiterFor(limit);
+      return {
+        async check(res: Response, key: string): Promise<void> {
+          const state = await limiter.get(key);
+          if (state && state.consumedPoints >= limit.points) refuse(res, limit, state);
+        },
+        /** Failures recorded for `key` within the window. */
+        async count(key: string): Promise<number> {
+          return (await limiter.get(key))?.consumedPoints ?? 0;
+        },
+        async record(key: string): Promise<void> {
+          await limiter.penalty(key, 1);
+        },
+      };
+    },
   };
+}
+
+function refuse(res: Response, limit: Limit, state: RateLimiterRes): never {
+  setHeaders(res, limit, state);
+  const retryAfter = Math.max(1, Math.ceil(state.msBeforeNext / 1000));
+  throw new DeskflowError('rate_limited', `rate limit of ${limit.points} requests per ${limit.windowSec} s exceeded`, { retry_after: retryAfter });
 }
 export type RateLimiters = ReturnType<typeof rateLimiters>;
 

@@ -45,6 +45,7 @@ export function mountRoutes(app: Express, routes: RouteSpec[], mw: RouteMiddlewa
       chain.push(mw.authenticate);
       if (route.scope) chain.push(mw.requireScope(route.scope));
     }
+    // After the scope check: a replayed response is only ever given to a credential allowed to make the request.
     if (route.idempotent) chain.push(mw.idempotency);
     chain.push(route.handler);
     app[route.method](route.path, ...chain);

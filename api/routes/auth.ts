@@ -1,11 +1,12 @@
 import { z } from 'zod';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { LoginInput, RefreshInput, Role } from '../../domain/auth';
 import { DeskflowError } from '../../domain/errors';
 import { appendAudit } from '../../platform/audit';
 import type { Config } from '../../platform/config';
 import { withTenant } from '../../platform/tenant-db';
 import { decoyHash, verifyPassword } from '../auth/passwords';
-import type { SessionStore } from '../auth/sessions';
+import type { Session, SessionStore } from '../auth/sessions';
 import type { SigningKeyRing } from '../auth/signing-keys';
 import type { AccessTokens } from '../auth/tokens';
 import type { RateLimiters } from '../http/rate-limit';
@@ -20,6 +21,19 @@ const TokenPair = z.object({
   refresh_token: z.string(),
   session_expires_at: z.string(),
 });
+interface LoginCandidate {
+  id: string;
+  tenant_id: string;
+  role: string;
+  password_hash: string;
+  active: boolean;
+  credential_epoch: number;
+}
+
+/** The slow-down for an account with `failures` recent failures: none up to `free`, then 100 ms doubling, capped. */
+export const slowdownMs = (failures: number, free: number, maxMs: number) =>
+  failures < free ? 0 : Math.min(maxMs, 100 * 2 ** Math.min(failures - free, 20));
+
 const Jwks = z.object({ keys: z.array(z.record(z.string(), z.unknown())) });
 
 export function authRoutes(deps: {
@@ -33,6 +47,20 @@ export function authRoutes(deps: {
   const { pool, config, tokens, sessions, limiters } = deps;
   const windowSec = Math.ceil(config.LOGIN_WINDOW / 1000);
   const tag = 'Authentication';
+  const perIp = { name: 'login-ip', points: config.LOGIN_ATTEMPTS_PER_IP, windowSec };
+  const perAccountAndIp = { name: 'login-account-ip', points: config.LOGIN_ATTEMPTS_PER_ACCOUNT, windowSec };
+  const accountFailures = limiters.failures({ name: 'login-account-failures', points: config.LOGIN_ATTEMPTS_PER_ACCOUNT, windowSec });
+
+  /** Re-reads the session's user: gone, deactivated or a raised credential epoch ends the session. */
+  const recheck = async (session: Session): Promise<Session | null> => {
+    const user = await withTenant(pool, session.tenant_id, async (db) =>
+      (await db.query<{ role: string; active: boolean; credential_epoch: number }>(
+        'SELECT role, active, credential_epoch FROM users WHERE tenant_id = $1 AND id = $2', [session.tenant_id, session.user_id],
+      )).rows[0],
+    );
+    if (!user || !user.active || user.credential_epoch !== (session.epoch ?? 0)) return null;
+    return { ...session, role: Role.parse(user.role) };
+  };
 
   const pair = async (session: Awaited<ReturnType<SessionStore['start']>>) => {
     const access = await tokens.issue(session.session);
@@ -47,20 +75,45 @@ export function authRoutes(deps: {
 
   return [
     {
-      method: 'post', path: '/api/v1/auth/login', tag, summary: 'Log in with email and password', auth: 'public',
+      method: 'post', path: '/api/v1/auth/login', tag, auth: 'public',
+      summary: 'Log in with email and password (and tenant_id when the email and password fit accounts in several tenants)',
       request: { body: LoginInput },
-      responses: { 200: { description: 'Access and refresh tokens', body: TokenPair }, 401: { description: 'Wrong email or password' }, 429: { description: 'Too many attempts' } },
+      responses: {
+        200: { description: 'Access and refresh tokens', body: TokenPair },
+        401: { description: 'Wrong email or password' },
+        422: { description: 'The email and password fit accounts in several tenants: send tenant_id (code tenant_required)' },
+        429: { description: 'Too many attempts' },
+      },
       handler: async (req, res) => {
+        res.setHeader('Cache-Control', 'no-store');
         const input = parseBody(LoginInput, req);
         const email = input.email.trim().toLowerCase();
-        // Brute force: per source address and per account, before any password work.
-        await limiters.consume(res, { name: 'login-ip', points: config.LOGIN_ATTEMPTS_PER_IP, windowSec }, req.ip ?? 'unknown');
-        await limiters.consume(res, { name: 'login-account', points: config.LOGIN_ATTEMPTS_PER_ACCOUNT, windowSec }, email);
-        const { rows } = await pool.query('SELECT * FROM auth_find_user($1)', [email]);
-        const user = rows[0] as { id: string; tenant_id: string; role: string; password_hash: string; active: boolean } | undefined;
-        const ok = await verifyPassword(user?.password_hash ?? (await decoyHash()), input.password);
-        if (!user || !ok || !user.active) throw new DeskflowError('unauthenticated', 'wrong email or password');
-        const session = await sessions.start({ id: user.id, tenant_id: user.tenant_id, role: Role.parse(user.role) });
+        const source = req.ip ?? 'unknown';
+        // Brute force, before any password work: per source address, and per account from that address (a
+        // lock-out there locks out only the guesser). Account-wide, failures slow attempts down instead, so
+        // guessing from many addresses gets slower without locking the owner out.
+        await limiters.consume(res, perIp, source);
+        await limiters.consume(res, perAccountAndIp, `${email}|${source}`);
+        const delay = slowdownMs(await accountFailures.count(email), config.LOGIN_ATTEMPTS_PER_ACCOUNT, config.LOGIN_SLOWDOWN_MAX);
+        if (delay > 0) await sleep(delay);
+
+        const { rows } = await pool.query<LoginCandidate>('SELECT * FROM auth_find_user($1, $2)', [email, input.tenant_id ?? null]);
+        // An email may have accounts in several tenants: the password picks the account. Only when it fits more
+        // than one must the caller name the tenant; a wrong password is the same 401 however many there are.
+        const matches: LoginCandidate[] = [];
+        if (rows.length === 0) await verifyPassword(await decoyHash(), input.password);
+        for (const candidate of rows) {
+          if ((await verifyPassword(candidate.password_hash, input.password)) && candidate.active) matches.push(candidate);
+          if (matches.length > 1) break;
+        }
+        if (matches.length === 0) {
+          await accountFailures.record(email);
+          throw new DeskflowError('unauthenticated', 'wrong email or password');
+        }
+        if (matches.length > 1) throw new DeskflowError('tenant_required', 'this email and password fit accounts in more than one tenant: send tenant_id');
+        const user = matches[0]!;
+        await limiters.reset(perAccountAndIp, `${email}|${source}`);
+        const session = await sessions.start({ id: user.id, tenant_id: user.tenant_id, role: Role.parse(user.role), epoch: user.credential_epoch });
         await withTenant(pool, user.tenant_id, (db) =>
           appendAudit(db, {
             tenant_id: user.tenant_id, actor: { type: 'agent', id: user.id }, action: 'auth.login', entity_type: 'user', entity_id: user.id,
@@ -79,10 +132,11 @@ export function authRoutes(deps: {
         429: { description: 'Too many refreshes from this address' },
       },
       handler: async (req, res) => {
+        res.setHeader('Cache-Control', 'no-store');
         const input = parseBody(RefreshInput, req);
         // Its own budget: an office refreshing tokens behind one address must not use up its logins.
         await limiters.consume(res, { name: 'refresh-ip', points: config.LOGIN_ATTEMPTS_PER_IP * 10, windowSec }, req.ip ?? 'unknown');
-        res.json(await pair(await sessions.rotate(input.refresh_token)));
+        res.json(await pair(await sessions.rotate(input.refresh_token, recheck)));
       },
     },
     {

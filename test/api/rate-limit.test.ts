@@ -126,7 +126,7 @@ describe('login brute force', () => {
   const loginAt = (target: { url: string }, email: string, password: string, headers: Record<string, string> = {}) =>
     http(target, 'POST', '/api/v1/auth/login', { headers, body: { email, password } });
 
-  it('per account: after LOGIN_ATTEMPTS_PER_ACCOUNT attempts even the right password is a 429, on both processes', async () => {
+  it('per account and address: after LOGIN_ATTEMPTS_PER_ACCOUNT attempts from one address even the right password is a 429 from there, on both processes', async () => {
     const acme = await createTenant(stack, 'Acme');
     const email = `victim-${randomUUID()}@acme.test`;
     const password = 'the right password, at last';
@@ -139,9 +139,9 @@ describe('login brute force', () => {
     ];
     expect(tries.map((r) => r.status)).toEqual([401, 401, 401]);
     // Both limits a login is under are reported.
-    const policy = '"login-ip";q=100000;w=900, "login-account";q=3;w=900';
+    const policy = '"login-ip";q=100000;w=900, "login-account-ip";q=3;w=900';
     expect(tries.map((r) => r.headers.get('ratelimit-policy'))).toEqual([policy, policy, policy]);
-    expect(tries.map((r) => /"login-account";r=(\d+)/.exec(r.headers.get('ratelimit') ?? '')?.[1])).toEqual(['2', '1', '0']);
+    expect(tries.map((r) => /"login-account-ip";r=(\d+)/.exec(r.headers.get('ratelimit') ?? '')?.[1])).toEqual(['2', '1', '0']);
 
     const right = await loginAt(other, email, password);
     expectRateLimited(right, policy, 900);
@@ -162,7 +162,7 @@ describe('login brute force', () => {
       for (let i = 0; i < 5; i++) {
         const res = await loginAt(perIp, `sprayed-${randomUUID()}@acme.test`, 'Winter2025!Winter2025!', attacker);
         expect(res.status).toBe(401);
-        expect(res.headers.get('ratelimit-policy')).toBe('"login-ip";q=5;w=900, "login-account";q=100000;w=900');
+        expect(res.headers.get('ratelimit-policy')).toBe('"login-ip";q=5;w=900, "login-account-ip";q=100000;w=900');
         expect(/"login-ip";r=(\d+)/.exec(res.headers.get('ratelimit') ?? '')?.[1]).toBe(String(4 - i));
       }
       const refused = await loginAt(perIp, acme.agent.email, acme.agent.password, attacker);

@@ -48,6 +48,7 @@ export default async function globalSetup() {
     RATE_LIMIT_PER_MIN: '100000',
     LOGIN_ATTEMPTS_PER_IP: '100000',
     LOGIN_ATTEMPTS_PER_ACCOUNT: '100000',
+    API_KEY_FAILURES_PER_IP: '100000',
     DATABASE_POOL_MAX: '5',
     REDIS_KEY_PREFIX: `deskflow-test:${runId}:`,
     TEMPORAL_ADDRESS: temporal.address,
