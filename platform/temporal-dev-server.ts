@@ -72,7 +72,7 @@ export async function startTemporalDevServer(opts: DevServerOptions): Promise<De
     address,
     process: child,
     async stop() {
-      if (child.exitCode !== null) return;
+      if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
       await exited;

@@ -6,6 +6,7 @@ import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { DEFAULT_TEMPORAL_ADDRESS, loadConfig } from '../platform/config';
 import { createPool } from '../platform/db';
+import { firstFreeAddress } from '../platform/free-address';
 import { createLogger } from '../platform/logger';
 import { createRedis } from '../platform/redis';
 import { connectTemporal } from '../platform/temporal';
@@ -14,13 +15,17 @@ import { defaultCachedWorkflows, preloadModules, workflowsPath } from './workflo
 async function main() {
   const config = loadConfig();
   const log = createLogger(config, 'worker');
-  if (config.WORKER_METRICS_ADDRESS) {
+  // A second worker on the same machine takes the next free port rather than failing to start.
+  const metricsAddress = config.WORKER_METRICS_ADDRESS ? await firstFreeAddress(config.WORKER_METRICS_ADDRESS) : null;
+  if (config.WORKER_METRICS_ADDRESS && !metricsAddress) log.warn({ address: config.WORKER_METRICS_ADDRESS }, 'no free metrics port near the configured one; metrics disabled');
+  if (metricsAddress) {
+    log.info({ metrics: `http://${metricsAddress}/metrics` }, 'worker metrics');
     // Prometheus /metrics: the SDK's metrics plus ours (deskflow_sla_trigger_lateness).
     Runtime.install({
       telemetryOptions: {
         metrics: {
           prometheus: {
-            bindAddress: config.WORKER_METRICS_ADDRESS,
+            bindAddress: metricsAddress,
             // Boundaries around the 2 s lateness objective, so an alert can be written against it.
             histogramBucketOverrides: { deskflow_sla_trigger_lateness: [50, 100, 250, 500, 1000, 2000, 5000, 10_000, 60_000] },
           },

@@ -1,43 +1,41 @@
 /**
  * `npm start`: the whole stack on one machine. Starts the Temporal dev server (unless TEMPORAL_ADDRESS
- * points elsewhere), migrates PostgreSQL, seeds a demo tenant, then runs the API and a worker.
- * Ctrl-C stops everything.
+ * points elsewhere), migrates PostgreSQL, seeds a demo tenant, then runs the API and a worker, restarting
+ * either if it crashes. Ctrl-C, SIGTERM or a fatal error (the dev server dying included) stops everything.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { loadConfig } from '../config';
 import { DEMO } from '../demo';
 import { migrate } from '../migrate';
+import { type Supervised, supervise } from '../supervisor';
 import { type DevServer, startTemporalDevServer } from '../temporal-dev-server';
 
 const root = path.resolve(__dirname, '..', '..');
 
+const log = (line: string) => console.log(`[deskflow] ${line}`);
+
+let temporal: DevServer | undefined;
+const children: Supervised[] = [];
+let stopping = false;
+
+/** Stops the API and worker, then the dev server, and exits: nothing is left behind. */
+async function stop(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log('stopping…');
+  await Promise.all(children.map((child) => child.stop()));
+  await temporal?.stop();
+  log('stopped');
+  process.exit(code);
+}
+
 async function main() {
   const config = loadConfig();
   const env = { ...process.env };
-  let temporal: DevServer | undefined;
-  const children: ChildProcess[] = [];
-  let stopping = false;
-
-  const stop = async (code: number) => {
-    if (stopping) return;
-    stopping = true;
-    console.log('\n[deskflow] stopping…');
-    await Promise.all(
-      children.map(
-        (child) =>
-          new Promise<void>((resolve) => {
-            if (child.exitCode !== null) return resolve();
-            child.once('exit', () => resolve());
-            child.kill('SIGTERM');
-          }),
-      ),
-    );
-    await temporal?.stop();
-    process.exit(code);
-  };
   process.on('SIGINT', () => void stop(0));
   process.on('SIGTERM', () => void stop(0));
+  process.on('SIGHUP', () => void stop(0));
 
   if (!config.TEMPORAL_ADDRESS) {
     const dataDir = path.resolve(root, config.DATA_DIR);
@@ -50,6 +48,12 @@ async function main() {
       namespace: config.TEMPORAL_NAMESPACE,
     });
     env.TEMPORAL_ADDRESS = temporal.address;
+    log(`Temporal dev server started (pid ${temporal.process.pid})`);
+    temporal.process.once('exit', (code, signal) => {
+      if (stopping) return;
+      console.error(`[deskflow] the Temporal dev server exited (${signal ?? `code ${code}`}); stopping the stack (see ${config.DATA_DIR}/temporal.log)`);
+      void stop(1);
+    });
   }
 
   console.log('[deskflow] applying migrations…');
@@ -58,15 +62,12 @@ async function main() {
     execFileSync(process.execPath, ['--import', 'tsx', path.join(root, 'api/cli/admin.ts'), 'seed-demo'], { env, stdio: 'inherit', cwd: root });
   }
 
-  for (const entry of ['workers/main.ts', 'api/main.ts']) {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, entry)], { env, stdio: 'inherit', cwd: root });
-    child.on('exit', (code, signal) => {
-      if (!stopping) {
-        console.error(`[deskflow] ${entry} exited (${signal ?? code}); stopping the stack`);
-        void stop(1);
-      }
-    });
-    children.push(child);
+  for (const [name, entry] of [
+    ['worker', 'workers/main.ts'],
+    ['api', 'api/main.ts'],
+  ] as const) {
+    if (stopping) return;
+    children.push(supervise(name, { file: process.execPath, args: ['--import', 'tsx', path.join(root, entry)], cwd: root, env }, log));
   }
 
   const api = `http://localhost:${config.PORT}`;
@@ -88,7 +89,10 @@ ${
 `);
 }
 
-main().catch((err) => {
-  console.error('[deskflow] failed to start:', err);
-  process.exit(1);
-});
+const fatal = (err: unknown) => {
+  console.error('[deskflow] fatal:', err);
+  void stop(1);
+};
+process.on('uncaughtException', fatal);
+process.on('unhandledRejection', fatal);
+main().catch(fatal);
