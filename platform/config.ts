@@ -79,6 +79,8 @@ export const ConfigSchema = z.object({
 
   RATE_LIMIT_PER_MIN: z.coerce.number().int().min(1).default(100),
   INBOUND_RATE_LIMIT_PER_MIN: z.coerce.number().int().min(1).default(10),
+  /** Inbound-email requests with a missing or bad signature per minute per source address; then 429s. */
+  INBOUND_BAD_SIGNATURES_PER_MIN: z.coerce.number().int().min(1).default(10),
   LOGIN_ATTEMPTS_PER_ACCOUNT: z.coerce.number().int().min(1).default(10),
   LOGIN_ATTEMPTS_PER_IP: z.coerce.number().int().min(1).default(50),
   LOGIN_WINDOW: Duration.default(15 * 60 * 1000),
