@@ -3,13 +3,15 @@
  * as a second wall behind the application's own tenant filters, least privilege of the application role,
  * hardening headers and CORS, no secrets in logs, API keys, and bad input that persists nothing.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import pino from 'pino';
 import { createApp } from '../../api/app';
 import { createPool } from '../../platform/db';
+import { createFieldCrypto } from '../../platform/field-crypto';
+import { reindexBlindIndexes } from '../../platform/migrate';
 import { connectTemporal } from '../../platform/temporal';
 import { inTenantTransaction, withTenant } from '../../platform/tenant-db';
 import { signInbound } from '../../api/routes/inbound';
@@ -65,11 +67,37 @@ describe('customer PII at rest', () => {
     }
     const twin = await http(stack, 'POST', '/api/v1/customers', { headers: globex.headers, body: { name: 'Twin', email } });
     expect(twin.status).toBe(201);
-    const twinRow = (await stack.admin.query('SELECT email_enc FROM customers WHERE id = $1', [twin.body.id])).rows[0];
+    const twinRow = (await stack.admin.query('SELECT email_enc, email_bidx, email_bidx_version FROM customers WHERE id = $1', [twin.body.id])).rows[0];
     expect(twinRow.email_enc).not.toBe(row.email_enc);
+    // Nor do their blind indexes: each tenant's index key is its own, so equal emails do not correlate across tenants.
+    expect(twinRow.email_bidx).not.toBe(row.email_bidx);
+    expect([row.email_bidx_version, twinRow.email_bidx_version]).toEqual([2, 2]);
     // Each tenant's lookup finds only its own.
     const mine = await http(stack, 'GET', `/api/v1/customers?email=${encodeURIComponent(email)}`, { headers: globex.headers });
     expect(mine.body.data.map((c: any) => c.id)).toEqual([twin.body.id]);
+  });
+
+  it('rows indexed with the old single key are re-keyed per tenant by the migration step, once', async () => {
+    const email = `legacy.${randomUUID()}@example.com`;
+    const crypto = createFieldCrypto(stack.config);
+    // A row as the previous release wrote it: one blind-index key for every tenant, index version 1.
+    const legacyIndex = createHmac('sha256', Buffer.from(stack.config.BLIND_INDEX_KEY, 'base64')).update(email).digest('base64url');
+    const id = randomUUID();
+    await stack.admin.query(
+      `INSERT INTO customers (id, tenant_id, name, email_enc, email_bidx, email_bidx_version) VALUES ($1, $2, 'Legacy', $3, $4, 1)`,
+      [id, acme.id, crypto.encrypt(email), legacyIndex],
+    );
+    const lookup = async () => (await http(stack, 'GET', `/api/v1/customers?email=${encodeURIComponent(email)}`, { headers: acme.headers })).body.data.map((c: any) => c.id);
+    expect(await lookup()).toEqual([]); // the application looks up per-tenant indexes only
+
+    expect(await reindexBlindIndexes(stack.admin, crypto)).toBeGreaterThanOrEqual(1);
+    const { rows } = await stack.admin.query('SELECT email_bidx, email_bidx_version, version FROM customers WHERE id = $1', [id]);
+    expect(rows[0]).toEqual({ email_bidx: crypto.blindIndex(acme.id, email), email_bidx_version: 2, version: 1 });
+    expect(rows[0].email_bidx).not.toBe(legacyIndex);
+    expect(await lookup()).toEqual([id]);
+    // Idempotent: nothing is left to re-key.
+    expect(await reindexBlindIndexes(stack.admin, crypto)).toBe(0);
+    expect(await count(stack.admin, 'SELECT count(*)::int AS n FROM customers WHERE email_bidx_version < 2')).toBe(0);
   });
 });
 
