@@ -2,14 +2,16 @@
  * Operator commands (run as the database owner, DATABASE_ADMIN_URL):
  *   npm run admin -- create-tenant --name <name> --admin-email <email> --admin-password <pw> [--admin-name <name>]
  *   npm run admin -- create-api-key --tenant <id> --name <name> [--scopes tickets:read,tickets:write]
- *   npm run admin -- verify-audit [--tenant <id>]
+ *   npm run admin -- verify-audit [--tenant <id>] [--anchor <file or JSON line>]
+ *   npm run admin -- audit-head [--tenant <id>]     (signed anchors, one JSON line per tenant: store them elsewhere)
  *   npm run admin -- seed-demo
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { CreateApiKeyInput, CreateUserInput, SCOPES } from '../../domain/auth';
-import { verifyAuditChain } from '../../platform/audit';
+import { type AuditAnchor, auditHeads, checkAuditAnchor, parseAuditAnchors, signAuditAnchor, verifyAuditChain } from '../../platform/audit';
 import { loadConfig } from '../../platform/config';
 import { createFieldCrypto } from '../../platform/field-crypto';
 import { DEMO } from '../../platform/demo';
@@ -33,6 +35,14 @@ async function createTenant(pool: pg.Pool, name: string, admin: { email: string;
   return { tenantId: id, adminId: user.id as string };
 }
 
+/** Says so in one line when `id` names no tenant (or is no tenant id at all). */
+async function tenantExists(pool: pg.Pool, id: string): Promise<boolean> {
+  const valid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id);
+  if (valid && (await pool.query('SELECT 1 FROM tenants WHERE id = $1', [id])).rowCount) return true;
+  console.log(valid ? `${id}: unknown tenant` : `${id}: not a tenant id`);
+  return false;
+}
+
 async function main() {
   const [command, ...rest] = process.argv.slice(2);
   const { values } = parseArgs({
@@ -44,6 +54,7 @@ async function main() {
       'admin-name': { type: 'string' },
       tenant: { type: 'string' },
       scopes: { type: 'string' },
+      anchor: { type: 'string' },
     },
   });
   const config = loadConfig();
@@ -68,20 +79,37 @@ async function main() {
         return 0;
       }
       case 'verify-audit': {
-        const reports = await verifyAuditChain(pool, values.tenant);
-        if (values.tenant && reports.length === 0) {
-          // Nothing verified is not a pass: the whole trail may have been deleted (or the id is wrong).
-          console.log(`${values.tenant}: 0 entries, BROKEN`);
-          console.log('  - no audit entries: none were written, all were deleted, or there is no such tenant');
-          return 1;
+        if (values.tenant !== undefined && !(await tenantExists(pool, values.tenant))) return 1;
+        let anchors: AuditAnchor[] = [];
+        if (values.anchor !== undefined) {
+          // A JSON line as given, or a file of them (e.g. every anchor taken so far: each must still hold).
+          anchors = parseAuditAnchors(values.anchor.trim().startsWith('{') ? values.anchor : readFileSync(values.anchor, 'utf8'));
+          if (values.tenant) anchors = anchors.filter((a) => a.tenant_id === values.tenant);
+          if (anchors.length === 0) throw new Error(values.tenant ? `no anchor for tenant ${values.tenant}` : 'no anchor given');
+          for (const t of new Set(anchors.map((a) => a.tenant_id))) if (!values.tenant && !(await tenantExists(pool, t))) return 1;
+        }
+        const tenants = values.tenant ? [values.tenant] : anchors.length ? [...new Set(anchors.map((a) => a.tenant_id))] : [undefined];
+        const reports = (await Promise.all(tenants.map((t) => verifyAuditChain(pool, t)))).flat();
+        for (const t of tenants) {
+          if (t && !reports.some((r) => r.tenant_id === t)) reports.push({ tenant_id: t, entries: 0, problems: [] });
         }
         let broken = false;
         for (const r of reports) {
+          const mine = anchors.filter((a) => a.tenant_id === r.tenant_id);
+          for (const a of mine) r.problems.push(...(await checkAuditAnchor(pool, config.FIELD_ENCRYPTION_KEYS, a)));
+          // Nothing verified is not a pass: the whole trail may have been deleted.
+          if (r.entries === 0 && !mine.some((a) => a.seq === 0)) r.problems.push('no audit entries: none were written, or all were deleted');
           console.log(`${r.tenant_id}: ${r.entries} entries, ${r.problems.length ? 'BROKEN' : 'intact'}`);
           for (const p of r.problems) console.log(`  - ${p}`);
+          if (!r.problems.length && mine.length) console.log(`  anchored head${mine.length > 1 ? 's' : ''} at entry ${mine.map((a) => a.seq).join(', ')}: present and unchanged`);
           broken ||= r.problems.length > 0;
         }
         return broken ? 1 : 0;
+      }
+      case 'audit-head': {
+        if (values.tenant !== undefined && !(await tenantExists(pool, values.tenant))) return 1;
+        for (const head of await auditHeads(pool, values.tenant)) console.log(JSON.stringify(signAuditAnchor(config.FIELD_ENCRYPTION_KEYS, head)));
+        return 0;
       }
       case 'seed-demo': {
         const { tenantId } = await createTenant(pool, 'Demo', { email: DEMO.adminEmail, password: DEMO.adminPassword, name: 'Demo Admin' }, DEMO.tenantId);
@@ -94,7 +122,7 @@ async function main() {
         return 0;
       }
       default:
-        console.error('commands: create-tenant, create-api-key, verify-audit, seed-demo (see api/cli/admin.ts)');
+        console.error('commands: create-tenant, create-api-key, verify-audit, audit-head, seed-demo (see api/cli/admin.ts)');
         return 2;
     }
   } finally {
