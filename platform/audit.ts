@@ -153,24 +153,36 @@ export function parseAuditAnchors(text: string): AuditAnchor[] {
     });
 }
 
-/** What is wrong with the chain against this anchor: nothing when the anchored entry is still there, unchanged. */
-export async function checkAuditAnchor(adminPool: pg.Pool, fieldEncryptionKeys: string, anchor: AuditAnchor): Promise<string[]> {
-  const { sig, ...unsigned } = anchor;
-  const expected = anchorSignature(parseKeyring(fieldEncryptionKeys), unsigned);
-  const given = Buffer.from(sig);
-  if (!expected || given.length !== expected.length || !timingSafeEqual(given, Buffer.from(expected))) {
-    return [`anchor of entry ${anchor.seq} (${anchor.taken_at}): signature invalid (altered, or not signed with this deployment's keys)`];
+/**
+ * What is wrong with one tenant's chain against its anchors: nothing when each anchor's signature is valid and the
+ * newest anchored entry is still there, unchanged. The newest suffices: with the chain intact up to it, its hash
+ * fixes every entry before it, so the older anchors hold too.
+ */
+export async function checkAuditAnchors(adminPool: pg.Pool, fieldEncryptionKeys: string, anchors: AuditAnchor[]): Promise<string[]> {
+  const keyring = parseKeyring(fieldEncryptionKeys);
+  const problems: string[] = [];
+  let newest: AuditAnchor | undefined;
+  for (const anchor of anchors) {
+    const { sig, ...unsigned } = anchor;
+    const expected = anchorSignature(keyring, unsigned);
+    const given = Buffer.from(sig);
+    if (!expected || given.length !== expected.length || !timingSafeEqual(given, Buffer.from(expected))) {
+      problems.push(`anchor of entry ${anchor.seq} (${anchor.taken_at}): signature invalid (altered, or not signed with this deployment's keys)`);
+    } else if (!newest || anchor.seq > newest.seq || (anchor.seq === newest.seq && anchor.taken_at > newest.taken_at)) {
+      newest = anchor;
+    }
   }
-  if (anchor.seq === 0) return [];
+  if (!newest || newest.seq === 0) return problems;
   const { rows } = await adminPool.query<{ hash: string | null; last: string | null }>(
     `SELECT (SELECT hash FROM audit_log WHERE tenant_id = $1 AND seq = $2) AS hash,
             (SELECT max(seq) FROM audit_log WHERE tenant_id = $1) AS last`,
-    [anchor.tenant_id, anchor.seq],
+    [newest.tenant_id, newest.seq],
   );
   const { hash, last } = rows[0]!;
   if (hash === null) {
-    return [`anchored entry ${anchor.seq} (${anchor.taken_at}) is missing: the trail ends at entry ${last ?? 0} (entries deleted)`];
+    problems.push(`anchored entry ${newest.seq} (${newest.taken_at}) is missing: the trail ends at entry ${last ?? 0} (entries deleted)`);
+  } else if (hash !== newest.hash) {
+    problems.push(`entry ${newest.seq}: hash differs from the anchor taken ${newest.taken_at} (the trail was rewritten)`);
   }
-  if (hash !== anchor.hash) return [`entry ${anchor.seq}: hash differs from the anchor taken ${anchor.taken_at} (the trail was rewritten)`];
-  return [];
+  return problems;
 }
