@@ -74,28 +74,11 @@ export async function verifyAuditChain(adminPool: pg.Pool, tenantId?: string): P
   return [...reports.values()];
 }
 
-/**
- * A signed statement of a tenant's chain head at a point in time. The chain alone cannot show that its newest
- * entries were deleted (what remains is still a valid chain); an anchor kept outside the database can: the
- * entry it names must still be there, with the same hash.
- */
-export interface AuditAnchor {
-  v: 1;
-  tenant_id: string;
-  /** 0 when the tenant had no entries yet. */
-  seq: number;
-  hash: string;
-  taken_at: string;
-  /** The field-encryption key the signing key derives from. */
-  kid: string;
-  sig: string;
-}
-
 const ZERO_HASH = '0'.repeat(64);
 
 /**
  * Anchors are signed with a key derived from a field-encryption key (HKDF): it lives with the application's
- * secrets, not in the database, so the owner of the database alone cannot forge a newer head.
+ * secrets, not in the database, so the owner of the database alone cannot forge one.
  */
 function anchorSignature(keyring: Map<string, Buffer>, a: Omit<AuditAnchor, 'sig'>): string | null {
   const base = keyring.get(a.kid);
@@ -122,17 +105,25 @@ export function signAuditAnchor(fieldEncryptionKeys: string, head: { tenant_id: 
   return { ...unsigned, sig: anchorSignature(keyring, unsigned)! };
 }
 
-const AnchorShape = z
+/**
+ * A signed statement of a tenant's chain head at a point in time. The chain alone cannot show that its newest
+ * entries were deleted (what remains is still a valid chain); an anchor kept outside the database can: the
+ * entry it names must still be there, with the same hash.
+ */
+export const AuditAnchor = z
   .object({
     v: z.literal(1),
     tenant_id: z.uuid(),
+    /** 0 when the tenant had no entries yet. */
     seq: z.number().int().min(0),
     hash: z.string().regex(/^[0-9a-f]{64}$/),
     taken_at: z.iso.datetime(),
+    /** The field-encryption key the signing key derives from. */
     kid: z.string().min(1).max(32),
     sig: z.string().min(1).max(100),
   })
   .strict();
+export type AuditAnchor = z.infer<typeof AuditAnchor>;
 
 /** Anchors as `audit-head` prints them: one JSON object per line (blank lines ignored). */
 export function parseAuditAnchors(text: string): AuditAnchor[] {
@@ -147,7 +138,7 @@ export function parseAuditAnchors(text: string): AuditAnchor[] {
       } catch {
         throw new Error(`anchor ${i + 1} is not JSON`);
       }
-      const parsed = AnchorShape.safeParse(json);
+      const parsed = AuditAnchor.safeParse(json);
       if (!parsed.success) throw new Error(`anchor ${i + 1} is not an audit anchor (${parsed.error.issues[0]?.path.join('.') || 'shape'})`);
       return parsed.data;
     });

@@ -82,7 +82,7 @@ async function main() {
         if (values.tenant !== undefined && !(await tenantExists(pool, values.tenant))) return 1;
         let anchors: AuditAnchor[] = [];
         if (values.anchor !== undefined) {
-          // A JSON line as given, or a file of them (e.g. every anchor taken so far: each must still hold).
+          // A JSON line as given, or a file of them (e.g. every anchor taken so far): all must be genuine, the newest must hold.
           anchors = parseAuditAnchors(values.anchor.trim().startsWith('{') ? values.anchor : readFileSync(values.anchor, 'utf8'));
           if (values.tenant) anchors = anchors.filter((a) => a.tenant_id === values.tenant);
           if (anchors.length === 0) throw new Error(values.tenant ? `no anchor for tenant ${values.tenant}` : 'no anchor given');
