@@ -1,12 +1,13 @@
 /**
  * Customers are reference data: CRUD in PostgreSQL, tenant-scoped, audited. Email and phone are
- * encrypted at rest; email is looked up through its blind index. Audit entries never hold the PII.
+ * encrypted at rest; email is looked up through its blind index (keyed per tenant). Audit entries never
+ * hold the PII.
  */
 import type pg from 'pg';
 import type { CreateCustomerInput, Customer, PatchCustomerInput } from '../domain/customer';
 import { DeskflowError } from '../domain/errors';
 import { appendAudit } from '../platform/audit';
-import type { FieldCrypto } from '../platform/field-crypto';
+import { BLIND_INDEX_VERSION, type FieldCrypto } from '../platform/field-crypto';
 import { inTenantTransaction, withTenant } from '../platform/tenant-db';
 import type { Identity } from './request';
 
@@ -38,10 +39,10 @@ export function customerStore(pool: pg.Pool, crypto: FieldCrypto) {
       try {
         return await inTenantTransaction(pool, who.tenantId, async (db) => {
           const { rows } = await db.query<Row>(
-            `INSERT INTO customers (id, tenant_id, name, email_enc, email_bidx, phone_enc, external_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING RETURNING ${COLUMNS}`,
-            [id, who.tenantId, input.name, crypto.encryptNullable(input.email), input.email ? crypto.blindIndex(input.email) : null,
-              crypto.encryptNullable(input.phone), input.external_id],
+            `INSERT INTO customers (id, tenant_id, name, email_enc, email_bidx, email_bidx_version, phone_enc, external_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING RETURNING ${COLUMNS}`,
+            [id, who.tenantId, input.name, crypto.encryptNullable(input.email), input.email ? crypto.blindIndex(who.tenantId, input.email) : null,
+              BLIND_INDEX_VERSION, crypto.encryptNullable(input.phone), input.external_id],
           );
           if (!rows[0]) {
             const existing = await db.query<Row>(`SELECT ${COLUMNS} FROM customers WHERE tenant_id = $1 AND id = $2`, [who.tenantId, id]);
@@ -76,7 +77,7 @@ export function customerStore(pool: pg.Pool, crypto: FieldCrypto) {
       return withTenant(pool, tenantId, async (db) => {
         const { rows } = await db.query<Row>(`SELECT ${COLUMNS} FROM customers WHERE tenant_id = $1 AND email_bidx = $2`, [
           tenantId,
-          crypto.blindIndex(email),
+          crypto.blindIndex(tenantId, email),
         ]);
         return rows[0] ? toCustomer(rows[0]) : null;
       });
@@ -92,7 +93,7 @@ export function customerStore(pool: pg.Pool, crypto: FieldCrypto) {
              AND ($3::timestamptz IS NULL OR (created_at, id) <
                   (coalesce((SELECT c.created_at FROM customers c WHERE c.tenant_id = $1 AND c.id = $4::uuid), $3::timestamptz), $4::uuid))
            ORDER BY created_at DESC, id DESC LIMIT $5`,
-          [tenantId, email ? crypto.blindIndex(email) : null, after?.[0] ?? null, after?.[1] ?? null, limit + 1],
+          [tenantId, email ? crypto.blindIndex(tenantId, email) : null, after?.[0] ?? null, after?.[1] ?? null, limit + 1],
         );
         return rows.map(toCustomer);
       });
@@ -106,7 +107,8 @@ export function customerStore(pool: pg.Pool, crypto: FieldCrypto) {
       if (patch.phone !== undefined) columns.phone_enc = crypto.encryptNullable(patch.phone);
       if (patch.email !== undefined) {
         columns.email_enc = crypto.encryptNullable(patch.email);
-        columns.email_bidx = patch.email ? crypto.blindIndex(patch.email) : null;
+        columns.email_bidx = patch.email ? crypto.blindIndex(who.tenantId, patch.email) : null;
+        columns.email_bidx_version = BLIND_INDEX_VERSION;
       }
       const sets = Object.keys(columns).map((column, i) => `${column} = $${i + 3}`); // column names are ours, not input
       const values = [who.tenantId, id, ...Object.values(columns), expectedVersion ?? null];

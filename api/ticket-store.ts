@@ -9,7 +9,7 @@ import { DeskflowError } from '../domain/errors';
 
 const TICKET_COLUMNS = `id, tenant_id, subject, description, status, priority, channel, customer_id, assignee_id, group_id,
   tags, version, created_at, updated_at, first_agent_reply_at, solved_at, closed_at, sla`;
-const MESSAGE_COLUMNS = 'id, tenant_id, ticket_id, visibility, author_type, author_id, body, created_at';
+const MESSAGE_COLUMNS = 'id, tenant_id, ticket_id, visibility, author_type, author_id, body, external_id, created_at';
 
 export interface TicketFilter {
   status?: TicketStatus[];

@@ -1,9 +1,14 @@
 /**
  * The audit trail: append-only, hash-chained per tenant. The database trigger assigns seq, time and
- * hashes (so callers cannot forge them); `verifyAuditChain` recomputes the chain and reports breaks.
+ * hashes (so callers cannot forge them); `verifyAuditChain` recomputes the chain and reports breaks;
+ * a signed anchor of a chain's head, kept outside the database, shows that every entry up to the one it
+ * names is still there (which the chain alone cannot: deleting the newest entries leaves a valid chain).
  */
+import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import type pg from 'pg';
+import { z } from 'zod';
 import type { Actor } from '../domain/ticket';
+import { parseKeyring } from './field-crypto';
 import type { Db } from './tenant-db';
 
 export interface AuditEntry {
@@ -67,4 +72,108 @@ export async function verifyAuditChain(adminPool: pg.Pool, tenantId?: string): P
     previous = { tenant: row.tenant_id, seq, hash: row.hash };
   }
   return [...reports.values()];
+}
+
+const ZERO_HASH = '0'.repeat(64);
+
+/**
+ * Anchors are signed with a key derived from a field-encryption key (HKDF): it lives with the application's
+ * secrets, not in the database, so the owner of the database alone cannot forge one.
+ */
+function anchorSignature(keyring: Map<string, Buffer>, a: Omit<AuditAnchor, 'sig'>): string | null {
+  const base = keyring.get(a.kid);
+  if (!base) return null;
+  const key = Buffer.from(hkdfSync('sha256', base, Buffer.alloc(0), 'deskflow audit anchor v1', 32));
+  return createHmac('sha256', key).update(JSON.stringify([a.v, a.tenant_id, a.seq, a.hash, a.taken_at, a.kid])).digest('base64url');
+}
+
+/** The current head of each tenant's chain (or of one tenant); a tenant that does not exist is absent. */
+export async function auditHeads(adminPool: pg.Pool, tenantId?: string): Promise<{ tenant_id: string; seq: number; hash: string }[]> {
+  const { rows } = await adminPool.query<{ tenant_id: string; seq: string | null; hash: string | null }>(
+    `SELECT t.id AS tenant_id, a.seq, a.hash FROM tenants t
+     LEFT JOIN LATERAL (SELECT seq, hash FROM audit_log WHERE tenant_id = t.id ORDER BY seq DESC LIMIT 1) a ON true
+     WHERE $1::uuid IS NULL OR t.id = $1 ORDER BY t.id`,
+    [tenantId ?? null],
+  );
+  return rows.map((r) => ({ tenant_id: r.tenant_id, seq: Number(r.seq ?? 0), hash: r.hash ?? ZERO_HASH }));
+}
+
+export function signAuditAnchor(fieldEncryptionKeys: string, head: { tenant_id: string; seq: number; hash: string }, now = new Date()): AuditAnchor {
+  const keyring = parseKeyring(fieldEncryptionKeys);
+  const kid = [...keyring.keys()][0]!;
+  const unsigned = { v: 1 as const, tenant_id: head.tenant_id, seq: head.seq, hash: head.hash, taken_at: now.toISOString(), kid };
+  return { ...unsigned, sig: anchorSignature(keyring, unsigned)! };
+}
+
+/**
+ * A signed statement of a tenant's chain head at a point in time. The chain alone cannot show that its newest
+ * entries were deleted (what remains is still a valid chain); an anchor kept outside the database can: the
+ * entry it names must still be there, with the same hash.
+ */
+export const AuditAnchor = z
+  .object({
+    v: z.literal(1),
+    tenant_id: z.uuid(),
+    /** 0 when the tenant had no entries yet. */
+    seq: z.number().int().min(0),
+    hash: z.string().regex(/^[0-9a-f]{64}$/),
+    taken_at: z.iso.datetime(),
+    /** The field-encryption key the signing key derives from. */
+    kid: z.string().min(1).max(32),
+    sig: z.string().min(1).max(100),
+  })
+  .strict();
+export type AuditAnchor = z.infer<typeof AuditAnchor>;
+
+/** Anchors as `audit-head` prints them: one JSON object per line (blank lines ignored). */
+export function parseAuditAnchors(text: string): AuditAnchor[] {
+  return text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean)
+    .map((line, i) => {
+      let json: unknown;
+      try {
+        json = JSON.parse(line);
+      } catch {
+        throw new Error(`anchor ${i + 1} is not JSON`);
+      }
+      const parsed = AuditAnchor.safeParse(json);
+      if (!parsed.success) throw new Error(`anchor ${i + 1} is not an audit anchor (${parsed.error.issues[0]?.path.join('.') || 'shape'})`);
+      return parsed.data;
+    });
+}
+
+/**
+ * What is wrong with one tenant's chain against its anchors: nothing when each anchor's signature is valid and the
+ * newest anchored entry is still there, unchanged. The newest suffices: with the chain intact up to it, its hash
+ * fixes every entry before it, so the older anchors hold too.
+ */
+export async function checkAuditAnchors(adminPool: pg.Pool, fieldEncryptionKeys: string, anchors: AuditAnchor[]): Promise<string[]> {
+  const keyring = parseKeyring(fieldEncryptionKeys);
+  const problems: string[] = [];
+  let newest: AuditAnchor | undefined;
+  for (const anchor of anchors) {
+    const { sig, ...unsigned } = anchor;
+    const expected = anchorSignature(keyring, unsigned);
+    const given = Buffer.from(sig);
+    if (!expected || given.length !== expected.length || !timingSafeEqual(given, Buffer.from(expected))) {
+      problems.push(`anchor of entry ${anchor.seq} (${anchor.taken_at}): signature invalid (altered, or not signed with this deployment's keys)`);
+    } else if (!newest || anchor.seq > newest.seq || (anchor.seq === newest.seq && anchor.taken_at > newest.taken_at)) {
+      newest = anchor;
+    }
+  }
+  if (!newest || newest.seq === 0) return problems;
+  const { rows } = await adminPool.query<{ hash: string | null; last: string | null }>(
+    `SELECT (SELECT hash FROM audit_log WHERE tenant_id = $1 AND seq = $2) AS hash,
+            (SELECT max(seq) FROM audit_log WHERE tenant_id = $1) AS last`,
+    [newest.tenant_id, newest.seq],
+  );
+  const { hash, last } = rows[0]!;
+  if (hash === null) {
+    problems.push(`anchored entry ${newest.seq} (${newest.taken_at}) is missing: the trail ends at entry ${last ?? 0} (entries deleted)`);
+  } else if (hash !== newest.hash) {
+    problems.push(`entry ${newest.seq}: hash differs from the anchor taken ${newest.taken_at} (the trail was rewritten)`);
+  }
+  return problems;
 }

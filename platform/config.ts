@@ -79,6 +79,8 @@ export const ConfigSchema = z.object({
 
   RATE_LIMIT_PER_MIN: z.coerce.number().int().min(1).default(100),
   INBOUND_RATE_LIMIT_PER_MIN: z.coerce.number().int().min(1).default(10),
+  /** Inbound-email requests with a missing or bad signature per minute per source address; then 429s. */
+  INBOUND_BAD_SIGNATURES_PER_MIN: z.coerce.number().int().min(1).default(10),
   /**
    * Login attempts per account from one source address per LOGIN_WINDOW (then that address is locked out of
    * that account). Failures from all addresses beyond this many slow the account's logins down instead.

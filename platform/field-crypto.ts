@@ -1,16 +1,22 @@
 /**
  * Field-level encryption of PII (AES-256-GCM, authenticated) with a key id in every value, so keys
  * rotate without a flag day: the first key encrypts, every listed key decrypts.
- * A blind index (HMAC-SHA256 of the normalised value) allows exact lookups without decrypting.
+ * A blind index (HMAC-SHA256 of the normalised value) allows exact lookups without decrypting. Its key
+ * is derived per tenant (HKDF from BLIND_INDEX_KEY and the tenant id), so equal values in two tenants
+ * have unrelated indexes and cannot be correlated across tenants.
  */
-import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+
+/** Stored with each blind index (customers.email_bidx_version): 1 was one key for all tenants, 2 is per tenant. */
+export const BLIND_INDEX_VERSION = 2;
 
 export interface FieldCrypto {
   encrypt(plain: string): string;
   decrypt(stored: string): string;
   encryptNullable(plain: string | null): string | null;
   decryptNullable(stored: string | null): string | null;
-  blindIndex(value: string): string;
+  /** The tenant's blind index of `value` (trimmed, case-insensitive). */
+  blindIndex(tenantId: string, value: string): string;
 }
 
 export function parseKeyring(spec: string): Map<string, Buffer> {
@@ -32,6 +38,16 @@ export function createFieldCrypto(config: { FIELD_ENCRYPTION_KEYS: string; BLIND
   const [currentKid, currentKey] = [...keys.entries()][0]!;
   const indexKey = Buffer.from(config.BLIND_INDEX_KEY, 'base64');
   if (indexKey.length !== 32) throw new Error('BLIND_INDEX_KEY must be base64 of 32 bytes');
+  const tenantKeys = new Map<string, Buffer>();
+  const tenantKey = (tenantId: string) => {
+    let key = tenantKeys.get(tenantId);
+    if (!key) {
+      key = Buffer.from(hkdfSync('sha256', indexKey, Buffer.alloc(0), `deskflow blind index v2 tenant ${tenantId.toLowerCase()}`, 32));
+      if (tenantKeys.size >= 10_000) tenantKeys.clear(); // a bound, not an LRU: re-deriving is cheap
+      tenantKeys.set(tenantId, key);
+    }
+    return key;
+  };
 
   const api: FieldCrypto = {
     encrypt(plain) {
@@ -52,7 +68,7 @@ export function createFieldCrypto(config: { FIELD_ENCRYPTION_KEYS: string; BLIND
     },
     encryptNullable: (plain) => (plain === null ? null : api.encrypt(plain)),
     decryptNullable: (stored) => (stored === null ? null : api.decrypt(stored)),
-    blindIndex: (value) => createHmac('sha256', indexKey).update(value.trim().toLowerCase()).digest('base64url'),
+    blindIndex: (tenantId, value) => createHmac('sha256', tenantKey(tenantId)).update(value.trim().toLowerCase()).digest('base64url'),
   };
   return api;
 }

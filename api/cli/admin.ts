@@ -2,14 +2,16 @@
  * Operator commands (run as the database owner, DATABASE_ADMIN_URL):
  *   npm run admin -- create-tenant --name <name> --admin-email <email> --admin-password <pw> [--admin-name <name>]
  *   npm run admin -- create-api-key --tenant <id> --name <name> [--scopes tickets:read,tickets:write]
- *   npm run admin -- verify-audit [--tenant <id>]
+ *   npm run admin -- verify-audit [--tenant <id>] [--anchor <file or JSON line>]
+ *   npm run admin -- audit-head [--tenant <id>]     (signed anchors, one JSON line per tenant: store them elsewhere)
  *   npm run admin -- seed-demo
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { CreateApiKeyInput, CreateUserInput, SCOPES } from '../../domain/auth';
-import { verifyAuditChain } from '../../platform/audit';
+import { type AuditAnchor, auditHeads, checkAuditAnchors, parseAuditAnchors, signAuditAnchor, verifyAuditChain } from '../../platform/audit';
 import { loadConfig } from '../../platform/config';
 import { createFieldCrypto } from '../../platform/field-crypto';
 import { DEMO } from '../../platform/demo';
@@ -27,10 +29,25 @@ const operator = (tenantId: string): Identity => ({
 
 async function createTenant(pool: pg.Pool, name: string, admin: { email: string; password: string; name: string }, id: string = randomUUID()) {
   const input = CreateUserInput.parse({ email: admin.email, password: admin.password, name: admin.name, role: 'admin' });
-  await pool.query('INSERT INTO tenants (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING', [id, name]);
-  const existing = await pool.query('SELECT id FROM users WHERE email = $1', [input.email]);
-  const user = existing.rows[0] ?? (await userStore(pool).create(operator(id), input));
-  return { tenantId: id, adminId: user.id as string };
+  const created = (await pool.query('INSERT INTO tenants (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING', [id, name])).rowCount === 1;
+  try {
+    // Emails are unique per tenant: only this tenant's user with that email counts (re-running seed-demo).
+    const existing = await pool.query('SELECT id FROM users WHERE tenant_id = $1 AND email = $2', [id, input.email]);
+    const user = existing.rows[0] ?? (await userStore(pool).create(operator(id), input));
+    return { tenantId: id, adminId: user.id as string };
+  } catch (err) {
+    // No tenant without its admin: undo what this call created.
+    if (created) await pool.query('DELETE FROM tenants WHERE id = $1', [id]);
+    throw err;
+  }
+}
+
+/** Says so in one line when `id` names no tenant (or is no tenant id at all). */
+async function tenantExists(pool: pg.Pool, id: string): Promise<boolean> {
+  const valid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id);
+  if (valid && (await pool.query('SELECT 1 FROM tenants WHERE id = $1', [id])).rowCount) return true;
+  console.log(valid ? `${id}: unknown tenant` : `${id}: not a tenant id`);
+  return false;
 }
 
 async function main() {
@@ -44,6 +61,7 @@ async function main() {
       'admin-name': { type: 'string' },
       tenant: { type: 'string' },
       scopes: { type: 'string' },
+      anchor: { type: 'string' },
     },
   });
   const config = loadConfig();
@@ -68,20 +86,37 @@ async function main() {
         return 0;
       }
       case 'verify-audit': {
-        const reports = await verifyAuditChain(pool, values.tenant);
-        if (values.tenant && reports.length === 0) {
-          // Nothing verified is not a pass: the whole trail may have been deleted (or the id is wrong).
-          console.log(`${values.tenant}: 0 entries, BROKEN`);
-          console.log('  - no audit entries: none were written, all were deleted, or there is no such tenant');
-          return 1;
+        if (values.tenant !== undefined && !(await tenantExists(pool, values.tenant))) return 1;
+        let anchors: AuditAnchor[] = [];
+        if (values.anchor !== undefined) {
+          // A JSON line as given, or a file of them (e.g. every anchor taken so far): all must be genuine, the newest must hold.
+          anchors = parseAuditAnchors(values.anchor.trim().startsWith('{') ? values.anchor : readFileSync(values.anchor, 'utf8'));
+          if (values.tenant) anchors = anchors.filter((a) => a.tenant_id === values.tenant);
+          if (anchors.length === 0) throw new Error(values.tenant ? `no anchor for tenant ${values.tenant}` : 'no anchor given');
+          for (const t of new Set(anchors.map((a) => a.tenant_id))) if (!values.tenant && !(await tenantExists(pool, t))) return 1;
+        }
+        const tenants = values.tenant ? [values.tenant] : anchors.length ? [...new Set(anchors.map((a) => a.tenant_id))] : [undefined];
+        const reports = (await Promise.all(tenants.map((t) => verifyAuditChain(pool, t)))).flat();
+        for (const t of tenants) {
+          if (t && !reports.some((r) => r.tenant_id === t)) reports.push({ tenant_id: t, entries: 0, problems: [] });
         }
         let broken = false;
         for (const r of reports) {
+          const mine = anchors.filter((a) => a.tenant_id === r.tenant_id);
+          if (mine.length) r.problems.push(...(await checkAuditAnchors(pool, config.FIELD_ENCRYPTION_KEYS, mine)));
+          // Nothing verified is not a pass: the whole trail may have been deleted.
+          if (r.entries === 0 && !mine.some((a) => a.seq === 0)) r.problems.push('no audit entries: none were written, or all were deleted');
           console.log(`${r.tenant_id}: ${r.entries} entries, ${r.problems.length ? 'BROKEN' : 'intact'}`);
           for (const p of r.problems) console.log(`  - ${p}`);
+          if (!r.problems.length && mine.length) console.log(`  anchored head at entry ${Math.max(...mine.map((a) => a.seq))}: present and unchanged`);
           broken ||= r.problems.length > 0;
         }
         return broken ? 1 : 0;
+      }
+      case 'audit-head': {
+        if (values.tenant !== undefined && !(await tenantExists(pool, values.tenant))) return 1;
+        for (const head of await auditHeads(pool, values.tenant)) console.log(JSON.stringify(signAuditAnchor(config.FIELD_ENCRYPTION_KEYS, head)));
+        return 0;
       }
       case 'seed-demo': {
         const { tenantId } = await createTenant(pool, 'Demo', { email: DEMO.adminEmail, password: DEMO.adminPassword, name: 'Demo Admin' }, DEMO.tenantId);
@@ -94,7 +129,7 @@ async function main() {
         return 0;
       }
       default:
-        console.error('commands: create-tenant, create-api-key, verify-audit, seed-demo (see api/cli/admin.ts)');
+        console.error('commands: create-tenant, create-api-key, verify-audit, audit-head, seed-demo (see api/cli/admin.ts)');
         return 2;
     }
   } finally {

@@ -1,8 +1,10 @@
 /**
  * Public inbound endpoint for email providers: `POST /api/v1/inbound/:tenant/email`, signed with the
  * tenant's inbound secret (`X-Deskflow-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`),
- * at most INBOUND_RATE_LIMIT_PER_MIN per tenant. A reply threads onto its ticket through In-Reply-To /
- * References; anything else opens a ticket for the sender (created as a customer if new).
+ * at most INBOUND_RATE_LIMIT_PER_MIN correctly signed emails per tenant; requests failing verification count
+ * against their source address instead (INBOUND_BAD_SIGNATURES_PER_MIN). A reply threads onto its ticket
+ * through In-Reply-To / References when it comes from the ticket's requester; anything else opens a ticket
+ * for the sender (created as a customer if new).
  * Ids derive from the email's Message-ID, so a provider's retry never duplicates anything.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
@@ -80,25 +82,35 @@ export function inboundRoutes(deps: {
         201: { description: 'A new ticket was opened', body: InboundResult },
         200: { description: 'Threaded onto an existing ticket, or a duplicate delivery', body: InboundResult },
         401: { description: 'Missing or bad signature' },
-        429: { description: 'More than the inbound limit per minute' },
+        429: { description: 'More than the inbound limit per minute for the tenant, or too many bad signatures from this source' },
       },
       handler: async (req, res) => {
         const tenantId = String(req.params.tenant);
         if (!Uuid.safeParse(tenantId).success) throw new DeskflowError('not_found');
-        await limiters.consume(res, { name: 'inbound', points: config.INBOUND_RATE_LIMIT_PER_MIN, windowSec: 60 }, tenantId);
         const secret = await tenants.inboundSecret(tenantId);
-        // Unknown tenant, no secret configured, or a bad signature all look the same from outside.
-        if (!secret || !verifySignature(req, secret)) throw new DeskflowError('unauthenticated', 'missing or invalid inbound signature');
+        // Verified before anything is counted against the tenant: forged requests must not spend its budget.
+        // Unknown tenant, no secret configured, or a bad signature all look the same from outside, and all
+        // spend the sender's own budget instead (a 429 once it is gone; a correctly signed email still passes).
+        if (!secret || !verifySignature(req, secret)) {
+          await limiters.consume(res, { name: 'inbound-bad-signature', points: config.INBOUND_BAD_SIGNATURES_PER_MIN, windowSec: 60 }, req.ip ?? 'unknown');
+          throw new DeskflowError('unauthenticated', 'missing or invalid inbound signature');
+        }
+        await limiters.consume(res, { name: 'inbound', points: config.INBOUND_RATE_LIMIT_PER_MIN, windowSec: 60 }, tenantId);
         const email = parseBody(InboundEmail, req);
 
         const who: Identity = { tenantId, actor: { type: 'system', id: 'inbound-email' }, scopes: new Set(), credential: { kind: 'inbound' } };
         const messageId = nameUuid(tenantId, 'message', email.message_id);
-        const threadTo = await tickets.threadOf(tenantId, [email.message_id, ...(email.in_reply_to ? [email.in_reply_to] : []), ...email.references]);
+        // A redelivery: this Message-ID is already on a ticket (threaded, or the message that opened it).
+        const delivered = await tickets.threadOf(tenantId, [email.message_id]);
+        if (delivered) return void res.json({ ticket_id: delivered, message_id: messageId, threaded: true, duplicate: true });
+
+        const threadTo = await tickets.threadOf(tenantId, [...(email.in_reply_to ? [email.in_reply_to] : []), ...email.references]);
+        const sender = await customers.findByEmail(tenantId, email.from.email);
         if (threadTo) {
           const ticket = await tickets.get(tenantId, threadTo);
-          const alreadyHere = (await tickets.threadOf(tenantId, [email.message_id])) === threadTo;
-          if (alreadyHere) return void res.json({ ticket_id: threadTo, message_id: messageId, threaded: true, duplicate: true });
-          if (ticket && ticket.status !== 'closed') {
+          // A Message-ID is no credential (it travels in every quoted reply): a reply joins the ticket only when
+          // it comes from the ticket's requester; anyone else gets a ticket of their own.
+          if (ticket && ticket.status !== 'closed' && sender && sender.id === ticket.customer_id) {
             const added = await workflows.addMessage(who, threadTo, messageId, { body: email.text, visibility: 'public', author_type: 'customer' }, email.message_id);
             return void res.json({ ticket_id: threadTo, message_id: added.message.id, threaded: true, duplicate: false });
           }
@@ -106,7 +118,7 @@ export function inboundRoutes(deps: {
         }
 
         const customer =
-          (await customers.findByEmail(tenantId, email.from.email)) ??
+          sender ??
           (await customers
             .create(who, nameUuid(tenantId, 'customer', email.from.email.toLowerCase()), {
               name: email.from.name || email.from.email.split('@')[0]!,

@@ -2,7 +2,7 @@
 import { loadConfig } from '../config';
 import { migrate } from '../migrate';
 
-migrate(loadConfig().DATABASE_ADMIN_URL, (msg) => console.log(msg)).then(
+migrate(loadConfig(), (msg) => console.log(msg)).then(
   () => process.exit(0),
   (err) => {
     console.error(err);

@@ -57,7 +57,7 @@ async function main() {
   }
 
   console.log('[deskflow] applying migrations…');
-  await migrate(config.DATABASE_ADMIN_URL);
+  await migrate(config);
   if (config.DEMO_SEED) {
     execFileSync(process.execPath, ['--import', 'tsx', path.join(root, 'api/cli/admin.ts'), 'seed-demo'], { env, stdio: 'inherit', cwd: root });
   }

@@ -1,9 +1,12 @@
 /**
  * The audit trail: who changed what, for every administrative and ticket change; readable (filtered,
  * paginated) by admins; free of customer PII and secrets; append-only for the application and the owner;
- * hash-chained so that `verify-audit` detects an edited or a deleted entry.
+ * hash-chained so that `verify-audit` detects an edited or a deleted entry, and, given an anchor that
+ * `audit-head` signed earlier, the removal of the newest entries too.
  */
 import { spawn } from 'node:child_process';
+import { rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { ROOT } from '../support/processes';
@@ -319,10 +322,10 @@ describe('append-only', () => {
 });
 
 describe('verify-audit', () => {
-  /** `npm run admin -- verify-audit --tenant <id>`, as an operator runs it (process.env carries DATABASE_ADMIN_URL). */
-  function verifyAudit(tenantId: string): Promise<{ code: number | null; output: string }> {
+  /** `npm run admin -- <args>`, as an operator runs it (process.env carries DATABASE_ADMIN_URL and the keys). */
+  function admin(...args: string[]): Promise<{ code: number | null; output: string }> {
     return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'api/cli/admin.ts'), 'verify-audit', '--tenant', tenantId], {
+      const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'api/cli/admin.ts'), ...args], {
         env: process.env,
         cwd: ROOT,
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -338,6 +341,7 @@ describe('verify-audit', () => {
       });
     });
   }
+  const verifyAudit = (tenantId: string) => admin('verify-audit', '--tenant', tenantId);
 
   /** Runs `sql` as the owner with the immutability trigger off, in one transaction (no other session ever sees it off). */
   async function tamper(sql: string, params: unknown[], expectedRows = 1) {
@@ -421,15 +425,20 @@ describe('verify-audit', () => {
     expect(broken.output).toContain('entry 2: prev_hash does not match the previous entry');
   });
 
-  it("exits 1 when a tenant's whole trail is gone, or names no tenant: nothing verified is not a pass", async () => {
+  it("exits 1 when a tenant's whole trail is gone: nothing verified is not a pass", async () => {
     const { tenant, entries } = await chainTenant('Wiped');
     expect((await verifyAudit(tenant.id)).code).toBe(0);
     await tamper('DELETE FROM audit_log WHERE tenant_id = $1', [tenant.id], entries);
     const wiped = await verifyAudit(tenant.id);
     expect(wiped.code).toBe(1);
     expect(wiped.output).toContain(`${tenant.id}: 0 entries, BROKEN`);
+  });
+
+  it('an unknown tenant is named as such in one line, by verify-audit and audit-head alike', async () => {
     const unknown = randomUUID();
-    expect(await verifyAudit(unknown)).toEqual({ code: 1, output: expect.stringContaining(`${unknown}: 0 entries, BROKEN`) });
+    expect(await verifyAudit(unknown)).toEqual({ code: 1, output: `${unknown}: unknown tenant\n` });
+    expect(await admin('audit-head', '--tenant', unknown)).toEqual({ code: 1, output: `${unknown}: unknown tenant\n` });
+    expect(await verifyAudit('acme')).toEqual({ code: 1, output: 'acme: not a tenant id\n' });
   });
 
   it('exits 1 after a middle entry was deleted', async () => {
@@ -441,5 +450,73 @@ describe('verify-audit', () => {
     expect(broken.output).toContain(`${tenant.id}: ${entries - 1} entries, BROKEN`);
     expect(broken.output).toContain('entry 4: expected seq 3 (entries missing)');
     expect(broken.output).toContain('entry 4: prev_hash does not match the previous entry');
+  });
+
+  describe('anchored heads', () => {
+    const headOf = async (tenantId: string) => {
+      const res = await admin('audit-head', '--tenant', tenantId);
+      expect(res.code).toBe(0);
+      const lines = res.output.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      return { line: lines[0]!, anchor: JSON.parse(lines[0]!) };
+    };
+
+    it('deleting the newest entries leaves a valid chain, but not the anchor taken before', async () => {
+      const { tenant, entries } = await chainTenant('Anchored');
+      const { line: earlier } = await headOf(tenant.id); // the same head anchored twice: a file of anchors repeats heads
+      const { line, anchor } = await headOf(tenant.id);
+      expect(anchor).toEqual({ v: 1, tenant_id: tenant.id, seq: entries, hash: expect.stringMatching(/^[0-9a-f]{64}$/), taken_at: expect.any(String), kid: expect.any(String), sig: expect.any(String) });
+      const { rows } = await stack.admin.query('SELECT hash FROM audit_log WHERE tenant_id = $1 AND seq = $2', [tenant.id, entries]);
+      expect(anchor.hash).toBe(rows[0].hash);
+
+      // Newer entries after the anchor: it still holds.
+      expect((await http(stack, 'POST', '/api/v1/customers', { headers: tenant.headers, body: { name: 'Later customer' } })).status).toBe(201);
+      const held = await admin('verify-audit', '--anchor', line);
+      expect(held).toEqual({ code: 0, output: expect.stringContaining(`anchored head at entry ${entries}: present and unchanged`) });
+
+      // An owner with the trigger disabled removes the newest entries, the anchored one among them.
+      const total = (await stack.admin.query('SELECT max(seq)::int AS n FROM audit_log WHERE tenant_id = $1', [tenant.id])).rows[0].n;
+      await tamper('DELETE FROM audit_log WHERE tenant_id = $1 AND seq >= $2', [tenant.id, entries - 1], total - entries + 2);
+      // What is left is a valid chain: without the anchor nothing shows.
+      expect(await verifyAudit(tenant.id)).toMatchObject({ code: 0, output: expect.stringContaining(`${tenant.id}: ${entries - 2} entries, intact`) });
+      // With it, the deletion shows, whether the anchor is given inline or as a file of anchors.
+      const file = path.join(os.tmpdir(), `deskflow-anchors-${randomUUID()}.jsonl`);
+      await writeFile(file, `${earlier}\n${(await headOf(acme.id)).line}\n${line}\n`);
+      try {
+        for (const given of [line, file]) {
+          const caught = await admin('verify-audit', '--anchor', given);
+          expect(caught.code).toBe(1);
+          expect(caught.output).toContain(`${tenant.id}: ${entries - 2} entries, BROKEN`);
+          expect(caught.output).toContain(`anchored entry ${entries} (${anchor.taken_at}) is missing: the trail ends at entry ${entries - 2} (entries deleted)`);
+        }
+        // Limited to one tenant, the file's other anchor is checked alone, and holds.
+        expect(await admin('verify-audit', '--tenant', acme.id, '--anchor', file)).toMatchObject({ code: 0 });
+      } finally {
+        await rm(file, { force: true });
+      }
+    });
+
+    it('a rewritten anchored entry, and an anchor that was edited, both fail', async () => {
+      const { tenant, entries } = await chainTenant('Rewritten');
+      const { line, anchor } = await headOf(tenant.id);
+      // The last entry rewritten with its hash recomputed: the chain is valid again, the anchor is not.
+      await tamper(
+        `UPDATE audit_log a SET action = 'nothing.happened', hash = audit_entry_hash(ROW(a.tenant_id, a.seq, a.actor_type, a.actor_id,
+           'nothing.happened', a.entity_type, a.entity_id, a.before, a.after, a.request_id, a.occurred_at, a.prev_hash, a.hash)::audit_log)
+         WHERE tenant_id = $1 AND seq = $2`,
+        [tenant.id, entries],
+      );
+      expect((await verifyAudit(tenant.id)).code).toBe(0);
+      const caught = await admin('verify-audit', '--anchor', line);
+      expect(caught.code).toBe(1);
+      expect(caught.output).toContain(`entry ${entries}: hash differs from the anchor taken ${anchor.taken_at} (the trail was rewritten)`);
+
+      // Whoever edits an anchor (to hide the deletion by naming an older head) cannot sign it.
+      const forged = JSON.stringify({ ...anchor, seq: entries - 1 });
+      const refused = await admin('verify-audit', '--anchor', forged);
+      expect(refused.code).toBe(1);
+      expect(refused.output).toContain('signature invalid');
+      expect((await admin('verify-audit', '--anchor', '{"not":"an anchor"}')).code).toBe(1);
+    });
   });
 });

@@ -1,9 +1,11 @@
 /**
  * Inbound email: signed with the tenant's inbound secret over the exact raw body; a new email opens an
  * email ticket (creating the customer), a reply threads onto its ticket, a redelivery duplicates nothing,
- * anything unsigned is a 401 that persists nothing, and each tenant gets INBOUND_RATE_LIMIT_PER_MIN.
+ * a reply from anyone but the requester opens a ticket of its own, anything unsigned is a 401 that persists
+ * nothing and spends only its source's budget, and each tenant gets INBOUND_RATE_LIMIT_PER_MIN.
  */
-import { randomUUID } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
+import { request } from 'node:http';
 import { customerStore } from '../../api/customer-store';
 import { signInbound } from '../../api/routes/inbound';
 import { createPool } from '../../platform/db';
@@ -15,8 +17,8 @@ let acme: Tenant;
 let secret: string;
 
 beforeAll(async () => {
-  // The functional tests send more than the default 10 emails a minute to one tenant; the limit has its own test.
-  stack = await startStack({ INBOUND_RATE_LIMIT_PER_MIN: '1000' });
+  // The functional tests send more than the default 10 emails (and bad signatures) a minute; the limits have their own tests.
+  stack = await startStack({ INBOUND_RATE_LIMIT_PER_MIN: '1000', INBOUND_BAD_SIGNATURES_PER_MIN: '1000' });
   acme = await createTenant(stack, 'Acme');
   secret = await rotateSecret(stack, acme);
 });
@@ -180,6 +182,47 @@ describe('a reply', () => {
     expect((await deliver(acme.id, reply)).body).toMatchObject({ ticket_id: res.body.ticket_id, duplicate: true });
   });
 
+  it('threads whatever the case or spacing of the requester\'s address', async () => {
+    const opening = email({ from: { email: `Case.${randomUUID()}@Example.com` } });
+    const ticketId = (await deliver(acme.id, opening)).body.ticket_id;
+    const res = await deliver(acme.id, email({ from: { email: opening.from.email.toUpperCase() }, text: 'same person', in_reply_to: opening.message_id }));
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ ticket_id: ticketId, threaded: true });
+  });
+
+  it('from anyone but the requester never joins the ticket: it opens a ticket for its real sender', async () => {
+    const opening = email();
+    const opened = await deliver(acme.id, opening);
+    const ticketId = opened.body.ticket_id;
+    const original = (await getTicket(ticketId)).body;
+
+    // A stranger who learned the Message-ID (it is quoted in every reply), by In-Reply-To and by References.
+    const stranger = `stranger-${randomUUID()}@evil.example`;
+    const forged = email({ from: { email: stranger, name: 'Not The Customer' }, text: 'Please send the refund to IBAN XX00', in_reply_to: opening.message_id });
+    const res = await deliver(acme.id, forged);
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ threaded: false, duplicate: false });
+    expect(res.body.ticket_id).not.toBe(ticketId);
+    const [strangerCustomer] = await customersByEmail(stranger);
+    expect(strangerCustomer).toMatchObject({ email: stranger, name: 'Not The Customer' });
+    expect((await getTicket(res.body.ticket_id)).body).toMatchObject({ customer_id: strangerCustomer.id, description: forged.text, channel: 'email' });
+    const viaReferences = await deliver(acme.id, email({ from: { email: stranger }, text: 'again', references: [opening.message_id] }));
+    expect(viaReferences.body).toMatchObject({ threaded: false });
+    expect(viaReferences.body.ticket_id).not.toBe(ticketId);
+
+    // Another customer of the same tenant is not the requester either.
+    const other = (await http(stack, 'GET', `/api/v1/customers/${acme.customerId}`, { headers: acme.headers })).body;
+    const fromOther = await deliver(acme.id, email({ from: { email: other.email }, text: 'me too', in_reply_to: opening.message_id }));
+    expect(fromOther.status).toBe(201);
+    expect((await getTicket(fromOther.body.ticket_id)).body.customer_id).toBe(acme.customerId);
+
+    // The requester's ticket is untouched: one message, same version.
+    expect(await messagesOf(ticketId)).toEqual([expect.objectContaining({ body: opening.text, author_id: original.customer_id })]);
+    expect((await getTicket(ticketId)).body.version).toBe(original.version);
+    // The forged email's redelivery is a duplicate of the stranger's own ticket.
+    expect((await deliver(acme.id, forged)).body).toMatchObject({ ticket_id: res.body.ticket_id, duplicate: true });
+  });
+
   it('to an unknown message opens a new ticket', async () => {
     const res = await deliver(acme.id, email({ in_reply_to: messageId() }));
     expect(res.status).toBe(201);
@@ -313,9 +356,14 @@ describe('unsigned or wrongly signed deliveries are 401s that persist nothing', 
   });
 });
 
-it('the 11th email in a minute for one tenant is a 429; other tenants are unaffected', async () => {
-  const limited = await startStack(); // the default INBOUND_RATE_LIMIT_PER_MIN
-  try {
+describe('limits (the defaults)', () => {
+  let limited: TestStack;
+  beforeAll(async () => {
+    limited = await startStack();
+  });
+  afterAll(() => limited.close());
+
+  it('the 11th email in a minute for one tenant is a 429; other tenants are unaffected', async () => {
     expect(limited.config.INBOUND_RATE_LIMIT_PER_MIN).toBe(10);
     const [busy, quiet] = [await createTenant(limited, 'Busy'), await createTenant(limited, 'Quiet')];
     const [busySecret, quietSecret] = [await rotateSecret(limited, busy), await rotateSecret(limited, quiet)];
@@ -333,7 +381,57 @@ it('the 11th email in a minute for one tenant is a 429; other tenants are unaffe
     expect((await counts(busy.id)).tickets).toBe(10);
 
     expect((await deliver(quiet.id, email(), { secret: quietSecret, target: limited })).status).toBe(201);
-  } finally {
-    await limited.close();
-  }
+  });
+
+  it("unsigned requests spend their source's budget, never the tenant's: a correctly signed email still gets through", async () => {
+    expect(limited.config.INBOUND_BAD_SIGNATURES_PER_MIN).toBe(10);
+    const tenant = await createTenant(limited, 'Targeted');
+    const tenantSecret = await rotateSecret(limited, tenant);
+    const [attacker, bystander] = [sourceAddress(), sourceAddress()];
+    const post = (from: string, body: Email, signature: string | null) => {
+      const raw = JSON.stringify(body);
+      return postFrom(from, limited, `/api/v1/inbound/${tenant.id}/email`, raw, signature === null ? {} : { 'X-Deskflow-Signature': signature });
+    };
+
+    // More forged requests than the tenant's whole budget: 401s until the source's own budget is gone, then 429s.
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const res = await post(attacker, email(), i % 2 ? null : signInbound('whsec_guess', JSON.stringify(email())));
+      statuses.push(res.status);
+      if (res.status === 429) {
+        expect(res.body.code).toBe('rate_limited');
+        expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+      }
+    }
+    expect(statuses).toEqual([...Array(10).fill(401), 429, 429]);
+
+    // The tenant's budget is untouched: its first correctly signed email (even from that same address) is accepted.
+    const mail = email();
+    const signed = await post(attacker, mail, signInbound(tenantSecret, JSON.stringify(mail)));
+    expect(signed.status).toBe(201);
+    expect(signed.headers.ratelimit).toMatch(/^"inbound";r=9;t=\d+$/);
+    // Another source's bad signature is its own first one: a 401, not a 429.
+    expect((await post(bystander, email(), null)).status).toBe(401);
+    expect((await counts(tenant.id)).tickets).toBe(1);
+  });
 });
+
+/** A loopback source address of its own (127.0.0.0/8 all reaches the server), so per-source budgets start empty. */
+const sourceAddress = () => `127.${randomInt(1, 255)}.${randomInt(0, 256)}.${randomInt(1, 255)}`;
+
+function postFrom(localAddress: string, target: { url: string }, path: string, body: string, headers: Record<string, string>) {
+  const url = new URL(path, target.url);
+  return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: any }>((resolve, reject) => {
+    const req = request(
+      { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', localAddress, headers: { ...headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text ? JSON.parse(text) : undefined }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}

@@ -3,13 +3,17 @@
  * as a second wall behind the application's own tenant filters, least privilege of the application role,
  * hardening headers and CORS, no secrets in logs, API keys, and bad input that persists nothing.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import pino from 'pino';
 import { createApp } from '../../api/app';
+import { createPool } from '../../platform/db';
+import { createFieldCrypto } from '../../platform/field-crypto';
+import { reindexBlindIndexes } from '../../platform/migrate';
 import { connectTemporal } from '../../platform/temporal';
+import { inTenantTransaction, withTenant } from '../../platform/tenant-db';
 import { signInbound } from '../../api/routes/inbound';
 import { type ApiProcess, startApiProcess } from '../support/api-process';
 import { createTenant, type HttpResult, http, login, startStack, type Tenant, type TestStack } from '../support/stack';
@@ -33,6 +37,7 @@ beforeAll(async () => {
 });
 afterAll(() => stack.close());
 
+const office = { name: 'Office', time_zone: 'Europe/Berlin', weekly: [1, 2, 3, 4, 5].map((day) => ({ day, start: '09:00', end: '17:00' })), holidays: [] };
 const pgCode = (p: Promise<unknown>) => p.then(() => 'succeeded', (err: { code?: string }) => err.code ?? String(err));
 const count = async (db: { query: pg.Pool['query'] }, sql: string, params: unknown[] = []) => (await db.query(sql, params)).rows[0].n as number;
 
@@ -62,11 +67,37 @@ describe('customer PII at rest', () => {
     }
     const twin = await http(stack, 'POST', '/api/v1/customers', { headers: globex.headers, body: { name: 'Twin', email } });
     expect(twin.status).toBe(201);
-    const twinRow = (await stack.admin.query('SELECT email_enc FROM customers WHERE id = $1', [twin.body.id])).rows[0];
+    const twinRow = (await stack.admin.query('SELECT email_enc, email_bidx, email_bidx_version FROM customers WHERE id = $1', [twin.body.id])).rows[0];
     expect(twinRow.email_enc).not.toBe(row.email_enc);
+    // Nor do their blind indexes: each tenant's index key is its own, so equal emails do not correlate across tenants.
+    expect(twinRow.email_bidx).not.toBe(row.email_bidx);
+    expect([row.email_bidx_version, twinRow.email_bidx_version]).toEqual([2, 2]);
     // Each tenant's lookup finds only its own.
     const mine = await http(stack, 'GET', `/api/v1/customers?email=${encodeURIComponent(email)}`, { headers: globex.headers });
     expect(mine.body.data.map((c: any) => c.id)).toEqual([twin.body.id]);
+  });
+
+  it('rows indexed with the old single key are re-keyed per tenant by the migration step, once', async () => {
+    const email = `legacy.${randomUUID()}@example.com`;
+    const crypto = createFieldCrypto(stack.config);
+    // A row as the previous release wrote it: one blind-index key for every tenant, index version 1.
+    const legacyIndex = createHmac('sha256', Buffer.from(stack.config.BLIND_INDEX_KEY, 'base64')).update(email).digest('base64url');
+    const id = randomUUID();
+    await stack.admin.query(
+      `INSERT INTO customers (id, tenant_id, name, email_enc, email_bidx, email_bidx_version) VALUES ($1, $2, 'Legacy', $3, $4, 1)`,
+      [id, acme.id, crypto.encrypt(email), legacyIndex],
+    );
+    const lookup = async () => (await http(stack, 'GET', `/api/v1/customers?email=${encodeURIComponent(email)}`, { headers: acme.headers })).body.data.map((c: any) => c.id);
+    expect(await lookup()).toEqual([]); // the application looks up per-tenant indexes only
+
+    expect(await reindexBlindIndexes(stack.admin, crypto)).toBeGreaterThanOrEqual(1);
+    const { rows } = await stack.admin.query('SELECT email_bidx, email_bidx_version, version FROM customers WHERE id = $1', [id]);
+    expect(rows[0]).toEqual({ email_bidx: crypto.blindIndex(acme.id, email), email_bidx_version: 2, version: 1 });
+    expect(rows[0].email_bidx).not.toBe(legacyIndex);
+    expect(await lookup()).toEqual([id]);
+    // Idempotent: nothing is left to re-key.
+    expect(await reindexBlindIndexes(stack.admin, crypto)).toBe(0);
+    expect(await count(stack.admin, 'SELECT count(*)::int AS n FROM customers WHERE email_bidx_version < 2')).toBe(0);
   });
 });
 
@@ -80,17 +111,99 @@ describe('row-level security: the second wall', () => {
     expect(rows[0]).toEqual({ role: 'deskflow_app', rolsuper: false, rolbypassrls: false, rolcreatedb: false, rolcreaterole: false, owned: 0 });
   });
 
-  it('a connection with no tenant set sees no rows at all', async () => {
+  it('a connection with no tenant set sees no rows at all, in every table with row-level security', async () => {
+    // Rows in the SLA tables too: a calendar, a policy, and a ticket running under it.
+    const calendar = await http(stack, 'POST', '/api/v1/business-hours', { headers: acme.admin.headers, body: office });
+    expect(calendar.status).toBe(201);
+    const policy = await http(stack, 'POST', '/api/v1/sla-policies', {
+      headers: acme.admin.headers,
+      body: { name: 'RLS probe', position: 9000, conditions: { tags_any: ['rls-probe'] }, targets: { normal: { resolution: 600 } }, calendar_id: calendar.body.id },
+    });
+    expect(policy.status).toBe(201);
+    const ticket = await http(stack, 'POST', '/api/v1/tickets', {
+      headers: acme.headers,
+      body: { subject: 'Under a policy', description: 'rls', customer_id: acme.customerId, tags: ['rls-probe'] },
+    });
+    expect(ticket.status).toBe(201);
+    const group = await http(stack, 'POST', '/api/v1/groups', { headers: acme.admin.headers, body: { name: 'RLS probe' } });
+    expect(group.status).toBe(201);
+
+    // The list comes from the catalog, so a table added later is covered without anyone remembering it.
+    const { rows: tables } = await stack.admin.query<{ name: string; policies: string[] }>(
+      `SELECT c.relname AS name,
+              array(SELECT coalesce(p.qual, '') || ' / ' || coalesce(p.with_check, '') FROM pg_policies p
+                    WHERE p.schemaname = 'public' AND p.tablename = c.relname) AS policies
+       FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p') AND c.relrowsecurity
+       ORDER BY c.relname`,
+    );
+    expect(tables.map((t) => t.name)).toContain('tickets'); // the catalog query itself works
+    // Every table holding tenant rows has row-level security.
+    const { rows: tenantTables } = await stack.admin.query<{ name: string }>(
+      `SELECT table_name AS name FROM information_schema.columns WHERE table_schema = 'public' AND column_name = 'tenant_id' ORDER BY 1`,
+    );
+    expect(tenantTables.map((t) => t.name).filter((name) => !tables.some((t) => t.name === name))).toEqual([]);
+
     const client = new pg.Client({ connectionString: stack.config.DATABASE_URL });
     await client.connect();
     try {
       expect((await client.query("SELECT current_setting('app.tenant_id', true) AS t")).rows[0].t ?? '').toBe('');
-      for (const table of ['tickets', 'customers', 'messages', 'ticket_events', 'users', 'api_keys', 'audit_log', 'tenants']) {
-        const [all, visible] = [await count(stack.admin, `SELECT count(*)::int AS n FROM ${table}`), await count(client, `SELECT count(*)::int AS n FROM ${table}`)];
-        expect({ table, rowsExist: all > 0, visible }).toEqual({ table, rowsExist: true, visible: 0 });
+      for (const { name: table, policies } of tables) {
+        const [all, visible] = [
+          await count(stack.admin, `SELECT count(*)::int AS n FROM ${pg.escapeIdentifier(table)}`),
+          await count(client, `SELECT count(*)::int AS n FROM ${pg.escapeIdentifier(table)}`),
+        ];
+        // An empty table would prove nothing: the fixture above must give every such table a row.
+        expect({ table, rowsExist: all > 0, visible, policyReadsTenant: policies.length > 0 && policies.every((p) => p.includes('current_tenant_id()')) }).toEqual({
+          table,
+          rowsExist: true,
+          visible: 0,
+          policyReadsTenant: true,
+        });
       }
     } finally {
       await client.end();
+    }
+  });
+
+  it('a pooled connection keeps no tenant once a tenant-scoped query is over, whatever happened in it', async () => {
+    // One connection, so every step below provably runs on the same session (same backend pid).
+    const pool = createPool({ ...stack.config, DATABASE_POOL_MAX: 1 });
+    const afterwards = async () =>
+      (
+        await pool.query<{ tenant: string | null; customers: number; tickets: number; pid: number }>(
+          `SELECT current_setting('app.tenant_id', true) AS tenant, (SELECT count(*)::int FROM customers) AS customers,
+                  (SELECT count(*)::int FROM tickets) AS tickets, pg_backend_pid() AS pid`,
+        )
+      ).rows.map((row) => ({ ...row, tenant: row.tenant ?? '' }))[0]!; // never set here: null; set and reverted: ''
+    try {
+      const inside = await withTenant(pool, acme.id, async (db) => {
+        const { rows } = await db.query(
+          "SELECT current_setting('app.tenant_id', true) AS tenant, (SELECT count(*)::int FROM customers) AS customers, pg_backend_pid() AS pid",
+        );
+        return rows[0];
+      });
+      expect(inside.tenant).toBe(acme.id);
+      expect(inside.customers).toBeGreaterThan(0);
+      expect(await afterwards()).toEqual({ tenant: '', customers: 0, tickets: 0, pid: inside.pid });
+
+      // A failing statement, a committed and a rolled-back transaction: nothing stays behind either.
+      await expect(withTenant(pool, acme.id, (db) => db.query('SELECT 1/0'))).rejects.toThrow('division by zero');
+      expect(await afterwards()).toMatchObject({ tenant: '', customers: 0, pid: inside.pid });
+      await inTenantTransaction(pool, globex.id, (db) => db.query('SELECT count(*) FROM customers'));
+      expect(await afterwards()).toMatchObject({ tenant: '', customers: 0, pid: inside.pid });
+      await expect(inTenantTransaction(pool, globex.id, async () => Promise.reject(new Error('undo')))).rejects.toThrow('undo');
+      expect(await afterwards()).toMatchObject({ tenant: '', customers: 0, pid: inside.pid });
+
+      // Code that opens a transaction of its own and leaves it open: that connection is discarded, not reused.
+      await withTenant(pool, acme.id, async (db) => {
+        await db.query('BEGIN');
+        await db.query('SELECT 1 FROM customers');
+      });
+      const fresh = await afterwards();
+      expect(fresh).toMatchObject({ tenant: '', customers: 0, tickets: 0 });
+      expect(fresh.pid).not.toBe(inside.pid);
+    } finally {
+      await pool.end();
     }
   });
 

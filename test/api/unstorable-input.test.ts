@@ -194,7 +194,8 @@ it('refuses NUL and lone surrogates in every string field with a 400 naming the 
 it('answers 64 KiB of multibyte text (and a lone surrogate\'s raw bytes in a URL) with a 2xx or a 4xx, never a 5xx', async () => {
   const failures: string[] = [];
   for (const c of cases()) {
-    const res = await send(c, BIG_MULTIBYTE);
+    // A URL is capped far below 64 KiB (Node answers 431 before the app sees it): queries get 2 KiB.
+    const res = await send(c, c.where === 'query' ? BIG_MULTIBYTE.slice(0, 1024) : BIG_MULTIBYTE);
     const raw = c.where === 'query' ? await send(c, LONE_SURROGATE) : res;
     if (raw.status >= 500) failures.push(`${c.method} ${c.path} ${c.field.join('.')} (raw surrogate) → ${raw.status}`);
     if (res.status >= 500) failures.push(`${c.method} ${c.path} ${c.field.join('.')} → ${res.status} ${JSON.stringify(res.body).slice(0, 200)}`);

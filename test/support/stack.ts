@@ -15,6 +15,7 @@ import { createFieldCrypto } from '../../platform/field-crypto';
 import { createLogger } from '../../platform/logger';
 import { createRedis } from '../../platform/redis';
 import { connectTemporal } from '../../platform/temporal';
+import { openApiChecker } from './openapi-check';
 
 export interface TestStack {
   url: string;
@@ -134,6 +135,9 @@ export async function http<T = any>(
     parsed = text ? JSON.parse(text) : undefined;
   } catch {
     // keep the raw text
+  }
+  if (path.startsWith('/api/v1/')) {
+    (await openApiChecker(stack.url)).check(method, path, res.status, res.headers.get('content-type'), parsed);
   }
   return { status: res.status, headers: res.headers, body: parsed as T };
 }
