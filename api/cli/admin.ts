@@ -10,6 +10,8 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { ZodError } from 'zod';
+import { DeskflowError } from '../../domain/errors';
 import { CreateApiKeyInput, CreateUserInput, SCOPES } from '../../domain/auth';
 import { type AuditAnchor, auditHeads, checkAuditAnchors, parseAuditAnchors, signAuditAnchor, verifyAuditChain } from '../../platform/audit';
 import { loadConfig } from '../../platform/config';
@@ -50,8 +52,51 @@ async function tenantExists(pool: pg.Pool, id: string): Promise<boolean> {
   return false;
 }
 
+const COMMANDS: Record<string, { usage: string; summary: string }> = {
+  'create-tenant': {
+    usage: 'create-tenant --name <name> --admin-email <email> --admin-password <12+ characters> [--admin-name <name>]',
+    summary: 'a new tenant and its first admin; prints {tenant_id, admin_user_id}',
+  },
+  'create-api-key': {
+    usage: 'create-api-key --tenant <id> --name <name> [--scopes tickets:read,tickets:write,…]',
+    summary: 'an API key of the tenant (all scopes unless --scopes); prints the key once',
+  },
+  'verify-audit': {
+    usage: 'verify-audit [--tenant <id>] [--anchor <file or JSON line>]',
+    summary: "recompute the audit hash chain (and check signed heads); exit 1 if it is broken",
+  },
+  'audit-head': { usage: 'audit-head [--tenant <id>]', summary: "print each tenant's signed audit-chain head, to store outside the database" },
+  'seed-demo': { usage: 'seed-demo', summary: 'the demo tenant, admin and customer of `npm start` (idempotent)' },
+};
+
+function help(command?: string): string {
+  if (command && COMMANDS[command]) return `usage: npm run admin -- ${COMMANDS[command].usage}\n  ${COMMANDS[command].summary}`;
+  return ['usage: npm run admin -- <command> [options]   (<command> --help for its options)', '', 'commands:']
+    .concat(Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(15)} ${c.summary}`))
+    .join('\n');
+}
+
+/** One readable line for any failure: the field and rule for bad input, the message for everything else. */
+function oneLine(err: unknown): string {
+  if (err instanceof ZodError) return err.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ');
+  if (err instanceof DeskflowError) return err.message;
+  return (err as Error)?.message ?? String(err);
+}
+
 async function main() {
   const [command, ...rest] = process.argv.slice(2);
+  if (!command || command === '--help' || command === 'help') {
+    console.log(help());
+    return command ? 0 : 2;
+  }
+  if (!COMMANDS[command]) {
+    console.error(`unknown command "${command}"\n${help()}`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(help(command));
+    return 0;
+  }
   const { values } = parseArgs({
     args: rest,
     options: {
@@ -80,6 +125,7 @@ async function main() {
       }
       case 'create-api-key': {
         if (!values.tenant || !values.name) throw new Error('need --tenant and --name');
+        if (!(await tenantExists(pool, values.tenant))) return 1;
         const input = CreateApiKeyInput.parse({ name: values.name, scopes: values.scopes ? values.scopes.split(',') : [...SCOPES] });
         const { key, token } = await apiKeyStore(pool).create(operator(values.tenant), randomUUID(), input);
         console.log(JSON.stringify({ id: key.id, prefix: key.prefix, scopes: key.scopes, token }));
@@ -129,8 +175,7 @@ async function main() {
         return 0;
       }
       default:
-        console.error('commands: create-tenant, create-api-key, verify-audit, audit-head, seed-demo (see api/cli/admin.ts)');
-        return 2;
+        return 2; // unreachable: checked against COMMANDS above
     }
   } finally {
     await pool.end();
@@ -140,7 +185,7 @@ async function main() {
 main().then(
   (code) => process.exit(code),
   (err) => {
-    console.error(err instanceof Error ? err.message : err);
+    console.error(`error: ${oneLine(err)}`);
     process.exit(1);
   },
 );
