@@ -1,5 +1,17 @@
-/** The ticket workflow against the real dev server and the run's worker process. */
+/**
+ * The ticket workflow without HTTP: its own dev server (the SDK's TestWorkflowEnvironment over the
+ * installed Temporal CLI) and an in-process worker with the real activities against the run's PostgreSQL.
+ */
 import { randomUUID } from 'node:crypto';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
+import type pg from 'pg';
+import { createActivities } from '../../activities';
+import { loadConfig } from '../../platform/config';
+import { createPool } from '../../platform/db';
+import { resolveTemporalCli } from '../../platform/temporal-cli';
+import { preloadModules, workflowsPath } from '../../workers/workflow-bundle';
 import { DeskflowError } from '../../domain/errors';
 import { ticketWorkflowId } from '../../domain/ids';
 import { TicketSearchAttributes as SA } from '../../domain/search-attributes';
@@ -11,14 +23,20 @@ import { createTenant, operatorOf, startStack, type Tenant, type TestStack } fro
 let stack: TestStack;
 let tenant: Tenant;
 let who: Identity;
+let env: TestWorkflowEnvironment;
+let temporal: Client;
+let pool: pg.Pool;
+let worker: Worker;
+let running: Promise<void>;
+const taskQueue = `workflow-test-${randomUUID()}`;
 
 const notFound = async (): Promise<never> => {
   throw new DeskflowError('not_found');
 };
 const workflows = (settings: { autoCloseAfterMs?: number; historyEventLimit?: number } = {}): TicketWorkflows =>
   ticketWorkflows(
-    stack.temporal,
-    stack.config.TEMPORAL_TASK_QUEUE,
+    temporal,
+    taskQueue,
     { autoCloseAfterMs: settings.autoCloseAfterMs ?? 60_000, historyEventLimit: settings.historyEventLimit ?? 2000 },
     notFound,
   );
@@ -60,11 +78,34 @@ async function eventually<T>(fn: () => Promise<T>, ok: (value: T) => boolean, ti
 }
 
 beforeAll(async () => {
-  stack = await startStack();
+  stack = await startStack(); // for fixtures over HTTP (tenant, users, customer) and the owner's pool
   tenant = await createTenant(stack);
   who = { ...operatorOf(tenant.id), actor: { type: 'agent', id: tenant.agentId } };
+  env = await TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'existing-path', path: resolveTemporalCli() },
+      searchAttributes: Object.values(SA),
+      extraArgs: ['--dynamic-config-value', 'frontend.enableExecuteMultiOperation=true'],
+    },
+  });
+  temporal = env.client;
+  pool = createPool(loadConfig(process.env));
+  worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowsPath,
+    bundlerOptions: { preloadModules },
+    activities: createActivities({ pool, temporal }),
+  });
+  running = worker.run();
+}, 120_000);
+afterAll(async () => {
+  worker?.shutdown();
+  await running;
+  await pool?.end();
+  await env?.teardown();
+  await stack?.close();
 });
-afterAll(() => stack.close());
 
 it('update-with-start opens the ticket, persists it, and answers with version 1', async () => {
   const id = randomUUID();
@@ -83,7 +124,7 @@ it('validators reject an illegal transition or a stale version before anything i
   expect(await errorCode(workflows().patch({ ...who, tenantId: randomUUID() }, id, { priority: 'high' }))).toBe('not_found');
 
   expect(await projection(id)).toEqual({ ticket: { status: 'new', version: 1 }, events: [{ version: 1, type: 'ticket.created' }] });
-  const history = await stack.temporal.workflow.getHandle(ticketWorkflowId(id)).fetchHistory();
+  const history = await temporal.workflow.getHandle(ticketWorkflowId(id)).fetchHistory();
   const accepted = history.events!.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
   const rejected = history.events!.filter((e) => e.workflowExecutionUpdateRejectedEventAttributes);
   expect(accepted).toHaveLength(1); // only the create's update-with-start
@@ -109,7 +150,7 @@ it('keeps search attributes current so ops can find the ticket', async () => {
   const id = randomUUID();
   await workflows().open(who, id, input());
   await workflows().patch(who, id, { status: 'pending', priority: 'urgent', assignee_id: tenant.agentId });
-  const described = await stack.temporal.workflow.getHandle(ticketWorkflowId(id)).describe();
+  const described = await temporal.workflow.getHandle(ticketWorkflowId(id)).describe();
   expect(described.typedSearchAttributes.get(SA.tenant)).toBe(tenant.id);
   expect(described.typedSearchAttributes.get(SA.status)).toBe('pending');
   expect(described.typedSearchAttributes.get(SA.priority)).toBe('urgent');
@@ -120,7 +161,7 @@ it('continues as new before history grows large, keeping its state', async () =>
   const id = randomUUID();
   const small = workflows({ historyEventLimit: 30 });
   await small.open(who, id, input());
-  const handle = stack.temporal.workflow.getHandle(ticketWorkflowId(id));
+  const handle = temporal.workflow.getHandle(ticketWorkflowId(id));
   const firstRunId = (await handle.describe()).runId;
   const priorities = ['high', 'low'] as const;
   for (let i = 0; i < 12; i++) await small.patch(who, id, { priority: priorities[i % 2]! }, i + 1);
@@ -148,7 +189,7 @@ it('closes a solved ticket after the configured delay, then refuses changes', as
   const { rows } = await stack.admin.query('SELECT actor_type, data FROM ticket_events WHERE ticket_id = $1 AND version = 3', [id]);
   expect(rows[0]).toEqual({ actor_type: 'system', data: { reason: 'auto_close' } });
 
-  const handle = stack.temporal.workflow.getHandle(ticketWorkflowId(id));
+  const handle = temporal.workflow.getHandle(ticketWorkflowId(id));
   expect((await handle.describe()).status.name).toBe('COMPLETED');
   expect(await errorCode(quick.patch(who, id, { status: 'open' }))).toBe('not_found'); // our test resolver: gone
 });
