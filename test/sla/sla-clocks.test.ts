@@ -301,6 +301,22 @@ describe('timers, proven by what fires (and what does not)', () => {
     expect(ms(breach!.occurred_at)).toBeLessThanOrEqual(due + LATE);
   });
 
+  it('an escalation to a priority without a target keeps the breached cycle on the deadline it breached at', async () => {
+    const tenant = await createTenant(stack, 'NoTarget');
+    await createPolicy(stack, tenant, {
+      name: 'Normal only', // `low` has no targets at all
+      targets: { normal: { first_reply: minutes(3) } },
+      escalation_rules: [{ id: 'demote', trigger: { type: 'breach' }, actions: [{ type: 'set_priority', priority: 'low' }] }],
+    });
+    const ticket = await openTicket(stack, tenant);
+    const due = metricOf(ticket).due_at;
+    await eventually(() => timeline(stack, tenant, ticket.id), (e) => ofType(e, 'sla.escalated').length === 1, 15_000);
+    const now = await get(tenant, ticket.id);
+    expect(now.priority).toBe('low');
+    expect(metricOf(now)).toMatchObject({ status: 'running', due_at: due, breached_at: due, target_ms: 3000 });
+    expect((await breaches(tenant, ticket.id)).map((b) => b.data.due_at)).toEqual([due]);
+  });
+
   it('Mon–Fri business hours across a real DST change: the deadline the workflow computed is the wall-clock answer', async () => {
     // We cannot move the clock, so the deadline is made to lie across the zone's next DST change (a
     // target of 200 business days always spans one). The workflow's due_at is checked against an
