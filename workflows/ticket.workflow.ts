@@ -101,9 +101,9 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
     ticket = change.ticket;
     publishSearchAttributes(ticket, opts.searchAttributesSet);
     // The policy or its calendar changed after this ticket looked it up (a rollout may have missed it): re-match.
-    const current = projected?.sla_config;
-    if (current && ticket.sla && (current.policy_version > ticket.sla.policy_version || current.calendar_version > ticket.sla.calendar_version)) {
-      slaConfigChanged(current.policy_version > ticket.sla.policy_version ? 'policy_updated' : 'calendar_updated');
+    const latest = projected?.sla_config;
+    if (latest && ticket.sla && (latest.policy_version > ticket.sla.policy_version || latest.calendar_version > ticket.sla.calendar_version)) {
+      slaConfigChanged(latest.policy_version > ticket.sla.policy_version ? 'policy_updated' : 'calendar_updated');
     }
   };
 
