@@ -31,6 +31,8 @@ const MetricReport = z.object({
 const Durations = z.object({ count: z.number().int(), median_seconds: z.number().nullable(), p90_seconds: z.number().nullable() });
 const SlaReport = z.object({ from: z.string(), to: z.string(), metrics: z.array(MetricReport), first_reply: Durations, resolution: Durations });
 
+const FAST_PATH_DEADLINE_MS = 5000;
+
 export function slaRoutes(deps: { sla: SlaStore; pool: pg.Pool; temporal: Client; taskQueue: string }): RouteSpec[] {
   const { sla, pool, temporal, taskQueue } = deps;
 
@@ -41,9 +43,12 @@ export function slaRoutes(deps: { sla: SlaStore; pool: pg.Pool; temporal: Client
   const rollout = async (r: Rollout | null) => {
     if (!r) return;
     try {
-      await temporal.workflow.start(SLA_ROLLOUT_WORKFLOW_TYPE, rolloutStartOptions(taskQueue, r.workflow_id, r.input)).catch((err: unknown) => {
-        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err; // it ran already
-      });
+      // Bounded: with Temporal unreachable the change is still answered (the relay starts it later).
+      await temporal.withDeadline(Date.now() + FAST_PATH_DEADLINE_MS, () =>
+        temporal.workflow.start(SLA_ROLLOUT_WORKFLOW_TYPE, rolloutStartOptions(taskQueue, r.workflow_id, r.input)).catch((err: unknown) => {
+          if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err; // it ran already
+        }),
+      );
       await markRolloutStarted(pool, r.tenant_id, r.workflow_id);
     } catch {
       // Left pending in the outbox: the relay starts it within seconds (and logs it).
