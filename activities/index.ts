@@ -10,6 +10,6 @@ export function createActivities(deps: { pool: pg.Pool; redis?: Redis; temporal:
   return {
     ...createProjectionActivities(deps.pool, deps.redis),
     ...createSlaActivities(deps.pool),
-    ...createRolloutActivities(deps.temporal),
+    ...createRolloutActivities(deps.temporal, deps.pool),
   };
 }

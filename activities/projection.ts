@@ -24,6 +24,8 @@ export interface TicketChange {
 export interface Projected {
   /** Worker wall clock (epoch ms) once the change was committed: later than the workflow task's clock. */
   committed_at: number;
+  /** The current versions of the ticket's SLA policy and its calendar (0: 24/7), so a stale ticket re-matches. */
+  sla_config?: { policy_version: number; calendar_version: number } | null;
 }
 
 export interface ProjectionActivities {
@@ -89,7 +91,10 @@ WITH t AS (
   WHERE a.version IN (SELECT version FROM events)
   ORDER BY a.version
 )
-SELECT array(SELECT version FROM events ORDER BY version) AS inserted`;
+SELECT array(SELECT version FROM events ORDER BY version) AS inserted,
+       (SELECT json_build_object('policy_version', p.version, 'calendar_version', coalesce(b.version, 0))
+        FROM sla_policies p LEFT JOIN business_hours b ON b.tenant_id = p.tenant_id AND b.id = p.calendar_id
+        WHERE p.tenant_id = $2 AND p.id = $19) AS sla_config`;
 
 export function createProjectionActivities(pool: pg.Pool, redis?: Redis): ProjectionActivities {
   return {
@@ -113,7 +118,7 @@ export function createProjectionActivities(pool: pg.Pool, redis?: Redis): Projec
         return { version: e.version, actor_type: a.actor.type, actor_id: a.actor.id, action: a.action, before: a.before, after: a.after };
       });
       const { rows: result } = await withTenant(pool, t.tenant_id, (db) =>
-        db.query<{ inserted: number[] }>(PROJECT_CHANGE, [
+        db.query<{ inserted: number[]; sla_config: Projected['sla_config'] }>(PROJECT_CHANGE, [
           t.id, t.tenant_id, t.subject, t.description, t.status, t.priority, t.channel, t.customer_id,
           t.assignee_id, t.group_id, t.tags, t.version, t.created_at, t.updated_at, t.first_agent_reply_at,
           t.solved_at, t.closed_at, t.sla ? JSON.stringify(t.sla) : null, t.sla?.policy_id ?? null, nextDueAt(t.sla),
@@ -128,7 +133,7 @@ export function createProjectionActivities(pool: pg.Pool, redis?: Redis): Projec
       if (redis && fresh.length) {
         await Promise.all(fresh.map((e) => redis.publish(liveChannel(t.tenant_id), JSON.stringify(e)))).catch(() => undefined);
       }
-      return { committed_at: committedAt };
+      return { committed_at: committedAt, sla_config: result[0]?.sla_config ?? null };
     },
   };
 }

@@ -4,11 +4,16 @@
  */
 import type pg from 'pg';
 import type { CalendarInput } from '../domain/business-hours';
-import { DeskflowError } from '../domain/errors';
-import type { CreateSlaPolicyInput, PatchSlaPolicyInput, SlaPolicy } from '../domain/sla-policy';
+import { DeskflowError, type FieldIssue } from '../domain/errors';
+import type { CreateSlaPolicyInput, EscalationRule, PatchSlaPolicyInput, PolicyConditions, SlaPolicy } from '../domain/sla-policy';
 import { appendAudit } from '../platform/audit';
+import { enqueueRollout, type PendingRollout } from '../platform/sla-outbox';
 import { type Db, inTenantTransaction, withTenant } from '../platform/tenant-db';
+import type { SlaRolloutInput } from '../workflows/sla-rollout.workflow';
 import type { Identity } from './request';
+
+/** The rollout a change owes its open tickets, written with the change (see platform/sla-outbox.ts). */
+export type Rollout = PendingRollout<SlaRolloutInput>;
 
 export interface BusinessHours extends CalendarInput {
   id: string;
@@ -26,6 +31,37 @@ function foreignKey(err: unknown): unknown {
   const e = err as { code?: string };
   if (e?.code === '23503') return new DeskflowError('rule_violation', 'calendar_id does not name a business-hours calendar of this tenant');
   return err;
+}
+
+/**
+ * Customers a policy matches on, and the users its escalations notify or reassign to, must be this
+ * tenant's: another tenant's id (or nobody's) is refused, naming each offending field. Checked in the
+ * change's transaction. Groups have no table of their own, so a group id is not checked here.
+ */
+async function assertReferencesExist(db: Db, tenantId: string, input: { conditions?: PolicyConditions; escalation_rules?: EscalationRule[] }) {
+  const customers: [string, string][] = (input.conditions?.customer_ids ?? []).map((id, i) => [`conditions.customer_ids[${i}]`, id]);
+  const users: [string, string][] = [];
+  const groups: [string, string][] = [];
+  (input.escalation_rules ?? []).forEach((rule, r) =>
+    rule.actions.forEach((a, i) => {
+      const at = `escalation_rules[${r}].actions[${i}]`;
+      if (a.type === 'notify') a.user_ids.forEach((id, u) => users.push([`${at}.user_ids[${u}]`, id]));
+      if (a.type === 'reassign' && a.assignee_id) users.push([`${at}.assignee_id`, a.assignee_id]);
+      if (a.type === 'reassign' && a.group_id) groups.push([`${at}.group_id`, a.group_id]);
+    }),
+  );
+  const missing = async (table: 'customers' | 'users' | 'groups', refs: [string, string][], what: string): Promise<FieldIssue[]> => {
+    if (refs.length === 0) return [];
+    const { rows } = await db.query<{ id: string }>(`SELECT id FROM ${table} WHERE tenant_id = $1 AND id = ANY($2::uuid[])`, [tenantId, [...new Set(refs.map((r) => r[1]))]]);
+    const found = new Set(rows.map((r) => r.id));
+    return refs.filter(([, id]) => !found.has(id)).map(([path]) => ({ path, message: `no ${what} with this id in this tenant` }));
+  };
+  const errors = [
+    ...(await missing('customers', customers, 'customer')),
+    ...(await missing('users', users, 'user')),
+    ...(await missing('groups', groups, 'group')),
+  ];
+  if (errors.length) throw new DeskflowError('rule_violation', 'the policy refers to customers, users or groups that do not exist', { errors });
 }
 
 async function audit(db: Db, who: Identity, action: string, entity: string, id: string, before: unknown, after: unknown, requestId?: string) {
@@ -53,8 +89,8 @@ export function slaStore(pool: pg.Pool) {
       async list(tenantId: string): Promise<BusinessHours[]> {
         return withTenant(pool, tenantId, async (db) => (await db.query<BusinessHours>(`SELECT ${CAL_COLUMNS} FROM business_hours WHERE tenant_id = $1 ORDER BY name, id`, [tenantId])).rows);
       },
-      /** Replaces the calendar (a new version); returns the policies counting in it, whose tickets must move. */
-      async replace(who: Identity, id: string, input: CalendarInput, expectedVersion?: number, requestId?: string) {
+      /** Replaces the calendar (a new version) and records the rollout its policies' open tickets are owed. */
+      async replace(who: Identity, id: string, input: CalendarInput, taskQueue: string, expectedVersion?: number, requestId?: string) {
         return inTenantTransaction(pool, who.tenantId, async (db) => {
           const before = (await db.query<BusinessHours>(`SELECT ${CAL_COLUMNS} FROM business_hours WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, [who.tenantId, id])).rows[0];
           if (!before) throw new DeskflowError('not_found', 'business-hours calendar not found');
@@ -68,7 +104,14 @@ export function slaStore(pool: pg.Pool) {
           );
           await audit(db, who, 'business_hours.updated', 'business_hours', id, before, input, requestId);
           const policies = await db.query<{ id: string }>('SELECT id FROM sla_policies WHERE tenant_id = $1 AND calendar_id = $2', [who.tenantId, id]);
-          return { calendar: rows[0]!, policyIds: policies.rows.map((p) => p.id) };
+          const calendar = rows[0]!;
+          const rollout: Rollout = {
+            workflow_id: `sla-rollout-calendar-${id}-v${calendar.version}`,
+            tenant_id: who.tenantId,
+            input: { tenant_id: who.tenantId, policy_ids: policies.rows.map((p) => p.id), reason: 'calendar_updated' },
+          };
+          if (rollout.input.policy_ids.length) await enqueueRollout(db, taskQueue, rollout);
+          return { calendar, rollout };
         });
       },
     },
@@ -77,6 +120,7 @@ export function slaStore(pool: pg.Pool) {
       async create(who: Identity, id: string, input: CreateSlaPolicyInput, requestId?: string): Promise<SlaPolicy> {
         try {
           return await inTenantTransaction(pool, who.tenantId, async (db) => {
+            await assertReferencesExist(db, who.tenantId, input);
             const { rows } = await db.query<SlaPolicy>(
               `INSERT INTO sla_policies (id, tenant_id, name, position, active, conditions, targets, calendar_id, pause_statuses, escalation_rules)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING RETURNING ${POLICY_COLUMNS}`,
@@ -102,7 +146,15 @@ export function slaStore(pool: pg.Pool) {
       async version(tenantId: string, id: string, version: number): Promise<unknown | null> {
         return withTenant(pool, tenantId, async (db) => (await db.query('SELECT snapshot FROM sla_policy_versions WHERE tenant_id = $1 AND policy_id = $2 AND version = $3', [tenantId, id, version])).rows[0]?.snapshot ?? null);
       },
-      async patch(who: Identity, id: string, patch: PatchSlaPolicyInput, expectedVersion?: number, requestId?: string): Promise<SlaPolicy> {
+      /** A new version, and the rollout its open tickets are owed, in one transaction. */
+      async patch(
+        who: Identity,
+        id: string,
+        patch: PatchSlaPolicyInput,
+        taskQueue: string,
+        expectedVersion?: number,
+        requestId?: string,
+      ): Promise<{ policy: SlaPolicy; rollout: Rollout }> {
         const columns: Record<string, unknown> = {};
         for (const [k, v] of Object.entries(patch)) columns[k] = ['conditions', 'targets', 'escalation_rules'].includes(k) ? JSON.stringify(v) : v;
         try {
@@ -112,6 +164,7 @@ export function slaStore(pool: pg.Pool) {
             if (expectedVersion !== undefined && expectedVersion !== before.version) {
               throw new DeskflowError('version_mismatch', `expected version ${expectedVersion}, current is ${before.version}`, { current_version: before.version });
             }
+            await assertReferencesExist(db, who.tenantId, patch);
             const sets = Object.keys(columns).map((c, i) => `${c} = $${i + 3}`); // names from the strict schema
             const { rows } = await db.query<SlaPolicy>(
               `UPDATE sla_policies SET ${sets.join(', ')}, version = version + 1, updated_at = now() WHERE tenant_id = $1 AND id = $2 RETURNING ${POLICY_COLUMNS}`,
@@ -120,7 +173,13 @@ export function slaStore(pool: pg.Pool) {
             const policy = rows[0]!;
             await db.query('INSERT INTO sla_policy_versions (tenant_id, policy_id, version, snapshot) VALUES ($1, $2, $3, $4)', [who.tenantId, id, policy.version, JSON.stringify(policy)]);
             await audit(db, who, 'sla_policy.updated', 'sla_policy', id, Object.fromEntries(Object.keys(patch).map((k) => [k, before[k as keyof SlaPolicy]])), patch, requestId);
-            return policy;
+            const rollout: Rollout = {
+              workflow_id: `sla-rollout-policy-${id}-v${policy.version}`,
+              tenant_id: who.tenantId,
+              input: { tenant_id: who.tenantId, policy_ids: [id], reason: 'policy_updated' },
+            };
+            await enqueueRollout(db, taskQueue, rollout);
+            return { policy, rollout };
           });
         } catch (err) {
           throw foreignKey(err);

@@ -53,6 +53,9 @@ function reachesAt(m: MetricState, cal: Calendar, amount: number): number {
 
 function withDue(m: MetricState, cal: Calendar): MetricState {
   if (m.status !== 'running') return { ...m, due_at: m.status === 'paused' ? null : m.due_at };
+  // A breached cycle keeps the deadline it breached at (a recorded fact): a new target, calendar or
+  // priority, or a resume, never moves it past its own breach.
+  if (m.breached_at !== null) return { ...m, due_at: m.breached_at };
   const due = reachesAt(m, cal, m.target_ms);
   return { ...m, due_at: iso(due), holidays_skipped: holidaysBetween(cal, ms(m.started_at!), due) };
 }
@@ -125,7 +128,14 @@ export function startSla(policy: PolicySnapshot, ticket: Ticket, now: number): {
   return { sla, decisions: [{ type: 'sla.policy_applied', data: { ...describePolicy(policy), reason: 'created', due: dueMap(sla) } }] };
 }
 
-/** A different policy (re-match) or a new version of the same one: keep the clocks, move the deadlines. */
+/**
+ * A different policy (re-match) or a new version of the same one: keep the clocks, move the deadlines.
+ *
+ * A priority (or policy) with no target for a metric the ticket already counts leaves that metric on
+ * the target it had: a running clock keeps counting to it, a breached cycle stays breached with its
+ * deadline. A metric the ticket does not count yet is not started by a re-target. A breached cycle
+ * takes the new target for its later cycles only; its own deadline and breach stay as recorded.
+ */
 export function changePolicy(
   sla: SlaState,
   previous: PolicySnapshot,
@@ -222,11 +232,14 @@ function pendingTriggers(sla: SlaState, policy: PolicySnapshot): PendingTrigger[
   const out: PendingTrigger[] = [];
   for (const m of sla.metrics) {
     if (m.status !== 'running') continue;
-    const breachAt = reachesAt(m, cal, m.target_ms);
-    if (m.breached_at === null) out.push({ metric: m.metric, at: breachAt });
+    // After the breach, after-breach rules count from the breach itself, not from a re-derived deadline.
+    const breached = m.breached_at !== null;
+    const breachAt = breached ? ms(m.breached_at!) : reachesAt(m, cal, m.target_ms);
+    if (!breached) out.push({ metric: m.metric, at: breachAt });
     for (const rule of policy.escalation_rules) {
       if (!rule.metrics.includes(m.metric) || m.fired.includes(rule.id)) continue;
       const t = rule.trigger;
+      if (breached && t.type === 'warning') continue; // a warning after the breach warns of nothing
       const at =
         t.type === 'warning' ? reachesAt(m, cal, (m.target_ms * t.percent) / 100) : t.type === 'breach' ? breachAt : breachAt + t.minutes * 60_000;
       out.push({ metric: m.metric, at, rule });

@@ -2,6 +2,7 @@
  * The worker process: runs ticket workflows and their activities on TEMPORAL_TASK_QUEUE.
  * SIGINT/SIGTERM drain in-flight tasks before exit (the SDK's default shutdown signals).
  */
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { DEFAULT_TEMPORAL_ADDRESS, loadConfig } from '../platform/config';
@@ -9,7 +10,9 @@ import { createPool } from '../platform/db';
 import { firstFreeAddress } from '../platform/free-address';
 import { createLogger } from '../platform/logger';
 import { createRedis } from '../platform/redis';
+import { startOutboxRelay } from '../platform/sla-outbox';
 import { connectTemporal } from '../platform/temporal';
+import { rolloutStartOptions, SLA_ROLLOUT_WORKFLOW_TYPE, type SlaRolloutInput } from '../workflows/sla-rollout.workflow';
 import { defaultCachedWorkflows, preloadModules, workflowsPath } from './workflow-bundle';
 
 async function main() {
@@ -51,9 +54,22 @@ async function main() {
     shutdownGraceTime: '10s',
   });
   log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, address: DEFAULT_TEMPORAL_ADDRESS(config) }, 'worker started');
+  // SLA changes whose rollout the API did not get to start (it crashed, or Temporal was down).
+  const relay = startOutboxRelay({
+    pool,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    log,
+    start: async (row) => {
+      const options = rolloutStartOptions(config.TEMPORAL_TASK_QUEUE, row.workflow_id, row.input as SlaRolloutInput);
+      await temporal.workflow.start(SLA_ROLLOUT_WORKFLOW_TYPE, options).catch((err: unknown) => {
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err; // it ran already
+      });
+    },
+  });
   try {
     await worker.run();
   } finally {
+    await relay.stop();
     await connection.close();
     await temporal.connection.close();
     await pool.end();

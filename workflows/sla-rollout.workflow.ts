@@ -1,8 +1,9 @@
 /**
- * A policy or calendar edit reaches every open ticket under it: find them by search attribute and
- * signal each to re-match and move its deadlines. A workflow, so an API crash mid-rollout loses nothing.
+ * A policy or calendar edit reaches every open ticket under it: read them from the projection
+ * (read-your-writes, unlike visibility) and signal each to re-match and move its deadlines. A
+ * workflow, started from the change's outbox row, so no crash between the edit and here loses it.
  */
-import { proxyActivities } from '@temporalio/workflow';
+import { patched, proxyActivities, sleep } from '@temporalio/workflow';
 import type { RolloutActivities } from '../activities/sla-rollout';
 
 export const SLA_ROLLOUT_WORKFLOW_TYPE = 'slaRolloutWorkflow';
@@ -13,13 +14,38 @@ export interface SlaRolloutInput {
   reason: 'policy_updated' | 'calendar_updated';
 }
 
+/**
+ * How every caller (the API's fast path, the outbox relay) starts a rollout: one run per change, named
+ * by the change; a start while it runs joins it, a start after it finished is refused (already done).
+ */
+export const rolloutStartOptions = (taskQueue: string, workflowId: string, input: SlaRolloutInput) => ({
+  taskQueue,
+  workflowId,
+  args: [input] as [SlaRolloutInput],
+  workflowIdConflictPolicy: 'USE_EXISTING' as const,
+  workflowIdReusePolicy: 'REJECT_DUPLICATE' as const,
+});
+
+/**
+ * A ticket whose projection write was in flight while the change committed can be missing from the
+ * first pass yet have read the old version. It notices the new version at its next commit anyway;
+ * the second pass, once any such write has long finished, signals the tickets still on an older one.
+ */
+export const SETTLE_PASS_DELAY = '15s';
+
 const { signalOpenTicketsUnderPolicies } = proxyActivities<RolloutActivities>({
   startToCloseTimeout: '10 minutes',
-  heartbeatTimeout: '30s',
+  // A worker that dies mid-pass is noticed within this; the retry resumes after the last ticket signalled.
+  heartbeatTimeout: '10s',
   retry: { initialInterval: '1s', maximumInterval: '30s' },
 });
 
 export async function slaRolloutWorkflow(input: SlaRolloutInput): Promise<number> {
   if (input.policy_ids.length === 0) return 0;
-  return signalOpenTicketsUnderPolicies(input);
+  let signalled = await signalOpenTicketsUnderPolicies(input);
+  if (patched('sla-rollout-settle-pass')) {
+    await sleep(SETTLE_PASS_DELAY);
+    signalled += await signalOpenTicketsUnderPolicies({ ...input, stale_only: true });
+  }
+  return signalled;
 }

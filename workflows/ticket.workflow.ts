@@ -138,6 +138,11 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
     committedAt = Math.max(committedAt, projected?.committed_at ?? 0); // absent in histories from before it was reported
     ticket = change.ticket;
     publishSearchAttributes(ticket, opts.searchAttributesSet);
+    // The policy or its calendar changed after this ticket looked it up (a rollout may have missed it): re-match.
+    const latest = projected?.sla_config;
+    if (latest && ticket.sla && (latest.policy_version > ticket.sla.policy_version || latest.calendar_version > ticket.sla.calendar_version)) {
+      slaConfigChanged(latest.policy_version > ticket.sla.policy_version ? 'policy_updated' : 'calendar_updated');
+    }
   };
 
   /** SLA decisions become timeline events, each its own version. */
@@ -313,12 +318,14 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
     },
   );
 
-  setHandler(slaConfigChangedSignal, ({ reason }) => {
+  /** Queued behind whatever runs now: re-match and move the deadlines. */
+  function slaConfigChanged(reason: 'policy_updated' | 'calendar_updated'): void {
     void attempt(`re-match (${reason})`, async () => {
       if (ticket === null || ticket.status === 'closed') return;
       await commit(await rematch({ ticket, events: [] }, reason));
     });
-  });
+  }
+  setHandler(slaConfigChangedSignal, ({ reason }) => slaConfigChanged(reason));
 
   if (ticket === null) {
     try {

@@ -1,16 +1,17 @@
-import type { Client } from '@temporalio/client';
+import { type Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type pg from 'pg';
 import { z } from 'zod';
 import { CalendarInput } from '../../domain/business-hours';
 import { DeskflowError } from '../../domain/errors';
 import { CreateSlaPolicyInput, PatchSlaPolicyInput, SlaPolicy } from '../../domain/sla-policy';
+import { markRolloutStarted } from '../../platform/sla-outbox';
 import { withTenant } from '../../platform/tenant-db';
-import { SLA_ROLLOUT_WORKFLOW_TYPE, type SlaRolloutInput } from '../../workflows/sla-rollout.workflow';
+import { rolloutStartOptions, SLA_ROLLOUT_WORKFLOW_TYPE } from '../../workflows/sla-rollout.workflow';
 import type { RouteSpec } from '../http/route';
 import { IdParams } from '../http/schemas';
 import { sendCreated } from '../idempotency';
 import { etagOf, identityOf, idParam, ifMatchVersion, parseBody, parseQuery } from '../request';
-import type { SlaStore } from '../sla-store';
+import type { Rollout, SlaStore } from '../sla-store';
 
 const BusinessHoursBody = CalendarInput.extend({ id: z.uuid(), tenant_id: z.uuid(), version: z.number().int(), created_at: z.string(), updated_at: z.string() });
 const ReportQuery = z
@@ -30,17 +31,28 @@ const MetricReport = z.object({
 const Durations = z.object({ count: z.number().int(), median_seconds: z.number().nullable(), p90_seconds: z.number().nullable() });
 const SlaReport = z.object({ from: z.string(), to: z.string(), metrics: z.array(MetricReport), first_reply: Durations, resolution: Durations });
 
+const FAST_PATH_DEADLINE_MS = 5000;
+
 export function slaRoutes(deps: { sla: SlaStore; pool: pg.Pool; temporal: Client; taskQueue: string }): RouteSpec[] {
   const { sla, pool, temporal, taskQueue } = deps;
 
-  /** Moves the deadlines of open tickets under these policies, durably (a workflow does the fan-out). */
-  const rollout = async (input: SlaRolloutInput, key: string) => {
-    await temporal.workflow.start(SLA_ROLLOUT_WORKFLOW_TYPE, {
-      taskQueue,
-      workflowId: `sla-rollout-${key}`,
-      args: [input],
-      workflowIdConflictPolicy: 'USE_EXISTING',
-    });
+  /**
+   * The fast path of a rollout already recorded with the change (the outbox): start it now. If this
+   * fails, or the process dies first, the worker's outbox relay starts it, so the change still stands.
+   */
+  const rollout = async (r: Rollout | null) => {
+    if (!r) return;
+    try {
+      // Bounded: with Temporal unreachable the change is still answered (the relay starts it later).
+      await temporal.withDeadline(Date.now() + FAST_PATH_DEADLINE_MS, () =>
+        temporal.workflow.start(SLA_ROLLOUT_WORKFLOW_TYPE, rolloutStartOptions(taskQueue, r.workflow_id, r.input)).catch((err: unknown) => {
+          if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err; // it ran already
+        }),
+      );
+      await markRolloutStarted(pool, r.tenant_id, r.workflow_id);
+    } catch {
+      // Left pending in the outbox: the relay starts it within seconds (and logs it).
+    }
   };
 
   return [
@@ -75,8 +87,8 @@ export function slaRoutes(deps: { sla: SlaStore; pool: pg.Pool; temporal: Client
       responses: { 200: { description: 'The new version', body: BusinessHoursBody, headers: ['ETag'] }, 412: { description: 'Stale If-Match' } },
       handler: async (req, res) => {
         const who = identityOf(req);
-        const { calendar, policyIds } = await sla.calendars.replace(who, idParam(req, 'id'), parseBody(CalendarInput, req), ifMatchVersion(req), req.requestId);
-        await rollout({ tenant_id: who.tenantId, policy_ids: policyIds, reason: 'calendar_updated' }, `calendar-${calendar.id}-v${calendar.version}`);
+        const { calendar, rollout: owed } = await sla.calendars.replace(who, idParam(req, 'id'), parseBody(CalendarInput, req), taskQueue, ifMatchVersion(req), req.requestId);
+        await rollout(owed.input.policy_ids.length ? owed : null);
         res.setHeader('ETag', etagOf(calendar.version)).json(calendar);
       },
     },
@@ -84,7 +96,7 @@ export function slaRoutes(deps: { sla: SlaStore; pool: pg.Pool; temporal: Client
       method: 'post', path: '/api/v1/sla-policies', tag: 'SLA', summary: 'Create an SLA policy (evaluated by position; first match wins)', auth: 'bearer',
       scope: 'sla:manage', idempotent: true,
       request: { body: CreateSlaPolicyInput },
-      responses: { 201: { description: 'Created', body: SlaPolicy, headers: ['Location', 'ETag'] }, 422: { description: 'Unknown calendar' } },
+      responses: { 201: { description: 'Created', body: SlaPolicy, headers: ['Location', 'ETag'] }, 422: { description: 'Unknown calendar, customer or user' } },
       handler: async (req, res) => {
         const policy = await sla.policies.create(identityOf(req), req.resourceId!, parseBody(CreateSlaPolicyInput, req), req.requestId);
         await sendCreated(res, { status: 201, headers: { Location: `/api/v1/sla-policies/${policy.id}`, ETag: etagOf(policy.version) }, body: policy });
@@ -122,11 +134,15 @@ export function slaRoutes(deps: { sla: SlaStore; pool: pg.Pool; temporal: Client
       method: 'patch', path: '/api/v1/sla-policies/:id', tag: 'SLA', summary: 'Change a policy (a new version): its open tickets move their deadlines',
       auth: 'bearer', scope: 'sla:manage', conditional: ['If-Match'],
       request: { params: IdParams, body: PatchSlaPolicyInput },
-      responses: { 200: { description: 'The new version', body: SlaPolicy, headers: ['ETag'] }, 412: { description: 'Stale If-Match' } },
+      responses: {
+        200: { description: 'The new version', body: SlaPolicy, headers: ['ETag'] },
+        412: { description: 'Stale If-Match' },
+        422: { description: 'Unknown calendar, customer or user' },
+      },
       handler: async (req, res) => {
         const who = identityOf(req);
-        const policy = await sla.policies.patch(who, idParam(req, 'id'), parseBody(PatchSlaPolicyInput, req), ifMatchVersion(req), req.requestId);
-        await rollout({ tenant_id: who.tenantId, policy_ids: [policy.id], reason: 'policy_updated' }, `policy-${policy.id}-v${policy.version}`);
+        const { policy, rollout: owed } = await sla.policies.patch(who, idParam(req, 'id'), parseBody(PatchSlaPolicyInput, req), taskQueue, ifMatchVersion(req), req.requestId);
+        await rollout(owed);
         res.setHeader('ETag', etagOf(policy.version)).json(policy);
       },
     },

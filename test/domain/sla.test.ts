@@ -115,3 +115,43 @@ it('solving stops the reply clocks too; reopening starts them again', () => {
   const reopened = applyTicketChange(solved.sla, p, { ...t, status: 'solved' }, { ...t, status: 'open' }, undefined, T0 + 70 * MIN);
   expect(metric(reopened.sla, 'first_reply')).toMatchObject({ status: 'running', due_at: iso(T0 + 70 * MIN + 50 * MIN) });
 });
+
+describe('a breached cycle keeps its deadline', () => {
+  const late = { id: 'late', metrics: ['first_reply' as const], trigger: { type: 'after_breach' as const, minutes: 30 }, actions: [{ type: 'emit' as const }] };
+  const p = policy({
+    targets: { normal: { first_reply: 60, resolution: 240 }, high: { first_reply: 120 } }, // low: no targets at all
+    escalation_rules: [late],
+  });
+  const breachedAt = (): ReturnType<typeof startSla>['sla'] => {
+    const started = startSla(p, ticket({ status: 'open' }), T0).sla;
+    const fired = fireDue(started, p, T0 + 61 * MIN);
+    expect(fired.decisions.map((d) => d.type)).toEqual(['sla.breached']);
+    return fired.sla;
+  };
+
+  it('a priority without a target for the metric keeps the running target and the breach as recorded', () => {
+    const sla = breachedAt();
+    const low = changePolicy(sla, p, p, ticket({ status: 'open', priority: 'low' }), T0 + 62 * MIN, 'priority_changed').sla;
+    expect(metric(low, 'first_reply')).toMatchObject({ status: 'running', target_ms: 60 * MIN, breached_at: iso(T0 + 60 * MIN), due_at: iso(T0 + 60 * MIN) });
+    // The running, unbreached resolution clock keeps its target too (and its deadline, in the same calendar).
+    expect(metric(low, 'resolution')).toMatchObject({ status: 'running', target_ms: 240 * MIN, due_at: iso(T0 + 240 * MIN) });
+    // After-breach rules still count from the breach, not from the re-target.
+    expect(nextSlaWakeUp(low, p)).toBe(T0 + 90 * MIN);
+    expect(fireDue(low, p, T0 + 90 * MIN).escalations.map((e) => [e.rule_id, e.due_at])).toEqual([['late', iso(T0 + 90 * MIN)]]);
+  });
+
+  it('a longer target after the breach does not un-breach the cycle or move its deadline', () => {
+    const sla = breachedAt();
+    const high = changePolicy(sla, p, p, ticket({ status: 'open', priority: 'high' }), T0 + 62 * MIN, 'priority_changed').sla;
+    expect(metric(high, 'first_reply')).toMatchObject({ target_ms: 120 * MIN, breached_at: iso(T0 + 60 * MIN), due_at: iso(T0 + 60 * MIN) });
+    expect(fireDue(high, p, T0 + 200 * MIN).decisions.filter((d) => d.type === 'sla.breached')).toEqual([]);
+  });
+
+  it('pausing and resuming a breached cycle keeps its deadline', () => {
+    const sla = breachedAt();
+    const t = ticket({ status: 'open' });
+    const paused = applyTicketChange(sla, p, t, { ...t, status: 'pending' }, undefined, T0 + 70 * MIN).sla;
+    const resumed = applyTicketChange(paused, p, { ...t, status: 'pending' }, t, undefined, T0 + 100 * MIN).sla;
+    expect(metric(resumed, 'first_reply')).toMatchObject({ status: 'running', due_at: iso(T0 + 60 * MIN), breached_at: iso(T0 + 60 * MIN) });
+  });
+});

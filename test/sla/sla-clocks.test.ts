@@ -11,6 +11,8 @@ afterAll(() => stack.close());
 
 const minutes = (seconds: number) => seconds / 60;
 const ms = (iso: string) => Date.parse(iso);
+/** The objective: a breach (or warning) is recorded within 2 s of its due time. */
+const LATE = 2000;
 
 describe('warning then breach', () => {
   let tenant: Tenant;
@@ -44,6 +46,9 @@ describe('warning then breach', () => {
     expect(breach!.data.due_at).toBe(new Date(created + 6000).toISOString());
     expect(ms(warning!.occurred_at)).toBeGreaterThanOrEqual(created + 3000);
     expect(ms(breach!.occurred_at)).toBeGreaterThanOrEqual(created + 6000);
+    // ...and not late: recorded within 2 s of their due time.
+    expect(ms(warning!.occurred_at)).toBeLessThanOrEqual(created + 3000 + LATE);
+    expect(ms(breach!.occurred_at)).toBeLessThanOrEqual(created + 6000 + LATE);
 
     const [warnRule, breachRule] = ofType(final, 'sla.escalated');
     expect(warnRule!.data).toMatchObject({ rule_id: 'warn', metric: 'first_reply', notify: { assignee_id: tenant.agent.id } });
@@ -223,5 +228,133 @@ describe('lists and reports', () => {
     expect(report.body.first_reply.median_seconds).toBeGreaterThanOrEqual(0);
     const agentReport = await http(stack, 'GET', '/api/v1/reports/sla?from=2020-01-01T00:00:00Z&to=2100-01-01T00:00:00Z', { headers: tenant.headers });
     expect(agentReport.status).toBe(403);
+  });
+});
+
+describe('timers, proven by what fires (and what does not)', () => {
+  const metricOf = (t: { sla: any }, name = 'first_reply') => t.sla.metrics.find((m: any) => m.metric === name);
+  const get = async (tenant: Tenant, id: string) => (await http(stack, 'GET', `/api/v1/tickets/${id}`, { headers: tenant.headers })).body;
+  const breaches = async (tenant: Tenant, id: string) => ofType(await timeline(stack, tenant, id), 'sla.breached');
+
+  it('a paused ticket does not breach past its original deadline; resumed, it breaches at the shifted one, on time', async () => {
+    const tenant = await createTenant(stack, 'Paused');
+    await createPolicy(stack, tenant, { name: 'Four seconds', targets: { normal: { first_reply: minutes(4) } } });
+    const ticket = await openTicket(stack, tenant);
+    const due0 = ms(metricOf(ticket).due_at);
+    const paused = await http(stack, 'PATCH', `/api/v1/tickets/${ticket.id}`, { headers: tenant.headers, body: { status: 'pending' } });
+    expect(metricOf(paused.body)).toMatchObject({ status: 'paused', due_at: null });
+    await sleep(due0 + LATE + 500 - Date.now()); // well past the original deadline, and past its lateness allowance
+    expect(await breaches(tenant, ticket.id)).toEqual([]);
+    expect(metricOf(await get(tenant, ticket.id))).toMatchObject({ status: 'paused', breached_at: null });
+
+    const resumed = await http(stack, 'PATCH', `/api/v1/tickets/${ticket.id}`, { headers: tenant.headers, body: { status: 'open' } });
+    const due1 = ms(metricOf(resumed.body).due_at);
+    expect(due1 - due0).toBe(metricOf(resumed.body).paused_ms);
+    const [breach] = await eventually(() => breaches(tenant, ticket.id), (b) => b.length > 0, 15_000);
+    expect(breach!.data.due_at).toBe(new Date(due1).toISOString());
+    expect(ms(breach!.occurred_at)).toBeGreaterThanOrEqual(due1);
+    expect(ms(breach!.occurred_at)).toBeLessThanOrEqual(due1 + LATE);
+  });
+
+  it('a target shortened below the time already used breaches at once', async () => {
+    const tenant = await createTenant(stack, 'Shortened');
+    const policy = await createPolicy(stack, tenant, { name: 'Ten minutes', targets: { normal: { first_reply: 10 } } });
+    const ticket = await openTicket(stack, tenant);
+    await sleep(2500);
+    const editAt = Date.now();
+    const edit = await http(stack, 'PATCH', `/api/v1/sla-policies/${policy.id}`, {
+      headers: tenant.admin.headers,
+      body: { targets: { normal: { first_reply: minutes(1) } } },
+    });
+    expect(edit.status).toBe(200);
+    const [breach] = await eventually(() => breaches(tenant, ticket.id), (b) => b.length > 0, 10_000);
+    expect(ms(breach!.occurred_at)).toBeGreaterThanOrEqual(editAt);
+    expect(ms(breach!.occurred_at)).toBeLessThanOrEqual(Date.now());
+    expect(ms(breach!.occurred_at) - editAt).toBeLessThanOrEqual(LATE);
+    const retargeted = ofType(await timeline(stack, tenant, ticket.id), 'sla.retargeted');
+    expect(retargeted.map((e) => e.data.reason)).toEqual(['policy_updated']);
+  });
+
+  it('a policy edit moves the timer itself: the old deadline never fires, the new one fires on time', async () => {
+    const tenant = await createTenant(stack, 'Retimed');
+    const policy = await createPolicy(stack, tenant, { name: 'Moving', targets: { normal: { first_reply: minutes(5) } } });
+    const ticket = await openTicket(stack, tenant);
+    const created = ms(ticket.created_at);
+    const setTarget = async (firstReply: number, version: number) => {
+      const edit = await http(stack, 'PATCH', `/api/v1/sla-policies/${policy.id}`, { headers: tenant.admin.headers, body: { targets: { normal: { first_reply: firstReply } } } });
+      expect(edit.status).toBe(200);
+      return eventually(() => get(tenant, ticket.id), (x) => x.sla.policy_version === version);
+    };
+
+    // Lengthened before it was due: nothing fires at the old 5 s deadline.
+    await setTarget(10, 2);
+    await sleep(created + 5000 + LATE + 500 - Date.now());
+    expect(await breaches(tenant, ticket.id)).toEqual([]);
+
+    // Shortened to a few seconds from now: the breach arrives at the new deadline, on time.
+    const seconds = Math.ceil((Date.now() - created + 4000) / 1000);
+    const due = ms(metricOf(await setTarget(minutes(seconds), 3)).due_at);
+    expect(due).toBe(created + seconds * 1000);
+    const [breach] = await eventually(() => breaches(tenant, ticket.id), (b) => b.length > 0, 15_000);
+    expect(breach!.data.due_at).toBe(new Date(due).toISOString());
+    expect(ms(breach!.occurred_at)).toBeGreaterThanOrEqual(due);
+    expect(ms(breach!.occurred_at)).toBeLessThanOrEqual(due + LATE);
+  });
+
+  it('an escalation to a priority without a target keeps the breached cycle on the deadline it breached at', async () => {
+    const tenant = await createTenant(stack, 'NoTarget');
+    await createPolicy(stack, tenant, {
+      name: 'Normal only', // `low` has no targets at all
+      targets: { normal: { first_reply: minutes(3) } },
+      escalation_rules: [{ id: 'demote', trigger: { type: 'breach' }, actions: [{ type: 'set_priority', priority: 'low' }] }],
+    });
+    const ticket = await openTicket(stack, tenant);
+    const due = metricOf(ticket).due_at;
+    await eventually(() => timeline(stack, tenant, ticket.id), (e) => ofType(e, 'sla.escalated').length === 1, 15_000);
+    const now = await get(tenant, ticket.id);
+    expect(now.priority).toBe('low');
+    expect(metricOf(now)).toMatchObject({ status: 'running', due_at: due, breached_at: due, target_ms: 3000 });
+    expect((await breaches(tenant, ticket.id)).map((b) => b.data.due_at)).toEqual([due]);
+  });
+
+  it('Mon–Fri business hours across a real DST change: the deadline the workflow computed is the wall-clock answer', async () => {
+    // We cannot move the clock, so the deadline is made to lie across the zone's next DST change (a
+    // target of 200 business days always spans one). The workflow's due_at is checked against an
+    // independent wall-clock walk with luxon. This proves the deadline is computed in local time across
+    // the change, end to end (API → workflow → projection); it does not wait for that timer to fire.
+    const { DateTime } = await import('luxon');
+    const zone = 'Europe/Berlin';
+    const tenant = await createTenant(stack, 'Dst');
+    const weekdays = [1, 2, 3, 4, 5].map((day) => ({ day, start: '09:00', end: '17:00' }));
+    const cal = await http(stack, 'POST', '/api/v1/business-hours', { headers: tenant.admin.headers, body: { name: 'Berlin office', time_zone: zone, weekly: weekdays, holidays: [] } });
+    expect(cal.status).toBe(201);
+    const targetMinutes = 200 * 8 * 60;
+    await createPolicy(stack, tenant, { name: 'Long', calendar_id: cal.body.id, targets: { normal: { resolution: targetMinutes } } });
+    const ticket = await openTicket(stack, tenant);
+    const created = ms(ticket.created_at);
+    const due = ms(metricOf(ticket, 'resolution').due_at);
+
+    // The oracle: walk local days, 09:00–17:00 on weekdays, as wall-clock times in the zone.
+    let remaining = targetMinutes * 60_000;
+    let expected = NaN;
+    for (let day = DateTime.fromMillis(created, { zone }).startOf('day'); Number.isNaN(expected); day = day.plus({ days: 1 })) {
+      if (day.weekday > 5) continue;
+      const open = Math.max(day.set({ hour: 9 }).toMillis(), created);
+      const close = day.set({ hour: 17 }).toMillis();
+      if (close <= open) continue;
+      if (remaining <= close - open) expected = open + remaining;
+      else remaining -= close - open;
+    }
+    const offsets = new Set<number>();
+    for (let t = created; t <= due; t += 7 * 86_400_000) offsets.add(DateTime.fromMillis(t, { zone }).offset);
+    offsets.add(DateTime.fromMillis(due, { zone }).offset);
+    expect(offsets.size).toBe(2); // the deadline does lie across a DST change
+    expect(new Date(due).toISOString()).toBe(new Date(expected).toISOString());
+    const local = DateTime.fromMillis(due, { zone });
+    expect(local.weekday).toBeLessThanOrEqual(5);
+    expect(local.hour * 60 + local.minute).toBeGreaterThanOrEqual(9 * 60);
+    expect(local.hour * 60 + local.minute + local.second / 60).toBeLessThanOrEqual(17 * 60);
+    // The projection serves the same instant.
+    expect(metricOf(await get(tenant, ticket.id), 'resolution').due_at).toBe(new Date(due).toISOString());
   });
 });
