@@ -420,8 +420,8 @@ async function main(cleanup: Cleanup): Promise<number> {
       'read over and over. Baseline **bare express+pg** (`bench/baselines/bare-get.ts`): a bare Express 5 app and a pg Pool ' +
       '(max 20) running the same SELECT as `ticketStore.get` for the run’s tenant and answering `res.json(row)`. It is the ' +
       'floor and deliberately barer than the API: it connects as the owner, which row-level security does not filter, and runs ' +
-      'the one SELECT with `pool.query`, whereas the API (both variants) checks a client out, runs ' +
-      "`SELECT set_config('app.tenant_id', $1, false)` and then the SELECT as deskflow_app under RLS. All three answer the same " +
+      'the one SELECT with `pool.query`, whereas the API (both variants) checks a client out and runs the SELECT as ' +
+      "deskflow_app under RLS, preceded in the same round trip by a transaction-local `set_config('app.tenant_id', $1, true)`. All three answer the same " +
       'body (checked before measuring). Latency: autocannon’s per-response time.',
     `(b) create: \`measureLoop\`, ${settings.createConcurrency} concurrent async clients each doing one request at a time until the ` +
       'duration is over (requests in flight then finish and count); latency via process.hrtime around each call. Baseline ' +

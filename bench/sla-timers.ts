@@ -1,5 +1,5 @@
 /**
- * `npx tsx bench/sla-timers.ts` — issue #4: open tickets with live SLA timers on the Temporal dev server.
+ * `npx tsx bench/sla-timers.ts`: open tickets with live SLA timers on the Temporal dev server.
  * Records breach-detection lateness (fired − due) p50/p95/p99/max, the worker's (and the dev server's) CPU and
  * memory, and the ticket creation rate while timers fire. Target: p99 breach lateness < 2 s.
  *

@@ -58,7 +58,7 @@ export const ConfigSchema = z.object({
    * then replay its history). Longer rides out load peaks without replay storms; shorter fails over faster after a crash.
    */
   WORKER_STICKY_QUEUE_TIMEOUT: Duration.default(10_000),
-  /** Sticky cache size; unset: sized from the worker's heap limit, about 2,500 ticket workflows per GiB (each takes ~0.2 MiB). */
+  /** Sticky cache size; unset: sized from the worker's heap limit (workers/workflow-bundle.ts). */
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
   /** host:port of the worker's Prometheus /metrics (SDK metrics and SLA timer lateness); empty disables. */
   WORKER_METRICS_ADDRESS: z.string().default('127.0.0.1:9464'),

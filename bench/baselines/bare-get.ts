@@ -4,8 +4,8 @@
  * validation, request ids, logging, or row-level-security set-up: the floor for GET /api/v1/tickets/:id
  * on this machine.
  *
- * Deliberately barer than the API: the API checks a client out of its pool and runs
- * `SELECT set_config('app.tenant_id', $1, false)` before the SELECT (platform/tenant-db.ts `withTenant`),
+ * Deliberately barer than the API: the API checks a client out of its pool and sends a transaction-local
+ * `set_config('app.tenant_id', $1, true)` with the SELECT, in the same round trip (platform/tenant-db.ts `withTenant`),
  * as the least-privilege role deskflow_app that row-level security applies to. This baseline connects as
  * the owner (run.ts passes DATABASE_ADMIN_URL as DATABASE_URL), which RLS does not filter, and runs the
  * one SELECT with `pool.query`. The tenant is fixed for the run (BENCH_TENANT_ID).

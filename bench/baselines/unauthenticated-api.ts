@@ -1,5 +1,5 @@
 /**
- * Baseline for issue #3: the real Deskflow API with authentication and rate limiting taken out, and
+ * Baseline for the cost of authentication: the real Deskflow API with authentication and rate limiting taken out, and
  * nothing else changed. Measured against the real API process (api/main.ts) in the same run, the
  * difference is the cost of the auth + limiter stack.
  *
