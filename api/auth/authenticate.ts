@@ -10,8 +10,8 @@ import type { Request, RequestHandler, Response } from 'express';
 import type pg from 'pg';
 import { ROLE_SCOPES, type Scope, SCOPES } from '../../domain/auth';
 import { DeskflowError } from '../../domain/errors';
-import { looksLikeApiKey, parseApiKey, secretMatches } from './api-keys';
-import type { Identity } from '../request';
+import { looksLikeApiKey, parseApiKey, secretMatches } from '../../platform/api-keys';
+import type { Identity } from '../../domain/identity';
 import type { SessionStore } from './sessions';
 import type { AccessTokens } from './tokens';
 

@@ -5,7 +5,7 @@ import { DeskflowError } from '../../domain/errors';
 import { appendAudit } from '../../platform/audit';
 import type { Config } from '../../platform/config';
 import { withTenant } from '../../platform/tenant-db';
-import { decoyHash, verifyPassword } from '../auth/passwords';
+import { decoyHash, verifyPassword } from '../../platform/passwords';
 import type { Session, SessionStore } from '../auth/sessions';
 import type { SigningKeyRing } from '../auth/signing-keys';
 import type { AccessTokens } from '../auth/tokens';

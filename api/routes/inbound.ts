@@ -14,12 +14,13 @@ import { Text } from '../../domain/text';
 import { DeskflowError } from '../../domain/errors';
 import { Uuid } from '../../domain/ids';
 import type { Config } from '../../platform/config';
-import type { CustomerStore } from '../customer-store';
+import type { CustomerStore } from '../../stores/customers';
 import type { RateLimiters } from '../http/rate-limit';
 import type { RouteSpec } from '../http/route';
-import { type Identity, parseBody } from '../request';
-import type { TenantStore } from '../tenant-store';
-import type { TicketStore } from '../ticket-store';
+import { parseBody } from '../request';
+import type { Identity } from '../../domain/identity';
+import type { TenantStore } from '../../stores/tenants';
+import type { TicketStore } from '../../stores/tickets';
 import type { TicketWorkflows } from '../ticket-workflows';
 
 export const SIGNATURE_HEADER = 'x-deskflow-signature';

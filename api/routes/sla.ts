@@ -11,7 +11,7 @@ import type { RouteSpec } from '../http/route';
 import { IdParams } from '../http/schemas';
 import { sendCreated } from '../idempotency';
 import { etagOf, identityOf, idParam, ifMatchVersion, parseBody, parseQuery } from '../request';
-import type { Rollout, SlaStore } from '../sla-store';
+import type { Rollout, SlaStore } from '../../stores/sla';
 
 const BusinessHoursBody = CalendarInput.extend({ id: z.uuid(), tenant_id: z.uuid(), version: z.number().int(), created_at: z.string(), updated_at: z.string() });
 const ReportQuery = z

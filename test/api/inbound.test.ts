@@ -6,7 +6,7 @@
  */
 import { randomInt, randomUUID } from 'node:crypto';
 import { request } from 'node:http';
-import { customerStore } from '../../api/customer-store';
+import { customerStore } from '../../stores/customers';
 import { signInbound } from '../../api/routes/inbound';
 import { createPool } from '../../platform/db';
 import { createFieldCrypto } from '../../platform/field-crypto';

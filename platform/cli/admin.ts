@@ -13,14 +13,14 @@ import pg from 'pg';
 import { ZodError } from 'zod';
 import { DeskflowError } from '../../domain/errors';
 import { CreateApiKeyInput, CreateUserInput, SCOPES } from '../../domain/auth';
-import { type AuditAnchor, auditHeads, checkAuditAnchors, parseAuditAnchors, signAuditAnchor, verifyAuditChain } from '../../platform/audit';
-import { loadConfig } from '../../platform/config';
-import { createFieldCrypto } from '../../platform/field-crypto';
-import { DEMO } from '../../platform/demo';
-import { apiKeyStore } from '../api-key-store';
-import { customerStore } from '../customer-store';
-import type { Identity } from '../request';
-import { userStore } from '../user-store';
+import { type AuditAnchor, auditHeads, checkAuditAnchors, parseAuditAnchors, signAuditAnchor, verifyAuditChain } from '../audit';
+import { loadConfig } from '../config';
+import { createFieldCrypto } from '../field-crypto';
+import { DEMO } from '../demo';
+import { apiKeyStore } from '../../stores/api-keys';
+import { customerStore } from '../../stores/customers';
+import type { Identity } from '../../domain/identity';
+import { userStore } from '../../stores/users';
 
 const operator = (tenantId: string): Identity => ({
   tenantId,

@@ -5,7 +5,7 @@ import { DeskflowError } from '../domain/errors';
 import { appendAudit } from '../platform/audit';
 import type { FieldCrypto } from '../platform/field-crypto';
 import { inTenantTransaction, withTenant } from '../platform/tenant-db';
-import type { Identity } from './request';
+import type { Identity } from '../domain/identity';
 
 export interface TenantSettings {
   id: string;

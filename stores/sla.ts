@@ -10,7 +10,7 @@ import { appendAudit } from '../platform/audit';
 import { enqueueRollout, type PendingRollout } from '../platform/sla-outbox';
 import { type Db, inTenantTransaction, withTenant } from '../platform/tenant-db';
 import type { SlaRolloutInput } from '../workflows/sla-rollout.workflow';
-import type { Identity } from './request';
+import type { Identity } from '../domain/identity';
 
 /** The rollout a change owes its open tickets, written with the change (see platform/sla-outbox.ts). */
 export type Rollout = PendingRollout<SlaRolloutInput>;

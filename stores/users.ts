@@ -5,8 +5,8 @@ import { type CreateUserInput, type PatchUserInput, ROLE_SCOPES, type Role, type
 import { DeskflowError } from '../domain/errors';
 import { appendAudit } from '../platform/audit';
 import { inTenantTransaction, withTenant } from '../platform/tenant-db';
-import { hashPassword } from './auth/passwords';
-import type { Identity } from './request';
+import { hashPassword } from '../platform/passwords';
+import type { Identity } from '../domain/identity';
 
 const COLUMNS = 'id, tenant_id, email, name, role, active, version, created_at, updated_at';
 

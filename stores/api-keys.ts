@@ -4,8 +4,8 @@ import type { ApiKey, CreateApiKeyInput } from '../domain/auth';
 import { DeskflowError } from '../domain/errors';
 import { appendAudit } from '../platform/audit';
 import { inTenantTransaction, withTenant } from '../platform/tenant-db';
-import { apiKeyPrefix, mintApiKey } from './auth/api-keys';
-import type { Identity } from './request';
+import { apiKeyPrefix, mintApiKey } from '../platform/api-keys';
+import type { Identity } from '../domain/identity';
 
 const COLUMNS = "id, tenant_id, name, 'dfk_' || key_id AS prefix, scopes, rate_limit_per_min, created_by, created_at, last_used_at, revoked_at";
 
