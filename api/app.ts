@@ -11,6 +11,7 @@ import type { Config } from '../platform/config';
 import { createFieldCrypto } from '../platform/field-crypto';
 import type { Logger } from '../platform/logger';
 import { apiKeyStore } from '../stores/api-keys';
+import { auditStore } from '../stores/audit';
 import { authenticate, requireScope } from './auth/authenticate';
 import { sessionStore } from './auth/sessions';
 import { SigningKeyRing } from './auth/signing-keys';
@@ -59,6 +60,9 @@ export function buildRoutes({ config, pool, redis, temporal }: AppDeps) {
   const tickets = ticketStore(pool);
   const customers = customerStore(pool, crypto);
   const tenants = tenantStore(pool, crypto);
+  const users = userStore(pool, { publishEpoch: sessions.publishEpoch });
+  const apiKeys = apiKeyStore(pool);
+  const audit = auditStore(pool);
   const workflows = ticketWorkflows(
     temporal,
     config.TEMPORAL_TASK_QUEUE,
@@ -73,21 +77,21 @@ export function buildRoutes({ config, pool, redis, temporal }: AppDeps) {
 
   const routes: RouteSpec[] = [
     ...healthRoutes({ pool, redis, temporal }),
-    ...authRoutes({ pool, config, keys, tokens, sessions, limiters }),
+    ...authRoutes({ users, audit, config, keys, tokens, sessions, limiters }),
     ...customerRoutes(customers),
     ...ticketRoutes({ tickets, workflows, atRiskWindowMs: config.SLA_AT_RISK_WINDOW }),
-    ...userRoutes(userStore(pool, { publishEpoch: sessions.publishEpoch })),
+    ...userRoutes(users),
     ...groupRoutes(groupStore(pool)),
-    ...apiKeyRoutes(apiKeyStore(pool)),
+    ...apiKeyRoutes(apiKeys),
     ...tenantRoutes(tenants),
-    ...auditRoutes(pool),
-    ...slaRoutes({ sla: slaStore(pool), pool, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE }),
+    ...auditRoutes(audit),
+    ...slaRoutes({ sla: slaStore(pool), temporal, taskQueue: config.TEMPORAL_TASK_QUEUE }),
     ...inboundRoutes({ config, limiters, tenants, customers, tickets, workflows }),
   ];
   const limit = credentialRateLimit(limiters, (tenantId) => tenants.rateLimit(tenantId), config.RATE_LIMIT_PER_MIN);
   const middleware = {
     authenticate: authenticate({
-      pool, tokens, sessions, limit,
+      apiKeys, tokens, sessions, limit,
       apiKeyFailures: limiters.failures({ name: 'api-key-failures-ip', points: config.API_KEY_FAILURES_PER_IP, windowSec: Math.ceil(config.LOGIN_WINDOW / 1000) }),
     }),
     requireScope,
