@@ -14,7 +14,7 @@ import { createFieldCrypto } from '../../platform/field-crypto';
 import { reindexBlindIndexes } from '../../platform/migrate';
 import { connectTemporal } from '../../platform/temporal';
 import { inTenantTransaction, withTenant } from '../../platform/tenant-db';
-import { signInbound } from '../../api/routes/inbound';
+import { signPayload } from '../../platform/signing';
 import { type ApiProcess, startApiProcess } from '../support/api-process';
 import { createTenant, type HttpResult, http, login, startStack, type Tenant, type TestStack } from '../support/stack';
 
@@ -328,7 +328,7 @@ describe('logs never contain secrets or customer PII', () => {
     secrets.push(inbound.body.inbound_secret);
     const sender = `mailer-${randomUUID()}@example.com`;
     const raw = JSON.stringify({ message_id: `<${randomUUID()}@mail.example>`, from: { email: sender }, subject: 'Logged?', text: 'private email text 77' });
-    const signature = signInbound(inbound.body.inbound_secret, raw);
+    const signature = signPayload(inbound.body.inbound_secret, raw);
     secrets.push(sender, signature.split('v1=')[1]!, 'private email text 77');
     expect((await http(target, 'POST', `/api/v1/inbound/${acme.id}/email`, { headers: { 'X-Deskflow-Signature': signature }, body: raw })).status).toBe(201);
     return secrets;
