@@ -125,6 +125,9 @@ describe('row-level security: the second wall', () => {
       body: { subject: 'Under a policy', description: 'rls', customer_id: acme.customerId, tags: ['rls-probe'] },
     });
     expect(ticket.status).toBe(201);
+    // A policy change records the rollout it owes its tickets: a row in the outbox, whatever ran before this suite.
+    const changed = await http(stack, 'PATCH', `/api/v1/sla-policies/${policy.body.id}`, { headers: acme.admin.headers, body: { name: 'RLS probe, changed' } });
+    expect(changed.status).toBe(200);
     const group = await http(stack, 'POST', '/api/v1/groups', { headers: acme.admin.headers, body: { name: 'RLS probe' } });
     expect(group.status).toBe(201);
 
