@@ -41,14 +41,14 @@ async function assertReferencesExist(db: Db, tenantId: string, input: { conditio
   const customers: [string, string][] = (input.conditions?.customer_ids ?? []).map((id, i) => [`conditions.customer_ids[${i}]`, id]);
   const users: [string, string][] = [];
   const groups: [string, string][] = [];
-  (input.escalation_rules ?? []).forEach((rule, r) =>
-    rule.actions.forEach((a, i) => {
+  for (const [r, rule] of (input.escalation_rules ?? []).entries()) {
+    for (const [i, a] of rule.actions.entries()) {
       const at = `escalation_rules[${r}].actions[${i}]`;
-      if (a.type === 'notify') a.user_ids.forEach((id, u) => users.push([`${at}.user_ids[${u}]`, id]));
+      if (a.type === 'notify') for (const [u, id] of a.user_ids.entries()) users.push([`${at}.user_ids[${u}]`, id]);
       if (a.type === 'reassign' && a.assignee_id) users.push([`${at}.assignee_id`, a.assignee_id]);
       if (a.type === 'reassign' && a.group_id) groups.push([`${at}.group_id`, a.group_id]);
-    }),
-  );
+    }
+  }
   const missing = async (table: 'customers' | 'users' | 'groups', refs: [string, string][], what: string): Promise<FieldIssue[]> => {
     if (refs.length === 0) return [];
     const { rows } = await db.query<{ id: string }>(`SELECT id FROM ${table} WHERE tenant_id = $1 AND id = ANY($2::uuid[])`, [tenantId, [...new Set(refs.map((r) => r[1]))]]);

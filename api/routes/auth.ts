@@ -46,7 +46,7 @@ export function authRoutes(deps: {
   /** Re-reads the session's user: gone, deactivated or a raised credential epoch ends the session. */
   const recheck = async (session: Session): Promise<Session | null> => {
     const user = await users.credentialState(session.tenant_id, session.user_id);
-    if (!user || !user.active || user.credential_epoch !== (session.epoch ?? 0)) return null;
+    if (!user?.active || user.credential_epoch !== (session.epoch ?? 0)) return null;
     return { ...session, role: Role.parse(user.role) };
   };
 

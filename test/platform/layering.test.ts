@@ -61,7 +61,7 @@ function importsOf(source: string): ImportRef[] {
     const names = m[3]!.trim();
     // `import { type A, type B } from …` is as type-only as `import type { A, B } from …`.
     const braced = /^\{([\s\S]*)\}$/.exec(names)?.[1];
-    const allTypes = braced !== undefined && braced.split(',').map((s) => s.trim()).filter(Boolean).every((s) => s.startsWith('type '));
+    const allTypes = braced?.split(',').map((s) => s.trim()).filter(Boolean).every((s) => s.startsWith('type ')) ?? false;
     refs.push({ spec: m[4]!, typeOnly: Boolean(m[2]) || allTypes });
   }
   for (const m of code.matchAll(/(?:^|[\n;])\s*import\s*['"]([^'"]+)['"]/g)) refs.push({ spec: m[1]!, typeOnly: false });
