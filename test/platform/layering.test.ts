@@ -42,7 +42,8 @@ const RULES: Record<Folder | 'platform/cli', Rule> = {
   platform: { folders: ['domain', 'platform'] },
   // Operator entry points (the admin CLI): a process of their own, so they may use the stores, as the API does.
   'platform/cli': { folders: ['domain', 'platform', 'stores'] },
-  api: { folders: ['domain', 'stores', 'platform', 'api'], contracts: true },
+  // Typed starts (`WithStartWorkflowOperation<typeof ticketWorkflow>`) need a workflow's type, never its code.
+  api: { folders: ['domain', 'stores', 'platform', 'api'], contracts: true, typesFrom: ['workflows'] },
   workers: { folders: ['workflows', 'activities', 'platform', 'domain', 'workers'] },
 };
 
@@ -152,6 +153,7 @@ describe('the checker', () => {
     ['platform/cli/c.ts', "import { ticketStore } from '../../stores/tickets';", []],
     ['api/r.ts', "import { x } from '../workflows/x.workflow';", ['api/r.ts → ../workflows/x.workflow']],
     ['api/r.ts', "import { x } from '../workflows/x-contract';", []],
+    ['api/r.ts', "import type { x } from '../workflows/x.workflow';", []],
     ['activities/a.ts', "import { x } from '../api/app';", ['activities/a.ts → ../api/app']],
     ['workers/m.ts', "import { x } from '../stores/tickets';", ['workers/m.ts → ../stores/tickets']],
     ['api/r.ts', "import { x } from '../test/support/stack';", ['api/r.ts → ../test/support/stack']],
