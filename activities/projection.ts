@@ -11,6 +11,7 @@ import type { TicketEvent } from '../domain/events';
 import { nextDueAt } from '../domain/sla';
 import type { Message, Ticket } from '../domain/ticket';
 import { AUDIT_COLUMNS } from '../platform/audit';
+import { liveChannelOf } from '../platform/channels';
 import { classifyDbError } from '../platform/db-errors';
 import { withTenant } from '../platform/tenant-db';
 
@@ -31,9 +32,6 @@ export interface Projected {
 export interface ProjectionActivities {
   projectTicketChange(change: TicketChange): Promise<Projected>;
 }
-
-/** The Redis pub/sub channel of a tenant's live events (WebSocket fan-out subscribes to it). */
-export const liveChannel = (tenantId: string) => `live:${tenantId}`;
 
 /**
  * The whole change in one statement (one round trip, atomic as any single statement): the ticket row
@@ -131,7 +129,7 @@ export function createProjectionActivities(pool: pg.Pool, redis?: Redis): Projec
       const fresh = events.filter((e) => inserted.has(e.version));
       // Live fan-out after commit; at most once (a lost live event is recovered from the timeline).
       if (redis && fresh.length) {
-        await Promise.all(fresh.map((e) => redis.publish(liveChannel(t.tenant_id), JSON.stringify(e)))).catch(() => undefined);
+        await Promise.all(fresh.map((e) => redis.publish(liveChannelOf(redis, t.tenant_id), JSON.stringify(e)))).catch(() => undefined);
       }
       return { committed_at: committedAt, sla_config: result[0]?.sla_config ?? null };
     },

@@ -10,13 +10,14 @@ import { DeskflowError } from '../domain/errors';
 import type { Config } from '../platform/config';
 import { createFieldCrypto } from '../platform/field-crypto';
 import type { Logger } from '../platform/logger';
-import { apiKeyStore } from './api-key-store';
+import { apiKeyStore } from '../stores/api-keys';
+import { auditStore } from '../stores/audit';
 import { authenticate, requireScope } from './auth/authenticate';
 import { sessionStore } from './auth/sessions';
 import { SigningKeyRing } from './auth/signing-keys';
 import { accessTokens } from './auth/tokens';
-import { customerStore } from './customer-store';
-import { groupStore } from './group-store';
+import { customerStore } from '../stores/customers';
+import { groupStore } from '../stores/groups';
 import { credentialRateLimit, rateLimiters } from './http/rate-limit';
 import { mountRoutes, type RouteMiddleware, type RouteSpec } from './http/route';
 import { idempotency } from './idempotency';
@@ -33,11 +34,11 @@ import { slaRoutes } from './routes/sla';
 import { tenantRoutes } from './routes/tenant';
 import { ticketRoutes } from './routes/tickets';
 import { userRoutes } from './routes/users';
-import { tenantStore } from './tenant-store';
-import { ticketStore } from './ticket-store';
-import { slaStore } from './sla-store';
+import { tenantStore } from '../stores/tenants';
+import { ticketStore } from '../stores/tickets';
+import { slaStore } from '../stores/sla';
 import { ticketWorkflows } from './ticket-workflows';
-import { userStore } from './user-store';
+import { userStore } from '../stores/users';
 
 export interface AppDeps {
   config: Config;
@@ -59,6 +60,9 @@ export function buildRoutes({ config, pool, redis, temporal }: AppDeps) {
   const tickets = ticketStore(pool);
   const customers = customerStore(pool, crypto);
   const tenants = tenantStore(pool, crypto);
+  const users = userStore(pool, { publishEpoch: sessions.publishEpoch });
+  const apiKeys = apiKeyStore(pool);
+  const audit = auditStore(pool);
   const workflows = ticketWorkflows(
     temporal,
     config.TEMPORAL_TASK_QUEUE,
@@ -73,21 +77,21 @@ export function buildRoutes({ config, pool, redis, temporal }: AppDeps) {
 
   const routes: RouteSpec[] = [
     ...healthRoutes({ pool, redis, temporal }),
-    ...authRoutes({ pool, config, keys, tokens, sessions, limiters }),
+    ...authRoutes({ users, audit, config, keys, tokens, sessions, limiters }),
     ...customerRoutes(customers),
     ...ticketRoutes({ tickets, workflows, atRiskWindowMs: config.SLA_AT_RISK_WINDOW }),
-    ...userRoutes(userStore(pool, { publishEpoch: sessions.publishEpoch })),
+    ...userRoutes(users),
     ...groupRoutes(groupStore(pool)),
-    ...apiKeyRoutes(apiKeyStore(pool)),
+    ...apiKeyRoutes(apiKeys),
     ...tenantRoutes(tenants),
-    ...auditRoutes(pool),
-    ...slaRoutes({ sla: slaStore(pool), pool, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE }),
+    ...auditRoutes(audit),
+    ...slaRoutes({ sla: slaStore(pool), temporal, taskQueue: config.TEMPORAL_TASK_QUEUE }),
     ...inboundRoutes({ config, limiters, tenants, customers, tickets, workflows }),
   ];
   const limit = credentialRateLimit(limiters, (tenantId) => tenants.rateLimit(tenantId), config.RATE_LIMIT_PER_MIN);
   const middleware = {
     authenticate: authenticate({
-      pool, tokens, sessions, limit,
+      apiKeys, tokens, sessions, limit,
       apiKeyFailures: limiters.failures({ name: 'api-key-failures-ip', points: config.API_KEY_FAILURES_PER_IP, windowSec: Math.ceil(config.LOGIN_WINDOW / 1000) }),
     }),
     requireScope,

@@ -12,7 +12,8 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Redis } from 'ioredis';
 import { DeskflowError } from '../domain/errors';
 import type { FieldCrypto } from '../platform/field-crypto';
-import { type Identity, identityOf } from './request';
+import { identityOf } from './request';
+import type { Identity } from '../domain/identity';
 
 interface StoredResponse {
   status: number;

@@ -4,21 +4,8 @@ import type { z } from 'zod';
 import { DeskflowError } from '../domain/errors';
 import { Uuid } from '../domain/ids';
 import { findUnstorable, UNSTORABLE_MESSAGE } from '../domain/text';
-import type { Role, Scope } from '../domain/auth';
-import type { Actor } from '../domain/ticket';
+import type { Identity } from '../domain/identity';
 import { zodToProblem } from './problem';
-
-/** The caller, resolved from its credential by api/auth/authenticate.ts. */
-export interface Identity {
-  tenantId: string;
-  actor: Actor;
-  scopes: ReadonlySet<Scope>;
-  credential:
-    | { kind: 'user'; userId: string; role: Role; sessionId: string; jti: string; exp: number }
-    | { kind: 'api_key'; keyId: string; rateLimitPerMin: number | null }
-    | { kind: 'inbound' }
-    | { kind: 'system' };
-}
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace

@@ -27,7 +27,7 @@ import {
   type TicketSettings,
   type TicketWorkflowInput,
 } from '../workflows/ticket-contract';
-import type { Identity } from './request';
+import type { Identity } from '../domain/identity';
 
 export interface TicketWorkflows {
   /** `email`: the Message-ID of the email that opened the ticket, and the id its message gets. */

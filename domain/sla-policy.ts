@@ -125,6 +125,16 @@ export interface PolicySnapshot {
   };
 }
 
+/**
+ * What a policy or calendar change owes the open tickets under these policies (re-match, move deadlines):
+ * written with the change (the rollout outbox) and handed to the rollout workflow as its input.
+ */
+export interface SlaRolloutInput {
+  tenant_id: string;
+  policy_ids: string[];
+  reason: 'policy_updated' | 'calendar_updated';
+}
+
 export interface MatchFacts {
   priority: string;
   channel: string;

@@ -7,11 +7,11 @@
  * refused (429) before any database look-up.
  */
 import type { Request, RequestHandler, Response } from 'express';
-import type pg from 'pg';
 import { ROLE_SCOPES, type Scope, SCOPES } from '../../domain/auth';
 import { DeskflowError } from '../../domain/errors';
-import { looksLikeApiKey, parseApiKey, secretMatches } from './api-keys';
-import type { Identity } from '../request';
+import { looksLikeApiKey, parseApiKey, secretMatches } from '../../platform/api-keys';
+import type { ApiKeyStore } from '../../stores/api-keys';
+import type { Identity } from '../../domain/identity';
 import type { SessionStore } from './sessions';
 import type { AccessTokens } from './tokens';
 
@@ -19,7 +19,7 @@ const BEARER = /^Bearer ([\x21-\x7e]{1,4096})$/;
 const TOUCH_EVERY_MS = 60_000;
 
 export function authenticate(deps: {
-  pool: pg.Pool;
+  apiKeys: Pick<ApiKeyStore, 'findForAuth' | 'touch'>;
   tokens: AccessTokens;
   sessions: SessionStore;
   /** Spends one request of the identity's rate limit (throws a 429 problem when exhausted). */
@@ -45,8 +45,7 @@ export function authenticate(deps: {
   async function verifyApiKey(token: string): Promise<Identity> {
     const parsed = parseApiKey(token);
     if (!parsed) throw new DeskflowError('unauthenticated', 'malformed API key');
-    const { rows } = await deps.pool.query('SELECT * FROM auth_find_api_key($1)', [parsed.keyId]);
-    const key = rows[0] as { id: string; tenant_id: string; secret_hash: string; scopes: Scope[]; rate_limit_per_min: number | null; revoked_at: string | null } | undefined;
+    const key = await deps.apiKeys.findForAuth(parsed.keyId);
     if (!key || key.revoked_at !== null || !secretMatches(parsed.secret, key.secret_hash)) {
       throw new DeskflowError('unauthenticated', 'invalid or revoked API key');
     }
@@ -55,7 +54,7 @@ export function authenticate(deps: {
     if ((lastTouched.get(key.id) ?? 0) + TOUCH_EVERY_MS < now) {
       if (lastTouched.size > 10_000) lastTouched.clear(); // bounded: forgetting only means an earlier touch
       lastTouched.set(key.id, now);
-      void deps.pool.query('SELECT auth_touch_api_key($1)', [key.id]).catch(() => lastTouched.delete(key.id));
+      void deps.apiKeys.touch(key.id).catch(() => lastTouched.delete(key.id));
     }
     return {
       tenantId: key.tenant_id,

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, type JWK, type KeyLike } from 'jose';
 import type pg from 'pg';
 import type { FieldCrypto } from '../../platform/field-crypto';
+import { type SigningKeyStore, signingKeyStore } from '../../stores/signing-keys';
 
 const ALG = 'ES256';
 
@@ -23,12 +24,16 @@ export class SigningKeyRing {
   private loadedAt = 0;
   private loading: Promise<void> | undefined;
 
+  private readonly store: SigningKeyStore;
+
   constructor(
-    private readonly pool: pg.Pool,
+    pool: pg.Pool,
     private readonly crypto: FieldCrypto,
     private readonly rotationMs: number,
     private readonly refreshMs = 60_000,
-  ) {}
+  ) {
+    this.store = signingKeyStore(pool);
+  }
 
   /** The key to sign with, rotating first if it is due. */
   async current(): Promise<LoadedKey> {
@@ -59,31 +64,17 @@ export class SigningKeyRing {
     return { keys: this.keys.map((k) => ({ ...k.publicJwk, kid: k.kid, alg: ALG, use: 'sig' })) };
   }
 
-  /** Creates a new signing key (serialised across processes by an advisory lock). */
+  /** Creates a new signing key if the newest is due (once across processes), then reloads. */
   async rotate(): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query("SELECT pg_advisory_xact_lock(hashtext('deskflow:signing-keys'))");
-      const { rows } = await client.query<{ created_at: string }>('SELECT created_at FROM signing_keys ORDER BY created_at DESC LIMIT 1');
-      const newest = rows[0] ? Date.parse(rows[0].created_at) : 0;
-      if (Date.now() - newest >= this.rotationMs) {
-        const { publicKey, privateKey } = await generateKeyPair(ALG, { extractable: true });
-        const kid = randomUUID();
-        await client.query('INSERT INTO signing_keys (kid, alg, public_jwk, private_jwk_enc) VALUES ($1, $2, $3, $4)', [
-          kid,
-          ALG,
-          JSON.stringify(await exportJWK(publicKey)),
-          this.crypto.encrypt(JSON.stringify(await exportJWK(privateKey))),
-        ]);
-      }
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    await this.store.addIfDue(this.rotationMs, async () => {
+      const { publicKey, privateKey } = await generateKeyPair(ALG, { extractable: true });
+      return {
+        kid: randomUUID(),
+        alg: ALG,
+        public_jwk: await exportJWK(publicKey),
+        private_jwk_enc: this.crypto.encrypt(JSON.stringify(await exportJWK(privateKey))),
+      };
+    });
     await this.reload();
   }
 
@@ -95,11 +86,7 @@ export class SigningKeyRing {
     this.loading ??= (async () => {
       try {
         // Keys older than two rotation periods can no longer have live tokens: drop them from the ring.
-        const { rows } = await this.pool.query<{ kid: string; public_jwk: JWK; private_jwk_enc: string; created_at: string }>(
-          `SELECT kid, public_jwk, private_jwk_enc, created_at FROM signing_keys
-           WHERE created_at > now() - make_interval(secs => $1) ORDER BY created_at DESC`,
-          [(2 * this.rotationMs) / 1000],
-        );
+        const rows = await this.store.recent(2 * this.rotationMs);
         this.keys = await Promise.all(
           rows.map(async (r) => ({
             kid: r.kid,

@@ -6,7 +6,7 @@ import type { Response } from 'express';
 import type { Redis } from 'ioredis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { DeskflowError } from '../../domain/errors';
-import type { Identity } from '../request';
+import type { Identity } from '../../domain/identity';
 
 export interface Limit {
   name: string;

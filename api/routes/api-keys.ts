@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ApiKey, CreateApiKeyInput } from '../../domain/auth';
 import { DeskflowError } from '../../domain/errors';
 import { PageQuery } from '../../domain/pagination';
-import type { ApiKeyStore } from '../api-key-store';
+import type { ApiKeyStore } from '../../stores/api-keys';
 import { decodeCursor, pageOf, TimeIdKey } from '../cursor';
 import type { RouteSpec } from '../http/route';
 import { IdParams, pageOfSchema } from '../http/schemas';

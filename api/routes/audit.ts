@@ -1,8 +1,7 @@
-import type pg from 'pg';
 import { z } from 'zod';
 import { Text } from '../../domain/text';
 import { PageQuery } from '../../domain/pagination';
-import { withTenant } from '../../platform/tenant-db';
+import type { AuditStore } from '../../stores/audit';
 import { decodeCursor, pageOf } from '../cursor';
 import type { RouteSpec } from '../http/route';
 import { pageOfSchema } from '../http/schemas';
@@ -34,7 +33,7 @@ const AuditEntry = z.object({
 });
 const SeqKey = z.tuple([z.number().int().positive()]);
 
-export function auditRoutes(pool: pg.Pool): RouteSpec[] {
+export function auditRoutes(audit: AuditStore): RouteSpec[] {
   return [
     {
       method: 'get', path: '/api/v1/audit', tag: 'Audit', summary: 'The audit trail, newest first', auth: 'bearer', scope: 'audit:read',
@@ -44,19 +43,8 @@ export function auditRoutes(pool: pg.Pool): RouteSpec[] {
         const q = parseQuery(AuditQuery, req);
         const tenantId = identityOf(req).tenantId;
         const before = decodeCursor(q.cursor, SeqKey)?.[0] ?? null;
-        const rows = await withTenant(pool, tenantId, async (db) => {
-          const result = await db.query(
-            `SELECT seq::int, actor_type, actor_id, action, entity_type, entity_id, before, after, request_id, occurred_at, hash
-             FROM audit_log WHERE tenant_id = $1
-               AND ($2::text IS NULL OR entity_type = $2) AND ($3::text IS NULL OR entity_id = $3)
-               AND ($4::text IS NULL OR actor_id = $4) AND ($5::text IS NULL OR action = $5)
-               AND ($6::timestamptz IS NULL OR occurred_at >= $6) AND ($7::timestamptz IS NULL OR occurred_at < $7)
-               AND ($8::bigint IS NULL OR seq < $8)
-             ORDER BY seq DESC LIMIT $9`,
-            [tenantId, q.entity_type ?? null, q.entity_id ?? null, q.actor_id ?? null, q.action ?? null, q.from ?? null, q.to ?? null, before, q.limit + 1],
-          );
-          return result.rows.map(({ actor_type, actor_id, ...rest }) => ({ ...rest, actor: { type: actor_type, id: actor_id } }));
-        });
+        const { entity_type, entity_id, actor_id, action, from, to } = q;
+        const rows = await audit.list(tenantId, { entity_type, entity_id, actor_id, action, from, to, before }, q.limit);
         res.json(pageOf(rows, q.limit, (e) => [e.seq]));
       },
     },

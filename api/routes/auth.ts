@@ -2,17 +2,16 @@ import { z } from 'zod';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LoginInput, RefreshInput, Role } from '../../domain/auth';
 import { DeskflowError } from '../../domain/errors';
-import { appendAudit } from '../../platform/audit';
 import type { Config } from '../../platform/config';
-import { withTenant } from '../../platform/tenant-db';
-import { decoyHash, verifyPassword } from '../auth/passwords';
+import { decoyHash, verifyPassword } from '../../platform/passwords';
 import type { Session, SessionStore } from '../auth/sessions';
 import type { SigningKeyRing } from '../auth/signing-keys';
 import type { AccessTokens } from '../auth/tokens';
 import type { RateLimiters } from '../http/rate-limit';
 import type { RouteSpec } from '../http/route';
 import { identityOf, parseBody } from '../request';
-import type pg from 'pg';
+import type { AuditStore } from '../../stores/audit';
+import type { LoginCandidate, UserStore } from '../../stores/users';
 
 const TokenPair = z.object({
   token_type: z.literal('Bearer'),
@@ -21,14 +20,6 @@ const TokenPair = z.object({
   refresh_token: z.string(),
   session_expires_at: z.string(),
 });
-interface LoginCandidate {
-  id: string;
-  tenant_id: string;
-  role: string;
-  password_hash: string;
-  active: boolean;
-  credential_epoch: number;
-}
 
 /** The slow-down for an account with `failures` recent failures: none up to `free`, then 100 ms doubling, capped. */
 export const slowdownMs = (failures: number, free: number, maxMs: number) =>
@@ -37,14 +28,15 @@ export const slowdownMs = (failures: number, free: number, maxMs: number) =>
 const Jwks = z.object({ keys: z.array(z.record(z.string(), z.unknown())) });
 
 export function authRoutes(deps: {
-  pool: pg.Pool;
+  users: Pick<UserStore, 'loginCandidates' | 'credentialState'>;
+  audit: AuditStore;
   config: Config;
   keys: SigningKeyRing;
   tokens: AccessTokens;
   sessions: SessionStore;
   limiters: RateLimiters;
 }): RouteSpec[] {
-  const { pool, config, tokens, sessions, limiters } = deps;
+  const { users, audit, config, tokens, sessions, limiters } = deps;
   const windowSec = Math.ceil(config.LOGIN_WINDOW / 1000);
   const tag = 'Authentication';
   const perIp = { name: 'login-ip', points: config.LOGIN_ATTEMPTS_PER_IP, windowSec };
@@ -53,12 +45,8 @@ export function authRoutes(deps: {
 
   /** Re-reads the session's user: gone, deactivated or a raised credential epoch ends the session. */
   const recheck = async (session: Session): Promise<Session | null> => {
-    const user = await withTenant(pool, session.tenant_id, async (db) =>
-      (await db.query<{ role: string; active: boolean; credential_epoch: number }>(
-        'SELECT role, active, credential_epoch FROM users WHERE tenant_id = $1 AND id = $2', [session.tenant_id, session.user_id],
-      )).rows[0],
-    );
-    if (!user || !user.active || user.credential_epoch !== (session.epoch ?? 0)) return null;
+    const user = await users.credentialState(session.tenant_id, session.user_id);
+    if (!user?.active || user.credential_epoch !== (session.epoch ?? 0)) return null;
     return { ...session, role: Role.parse(user.role) };
   };
 
@@ -97,7 +85,7 @@ export function authRoutes(deps: {
         const delay = slowdownMs(await accountFailures.count(email), config.LOGIN_ATTEMPTS_PER_ACCOUNT, config.LOGIN_SLOWDOWN_MAX);
         if (delay > 0) await sleep(delay);
 
-        const { rows } = await pool.query<LoginCandidate>('SELECT * FROM auth_find_user($1, $2)', [email, input.tenant_id ?? null]);
+        const rows = await users.loginCandidates(email, input.tenant_id ?? null);
         // An email may have accounts in several tenants: the password picks the account. Only when it fits more
         // than one must the caller name the tenant; a wrong password is the same 401 however many there are.
         const matches: LoginCandidate[] = [];
@@ -114,12 +102,10 @@ export function authRoutes(deps: {
         const user = matches[0]!;
         await limiters.reset(perAccountAndIp, `${email}|${source}`);
         const session = await sessions.start({ id: user.id, tenant_id: user.tenant_id, role: Role.parse(user.role), epoch: user.credential_epoch });
-        await withTenant(pool, user.tenant_id, (db) =>
-          appendAudit(db, {
-            tenant_id: user.tenant_id, actor: { type: 'agent', id: user.id }, action: 'auth.login', entity_type: 'user', entity_id: user.id,
-            after: { session_id: session.session.sid, ip: req.ip }, request_id: req.requestId,
-          }),
-        );
+        await audit.record({
+          tenant_id: user.tenant_id, actor: { type: 'agent', id: user.id }, action: 'auth.login', entity_type: 'user', entity_id: user.id,
+          after: { session_id: session.session.sid, ip: req.ip }, request_id: req.requestId,
+        });
         res.json(await pair(session));
       },
     },
@@ -147,9 +133,7 @@ export function authRoutes(deps: {
         if (who.credential.kind !== 'user') throw new DeskflowError('rule_violation', 'API keys have no session; revoke the key instead');
         await sessions.end(who.credential.sessionId);
         await sessions.revokeAccessToken(who.credential.jti, who.credential.exp);
-        await withTenant(pool, who.tenantId, (db) =>
-          appendAudit(db, { tenant_id: who.tenantId, actor: who.actor, action: 'auth.logout', entity_type: 'user', entity_id: who.actor.id, request_id: req.requestId }),
-        );
+        await audit.record({ tenant_id: who.tenantId, actor: who.actor, action: 'auth.logout', entity_type: 'user', entity_id: who.actor.id, request_id: req.requestId });
         res.status(204).end();
       },
     },

@@ -3,7 +3,7 @@ import { Text } from '../../domain/text';
 import { CreateCustomerInput, Customer, PatchCustomerInput } from '../../domain/customer';
 import { DeskflowError } from '../../domain/errors';
 import { PageQuery } from '../../domain/pagination';
-import type { CustomerStore } from '../customer-store';
+import type { CustomerStore } from '../../stores/customers';
 import { decodeCursor, pageOf, TimeIdKey } from '../cursor';
 import type { RouteSpec } from '../http/route';
 import { IdParams, pageOfSchema } from '../http/schemas';

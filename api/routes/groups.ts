@@ -3,7 +3,7 @@ import { DeskflowError } from '../../domain/errors';
 import { CreateGroupInput, Group } from '../../domain/group';
 import { PageQuery } from '../../domain/pagination';
 import { decodeCursor, pageOf } from '../cursor';
-import type { GroupStore } from '../group-store';
+import type { GroupStore } from '../../stores/groups';
 import type { RouteSpec } from '../http/route';
 import { IdParams, pageOfSchema } from '../http/schemas';
 import { sendCreated } from '../idempotency';

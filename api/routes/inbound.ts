@@ -7,23 +7,24 @@
  * for the sender (created as a customer if new).
  * Ids derive from the email's Message-ID, so a provider's retry never duplicates anything.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Request } from 'express';
 import { z } from 'zod';
 import { Text } from '../../domain/text';
 import { DeskflowError } from '../../domain/errors';
 import { Uuid } from '../../domain/ids';
 import type { Config } from '../../platform/config';
-import type { CustomerStore } from '../customer-store';
+import { verifyPayload } from '../../platform/signing';
+import type { CustomerStore } from '../../stores/customers';
 import type { RateLimiters } from '../http/rate-limit';
 import type { RouteSpec } from '../http/route';
-import { type Identity, parseBody } from '../request';
-import type { TenantStore } from '../tenant-store';
-import type { TicketStore } from '../ticket-store';
+import { parseBody } from '../request';
+import type { Identity } from '../../domain/identity';
+import type { TenantStore } from '../../stores/tenants';
+import type { TicketStore } from '../../stores/tickets';
 import type { TicketWorkflows } from '../ticket-workflows';
 
 export const SIGNATURE_HEADER = 'x-deskflow-signature';
-const TOLERANCE_SEC = 300;
 
 const MessageId = Text.trim().min(3).max(998);
 export const InboundEmail = z
@@ -48,20 +49,10 @@ function nameUuid(...parts: string[]): string {
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }
 
-export function signInbound(secret: string, rawBody: string | Buffer, t = Math.floor(Date.now() / 1000)): string {
-  return `t=${t},v1=${createHmac('sha256', secret).update(`${t}.`).update(rawBody).digest('hex')}`;
-}
-
 function verifySignature(req: Request, secret: string): boolean {
-  const header = req.headers[SIGNATURE_HEADER];
   const raw = (req as Request & { rawBody?: Buffer }).rawBody;
-  if (typeof header !== 'string' || !raw) return false;
-  const parts = Object.fromEntries(header.split(',').map((p) => p.trim().split('=', 2) as [string, string]));
-  const t = Number(parts.t);
-  if (!Number.isInteger(t) || Math.abs(Date.now() / 1000 - t) > TOLERANCE_SEC || !parts.v1) return false;
-  const expected = Buffer.from(signInbound(secret, raw, t).split('v1=')[1]!, 'hex');
-  const given = Buffer.from(parts.v1, 'hex');
-  return given.length === expected.length && timingSafeEqual(given, expected);
+  const header = req.headers[SIGNATURE_HEADER];
+  return raw !== undefined && typeof header === 'string' && verifyPayload(header, raw, secret);
 }
 
 export function inboundRoutes(deps: {

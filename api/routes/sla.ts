@@ -1,17 +1,14 @@
 import { type Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import type pg from 'pg';
 import { z } from 'zod';
 import { CalendarInput } from '../../domain/business-hours';
 import { DeskflowError } from '../../domain/errors';
 import { CreateSlaPolicyInput, PatchSlaPolicyInput, SlaPolicy } from '../../domain/sla-policy';
-import { markRolloutStarted } from '../../platform/sla-outbox';
-import { withTenant } from '../../platform/tenant-db';
 import { rolloutStartOptions, SLA_ROLLOUT_WORKFLOW_TYPE } from '../../workflows/sla-rollout.workflow';
 import type { RouteSpec } from '../http/route';
 import { IdParams } from '../http/schemas';
 import { sendCreated } from '../idempotency';
 import { etagOf, identityOf, idParam, ifMatchVersion, parseBody, parseQuery } from '../request';
-import type { Rollout, SlaStore } from '../sla-store';
+import type { Rollout, SlaStore } from '../../stores/sla';
 
 const BusinessHoursBody = CalendarInput.extend({ id: z.uuid(), tenant_id: z.uuid(), version: z.number().int(), created_at: z.string(), updated_at: z.string() });
 const ReportQuery = z
@@ -33,8 +30,8 @@ const SlaReport = z.object({ from: z.string(), to: z.string(), metrics: z.array(
 
 const FAST_PATH_DEADLINE_MS = 5000;
 
-export function slaRoutes(deps: { sla: SlaStore; pool: pg.Pool; temporal: Client; taskQueue: string }): RouteSpec[] {
-  const { sla, pool, temporal, taskQueue } = deps;
+export function slaRoutes(deps: { sla: SlaStore; temporal: Client; taskQueue: string }): RouteSpec[] {
+  const { sla, temporal, taskQueue } = deps;
 
   /**
    * The fast path of a rollout already recorded with the change (the outbox): start it now. If this
@@ -49,7 +46,7 @@ export function slaRoutes(deps: { sla: SlaStore; pool: pg.Pool; temporal: Client
           if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err; // it ran already
         }),
       );
-      await markRolloutStarted(pool, r.tenant_id, r.workflow_id);
+      await sla.rolloutStarted(r.tenant_id, r.workflow_id);
     } catch {
       // Left pending in the outbox: the relay starts it within seconds (and logs it).
     }
@@ -154,35 +151,7 @@ export function slaRoutes(deps: { sla: SlaStore; pool: pg.Pool; temporal: Client
       handler: async (req, res) => {
         const q = parseQuery(ReportQuery, req);
         const tenantId = identityOf(req).tenantId;
-        const report = await withTenant(pool, tenantId, async (db) => {
-          const metrics = await db.query(
-            `SELECT ts.policy_id, p.name AS policy_name, ts.metric, count(*)::int AS total,
-                    count(*) FILTER (WHERE ts.achieved_at IS NOT NULL AND ts.breached_at IS NULL)::int AS achieved,
-                    count(*) FILTER (WHERE ts.breached_at IS NOT NULL)::int AS breached,
-                    count(*) FILTER (WHERE ts.status IN ('running', 'paused') AND ts.breached_at IS NULL)::int AS open
-             FROM ticket_sla ts JOIN tickets t ON t.id = ts.ticket_id AND t.tenant_id = ts.tenant_id
-             JOIN sla_policies p ON p.id = ts.policy_id AND p.tenant_id = ts.tenant_id
-             WHERE ts.tenant_id = $1 AND t.created_at >= $2 AND t.created_at < $3 AND ($4::uuid IS NULL OR ts.policy_id = $4)
-             GROUP BY ts.policy_id, p.name, ts.metric ORDER BY p.name, ts.metric`,
-            [tenantId, q.from, q.to, q.policy ?? null],
-          );
-          const durations = async (column: 'first_agent_reply_at' | 'solved_at') => {
-            const { rows } = await db.query(
-              `SELECT count(*)::int AS count,
-                      percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM ${column} - created_at)) AS median_seconds,
-                      percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM ${column} - created_at)) AS p90_seconds
-               FROM tickets WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3 AND ${column} IS NOT NULL
-                 AND ($4::uuid IS NULL OR sla_policy_id = $4)`,
-              [tenantId, q.from, q.to, q.policy ?? null],
-            );
-            return rows[0];
-          };
-          return {
-            metrics: metrics.rows.map((r) => ({ ...r, achievement_rate: r.achieved + r.breached ? r.achieved / (r.achieved + r.breached) : null })),
-            first_reply: await durations('first_agent_reply_at'),
-            resolution: await durations('solved_at'),
-          };
-        });
+        const report = await sla.report(tenantId, q.from, q.to, q.policy ?? null);
         res.json({ from: q.from, to: q.to, ...report });
       },
     },

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { PatchTenantInput, TenantSettings } from '../../domain/auth';
 import type { RouteSpec } from '../http/route';
 import { identityOf, parseBody } from '../request';
-import type { TenantStore } from '../tenant-store';
+import type { TenantStore } from '../../stores/tenants';
 
 const InboundSecret = z.object({ inbound_secret: z.string().describe('shown once; signs inbound email webhooks') });
 

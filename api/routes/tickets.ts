@@ -9,7 +9,7 @@ import type { RouteSpec } from '../http/route';
 import { IdParams, pageOfSchema } from '../http/schemas';
 import { sendCreated } from '../idempotency';
 import { etagOf, identityOf, idParam, ifMatchVersion, notModified, parseBody, parseQuery } from '../request';
-import type { TicketStore } from '../ticket-store';
+import type { TicketStore } from '../../stores/tickets';
 import type { TicketWorkflows } from '../ticket-workflows';
 
 const StatusList = z

@@ -7,7 +7,7 @@ import type { RouteSpec } from '../http/route';
 import { IdParams, pageOfSchema } from '../http/schemas';
 import { sendCreated } from '../idempotency';
 import { etagOf, identityOf, idParam, ifMatchVersion, parseBody, parseQuery } from '../request';
-import type { UserStore } from '../user-store';
+import type { UserStore } from '../../stores/users';
 
 const PageOnlyQuery = z.object(PageQuery).strict();
 

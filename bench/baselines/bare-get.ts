@@ -17,7 +17,7 @@ import type { Server } from 'node:http';
 import express from 'express';
 import pg from 'pg';
 
-// Same column list as api/ticket-store.ts (TICKET_COLUMNS). run.ts checks the answers are identical.
+// Same column list as stores/tickets.ts (TICKET_COLUMNS). run.ts checks the answers are identical.
 const TICKET_COLUMNS = `id, tenant_id, subject, description, status, priority, channel, customer_id, assignee_id, group_id,
   tags, version, created_at, updated_at, first_agent_reply_at, solved_at, closed_at, sla`;
 const GET_TICKET = `SELECT ${TICKET_COLUMNS} FROM tickets WHERE tenant_id = $1 AND id = $2`;

@@ -20,7 +20,7 @@
 import type { Server } from 'node:http';
 import type { RequestHandler } from 'express';
 import { createApp } from '../../api/app';
-import type { Identity } from '../../api/request';
+import type { Identity } from '../../domain/identity';
 import { ROLE_SCOPES } from '../../domain/auth';
 import { loadConfig } from '../../platform/config';
 import { createPool } from '../../platform/db';

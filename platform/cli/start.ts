@@ -59,7 +59,7 @@ async function main() {
   console.log('[deskflow] applying migrations…');
   await migrate(config);
   if (config.DEMO_SEED) {
-    execFileSync(process.execPath, ['--import', 'tsx', path.join(root, 'api/cli/admin.ts'), 'seed-demo'], { env, stdio: 'inherit', cwd: root });
+    execFileSync(process.execPath, ['--import', 'tsx', path.join(root, 'platform/cli/admin.ts'), 'seed-demo'], { env, stdio: 'inherit', cwd: root });
   }
 
   for (const [name, entry] of [

@@ -325,7 +325,7 @@ describe('verify-audit', () => {
   /** `npm run admin -- <args>`, as an operator runs it (process.env carries DATABASE_ADMIN_URL and the keys). */
   function admin(...args: string[]): Promise<{ code: number | null; output: string }> {
     return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'api/cli/admin.ts'), ...args], {
+      const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'platform/cli/admin.ts'), ...args], {
         env: process.env,
         cwd: ROOT,
         stdio: ['ignore', 'pipe', 'pipe'],

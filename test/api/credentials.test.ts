@@ -4,7 +4,7 @@
  * slowed account-wide, and Idempotency-Keys that belong to one credential.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mintApiKey } from '../../api/auth/api-keys';
+import { mintApiKey } from '../../platform/api-keys';
 import { createTenant, http, login, startStack, type Tenant, type TestStack } from '../support/stack';
 
 let stack: TestStack;

@@ -6,8 +6,8 @@
  */
 import { randomInt, randomUUID } from 'node:crypto';
 import { request } from 'node:http';
-import { customerStore } from '../../api/customer-store';
-import { signInbound } from '../../api/routes/inbound';
+import { customerStore } from '../../stores/customers';
+import { signPayload } from '../../platform/signing';
 import { createPool } from '../../platform/db';
 import { createFieldCrypto } from '../../platform/field-crypto';
 import { createTenant, http, operatorOf, startStack, type Tenant, type TestStack } from '../support/stack';
@@ -57,7 +57,7 @@ function deliver(
   opts: { secret?: string; t?: number; signature?: string | null; target?: { url: string } } = {},
 ) {
   const raw = typeof body === 'string' ? body : JSON.stringify(body);
-  const signature = opts.signature === undefined ? signInbound(opts.secret ?? secret, raw, opts.t) : opts.signature;
+  const signature = opts.signature === undefined ? signPayload(opts.secret ?? secret, raw, opts.t) : opts.signature;
   return http(opts.target ?? stack, 'POST', `/api/v1/inbound/${tenantId}/email`, {
     headers: signature === null ? {} : { 'X-Deskflow-Signature': signature },
     body: raw,
@@ -126,7 +126,7 @@ describe('a new email', () => {
 
     // Signed over the compact form but sent pretty-printed: not the bytes that were signed.
     const other = email();
-    const res = await deliver(acme.id, JSON.stringify(other, null, 2), { signature: signInbound(secret, JSON.stringify(other)) });
+    const res = await deliver(acme.id, JSON.stringify(other, null, 2), { signature: signPayload(secret, JSON.stringify(other)) });
     expect(res.status).toBe(401);
   });
 });
@@ -308,7 +308,7 @@ describe('unsigned or wrongly signed deliveries are 401s that persist nothing', 
     ['a signature made with another secret', () => deliver(acme.id, email(), { secret: 'whsec_not-the-secret' })],
     ['a tampered body', () => {
       const mail = email();
-      return deliver(acme.id, JSON.stringify({ ...mail, text: 'Send the refund to my other account' }), { signature: signInbound(secret, JSON.stringify(mail)) });
+      return deliver(acme.id, JSON.stringify({ ...mail, text: 'Send the refund to my other account' }), { signature: signPayload(secret, JSON.stringify(mail)) });
     }],
     ['no signature', () => deliver(acme.id, email(), { signature: null })],
     ['a malformed signature header', () => deliver(acme.id, email(), { signature: 'sha256=deadbeef' })],
@@ -396,7 +396,7 @@ describe('limits (the defaults)', () => {
     // More forged requests than the tenant's whole budget: 401s until the source's own budget is gone, then 429s.
     const statuses: number[] = [];
     for (let i = 0; i < 12; i++) {
-      const res = await post(attacker, email(), i % 2 ? null : signInbound('whsec_guess', JSON.stringify(email())));
+      const res = await post(attacker, email(), i % 2 ? null : signPayload('whsec_guess', JSON.stringify(email())));
       statuses.push(res.status);
       if (res.status === 429) {
         expect(res.body.code).toBe('rate_limited');
@@ -407,7 +407,7 @@ describe('limits (the defaults)', () => {
 
     // The tenant's budget is untouched: its first correctly signed email (even from that same address) is accepted.
     const mail = email();
-    const signed = await post(attacker, mail, signInbound(tenantSecret, JSON.stringify(mail)));
+    const signed = await post(attacker, mail, signPayload(tenantSecret, JSON.stringify(mail)));
     expect(signed.status).toBe(201);
     expect(signed.headers.ratelimit).toMatch(/^"inbound";r=9;t=\d+$/);
     // Another source's bad signature is its own first one: a 401, not a 429.

@@ -5,7 +5,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { PROBLEM_BASE } from '../../api/problem';
-import { userStore } from '../../api/user-store';
+import { userStore } from '../../stores/users';
 import { type ApiProcess, startApiProcess } from '../support/api-process';
 import { createTenant, type HttpResult, http, operatorOf, startStack, type TestStack } from '../support/stack';
 

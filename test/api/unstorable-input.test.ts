@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
-import { signInbound } from '../../api/routes/inbound';
+import { signPayload } from '../../platform/signing';
 import { ticketWorkflows } from '../../api/ticket-workflows';
 import { DeskflowError } from '../../domain/errors';
 import { ticketWorkflowId } from '../../domain/ids';
@@ -147,7 +147,7 @@ async function send(c: Case, value: string) {
   }
   const body = JSON.stringify(bodyWith(c.field, value));
   const headers: Record<string, string> = c.auth === 'bearer' ? { ...tenant.admin.headers } : {};
-  if (c.auth === 'inbound') headers['X-Deskflow-Signature'] = signInbound(inboundSecret, body);
+  if (c.auth === 'inbound') headers['X-Deskflow-Signature'] = signPayload(inboundSecret, body);
   if (c.method === 'patch' || c.method === 'put') headers['If-Match'] = '*';
   return http(stack, c.method.toUpperCase(), target, { headers, body });
 }

@@ -15,7 +15,7 @@ import { preloadModules, workflowsPath } from '../../workers/workflow-bundle';
 import { DeskflowError } from '../../domain/errors';
 import { ticketWorkflowId } from '../../domain/ids';
 import { TicketSearchAttributes as SA } from '../../domain/search-attributes';
-import type { Identity } from '../../api/request';
+import type { Identity } from '../../domain/identity';
 import { ticketWorkflows, type TicketWorkflows } from '../../api/ticket-workflows';
 import { getTicketQuery } from '../../workflows/ticket-contract';
 import { createTenant, operatorOf, startStack, type Tenant, type TestStack } from '../support/stack';

@@ -9,7 +9,7 @@ import { DeskflowError } from '../domain/errors';
 import { appendAudit } from '../platform/audit';
 import { BLIND_INDEX_VERSION, type FieldCrypto } from '../platform/field-crypto';
 import { inTenantTransaction, withTenant } from '../platform/tenant-db';
-import type { Identity } from './request';
+import type { Identity } from '../domain/identity';
 
 const COLUMNS = 'id, tenant_id, name, email_enc, phone_enc, external_id, version, created_at, updated_at';
 type Row = Omit<Customer, 'email' | 'phone'> & { email_enc: string | null; phone_enc: string | null };

@@ -5,7 +5,7 @@ import { DeskflowError } from '../domain/errors';
 import { appendAudit } from '../platform/audit';
 import type { FieldCrypto } from '../platform/field-crypto';
 import { inTenantTransaction, withTenant } from '../platform/tenant-db';
-import type { Identity } from './request';
+import type { Identity } from '../domain/identity';
 
 export interface TenantSettings {
   id: string;
@@ -20,6 +20,20 @@ export function tenantStore(pool: pg.Pool, crypto: FieldCrypto, cacheMs = 30_000
   const limits = new Map<string, { value: number | null; at: number }>();
 
   return {
+    /** Operator only (the owner's pool: tenants are not created through the API). False if the id exists. */
+    async create(id: string, name: string): Promise<boolean> {
+      return (await pool.query('INSERT INTO tenants (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING', [id, name])).rowCount === 1;
+    },
+
+    /** Operator only (the owner's pool): undoes a `create` whose next step failed. */
+    async remove(id: string): Promise<void> {
+      await pool.query('DELETE FROM tenants WHERE id = $1', [id]);
+    },
+
+    async exists(id: string): Promise<boolean> {
+      return withTenant(pool, id, async (db) => Boolean((await db.query('SELECT 1 FROM tenants WHERE id = $1', [id])).rowCount));
+    },
+
     async get(tenantId: string): Promise<TenantSettings> {
       return withTenant(pool, tenantId, async (db) => {
         const row = (await db.query<TenantSettings>(`SELECT ${COLUMNS} FROM tenants WHERE id = $1`, [tenantId])).rows[0];

@@ -5,12 +5,11 @@
 import type pg from 'pg';
 import type { CalendarInput } from '../domain/business-hours';
 import { DeskflowError, type FieldIssue } from '../domain/errors';
-import type { CreateSlaPolicyInput, EscalationRule, PatchSlaPolicyInput, PolicyConditions, SlaPolicy } from '../domain/sla-policy';
+import type { CreateSlaPolicyInput, EscalationRule, PatchSlaPolicyInput, PolicyConditions, SlaPolicy, SlaRolloutInput } from '../domain/sla-policy';
 import { appendAudit } from '../platform/audit';
-import { enqueueRollout, type PendingRollout } from '../platform/sla-outbox';
+import { enqueueRollout, markRolloutStarted, type PendingRollout } from '../platform/sla-outbox';
 import { type Db, inTenantTransaction, withTenant } from '../platform/tenant-db';
-import type { SlaRolloutInput } from '../workflows/sla-rollout.workflow';
-import type { Identity } from './request';
+import type { Identity } from '../domain/identity';
 
 /** The rollout a change owes its open tickets, written with the change (see platform/sla-outbox.ts). */
 export type Rollout = PendingRollout<SlaRolloutInput>;
@@ -42,14 +41,14 @@ async function assertReferencesExist(db: Db, tenantId: string, input: { conditio
   const customers: [string, string][] = (input.conditions?.customer_ids ?? []).map((id, i) => [`conditions.customer_ids[${i}]`, id]);
   const users: [string, string][] = [];
   const groups: [string, string][] = [];
-  (input.escalation_rules ?? []).forEach((rule, r) =>
-    rule.actions.forEach((a, i) => {
+  for (const [r, rule] of (input.escalation_rules ?? []).entries()) {
+    for (const [i, a] of rule.actions.entries()) {
       const at = `escalation_rules[${r}].actions[${i}]`;
-      if (a.type === 'notify') a.user_ids.forEach((id, u) => users.push([`${at}.user_ids[${u}]`, id]));
+      if (a.type === 'notify') for (const [u, id] of a.user_ids.entries()) users.push([`${at}.user_ids[${u}]`, id]);
       if (a.type === 'reassign' && a.assignee_id) users.push([`${at}.assignee_id`, a.assignee_id]);
       if (a.type === 'reassign' && a.group_id) groups.push([`${at}.group_id`, a.group_id]);
-    }),
-  );
+    }
+  }
   const missing = async (table: 'customers' | 'users' | 'groups', refs: [string, string][], what: string): Promise<FieldIssue[]> => {
     if (refs.length === 0) return [];
     const { rows } = await db.query<{ id: string }>(`SELECT id FROM ${table} WHERE tenant_id = $1 AND id = ANY($2::uuid[])`, [tenantId, [...new Set(refs.map((r) => r[1]))]]);
@@ -68,8 +67,62 @@ async function audit(db: Db, who: Identity, action: string, entity: string, id: 
   await appendAudit(db, { tenant_id: who.tenantId, actor: who.actor, action, entity_type: entity, entity_id: id, before, after, request_id: requestId });
 }
 
+export interface SlaMetricReport {
+  policy_id: string;
+  policy_name: string;
+  metric: string;
+  total: number;
+  achieved: number;
+  breached: number;
+  open: number;
+  achievement_rate: number | null;
+}
+export interface Durations {
+  count: number;
+  median_seconds: number | null;
+  p90_seconds: number | null;
+}
+
 export function slaStore(pool: pg.Pool) {
   return {
+    /** SLA achievement per policy and metric, and reply/resolution times, of the tickets created in [from, to). */
+    async report(tenantId: string, from: string, to: string, policyId: string | null) {
+      return withTenant(pool, tenantId, async (db) => {
+        const metrics = await db.query<Omit<SlaMetricReport, 'achievement_rate'>>(
+          `SELECT ts.policy_id, p.name AS policy_name, ts.metric, count(*)::int AS total,
+                  count(*) FILTER (WHERE ts.achieved_at IS NOT NULL AND ts.breached_at IS NULL)::int AS achieved,
+                  count(*) FILTER (WHERE ts.breached_at IS NOT NULL)::int AS breached,
+                  count(*) FILTER (WHERE ts.status IN ('running', 'paused') AND ts.breached_at IS NULL)::int AS open
+           FROM ticket_sla ts JOIN tickets t ON t.id = ts.ticket_id AND t.tenant_id = ts.tenant_id
+           JOIN sla_policies p ON p.id = ts.policy_id AND p.tenant_id = ts.tenant_id
+           WHERE ts.tenant_id = $1 AND t.created_at >= $2 AND t.created_at < $3 AND ($4::uuid IS NULL OR ts.policy_id = $4)
+           GROUP BY ts.policy_id, p.name, ts.metric ORDER BY p.name, ts.metric`,
+          [tenantId, from, to, policyId],
+        );
+        const durations = async (column: 'first_agent_reply_at' | 'solved_at') => {
+          const { rows } = await db.query<Durations>(
+            `SELECT count(*)::int AS count,
+                    percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM ${column} - created_at)) AS median_seconds,
+                    percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM ${column} - created_at)) AS p90_seconds
+             FROM tickets WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3 AND ${column} IS NOT NULL
+               AND ($4::uuid IS NULL OR sla_policy_id = $4)`,
+            [tenantId, from, to, policyId],
+          );
+          return rows[0]!;
+        };
+        return {
+          metrics: metrics.rows.map((r): SlaMetricReport => ({ ...r, achievement_rate: r.achieved + r.breached ? r.achieved / (r.achieved + r.breached) : null })),
+          first_reply: await durations('first_agent_reply_at'),
+          resolution: await durations('solved_at'),
+        };
+      });
+    },
+
+    /** The rollout's workflow is running: the outbox row is done (the relay would otherwise start it again, harmlessly). */
+    async rolloutStarted(tenantId: string, workflowId: string): Promise<void> {
+      await markRolloutStarted(pool, tenantId, workflowId);
+    },
+
     calendars: {
       async create(who: Identity, id: string, input: CalendarInput, requestId?: string): Promise<BusinessHours> {
         return inTenantTransaction(pool, who.tenantId, async (db) => {

@@ -4,7 +4,7 @@ import { DeskflowError } from '../domain/errors';
 import type { CreateGroupInput, Group } from '../domain/group';
 import { appendAudit } from '../platform/audit';
 import { inTenantTransaction, withTenant } from '../platform/tenant-db';
-import type { Identity } from './request';
+import type { Identity } from '../domain/identity';
 
 const COLUMNS = 'id, tenant_id, name, created_at, updated_at';
 

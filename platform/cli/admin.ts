@@ -13,14 +13,15 @@ import pg from 'pg';
 import { ZodError } from 'zod';
 import { DeskflowError } from '../../domain/errors';
 import { CreateApiKeyInput, CreateUserInput, SCOPES } from '../../domain/auth';
-import { type AuditAnchor, auditHeads, checkAuditAnchors, parseAuditAnchors, signAuditAnchor, verifyAuditChain } from '../../platform/audit';
-import { loadConfig } from '../../platform/config';
-import { createFieldCrypto } from '../../platform/field-crypto';
-import { DEMO } from '../../platform/demo';
-import { apiKeyStore } from '../api-key-store';
-import { customerStore } from '../customer-store';
-import type { Identity } from '../request';
-import { userStore } from '../user-store';
+import { type AuditAnchor, auditHeads, checkAuditAnchors, parseAuditAnchors, signAuditAnchor, verifyAuditChain } from '../audit';
+import { loadConfig } from '../config';
+import { createFieldCrypto, type FieldCrypto } from '../field-crypto';
+import { DEMO } from '../demo';
+import { apiKeyStore } from '../../stores/api-keys';
+import { customerStore } from '../../stores/customers';
+import type { Identity } from '../../domain/identity';
+import { tenantStore } from '../../stores/tenants';
+import { userStore } from '../../stores/users';
 
 const operator = (tenantId: string): Identity => ({
   tenantId,
@@ -29,25 +30,32 @@ const operator = (tenantId: string): Identity => ({
   credential: { kind: 'system' },
 });
 
-async function createTenant(pool: pg.Pool, name: string, admin: { email: string; password: string; name: string }, id: string = randomUUID()) {
+async function createTenant(
+  pool: pg.Pool,
+  crypto: FieldCrypto,
+  name: string,
+  admin: { email: string; password: string; name: string },
+  id: string = randomUUID(),
+) {
   const input = CreateUserInput.parse({ email: admin.email, password: admin.password, name: admin.name, role: 'admin' });
-  const created = (await pool.query('INSERT INTO tenants (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING', [id, name])).rowCount === 1;
+  const tenants = tenantStore(pool, crypto);
+  const users = userStore(pool);
+  const created = await tenants.create(id, name);
   try {
     // Emails are unique per tenant: only this tenant's user with that email counts (re-running seed-demo).
-    const existing = await pool.query('SELECT id FROM users WHERE tenant_id = $1 AND email = $2', [id, input.email]);
-    const user = existing.rows[0] ?? (await userStore(pool).create(operator(id), input));
-    return { tenantId: id, adminId: user.id as string };
+    const user = (await users.findByEmail(id, input.email)) ?? (await users.create(operator(id), input));
+    return { tenantId: id, adminId: user.id };
   } catch (err) {
     // No tenant without its admin: undo what this call created.
-    if (created) await pool.query('DELETE FROM tenants WHERE id = $1', [id]);
+    if (created) await tenants.remove(id);
     throw err;
   }
 }
 
 /** Says so in one line when `id` names no tenant (or is no tenant id at all). */
-async function tenantExists(pool: pg.Pool, id: string): Promise<boolean> {
+async function tenantExists(pool: pg.Pool, crypto: FieldCrypto, id: string): Promise<boolean> {
   const valid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id);
-  if (valid && (await pool.query('SELECT 1 FROM tenants WHERE id = $1', [id])).rowCount) return true;
+  if (valid && (await tenantStore(pool, crypto).exists(id))) return true;
   console.log(valid ? `${id}: unknown tenant` : `${id}: not a tenant id`);
   return false;
 }
@@ -111,11 +119,12 @@ async function main() {
   });
   const config = loadConfig();
   const pool = new pg.Pool({ connectionString: config.DATABASE_ADMIN_URL, max: 2 });
+  const crypto = createFieldCrypto(config);
   try {
     switch (command) {
       case 'create-tenant': {
         if (!values.name || !values['admin-email'] || !values['admin-password']) throw new Error('need --name, --admin-email and --admin-password');
-        const { tenantId, adminId } = await createTenant(pool, values.name, {
+        const { tenantId, adminId } = await createTenant(pool, crypto, values.name, {
           email: values['admin-email'],
           password: values['admin-password'],
           name: values['admin-name'] ?? values['admin-email'],
@@ -125,21 +134,21 @@ async function main() {
       }
       case 'create-api-key': {
         if (!values.tenant || !values.name) throw new Error('need --tenant and --name');
-        if (!(await tenantExists(pool, values.tenant))) return 1;
+        if (!(await tenantExists(pool, crypto, values.tenant))) return 1;
         const input = CreateApiKeyInput.parse({ name: values.name, scopes: values.scopes ? values.scopes.split(',') : [...SCOPES] });
         const { key, token } = await apiKeyStore(pool).create(operator(values.tenant), randomUUID(), input);
         console.log(JSON.stringify({ id: key.id, prefix: key.prefix, scopes: key.scopes, token }));
         return 0;
       }
       case 'verify-audit': {
-        if (values.tenant !== undefined && !(await tenantExists(pool, values.tenant))) return 1;
+        if (values.tenant !== undefined && !(await tenantExists(pool, crypto, values.tenant))) return 1;
         let anchors: AuditAnchor[] = [];
         if (values.anchor !== undefined) {
           // A JSON line as given, or a file of them (e.g. every anchor taken so far): all must be genuine, the newest must hold.
           anchors = parseAuditAnchors(values.anchor.trim().startsWith('{') ? values.anchor : readFileSync(values.anchor, 'utf8'));
           if (values.tenant) anchors = anchors.filter((a) => a.tenant_id === values.tenant);
           if (anchors.length === 0) throw new Error(values.tenant ? `no anchor for tenant ${values.tenant}` : 'no anchor given');
-          for (const t of new Set(anchors.map((a) => a.tenant_id))) if (!values.tenant && !(await tenantExists(pool, t))) return 1;
+          for (const t of new Set(anchors.map((a) => a.tenant_id))) if (!values.tenant && !(await tenantExists(pool, crypto, t))) return 1;
         }
         const tenants = values.tenant ? [values.tenant] : anchors.length ? [...new Set(anchors.map((a) => a.tenant_id))] : [undefined];
         const reports = (await Promise.all(tenants.map((t) => verifyAuditChain(pool, t)))).flat();
@@ -160,13 +169,12 @@ async function main() {
         return broken ? 1 : 0;
       }
       case 'audit-head': {
-        if (values.tenant !== undefined && !(await tenantExists(pool, values.tenant))) return 1;
+        if (values.tenant !== undefined && !(await tenantExists(pool, crypto, values.tenant))) return 1;
         for (const head of await auditHeads(pool, values.tenant)) console.log(JSON.stringify(signAuditAnchor(config.FIELD_ENCRYPTION_KEYS, head)));
         return 0;
       }
       case 'seed-demo': {
-        const { tenantId } = await createTenant(pool, 'Demo', { email: DEMO.adminEmail, password: DEMO.adminPassword, name: 'Demo Admin' }, DEMO.tenantId);
-        const crypto = createFieldCrypto(config);
+        const { tenantId } = await createTenant(pool, crypto, 'Demo', { email: DEMO.adminEmail, password: DEMO.adminPassword, name: 'Demo Admin' }, DEMO.tenantId);
         await customerStore(pool, crypto)
           .create(operator(tenantId), DEMO.customerId, { name: 'Ada Customer', email: 'ada@example.com', phone: null, external_id: null })
           .catch((err) => {

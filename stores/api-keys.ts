@@ -1,11 +1,21 @@
 /** API keys of a tenant: minted by admins (secret shown once), revocable, audited. */
 import type pg from 'pg';
-import type { ApiKey, CreateApiKeyInput } from '../domain/auth';
+import type { ApiKey, CreateApiKeyInput, Scope } from '../domain/auth';
 import { DeskflowError } from '../domain/errors';
 import { appendAudit } from '../platform/audit';
 import { inTenantTransaction, withTenant } from '../platform/tenant-db';
-import { apiKeyPrefix, mintApiKey } from './auth/api-keys';
-import type { Identity } from './request';
+import { apiKeyPrefix, mintApiKey } from '../platform/api-keys';
+import type { Identity } from '../domain/identity';
+
+/** What authentication needs of a key, found by its public id before any tenant is known. */
+export interface KeyCredential {
+  id: string;
+  tenant_id: string;
+  secret_hash: string;
+  scopes: Scope[];
+  rate_limit_per_min: number | null;
+  revoked_at: string | null;
+}
 
 const COLUMNS = "id, tenant_id, name, 'dfk_' || key_id AS prefix, scopes, rate_limit_per_min, created_by, created_at, last_used_at, revoked_at";
 
@@ -48,6 +58,16 @@ export function apiKeyStore(pool: pg.Pool) {
 
     async get(tenantId: string, id: string): Promise<ApiKey | null> {
       return withTenant(pool, tenantId, async (db) => (await db.query<ApiKey>(`SELECT ${COLUMNS} FROM api_keys WHERE tenant_id = $1 AND id = $2`, [tenantId, id])).rows[0] ?? null);
+    },
+
+    /** Across tenants (a SECURITY DEFINER function): the caller checks the secret against `secret_hash`. */
+    async findForAuth(keyId: string): Promise<KeyCredential | null> {
+      const { rows } = await pool.query<KeyCredential>('SELECT * FROM auth_find_api_key($1)', [keyId]);
+      return rows[0] ?? null;
+    },
+
+    async touch(id: string): Promise<void> {
+      await pool.query('SELECT auth_touch_api_key($1)', [id]);
     },
 
     async revoke(who: Identity, id: string, requestId?: string): Promise<void> {

@@ -5,8 +5,8 @@ import { type CreateUserInput, type PatchUserInput, ROLE_SCOPES, type Role, type
 import { DeskflowError } from '../domain/errors';
 import { appendAudit } from '../platform/audit';
 import { inTenantTransaction, withTenant } from '../platform/tenant-db';
-import { hashPassword } from './auth/passwords';
-import type { Identity } from './request';
+import { hashPassword } from '../platform/passwords';
+import type { Identity } from '../domain/identity';
 
 const COLUMNS = 'id, tenant_id, email, name, role, active, version, created_at, updated_at';
 
@@ -19,6 +19,16 @@ function assertCanManage(who: Identity, role: Role): void {
 /** Does this change take something away from who the user is? Then every session and token they hold ends. */
 const endsSessions = (current: User, patch: PatchUserInput) =>
   patch.password !== undefined || (patch.active === false && current.active) || (patch.role === 'agent' && current.role === 'admin');
+
+/** An account an email (and password) may log in to; found across tenants before any tenant is known. */
+export interface LoginCandidate {
+  id: string;
+  tenant_id: string;
+  role: string;
+  password_hash: string;
+  active: boolean;
+  credential_epoch: number;
+}
 
 export interface UserStoreOptions {
   /**
@@ -55,6 +65,25 @@ export function userStore(pool: pg.Pool, options: UserStoreOptions = {}) {
 
     async get(tenantId: string, id: string): Promise<User | null> {
       return withTenant(pool, tenantId, async (db) => (await db.query<User>(`SELECT ${COLUMNS} FROM users WHERE tenant_id = $1 AND id = $2`, [tenantId, id])).rows[0] ?? null);
+    },
+
+    /** Within the tenant: the user with this (lower-cased) email, if any. */
+    async findByEmail(tenantId: string, email: string): Promise<User | null> {
+      return withTenant(pool, tenantId, async (db) => (await db.query<User>(`SELECT ${COLUMNS} FROM users WHERE tenant_id = $1 AND email = $2`, [tenantId, email])).rows[0] ?? null);
+    },
+
+    /** Every account with this email (in `tenantId` only, when given), through a SECURITY DEFINER function. */
+    async loginCandidates(email: string, tenantId: string | null): Promise<LoginCandidate[]> {
+      return (await pool.query<LoginCandidate>('SELECT * FROM auth_find_user($1, $2)', [email, tenantId])).rows;
+    },
+
+    /** What a session's validity depends on: the user still exists, is active, and its credential epoch. */
+    async credentialState(tenantId: string, id: string): Promise<{ role: string; active: boolean; credential_epoch: number } | null> {
+      return withTenant(pool, tenantId, async (db) =>
+        (await db.query<{ role: string; active: boolean; credential_epoch: number }>(
+          'SELECT role, active, credential_epoch FROM users WHERE tenant_id = $1 AND id = $2', [tenantId, id],
+        )).rows[0] ?? null,
+      );
     },
 
     async list(tenantId: string, limit: number, after?: [string, string]): Promise<User[]> {
