@@ -9,7 +9,7 @@ import type { CreateSlaPolicyInput, EscalationRule, PatchSlaPolicyInput, PolicyC
 import { appendAudit } from '../platform/audit';
 import { enqueueRollout, type PendingRollout } from '../platform/sla-outbox';
 import { type Db, inTenantTransaction, withTenant } from '../platform/tenant-db';
-import type { SlaRolloutInput } from '../workflows/sla-rollout.workflow';
+import type { SlaRolloutInput } from '../workflows/sla-rollout-contract';
 import type { Identity } from './request';
 
 /** The rollout a change owes its open tickets, written with the change (see platform/sla-outbox.ts). */

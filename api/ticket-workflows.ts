@@ -27,6 +27,7 @@ import {
   type TicketSettings,
   type TicketWorkflowInput,
 } from '../workflows/ticket-contract';
+import type { ticketWorkflow } from '../workflows/ticket.workflow';
 import type { Identity } from './request';
 
 export interface TicketWorkflows {
@@ -79,7 +80,7 @@ export function ticketWorkflows(
         },
         settings,
       };
-      const start = new WithStartWorkflowOperation(TICKET_WORKFLOW_TYPE, {
+      const start = new WithStartWorkflowOperation<typeof ticketWorkflow>(TICKET_WORKFLOW_TYPE, {
         workflowId: ticketWorkflowId(ticketId),
         taskQueue,
         args: [args],

@@ -6,7 +6,8 @@ import { DeskflowError } from '../../domain/errors';
 import { CreateSlaPolicyInput, PatchSlaPolicyInput, SlaPolicy } from '../../domain/sla-policy';
 import { markRolloutStarted } from '../../platform/sla-outbox';
 import { withTenant } from '../../platform/tenant-db';
-import { rolloutStartOptions, SLA_ROLLOUT_WORKFLOW_TYPE } from '../../workflows/sla-rollout.workflow';
+import { rolloutStartOptions, SLA_ROLLOUT_WORKFLOW_TYPE } from '../../workflows/sla-rollout-contract';
+import type { slaRolloutWorkflow } from '../../workflows/sla-rollout.workflow';
 import type { RouteSpec } from '../http/route';
 import { IdParams } from '../http/schemas';
 import { sendCreated } from '../idempotency';
@@ -45,7 +46,7 @@ export function slaRoutes(deps: { sla: SlaStore; pool: pg.Pool; temporal: Client
     try {
       // Bounded: with Temporal unreachable the change is still answered (the relay starts it later).
       await temporal.withDeadline(Date.now() + FAST_PATH_DEADLINE_MS, () =>
-        temporal.workflow.start(SLA_ROLLOUT_WORKFLOW_TYPE, rolloutStartOptions(taskQueue, r.workflow_id, r.input)).catch((err: unknown) => {
+        temporal.workflow.start<typeof slaRolloutWorkflow>(SLA_ROLLOUT_WORKFLOW_TYPE, rolloutStartOptions(taskQueue, r.workflow_id, r.input)).catch((err: unknown) => {
           if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err; // it ran already
         }),
       );

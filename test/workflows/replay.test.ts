@@ -46,6 +46,15 @@ async function record(temporal: Client, name: string, workflowId: string, runId?
   return { name, workflowId, history: JSON.parse(historyToJSON(history)) };
 }
 
+/** The labels of the run's timers, as the Temporal UI shows them (the summary in each timer's user metadata). */
+function timerSummaries({ history }: Recorded): (string | null)[] {
+  type Event = { timerStartedEventAttributes?: unknown; userMetadata?: { summary?: { data?: string } } };
+  return (history as { events: Event[] }).events
+    .filter((e) => e.timerStartedEventAttributes)
+    .map((e) => (e.userMetadata?.summary?.data ? (JSON.parse(Buffer.from(e.userMetadata.summary.data, 'base64').toString()) as string) : null));
+}
+const ISO = '\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z';
+
 const fixtures = (): Recorded[] =>
   existsSync(FIXTURES)
     ? readdirSync(FIXTURES)
@@ -125,6 +134,7 @@ describe('histories recorded now', () => {
     expect((await patch(stack, tenant, ticket.id, { status: 'solved' })).status).toBe(200);
     expect(await completed(stack, ticket.id)).toBe('COMPLETED'); // auto-close after 2 s in tests
     const r = await record(stack.temporal, 'ticket-lifecycle', ticketWorkflowId(ticket.id));
+    expect(timerSummaries(r)).toEqual([expect.stringMatching(new RegExp(`^auto-close at ${ISO}$`))]);
     recorded.push(r);
   });
 
@@ -138,6 +148,12 @@ describe('histories recorded now', () => {
     expect(await completed(stack, ticket.id)).toBe('COMPLETED');
     const r = await record(stack.temporal, 'ticket-sla-escalation', ticketWorkflowId(ticket.id));
     expect(JSON.stringify(r.history)).toContain('EVENT_TYPE_TIMER_FIRED');
+    // Each timer says which metric and trigger it waits for.
+    expect(timerSummaries(r)).toEqual([
+      expect.stringMatching(new RegExp(`^sla first_reply warning \\(rule warn\\) at ${ISO}$`)),
+      expect.stringMatching(new RegExp(`^sla first_reply breach at ${ISO}$`)),
+      expect.stringMatching(new RegExp(`^auto-close at ${ISO}$`)),
+    ]);
     recorded.push(r);
   });
 
@@ -176,6 +192,7 @@ describe('histories recorded now', () => {
     const rollout = stack.temporal.workflow.getHandle(rows[0]!.workflow_id);
     expect(await rollout.result()).toBeGreaterThanOrEqual(1); // the settle pass waits 15 s
     const rr = await record(stack.temporal, 'sla-rollout', rows[0]!.workflow_id);
+    expect(timerSummaries(rr)).toEqual(['settle pass: tickets still on an older policy or calendar version']);
     recorded.push(rr);
   }, 60_000);
 
@@ -197,6 +214,10 @@ describe('histories recorded now', () => {
     expect((await patch(stack, slaTenant, ticket.id, { tags: ['retry'] })).status).toBe(200);
     await eventually(() => timeline(stack, slaTenant, ticket.id), (e) => ofType(e, 'sla.breached').length > 0);
     const r = await record(stack.temporal, 'ticket-deadline-refused', ticketWorkflowId(ticket.id));
+    expect(timerSummaries(r).slice(0, 2)).toEqual([
+      expect.stringMatching(/^sla first_reply warning \(rule warn\) at /),
+      expect.stringMatching(/^retry \(refused 1x\): sla first_reply warning \(rule warn\) at /),
+    ]);
     recorded.push(r);
   }, 60_000);
 
