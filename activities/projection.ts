@@ -9,29 +9,12 @@ import type pg from 'pg';
 import type { ErrorCode } from '../domain/errors';
 import type { TicketEvent } from '../domain/events';
 import { nextDueAt } from '../domain/sla';
-import type { Message, Ticket } from '../domain/ticket';
+import type { Ticket } from '../domain/ticket';
 import { AUDIT_COLUMNS } from '../platform/audit';
 import { liveChannelOf } from '../platform/channels';
 import { classifyDbError } from '../platform/db-errors';
 import { withTenant } from '../platform/tenant-db';
-
-export interface TicketChange {
-  ticket: Ticket;
-  /** One per version, oldest first; the last carries `ticket.version`. */
-  events: TicketEvent[];
-  message?: Message;
-}
-
-export interface Projected {
-  /** Worker wall clock (epoch ms) once the change was committed: later than the workflow task's clock. */
-  committed_at: number;
-  /** The current versions of the ticket's SLA policy and its calendar (0: 24/7), so a stale ticket re-matches. */
-  sla_config?: { policy_version: number; calendar_version: number } | null;
-}
-
-export interface ProjectionActivities {
-  projectTicketChange(change: TicketChange): Promise<Projected>;
-}
+import type { ProjectionActivities, Projected } from '../workflows/ticket-contract';
 
 /**
  * The whole change in one statement (one round trip, atomic as any single statement): the ticket row

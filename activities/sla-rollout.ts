@@ -9,13 +9,8 @@ import type pg from 'pg';
 import { z } from 'zod';
 import { ticketWorkflowId } from '../domain/ids';
 import { withTenant } from '../platform/tenant-db';
-import type { SlaRolloutInput } from '../workflows/sla-rollout.workflow';
+import type { RolloutActivities } from '../workflows/sla-rollout-contract';
 import { slaConfigChangedSignal } from '../workflows/ticket-contract';
-
-export interface RolloutActivities {
-  /** `stale_only`: just the tickets whose projected policy or calendar version is older than the current one. */
-  signalOpenTicketsUnderPolicies(input: SlaRolloutInput & { stale_only?: boolean }): Promise<number>;
-}
 
 const Input = z.object({ tenant_id: z.uuid(), policy_ids: z.array(z.uuid()), stale_only: z.boolean().optional() });
 const PAGE = 500;

@@ -28,6 +28,7 @@ import {
   type TicketWorkflowInput,
 } from '../workflows/ticket-contract';
 import type { Identity } from '../domain/identity';
+import type { ticketWorkflow } from '../workflows/ticket.workflow';
 
 export interface TicketWorkflows {
   /** `email`: the Message-ID of the email that opened the ticket, and the id its message gets. */
@@ -79,7 +80,7 @@ export function ticketWorkflows(
         },
         settings,
       };
-      const start = new WithStartWorkflowOperation(TICKET_WORKFLOW_TYPE, {
+      const start = new WithStartWorkflowOperation<typeof ticketWorkflow>(TICKET_WORKFLOW_TYPE, {
         workflowId: ticketWorkflowId(ticketId),
         taskQueue,
         args: [args],

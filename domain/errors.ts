@@ -55,3 +55,15 @@ export class DeskflowError extends Error {
     this.title = ERROR_CATALOG[code].title;
   }
 }
+
+/**
+ * A write that names the version it expects (`If-Match`) finds another one: the caller read a stale
+ * copy. `expected` undefined means "whatever is current".
+ */
+export function assertExpectedVersion(current: { version: number }, expected: number | undefined): void {
+  if (expected !== undefined && expected !== current.version) {
+    throw new DeskflowError('version_mismatch', `expected version ${expected}, current is ${current.version}`, {
+      current_version: current.version,
+    });
+  }
+}

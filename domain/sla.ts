@@ -14,6 +14,9 @@ export interface SlaDecision {
   data: Record<string, unknown>;
 }
 
+/** Why a ticket's policy is looked up again (recorded with the deadlines it moves). */
+export type RematchReason = 'rematched' | 'priority_changed' | 'policy_updated' | 'calendar_updated';
+
 export interface Escalation {
   rule_id: string;
   metric: SlaMetric;
@@ -142,7 +145,7 @@ export function changePolicy(
   policy: PolicySnapshot,
   ticket: Ticket,
   now: number,
-  reason: 'rematched' | 'policy_updated' | 'calendar_updated' | 'priority_changed',
+  reason: RematchReason,
 ): { sla: SlaState; decisions: SlaDecision[] } {
   const oldCal = calendarOf(previous);
   const cal = calendarOf(policy);
@@ -248,11 +251,22 @@ function pendingTriggers(sla: SlaState, policy: PolicySnapshot): PendingTrigger[
   return out;
 }
 
-/** When the workflow must wake up next for the SLA (epoch ms), or null when no clock is running. */
-export function nextSlaWakeUp(sla: SlaState | null, policy: PolicySnapshot | null): number | null {
+/** The next SLA moment the workflow waits for: when (epoch ms), and which metric and trigger it is. */
+export interface SlaWakeUp {
+  at: number;
+  metric: SlaMetric;
+  /** `breach` with no rule: the plain breach record. */
+  trigger: EscalationTrigger['type'];
+  rule_id: string | null;
+}
+
+/** When the workflow must wake up next for the SLA, and why; null when no clock is running. */
+export function nextSlaWakeUp(sla: SlaState | null, policy: PolicySnapshot | null): SlaWakeUp | null {
   if (!sla || !policy) return null;
-  const times = pendingTriggers(sla, policy).map((p) => p.at);
-  return times.length ? Math.min(...times) : null;
+  let next: PendingTrigger | null = null;
+  for (const p of pendingTriggers(sla, policy)) if (next === null || p.at < next.at) next = p;
+  if (next === null) return null;
+  return { at: next.at, metric: next.metric, trigger: next.rule?.trigger.type ?? 'breach', rule_id: next.rule?.id ?? null };
 }
 
 /** Everything due at `now`: breaches recorded, warnings, and the escalation rules to carry out. */

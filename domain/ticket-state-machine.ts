@@ -17,6 +17,9 @@ export const MANUAL_TRANSITIONS: Readonly<Record<TicketStatus, readonly TicketSt
   closed: [], // terminal
 };
 
+/** Who acts when nobody does: SLA decisions, escalations, auto-close. */
+export const SYSTEM_ACTOR: Actor = { type: 'system', id: null };
+
 /** Statuses a customer's public reply moves back to `open`. */
 const REOPENED_BY_CUSTOMER_REPLY: readonly TicketStatus[] = ['pending', 'solved'];
 
@@ -24,10 +27,14 @@ export function canTransition(from: TicketStatus, to: TicketStatus): boolean {
   return MANUAL_TRANSITIONS[from].includes(to);
 }
 
-/** The result of a command: the next ticket, the event that produced it (null when nothing changed). */
-export interface Decision {
+/**
+ * A change to a ticket: the next ticket, its events (one per version, oldest first; the last one
+ * carries `ticket.version`; none when nothing changed) and the message it added, if any. What a
+ * command produces, what the workflow commits and what the projection writes.
+ */
+export interface TicketChange {
   ticket: Ticket;
-  event: TicketEvent | null;
+  events: TicketEvent[];
   message?: Message;
 }
 
@@ -44,7 +51,7 @@ export interface OpenTicketCommand {
   sla_policy?: PolicySnapshot | null;
 }
 
-export function openTicket(cmd: OpenTicketCommand, firstMessageId: string, now: string): Decision & { event: TicketEvent } {
+export function openTicket(cmd: OpenTicketCommand, firstMessageId: string, now: string): TicketChange & { message: Message } {
   const { input } = cmd;
   const ticket: Ticket = {
     id: cmd.ticket_id,
@@ -78,22 +85,14 @@ export function openTicket(cmd: OpenTicketCommand, firstMessageId: string, now: 
     external_id: cmd.external_id ?? null,
     created_at: now,
   };
-  return { ticket, message, event: eventOf(ticket, 'ticket.created', cmd.actor, {}, { message_id: message.id }, now) };
+  return { ticket, message, events: [eventOf(ticket, 'ticket.created', cmd.actor, {}, { message_id: message.id }, now)] };
 }
 
 export function assertOpen(ticket: Ticket): void {
   if (ticket.status === 'closed') throw new DeskflowError('ticket_closed', `ticket ${ticket.id} is closed`);
 }
 
-export function assertExpectedVersion(ticket: Ticket, expected: number | undefined): void {
-  if (expected !== undefined && expected !== ticket.version) {
-    throw new DeskflowError('version_mismatch', `expected version ${expected}, current is ${ticket.version}`, {
-      current_version: ticket.version,
-    });
-  }
-}
-
-export function patchTicket(ticket: Ticket, patch: PatchTicketInput, actor: Actor, now: string): Decision {
+export function patchTicket(ticket: Ticket, patch: PatchTicketInput, actor: Actor, now: string): TicketChange {
   assertOpen(ticket);
   let next: Ticket = { ...ticket };
   if (patch.status !== undefined && patch.status !== ticket.status) {
@@ -113,10 +112,10 @@ export function patchTicket(ticket: Ticket, patch: PatchTicketInput, actor: Acto
   if (patch.tags !== undefined) next.tags = patch.tags;
 
   const changes = diff(ticket, next);
-  if (Object.keys(changes).length === 0) return { ticket, event: null };
+  if (Object.keys(changes).length === 0) return { ticket, events: [] };
   next = bump(next, now);
   const type: TicketEventType = next.status === 'closed' ? 'ticket.closed' : 'ticket.updated';
-  return { ticket: next, event: eventOf(next, type, actor, changes, {}, now) };
+  return { ticket: next, events: [eventOf(next, type, actor, changes, {}, now)] };
 }
 
 export function addMessage(
@@ -126,7 +125,7 @@ export function addMessage(
   messageId: string,
   now: string,
   externalId: string | null = null,
-): Decision & { message: Message; event: TicketEvent } {
+): TicketChange & { message: Message } {
   assertOpen(ticket);
   let next: Ticket = { ...ticket };
   const isPublic = input.visibility === 'public';
@@ -151,7 +150,7 @@ export function addMessage(
   const changes = diff(ticket, next);
   next = bump(next, now);
   const data = { message_id: message.id, visibility: message.visibility, author_type: message.author_type };
-  return { ticket: next, message, event: eventOf(next, 'ticket.message_added', actor, changes, data, now) };
+  return { ticket: next, message, events: [eventOf(next, 'ticket.message_added', actor, changes, data, now)] };
 }
 
 /** A solved ticket closes by itself once the auto-close delay has passed without activity. */
@@ -160,11 +159,10 @@ export function autoCloseDueAt(ticket: Ticket, autoCloseAfterMs: number): number
   return Date.parse(ticket.solved_at) + autoCloseAfterMs;
 }
 
-export function autoClose(ticket: Ticket, now: string): Decision {
-  if (ticket.status !== 'solved') return { ticket, event: null };
+export function autoClose(ticket: Ticket, now: string): TicketChange {
+  if (ticket.status !== 'solved') return { ticket, events: [] };
   const next = bump(withStatus(ticket, 'closed', now), now);
-  const system: Actor = { type: 'system', id: null };
-  return { ticket: next, event: eventOf(next, 'ticket.closed', system, diff(ticket, next), { reason: 'auto_close' }, now) };
+  return { ticket: next, events: [eventOf(next, 'ticket.closed', SYSTEM_ACTOR, diff(ticket, next), { reason: 'auto_close' }, now)] };
 }
 
 /**
@@ -175,7 +173,7 @@ export function recordEvents(
   ticket: Ticket,
   entries: { type: TicketEventType; actor: Actor; data: Record<string, unknown>; changes?: Changes; update?: Partial<Ticket> }[],
   now: string,
-): { ticket: Ticket; events: TicketEvent[] } {
+): TicketChange {
   let next = ticket;
   const events: TicketEvent[] = [];
   for (const entry of entries) {

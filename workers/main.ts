@@ -12,7 +12,8 @@ import { createLogger } from '../platform/logger';
 import { createRedis } from '../platform/redis';
 import { startOutboxRelay } from '../platform/sla-outbox';
 import { connectTemporal } from '../platform/temporal';
-import { rolloutStartOptions, SLA_ROLLOUT_WORKFLOW_TYPE, type SlaRolloutInput } from '../workflows/sla-rollout.workflow';
+import { rolloutStartOptions, SLA_ROLLOUT_WORKFLOW_TYPE, type SlaRolloutInput } from '../workflows/sla-rollout-contract';
+import type { slaRolloutWorkflow } from '../workflows/sla-rollout.workflow';
 import { defaultCachedWorkflows, preloadModules, workflowsPath } from './workflow-bundle';
 
 async function main() {
@@ -61,7 +62,7 @@ async function main() {
     log,
     start: async (row) => {
       const options = rolloutStartOptions(config.TEMPORAL_TASK_QUEUE, row.workflow_id, row.input as SlaRolloutInput);
-      await temporal.workflow.start(SLA_ROLLOUT_WORKFLOW_TYPE, options).catch((err: unknown) => {
+      await temporal.workflow.start<typeof slaRolloutWorkflow>(SLA_ROLLOUT_WORKFLOW_TYPE, options).catch((err: unknown) => {
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err; // it ran already
       });
     },

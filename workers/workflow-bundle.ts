@@ -6,9 +6,9 @@ import v8 from 'node:v8';
  * With the SDK's reusable V8 context, every module a workflow loads is evaluated again for each
  * workflow run (its own module cache), unless it is preloaded once into the shared context. The
  * pure `domain/` modules the workflows import (and zod and luxon under them) are stateless apart
- * from pure memo caches, so they are shared: this halves the CPU of starting a ticket workflow and
- * cuts each cached workflow's memory about fivefold (see bench/RESULTS.md, issue #4). The SDK
- * deep-freezes shared modules, so a module added here must not keep per-workflow state.
+ * from pure memo caches, so they are shared: starting a ticket workflow costs much less CPU and each
+ * cached workflow much less memory (measured in bench/RESULTS.md). The SDK deep-freezes shared
+ * modules, so a module added here must not keep per-workflow state.
  */
 export const workflowsPath = require.resolve('../workflows');
 
@@ -21,8 +21,9 @@ export const preloadModules = [
 
 /**
  * A ticket workflow evicted from the sticky cache is replayed from its history when its next timer
- * fires, so the cache should hold every open ticket a worker owns. The SDK's default assumes ~1.7 MiB
- * per workflow; ours take ~0.2 MiB with the shared domain modules, so budget 0.4 MiB each.
+ * fires, so the cache should hold every open ticket a worker owns. The SDK's default budget assumes
+ * much larger workflows than ours with the shared domain modules; 0.4 MiB each leaves headroom over
+ * what one takes (bench/RESULTS.md).
  */
 export function defaultCachedWorkflows(heapLimitMiB = v8.getHeapStatistics().heap_size_limit / 2 ** 20): number {
   return Math.max(100, Math.floor((heapLimitMiB - 256) / 0.4));

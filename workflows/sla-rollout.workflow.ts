@@ -4,27 +4,7 @@
  * workflow, started from the change's outbox row, so no crash between the edit and here loses it.
  */
 import { patched, proxyActivities, sleep } from '@temporalio/workflow';
-import type { RolloutActivities } from '../activities/sla-rollout';
-
-export const SLA_ROLLOUT_WORKFLOW_TYPE = 'slaRolloutWorkflow';
-
-export interface SlaRolloutInput {
-  tenant_id: string;
-  policy_ids: string[];
-  reason: 'policy_updated' | 'calendar_updated';
-}
-
-/**
- * How every caller (the API's fast path, the outbox relay) starts a rollout: one run per change, named
- * by the change; a start while it runs joins it, a start after it finished is refused (already done).
- */
-export const rolloutStartOptions = (taskQueue: string, workflowId: string, input: SlaRolloutInput) => ({
-  taskQueue,
-  workflowId,
-  args: [input] as [SlaRolloutInput],
-  workflowIdConflictPolicy: 'USE_EXISTING' as const,
-  workflowIdReusePolicy: 'REJECT_DUPLICATE' as const,
-});
+import type { RolloutActivities, SlaRolloutInput } from './sla-rollout-contract';
 
 /**
  * A ticket whose projection write was in flight while the change committed can be missing from the
@@ -44,7 +24,7 @@ export async function slaRolloutWorkflow(input: SlaRolloutInput): Promise<number
   if (input.policy_ids.length === 0) return 0;
   let signalled = await signalOpenTicketsUnderPolicies(input);
   if (patched('sla-rollout-settle-pass')) {
-    await sleep(SETTLE_PASS_DELAY);
+    await sleep(SETTLE_PASS_DELAY, { summary: 'settle pass: tickets still on an older policy or calendar version' });
     signalled += await signalOpenTicketsUnderPolicies({ ...input, stale_only: true });
   }
   return signalled;

@@ -1,10 +1,11 @@
 /**
- * The ticket workflow's public contract: its input, updates and query. Imported by the workflow
- * and by its callers (API, tests), so both sides share one definition.
+ * The ticket workflow's contract: its name and input, its updates, signal and query, and the
+ * activities it calls. Imported by the workflow, by its callers (API, rollout activity, tests) and
+ * by the activities that implement it, so no side imports another's code.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { PolicySnapshot } from '../domain/sla-policy';
-import type { OpenTicketCommand } from '../domain/ticket-state-machine';
+import type { MatchFacts, PolicySnapshot } from '../domain/sla-policy';
+import type { OpenTicketCommand, TicketChange } from '../domain/ticket-state-machine';
 import type { Actor, AddMessageInput, Message, PatchTicketInput, Ticket } from '../domain/ticket';
 
 export const TICKET_WORKFLOW_TYPE = 'ticketWorkflow';
@@ -55,3 +56,21 @@ export interface AcknowledgeSlaRequest {
 export const acknowledgeSlaUpdate = defineUpdate<Ticket, [AcknowledgeSlaRequest]>('acknowledgeSla');
 /** An SLA policy or its calendar changed: re-match and move the deadlines. */
 export const slaConfigChangedSignal = defineSignal<[{ reason: 'policy_updated' | 'calendar_updated' }]>('slaConfigChanged');
+
+// ---- the activities the workflow calls (implemented in activities/projection.ts and activities/sla.ts)
+
+/** What a projection write reports back to the workflow. */
+export interface Projected {
+  /** Worker wall clock (epoch ms) once the change was committed: later than the workflow task's clock. */
+  committed_at: number;
+  /** The current versions of the ticket's SLA policy and its calendar (0: 24/7), so a stale ticket re-matches. */
+  sla_config?: { policy_version: number; calendar_version: number } | null;
+}
+
+export interface ProjectionActivities {
+  projectTicketChange(change: TicketChange): Promise<Projected>;
+}
+
+export interface SlaActivities {
+  resolveSlaPolicy(input: { tenant_id: string; facts: MatchFacts }): Promise<PolicySnapshot | null>;
+}

@@ -3,60 +3,41 @@
  * It opens the ticket, applies agents' changes and messages through the domain state machine,
  * keeps the SLA clocks and escalates on time, closes a solved ticket after the auto-close delay,
  * and projects every version to PostgreSQL.
+ *
+ * This file holds the process: the live state, the handlers and the main loop. What each step
+ * computes lives in `ticket/` (commands, SLA deadlines and timers, failures, search attributes).
  */
 import {
-  ActivityFailure,
-  ApplicationFailure,
-  TemporalFailure,
-  WorkflowError,
   allHandlersFinished,
   condition,
   continueAsNew,
   log,
-  metricMeter,
   proxyLocalActivities,
   setHandler,
-  upsertSearchAttributes,
   uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
-import { DeskflowError, isErrorCode } from '../domain/errors';
-import type { TicketEvent } from '../domain/events';
-import { TicketSearchAttributes as SA } from '../domain/search-attributes';
-import {
-  acknowledge,
-  applyTicketChange,
-  changePolicy,
-  escalationEffects,
-  fireDue,
-  nextSlaWakeUp,
-  type SlaDecision,
-  startSla,
-} from '../domain/sla';
+import { assertExpectedVersion, DeskflowError } from '../domain/errors';
+import type { RematchReason } from '../domain/sla';
 import type { PolicySnapshot } from '../domain/sla-policy';
-import type { Actor, Message, Ticket } from '../domain/ticket';
-import {
-  addMessage,
-  assertExpectedVersion,
-  autoClose,
-  autoCloseDueAt,
-  type Decision,
-  openTicket,
-  patchTicket,
-  recordEvents,
-} from '../domain/ticket-state-machine';
-import type { ProjectionActivities } from '../activities/projection';
-import type { SlaActivities } from '../activities/sla';
+import type { Ticket } from '../domain/ticket';
+import { addMessage, openTicket, patchTicket, type TicketChange } from '../domain/ticket-state-machine';
 import {
   acknowledgeSlaUpdate,
   addMessageUpdate,
   getTicketQuery,
   patchTicketUpdate,
+  type ProjectionActivities,
+  type SlaActivities,
   slaConfigChangedSignal,
   ticketOpenedUpdate,
   type TicketWorkflowInput,
 } from './ticket-contract';
 import { serialQueue } from './serial';
+import { acknowledgeSla, adoptPolicy, assertCanAcknowledge, closeIfDue, matchFacts, withSlaEffects } from './ticket/commands';
+import { asFailure, refused, toFailure } from './ticket/failures';
+import { searchAttributePublisher } from './ticket/search-attributes';
+import { dueSlaDecisions, escalate, nextWakeUp, recordSlaLateness, retryAfterRefusal } from './ticket/sla';
 
 // Projection writes and policy look-ups are short and idempotent: local activities keep them
 // inside the workflow task.
@@ -64,20 +45,6 @@ const { projectTicketChange, resolveSlaPolicy } = proxyLocalActivities<Projectio
   startToCloseTimeout: '15s',
   retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '10s' },
 });
-
-const SYSTEM: Actor = { type: 'system', id: null };
-const slaLateness = metricMeter.createHistogram('deskflow_sla_trigger_lateness', 'int', 'ms', 'SLA timer fired minus due time');
-const commitFailures = metricMeter.createCounter('deskflow_ticket_commit_failures', 'failures', 'Ticket changes the projection refused (the ticket kept its state)');
-/** A timer whose change the projection refused waits this long (doubling, capped) before it tries again. */
-const TIMER_RETRY_FIRST_MS = 60_000;
-const TIMER_RETRY_MAX_MS = 3_600_000;
-
-/** A command's outcome: the next ticket, its events (one per version) and any new message. */
-interface Change {
-  ticket: Ticket;
-  events: TicketEvent[];
-  message?: Message;
-}
 
 export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket> {
   const { settings } = input;
@@ -128,7 +95,7 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
     );
 
   /** Persist a change, then make it the live state. */
-  const commit = async (change: Change, opts: { searchAttributesSet?: boolean } = {}): Promise<void> => {
+  const commit = async (change: TicketChange, opts: { searchAttributesSet?: boolean } = {}): Promise<void> => {
     if (change.events.length === 0) return;
     const projected = await projectTicketChange({ ticket: change.ticket, events: change.events, message: change.message }).catch(
       (err: unknown) => {
@@ -145,107 +112,42 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
     }
   };
 
-  /** SLA decisions become timeline events, each its own version. */
-  const withSlaDecisions = (change: Change, decisions: SlaDecision[], sla: Ticket['sla']): Change => {
-    if (decisions.length === 0) return sla === change.ticket.sla ? change : { ...change, ticket: { ...change.ticket, sla } };
-    const recorded = recordEvents(
-      { ...change.ticket, sla },
-      decisions.map((d) => ({ type: d.type, actor: SYSTEM, data: d.data })),
-      now(),
-    );
-    return { ...change, ticket: recorded.ticket, events: [...change.events, ...recorded.events] };
-  };
-
-  /** Follows a ticket command with its SLA effects, re-matching the policy when what it matches on changed. */
-  const withSla = async (before: Ticket, decision: Decision): Promise<Change> => {
-    let change: Change = { ticket: decision.ticket, events: decision.event ? [decision.event] : [], message: decision.message };
-    if (decision.event === null) return change;
-    if (policy && change.ticket.sla) {
-      const r = applyTicketChange(change.ticket.sla, policy, before, change.ticket, decision.message, Date.now());
-      change = withSlaDecisions(change, r.decisions, r.sla);
-    }
-    const matchedOnChanged =
-      before.priority !== change.ticket.priority || before.channel !== change.ticket.channel || before.tags.join() !== change.ticket.tags.join();
-    if (matchedOnChanged) change = await rematch(change, before.priority !== change.ticket.priority ? 'priority_changed' : 'rematched');
-    return change;
-  };
-
   /** Looks the policy up again (first active match by position) and applies what changed. */
-  const rematch = async (change: Change, reason: 'rematched' | 'priority_changed' | 'policy_updated' | 'calendar_updated'): Promise<Change> => {
-    const t = change.ticket;
-    if (t.status === 'closed') return change;
-    const found = await resolveSlaPolicy({
-      tenant_id: tenantId,
-      facts: { priority: t.priority, channel: t.channel, tags: t.tags, customer_id: t.customer_id },
-    });
-    return adoptPolicy(change, found, reason);
+  const rematch = async (change: TicketChange, reason: RematchReason): Promise<TicketChange> => {
+    if (change.ticket.status === 'closed') return change;
+    const found = await resolveSlaPolicy({ tenant_id: tenantId, facts: matchFacts(change.ticket) });
+    const adopted = adoptPolicy(policy, change, found, reason, Date.now());
+    policy = adopted.policy;
+    return adopted.change;
   };
 
-  const adoptPolicy = (change: Change, found: PolicySnapshot | null, reason: Parameters<typeof rematch>[1]): Change => {
-    const t = change.ticket;
-    // No match keeps the current policy: deadlines already promised are not silently dropped.
-    if (!found) return change;
-    if (!policy || !t.sla) {
-      const started = startSla(found, t, Date.now());
-      policy = found;
-      return withSlaDecisions(change, started.decisions, started.sla);
-    }
-    const same = found.id === policy.id && found.version === policy.version && found.calendar.version === policy.calendar.version;
-    if (same && reason !== 'priority_changed') return change;
-    const why = found.id !== policy.id ? 'rematched' : found.calendar.version !== policy.calendar.version ? 'calendar_updated' : reason;
-    const moved = changePolicy(t.sla, policy, found, t, Date.now(), why);
-    policy = found;
-    return withSlaDecisions(change, moved.decisions, moved.sla);
+  /** A command's change, followed by its SLA effects (and a re-match when what the policy matches on changed). */
+  const withSla = async (before: Ticket, change: TicketChange): Promise<TicketChange> => {
+    const effects = withSlaEffects(before, change, policy, Date.now());
+    return effects.rematch ? rematch(effects.change, effects.rematch) : effects.change;
   };
 
   /** Warnings, breaches and escalation rules that are due now, with the changes their actions ask for. */
-  const runSlaTimers = async (): Promise<void> => {
-    const t = current();
-    if (!policy || !t.sla || t.status === 'closed') return;
-    const fired = fireDue(t.sla, policy, Date.now());
-    // One observation per detection (a breach or a warning), not per rule it triggers.
-    for (const d of fired.decisions) {
-      if ((d.type === 'sla.breached' || d.type === 'sla.warning') && typeof d.data.lateness_ms === 'number') {
-        slaLateness.record(Math.max(0, Math.round(d.data.lateness_ms)));
-      }
-    }
-    let change = withSlaDecisions({ ticket: t, events: [] }, fired.decisions, fired.sla);
-    for (const escalation of fired.escalations) {
-      const effects = escalationEffects(escalation, change.ticket);
-      let changes = {};
-      if (effects.patch) {
-        const before = change.ticket;
-        const patched = patchTicket(before, effects.patch, SYSTEM, now());
-        if (patched.event) {
-          changes = patched.event.changes;
-          const r = policy && patched.ticket.sla ? applyTicketChange(patched.ticket.sla, policy, before, patched.ticket, undefined, Date.now()) : null;
-          change = { ...change, ticket: { ...patched.ticket, version: before.version, updated_at: before.updated_at } };
-          if (r) change = { ...change, ticket: { ...change.ticket, sla: r.sla } };
-        }
-      }
-      change = withSlaDecisions(
-        change,
-        [
-          {
-            type: 'sla.escalated',
-            data: {
-              metric: escalation.metric,
-              rule_id: escalation.rule_id,
-              trigger: escalation.trigger,
-              due_at: escalation.due_at,
-              lateness_ms: escalation.lateness_ms,
-              changes,
-              notify: effects.notify,
-              emit: effects.emit,
-            },
-          },
-        ],
-        change.ticket.sla,
-      );
-      if (effects.patch?.priority !== undefined && effects.patch.priority !== t.priority) change = await rematch(change, 'priority_changed');
+  const runSlaDeadlines = async (): Promise<void> => {
+    const firedOn = current();
+    const due = dueSlaDecisions(firedOn, policy, Date.now());
+    if (!due) return;
+    recordSlaLateness(due.lateness_ms);
+    let change = due.change;
+    for (const escalation of due.escalations) {
+      const escalated = escalate(change, escalation, policy, firedOn, Date.now());
+      change = escalated.rematch ? await rematch(escalated.change, 'priority_changed') : escalated.change;
     }
     await commit(change);
   };
+
+  /** Queued behind whatever runs now: re-match and move the deadlines. */
+  function slaConfigChanged(reason: 'policy_updated' | 'calendar_updated'): void {
+    void attempt(`re-match (${reason})`, async () => {
+      if (ticket === null || ticket.status === 'closed') return;
+      await commit(await rematch({ ticket, events: [] }, reason));
+    });
+  }
 
   setHandler(getTicketQuery, () => ticket);
 
@@ -284,9 +186,9 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
     (req) =>
       transact(async () => {
         const before = current();
-        const decision = addMessage(before, req.message, req.actor, req.message_id, now(), req.external_id ?? null);
-        await commit(await withSla(before, decision));
-        return { ticket: current(), message: decision.message };
+        const change = addMessage(before, req.message, req.actor, req.message_id, now(), req.external_id ?? null);
+        await commit(await withSla(before, change));
+        return { ticket: current(), message: change.message };
       }),
     {
       validator: (req) =>
@@ -301,39 +203,32 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
     acknowledgeSlaUpdate,
     (req) =>
       transact(async () => {
-        const t = current();
-        if (!t.sla) throw new DeskflowError('rule_violation', 'no SLA policy applies to this ticket');
-        const acked = acknowledge(t.sla, Date.now());
-        const recorded = recordEvents(t, acked.decisions.map((d) => ({ type: d.type, actor: req.actor, data: d.data, update: { sla: acked.sla } })), now());
-        await commit(recorded);
+        await commit(acknowledgeSla(current(), req.actor, Date.now()));
         return current();
       }),
     {
       validator: (req) =>
         asFailure(() => {
           assertTenant(req.tenant_id);
-          if (current().status === 'closed') throw new DeskflowError('ticket_closed', 'the ticket is closed');
-          if (!current().sla) throw new DeskflowError('rule_violation', 'no SLA policy applies to this ticket');
+          assertCanAcknowledge(current());
         }),
     },
   );
 
-  /** Queued behind whatever runs now: re-match and move the deadlines. */
-  function slaConfigChanged(reason: 'policy_updated' | 'calendar_updated'): void {
-    void attempt(`re-match (${reason})`, async () => {
-      if (ticket === null || ticket.status === 'closed') return;
-      await commit(await rematch({ ticket, events: [] }, reason));
-    });
-  }
   setHandler(slaConfigChangedSignal, ({ reason }) => slaConfigChanged(reason));
 
+  // Open: persist the new ticket under its SLA policy.
   if (ticket === null) {
     try {
       await transact(async () => {
         const opened = openTicket(input.open, input.open.first_message_id ?? uuid4(), now());
-        const first: Change = { ticket: opened.ticket, events: [opened.event], message: opened.message };
         // The API matches the policy as it opens the ticket (saving a look-up here); otherwise look it up.
-        const change = input.open.sla_policy !== undefined ? adoptPolicy(first, input.open.sla_policy, 'rematched') : await rematch(first, 'rematched');
+        let change: TicketChange;
+        if (input.open.sla_policy !== undefined) {
+          ({ change, policy } = adoptPolicy(policy, opened, input.open.sla_policy, 'rematched', Date.now()));
+        } else {
+          change = await rematch(opened, 'rematched');
+        }
         // The starter set the opening search attributes already; nothing to upsert for the new ticket.
         await commit(change, { searchAttributesSet: change.ticket.sla === null });
       });
@@ -354,23 +249,20 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
     }
     const seenVersion = current().version;
     const changed = () => current().version !== seenVersion || historyIsLarge(settings.historyEventLimit);
-    const closeAt = autoCloseDueAt(current(), settings.autoCloseAfterMs);
-    const slaAt = nextSlaWakeUp(current().sla, policy);
-    const wakeAt = Math.min(closeAt ?? Infinity, slaAt ?? Infinity);
-    if (wakeAt === Infinity) {
+    const wakeUp = nextWakeUp(current(), policy, settings.autoCloseAfterMs);
+    if (wakeUp === null) {
       await condition(changed);
-    } else if (!(await condition(changed, Math.max(wakeAt - timerClock(), 1)))) {
+    } else if (!(await condition(changed, Math.max(wakeUp.at - timerClock(), 1), { summary: wakeUp.summary }))) {
       const done = await attempt('deadline', async () => {
-        await runSlaTimers();
-        const dueAt = autoCloseDueAt(current(), settings.autoCloseAfterMs);
-        if (dueAt !== null && dueAt <= Date.now()) {
-          const closed = autoClose(current(), now());
-          await commit({ ticket: closed.ticket, events: closed.event ? [closed.event] : [] });
-        }
+        await runSlaDeadlines();
+        await commit(closeIfDue(current(), settings.autoCloseAfterMs, Date.now()));
       });
       // A deadline whose change was refused is tried again later (or at the next change), never in a tight loop.
       timerFailures = done ? 0 : timerFailures + 1;
-      if (!done) await condition(changed, Math.min(TIMER_RETRY_FIRST_MS * 2 ** (timerFailures - 1), TIMER_RETRY_MAX_MS));
+      if (!done) {
+        const retry = retryAfterRefusal(timerFailures, wakeUp);
+        await condition(changed, retry.ms, { summary: retry.summary });
+      }
     }
   }
 
@@ -381,62 +273,4 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
 function historyIsLarge(limit: number): boolean {
   const info = workflowInfo();
   return info.continueAsNewSuggested || info.historyLength >= limit;
-}
-
-/** Keeps the ticket's search attributes current, recording an upsert only when one of them changed. */
-function searchAttributePublisher() {
-  let published = '';
-  return (ticket: Ticket, alreadySet = false): void => {
-    const key = `${ticket.status}|${ticket.priority}|${ticket.assignee_id ?? ''}|${ticket.sla?.policy_id ?? ''}`;
-    if (key === published) return;
-    published = key;
-    if (alreadySet) return;
-    upsertSearchAttributes([
-      { key: SA.status, value: ticket.status },
-      { key: SA.priority, value: ticket.priority },
-      { key: SA.assignee, value: ticket.assignee_id },
-      { key: SA.slaPolicy, value: ticket.sla?.policy_id ?? null },
-    ]);
-  };
-}
-
-/** The projection refused a change: count it, log it, and name it with a stable code. */
-function refused(err: unknown, change: Change): DeskflowError {
-  // A local activity's failure arrives as its ApplicationFailure itself; a remote one wrapped in ActivityFailure.
-  const cause = err instanceof ActivityFailure ? err.cause : err;
-  const code = cause instanceof ApplicationFailure && isErrorCode(cause.type) ? cause.type : 'change_failed';
-  commitFailures.add(1, { code });
-  log.error('the projection refused a ticket change; the ticket keeps its state', {
-    ticket_id: change.ticket.id,
-    version: change.ticket.version,
-    events: change.events.map((e) => e.type),
-    code,
-    error: String((cause as Error)?.message ?? cause),
-  });
-  return new DeskflowError(
-    code,
-    code === 'unstorable_change' ? 'the change holds data that cannot be stored; the ticket is unchanged' : 'the change could not be recorded; the ticket is unchanged',
-  );
-}
-
-/**
- * Domain errors become ApplicationFailures whose `type` is the stable error code. Any other error
- * (a bug) rejects the one update that hit it rather than failing workflow tasks forever.
- */
-function toFailure(err: unknown): unknown {
-  if (err instanceof DeskflowError) {
-    return ApplicationFailure.create({ type: err.code, message: err.message, nonRetryable: true, details: [err.extra] });
-  }
-  if (err instanceof TemporalFailure || err instanceof WorkflowError) return err;
-  log.error('unexpected error in a ticket command; the ticket keeps its state', { error: String((err as Error)?.stack ?? err) });
-  commitFailures.add(1, { code: 'internal' });
-  return ApplicationFailure.create({ type: 'internal', message: 'an unexpected error occurred; the ticket is unchanged', nonRetryable: true });
-}
-
-function asFailure(fn: () => void): void {
-  try {
-    fn();
-  } catch (err) {
-    throw toFailure(err);
-  }
 }

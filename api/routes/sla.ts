@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { CalendarInput } from '../../domain/business-hours';
 import { DeskflowError } from '../../domain/errors';
 import { CreateSlaPolicyInput, PatchSlaPolicyInput, SlaPolicy } from '../../domain/sla-policy';
-import { rolloutStartOptions, SLA_ROLLOUT_WORKFLOW_TYPE } from '../../workflows/sla-rollout.workflow';
+import { rolloutStartOptions, SLA_ROLLOUT_WORKFLOW_TYPE } from '../../workflows/sla-rollout-contract';
+import type { slaRolloutWorkflow } from '../../workflows/sla-rollout.workflow';
 import type { RouteSpec } from '../http/route';
 import { IdParams } from '../http/schemas';
 import { sendCreated } from '../idempotency';
@@ -42,7 +43,7 @@ export function slaRoutes(deps: { sla: SlaStore; temporal: Client; taskQueue: st
     try {
       // Bounded: with Temporal unreachable the change is still answered (the relay starts it later).
       await temporal.withDeadline(Date.now() + FAST_PATH_DEADLINE_MS, () =>
-        temporal.workflow.start(SLA_ROLLOUT_WORKFLOW_TYPE, rolloutStartOptions(taskQueue, r.workflow_id, r.input)).catch((err: unknown) => {
+        temporal.workflow.start<typeof slaRolloutWorkflow>(SLA_ROLLOUT_WORKFLOW_TYPE, rolloutStartOptions(taskQueue, r.workflow_id, r.input)).catch((err: unknown) => {
           if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err; // it ran already
         }),
       );

@@ -34,7 +34,7 @@ it('starts first reply and resolution at creation; next reply waits for a custom
   expect(metric(sla, 'resolution')).toMatchObject({ status: 'running', due_at: iso(T0 + 240 * MIN) });
   expect(metric(sla, 'next_reply')).toMatchObject({ status: 'inactive', due_at: null });
   expect(decisions.map((d) => d.type)).toEqual(['sla.policy_applied']);
-  expect(nextSlaWakeUp(sla, policy())).toBe(T0 + 60 * MIN);
+  expect(nextSlaWakeUp(sla, policy())?.at ?? null).toBe(T0 + 60 * MIN);
 });
 
 it('next reply: each customer reply after the first answer starts a cycle that an agent reply achieves', () => {
@@ -76,10 +76,12 @@ it('fires warning, breach and after-breach rules in time order, each once; an ac
     ],
   });
   let sla = startSla(p, ticket(), T0).sla;
-  expect(nextSlaWakeUp(sla, p)).toBe(T0 + 45 * MIN);
+  expect(nextSlaWakeUp(sla, p)).toEqual({ at: T0 + 45 * MIN, metric: 'first_reply', trigger: 'warning', rule_id: 'warn' });
   let fired = fireDue(sla, p, T0 + 45 * MIN);
   expect(fired.escalations.map((e) => e.rule_id)).toEqual(['warn']);
   sla = fired.sla;
+  // Breach and the breach rule are due together; the plain breach record names no rule.
+  expect(nextSlaWakeUp(sla, p)).toMatchObject({ at: T0 + 60 * MIN, metric: 'first_reply', trigger: 'breach' });
   expect(fireDue(sla, p, T0 + 45 * MIN).escalations).toEqual([]); // at most once per cycle
   sla = acknowledge(sla, T0 + 50 * MIN).sla;
   fired = fireDue(sla, p, T0 + 95 * MIN); // breach and after-breach both due, late
@@ -102,7 +104,7 @@ it('a new policy version keeps the clock and moves the deadline; pausing stops t
   expect(metric(moved.sla, 'first_reply')).toMatchObject({ consumed_ms: 20 * MIN, due_at: iso(T0 + 90 * MIN) });
   const paused = applyTicketChange(moved.sla, p2, t, { ...t, status: 'pending' }, undefined, T0 + 30 * MIN);
   expect(paused.decisions.map((d) => d.type)).toEqual(['sla.paused']);
-  expect(nextSlaWakeUp(paused.sla, p2)).toBeNull();
+  expect(nextSlaWakeUp(paused.sla, p2)?.at ?? null).toBeNull();
 });
 
 it('solving stops the reply clocks too; reopening starts them again', () => {
@@ -111,7 +113,7 @@ it('solving stops the reply clocks too; reopening starts them again', () => {
   const sla = startSla(p, t, T0).sla;
   const solved = applyTicketChange(sla, p, t, { ...t, status: 'solved' }, undefined, T0 + 10 * MIN);
   expect(metric(solved.sla, 'first_reply')).toMatchObject({ status: 'paused', due_at: null });
-  expect(nextSlaWakeUp(solved.sla, p)).toBeNull();
+  expect(nextSlaWakeUp(solved.sla, p)?.at ?? null).toBeNull();
   const reopened = applyTicketChange(solved.sla, p, { ...t, status: 'solved' }, { ...t, status: 'open' }, undefined, T0 + 70 * MIN);
   expect(metric(reopened.sla, 'first_reply')).toMatchObject({ status: 'running', due_at: iso(T0 + 70 * MIN + 50 * MIN) });
 });
@@ -136,7 +138,7 @@ describe('a breached cycle keeps its deadline', () => {
     // The running, unbreached resolution clock keeps its target too (and its deadline, in the same calendar).
     expect(metric(low, 'resolution')).toMatchObject({ status: 'running', target_ms: 240 * MIN, due_at: iso(T0 + 240 * MIN) });
     // After-breach rules still count from the breach, not from the re-target.
-    expect(nextSlaWakeUp(low, p)).toBe(T0 + 90 * MIN);
+    expect(nextSlaWakeUp(low, p)?.at ?? null).toBe(T0 + 90 * MIN);
     expect(fireDue(low, p, T0 + 90 * MIN).escalations.map((e) => [e.rule_id, e.due_at])).toEqual([['late', iso(T0 + 90 * MIN)]]);
   });
 

@@ -1,9 +1,8 @@
-import { DeskflowError } from '../../domain/errors';
+import { assertExpectedVersion, DeskflowError } from '../../domain/errors';
 import type { Actor, Ticket, TicketStatus } from '../../domain/ticket';
 import { TICKET_STATUSES } from '../../domain/ticket';
 import {
   addMessage,
-  assertExpectedVersion,
   autoClose,
   autoCloseDueAt,
   canTransition,
@@ -64,7 +63,9 @@ describe('ticket state machine: every pair of statuses', () => {
     expect(canTransition(from, to)).toBe(legal);
     const attempt = () => patchTicket(ticketIn(from), { status: to }, agent, T1);
     if (legal) {
-      const { ticket, event } = attempt();
+      const { ticket, events } = attempt();
+      const event = events[0];
+      expect(events).toHaveLength(1);
       expect(ticket.status).toBe(to);
       expect(ticket.version).toBe(2);
       expect(event?.changes.status).toEqual({ from, to });
@@ -78,8 +79,8 @@ describe('ticket state machine: every pair of statuses', () => {
 
   it('setting the same status (or identical fields) changes nothing and bumps no version', () => {
     const t = ticketIn('open', { tags: ['a'] });
-    const { ticket, event } = patchTicket(t, { status: 'open', tags: ['a'] }, agent, T1);
-    expect(event).toBeNull();
+    const { ticket, events } = patchTicket(t, { status: 'open', tags: ['a'] }, agent, T1);
+    expect(events).toEqual([]);
     expect(ticket).toBe(t);
   });
 
@@ -93,7 +94,7 @@ describe('ticket state machine: every pair of statuses', () => {
   });
 
   it('records field changes besides status', () => {
-    const { event } = patchTicket(ticketIn('open'), { priority: 'urgent', tags: ['vip'], assignee_id: null }, agent, T1);
+    const [event] = patchTicket(ticketIn('open'), { priority: 'urgent', tags: ['vip'], assignee_id: null }, agent, T1).events;
     expect(event?.changes).toEqual({ priority: { from: 'normal', to: 'urgent' }, tags: { from: [], to: ['vip'] } });
   });
 });
@@ -102,9 +103,9 @@ describe('messages', () => {
   const reply = (author_type: 'agent' | 'customer', visibility: 'public' | 'internal' = 'public') => ({ body: 'hi', author_type, visibility });
 
   it.each(['pending', 'solved'] as const)('a customer reply reopens a %s ticket', (status) => {
-    const { ticket, event } = addMessage(ticketIn(status), reply('customer'), agent, 'm1', T1);
+    const { ticket, events } = addMessage(ticketIn(status), reply('customer'), agent, 'm1', T1);
     expect(ticket.status).toBe('open');
-    expect(event.changes.status).toEqual({ from: status, to: 'open' });
+    expect(events[0]?.changes.status).toEqual({ from: status, to: 'open' });
   });
 
   it.each(['new', 'open', 'on_hold'] as const)('a customer reply leaves a %s ticket as it is', (status) => {
@@ -144,10 +145,10 @@ describe('auto-close and versions', () => {
   });
 
   it('auto-close closes only solved tickets, as the system', () => {
-    const { ticket, event } = autoClose(ticketIn('solved'), T1);
+    const { ticket, events } = autoClose(ticketIn('solved'), T1);
     expect(ticket.status).toBe('closed');
-    expect(event?.actor.type).toBe('system');
-    expect(autoClose(ticketIn('open'), T1).event).toBeNull();
+    expect(events.map((e) => e.actor)).toEqual([{ type: 'system', id: null }]);
+    expect(autoClose(ticketIn('open'), T1).events).toEqual([]);
   });
 
   it('a stale expected version is a version_mismatch; none or the current one passes', () => {

@@ -8,16 +8,6 @@ import { builtinModules } from 'node:module';
 import path from 'node:path';
 import { ROOT } from '../support/processes';
 
-/**
- * Violations another branch removes: the workflow contracts split (one `workflows/*-contract.ts` per
- * workflow) takes these callers off the SLA rollout workflow's code. Remove the set once it has landed;
- * an entry that is no longer a violation fails the last test below, so the allowance cannot linger.
- */
-const KNOWN_UNTIL_CONTRACTS = new Set<string>([
-  'api/routes/sla.ts → ../../workflows/sla-rollout.workflow',
-  'activities/sla-rollout.ts → ../workflows/sla-rollout.workflow',
-]);
-
 type Folder = 'domain' | 'workflows' | 'activities' | 'stores' | 'platform' | 'api' | 'workers';
 const FOLDERS: Folder[] = ['domain', 'workflows', 'activities', 'stores', 'platform', 'api', 'workers'];
 
@@ -163,11 +153,7 @@ describe('the checker', () => {
 });
 
 it('every folder imports only what the design allows', () => {
-  const unexpected = violations.filter((v) => !KNOWN_UNTIL_CONTRACTS.has(v));
-  if (unexpected.length) console.log(`layering violations:\n${unexpected.join('\n')}`);
-  expect(unexpected).toEqual([]);
+  if (violations.length) console.log(`layering violations:\n${violations.join('\n')}`);
+  expect(violations).toEqual([]);
 });
 
-it('the contracts allowance names only violations that still exist', () => {
-  expect([...KNOWN_UNTIL_CONTRACTS].filter((v) => !violations.includes(v))).toEqual([]);
-});
