@@ -84,15 +84,41 @@ export function createProjectionActivities(pool: pg.Pool, redis?: Redis): Projec
       const metrics = (t.sla?.metrics ?? [])
         .filter((x) => x.status !== 'inactive')
         .map((x) => ({
-          metric: x.metric, cycle: x.cycle, policy_id: t.sla!.policy_id, policy_version: t.sla!.policy_version, status: x.status,
-          target_ms: x.target_ms, started_at: x.started_at, due_at: x.due_at, paused_ms: x.paused_ms, warned_at: x.warned_at,
-          breached_at: x.breached_at, achieved_at: x.achieved_at, business_ms: x.consumed_ms,
+          metric: x.metric,
+          cycle: x.cycle,
+          policy_id: t.sla!.policy_id,
+          policy_version: t.sla!.policy_version,
+          status: x.status,
+          target_ms: x.target_ms,
+          started_at: x.started_at,
+          due_at: x.due_at,
+          paused_ms: x.paused_ms,
+          warned_at: x.warned_at,
+          breached_at: x.breached_at,
+          achieved_at: x.achieved_at,
+          business_ms: x.consumed_ms,
         }));
       const messages = m
-        ? [{ id: m.id, visibility: m.visibility, author_type: m.author_type, author_id: m.author_id, body: m.body, external_id: m.external_id, created_at: m.created_at }]
+        ? [
+            {
+              id: m.id,
+              visibility: m.visibility,
+              author_type: m.author_type,
+              author_id: m.author_id,
+              body: m.body,
+              external_id: m.external_id,
+              created_at: m.created_at,
+            },
+          ]
         : [];
       const rows = events.map((e) => ({
-        version: e.version, type: e.type, actor_type: e.actor.type, actor_id: e.actor.id, changes: e.changes, data: e.data, occurred_at: e.occurred_at,
+        version: e.version,
+        type: e.type,
+        actor_type: e.actor.type,
+        actor_id: e.actor.id,
+        changes: e.changes,
+        data: e.data,
+        occurred_at: e.occurred_at,
       }));
       const audits = events.map((e) => {
         const a = auditOf(t, e);
@@ -100,11 +126,32 @@ export function createProjectionActivities(pool: pg.Pool, redis?: Redis): Projec
       });
       const { rows: result } = await withTenant(pool, t.tenant_id, (db) =>
         db.query<{ inserted: number[]; sla_config: Projected['sla_config'] }>(PROJECT_CHANGE, [
-          t.id, t.tenant_id, t.subject, t.description, t.status, t.priority, t.channel, t.customer_id,
-          t.assignee_id, t.group_id, t.tags, t.version, t.created_at, t.updated_at, t.first_agent_reply_at,
-          t.solved_at, t.closed_at, t.sla ? JSON.stringify(t.sla) : null, t.sla?.policy_id ?? null, nextDueAt(t.sla),
-          active.some((x) => x.warned_at !== null), active.some((x) => x.breached_at !== null),
-          JSON.stringify(metrics), JSON.stringify(messages), JSON.stringify(rows), JSON.stringify(audits),
+          t.id,
+          t.tenant_id,
+          t.subject,
+          t.description,
+          t.status,
+          t.priority,
+          t.channel,
+          t.customer_id,
+          t.assignee_id,
+          t.group_id,
+          t.tags,
+          t.version,
+          t.created_at,
+          t.updated_at,
+          t.first_agent_reply_at,
+          t.solved_at,
+          t.closed_at,
+          t.sla ? JSON.stringify(t.sla) : null,
+          t.sla?.policy_id ?? null,
+          nextDueAt(t.sla),
+          active.some((x) => x.warned_at !== null),
+          active.some((x) => x.breached_at !== null),
+          JSON.stringify(metrics),
+          JSON.stringify(messages),
+          JSON.stringify(rows),
+          JSON.stringify(audits),
         ]),
       ).catch(nonRetryableUnlessTransient);
       const committedAt = Date.now();

@@ -91,8 +91,15 @@ export function buildRoutes({ config, pool, redis, temporal }: AppDeps) {
   const limit = credentialRateLimit(limiters, (tenantId) => tenants.rateLimit(tenantId), config.RATE_LIMIT_PER_MIN);
   const middleware = {
     authenticate: authenticate({
-      apiKeys, tokens, sessions, limit,
-      apiKeyFailures: limiters.failures({ name: 'api-key-failures-ip', points: config.API_KEY_FAILURES_PER_IP, windowSec: Math.ceil(config.LOGIN_WINDOW / 1000) }),
+      apiKeys,
+      tokens,
+      sessions,
+      limit,
+      apiKeyFailures: limiters.failures({
+        name: 'api-key-failures-ip',
+        points: config.API_KEY_FAILURES_PER_IP,
+        windowSec: Math.ceil(config.LOGIN_WINDOW / 1000),
+      }),
     }),
     requireScope,
     idempotency: idempotency(redis, config.IDEMPOTENCY_TTL, crypto),
@@ -125,7 +132,9 @@ export function createApp(deps: AppDeps, overrides: Partial<RouteMiddleware> = {
     next();
   });
   app.use(helmet());
-  const origins = config.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean);
+  const origins = config.CORS_ORIGINS.split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
   app.use(cors({ origin: origins, credentials: false, exposedHeaders: ['ETag', 'Location', 'RateLimit', 'RateLimit-Policy', 'Retry-After', 'X-Request-Id'] }));
   app.use(
     express.json({

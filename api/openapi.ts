@@ -5,13 +5,7 @@
  * the middleware chain can answer with (401/403/429 for bearer routes, 400/413/415 with a body, 404 with
  * path parameters, 500 and 503). Declaring a route is all it takes to document it.
  */
-import {
-  OpenApiGeneratorV31,
-  OpenAPIRegistry,
-  type ResponseConfig,
-  type RouteConfig,
-  zodToOpenAPIRegistry,
-} from '@asteasolutions/zod-to-openapi';
+import { OpenApiGeneratorV31, OpenAPIRegistry, type ResponseConfig, type RouteConfig, zodToOpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import {
   ApiKey,
@@ -99,11 +93,15 @@ const HEADERS = {
     schema: stringSchema,
   },
   'RateLimit-Policy': {
-    description: 'Per limit applied (a list when there are several): the quota `q` per window of `w` seconds (IETF RateLimit-Policy header), e.g. `"default";q=100;w=60`.',
+    description:
+      'Per limit applied (a list when there are several): the quota `q` per window of `w` seconds (IETF RateLimit-Policy header), e.g. `"default";q=100;w=60`.',
     schema: stringSchema,
   },
   'Retry-After': { description: 'Seconds to wait before retrying.', schema: { type: 'integer', minimum: 1 } },
-  'WWW-Authenticate': { description: 'The Bearer challenge (`Bearer realm="deskflow"`, with `error="invalid_token"` for a bad credential).', schema: stringSchema },
+  'WWW-Authenticate': {
+    description: 'The Bearer challenge (`Bearer realm="deskflow"`, with `error="invalid_token"` for a bad credential).',
+    schema: stringSchema,
+  },
   'Idempotent-Replayed': {
     description: '`true` when this is the stored response to an earlier request with the same `Idempotency-Key`.',
     schema: { type: 'string', enum: ['true'] as string[] },
@@ -277,7 +275,9 @@ function routeConfig(route: RouteSpec): RouteConfig {
 }
 
 function roleScopes(): string {
-  const rows = Object.entries(ROLE_SCOPES).map(([role, scopes]) => `| ${role} | ${scopes.length === SCOPES.length ? 'all' : scopes.map((x) => `\`${x}\``).join(', ')} |`);
+  const rows = Object.entries(ROLE_SCOPES).map(
+    ([role, scopes]) => `| ${role} | ${scopes.length === SCOPES.length ? 'all' : scopes.map((x) => `\`${x}\``).join(', ')} |`,
+  );
   return ['| role | scopes |', '|---|---|', ...rows, '', `Scopes: ${SCOPES.map((x) => `\`${x}\``).join(', ')}.`].join('\n');
 }
 
@@ -322,7 +322,7 @@ export function buildOpenApiDocument(routes: RouteSpec[], info: Partial<OpenApiI
     in: 'header',
     name: SIGNATURE_HEADER,
     description:
-      "`t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">` keyed with the tenant's inbound secret " +
+      '`t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">` keyed with the tenant\'s inbound secret ' +
       '(`POST /api/v1/tenant/inbound-secret`); `t` must be within 5 minutes of the server clock.',
   });
   for (const [name, header] of Object.entries(HEADERS)) registry.registerComponent('headers', name, header);

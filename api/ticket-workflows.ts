@@ -126,9 +126,7 @@ export function ticketWorkflows(
     },
 
     acknowledgeSla(who, ticketId) {
-      return call(who, ticketId, () =>
-        handleOf(ticketId).executeUpdate(acknowledgeSlaUpdate, { args: [{ tenant_id: who.tenantId, actor: who.actor }] }),
-      );
+      return call(who, ticketId, () => handleOf(ticketId).executeUpdate(acknowledgeSlaUpdate, { args: [{ tenant_id: who.tenantId, actor: who.actor }] }));
     },
   };
 }

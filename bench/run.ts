@@ -180,7 +180,9 @@ async function main(cleanup: Cleanup): Promise<number> {
     cleanup.add(`process ${name}`, () => service.stop());
     return service;
   };
-  const assertAllRunning = () => services.forEach((s) => s.assertRunning());
+  const assertAllRunning = () => {
+    for (const s of services) s.assertRunning();
+  };
 
   log('starting the worker, the trivial-workflow worker, both API processes and the bare GET baseline…');
   const worker = start('worker', 'workers/main.ts');
@@ -254,8 +256,7 @@ async function main(cleanup: Cleanup): Promise<number> {
   const bodies = Object.fromEntries(SIDES.map((side) => [side, JSON.stringify(json200(`GET ${side}`, answers[side]))]));
   if (bodies.bare !== bodies.authenticated || bodies.unauthenticated !== bodies.authenticated) {
     throw new Error(
-      'the GET baselines do not answer what the API answers; update bench/baselines/\n' +
-        SIDES.map((side) => `${side}: ${bodies[side]}`).join('\n'),
+      'the GET baselines do not answer what the API answers; update bench/baselines/\n' + SIDES.map((side) => `${side}: ${bodies[side]}`).join('\n'),
     );
   }
   log(`logged in; ticket ${created.id} created; 401 without a credential, RateLimit-Policy ${policy}; all three GET endpoints answer the same body`);

@@ -506,7 +506,6 @@ async function timerAnatomy(
 
 const ms = (v: number) => (Number.isNaN(v) ? '–' : Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(1));
 const num = (v: number, digits = 1) => (Number.isFinite(v) ? v.toFixed(digits) : '–');
-const iso = (epochMs: number) => new Date(epochMs).toISOString();
 
 function table(head: string[], rows: string[][], leftColumns = 1): string {
   const align = head.map((_, i) => (i < leftColumns ? ':--' : '--:'));
@@ -588,7 +587,9 @@ async function main(cleanup: Cleanup): Promise<number> {
     cleanup.add(`process ${name}`, () => service.stop());
     return service;
   };
-  const health = () => services.forEach((s) => s.assertRunning());
+  const health = () => {
+    for (const s of services) s.assertRunning();
+  };
 
   log(`starting the worker (metrics on ${metricsAddress}) and the API…`);
   // A heap large enough for the (heap-sized) sticky cache to hold every ticket of the run: an evicted
@@ -710,7 +711,14 @@ async function main(cleanup: Cleanup): Promise<number> {
   const createPhaseA = (op: () => Promise<void>, progress: (n: number) => void): Promise<Created> =>
     settings.phaseARate === undefined
       ? createTickets({ count: settings.tickets, until: Date.now() + capAS * 1000, concurrency: settings.concurrency, op, health, progress })
-      : createAtRate({ rate: settings.phaseARate, until: Date.now() + (settings.tickets / settings.phaseARate) * 1000, maxInFlight: 500, op, health, progress });
+      : createAtRate({
+          rate: settings.phaseARate,
+          until: Date.now() + (settings.tickets / settings.phaseARate) * 1000,
+          maxInFlight: 500,
+          op,
+          health,
+          progress,
+        });
   const phaseA = await createPhaseA(
     async () => {
       const t = asTicket(await postJson(agent, createUrl, headers, normalBody));
@@ -845,12 +853,25 @@ async function main(cleanup: Cleanup): Promise<number> {
   const escalations = eventRows.rows.filter((e) => e.type === 'sla.escalated' && firstReply(e));
   const createdEvents = eventRows.rows.filter((e) => e.type === 'ticket.created');
   const otherTriggers = eventRows.rows.length - breaches.length - warnings.length - escalations.length - createdEvents.length;
-  const breachFig = triggerFigures(breaches, clocks, cutoff, (c) => c.due_ms, (e) => Date.parse(String(e.data.due_at)));
+  const breachFig = triggerFigures(
+    breaches,
+    clocks,
+    cutoff,
+    (c) => c.due_ms,
+    (e) => Date.parse(String(e.data.due_at)),
+  );
   const warnAt = (c: ClockRow) => c.started_ms + (c.target_ms * settings.warnPercent) / 100;
   const warnFig = triggerFigures(warnings, clocks, cutoff, warnAt, (e) => Date.parse(String(e.data.at)));
 
   const byDue = (events: EventRow[], dueOf: (e: EventRow) => number, from: number, to: number) =>
-    dist(events.filter((e) => { const d = dueOf(e); return d >= from && d < to; }).map((e) => Number(e.data.lateness_ms)));
+    dist(
+      events
+        .filter((e) => {
+          const d = dueOf(e);
+          return d >= from && d < to;
+        })
+        .map((e) => Number(e.data.lateness_ms)),
+    );
   const phases: [string, number, number][] = [
     ['phase A (creating the breaching tickets)', phaseA.startedAt, phaseA.endedAt],
     ['phase W (no load but the timers)', phaseA.endedAt, bStart],
@@ -868,7 +889,9 @@ async function main(cleanup: Cleanup): Promise<number> {
   // Exact anatomy from the histories of a sample of breached tickets, spread over the run.
   const byDueOrder = [...breaches].sort((a, b) => Date.parse(String(a.data.due_at)) - Date.parse(String(b.data.due_at)));
   const step = byDueOrder.length / Math.max(1, Math.min(settings.historySample, byDueOrder.length));
-  const sampleIds = settings.historySample ? Array.from({ length: Math.min(settings.historySample, byDueOrder.length) }, (_, i) => byDueOrder[Math.floor(i * step)]!.ticket_id) : [];
+  const sampleIds = settings.historySample
+    ? Array.from({ length: Math.min(settings.historySample, byDueOrder.length) }, (_, i) => byDueOrder[Math.floor(i * step)]!.ticket_id)
+    : [];
   const sampleDues = new Map(
     sampleIds.map((id) => {
       const w = warnedBy.get(id);
@@ -888,8 +911,10 @@ async function main(cleanup: Cleanup): Promise<number> {
   const verdictDetail =
     `p99 ${ms(p99)} ms over ${breachFig.completeness.events} breaches of ${phaseA.done.length} open tickets ` +
     `(p50 ${ms(breachFig.workflow.p50)}, max ${ms(breachFig.workflow.max)} ms)` +
-    (complete ? '' : ` — ${breachFig.completeness.missing} missing, ${breachFig.completeness.duplicates} duplicate, ` +
-      `${breachFig.completeness.notDue} for tickets not due, so not met`);
+    (complete
+      ? ''
+      : ` — ${breachFig.completeness.missing} missing, ${breachFig.completeness.duplicates} duplicate, ` +
+        `${breachFig.completeness.notDue} for tickets not due, so not met`);
   const aFirstQuarter = windowOf(phaseA, phaseA.startedAt, phaseA.startedAt + (phaseA.endedAt - phaseA.startedAt) / 4);
   const aLastQuarter = windowOf(phaseA, phaseA.endedAt - (phaseA.endedAt - phaseA.startedAt) / 4, phaseA.endedAt);
   // Creation capacity (closed loop) with nearly all of phase A's timers live, against none live.
@@ -1011,13 +1036,21 @@ function formatReport(r: ReportInput): string {
     );
   }
   L.push('### Summary', '');
-  L.push(table(['target', 'result', 'detail'], [[`#4: breach-detection lateness p99 < 2 s (${r.aCount} open tickets with live timers)`, `**${r.verdict.met ? 'MET' : 'NOT MET'}**`, r.verdict.detail]], 3));
+  L.push(
+    table(
+      ['target', 'result', 'detail'],
+      [[`#4: breach-detection lateness p99 < 2 s (${r.aCount} open tickets with live timers)`, `**${r.verdict.met ? 'MET' : 'NOT MET'}**`, r.verdict.detail]],
+      3,
+    ),
+  );
   L.push('');
   const worker = (phase: string) => r.resources.find((x) => x.name === 'worker' && x.phase === phase)?.u;
   const wB = worker('B');
   const wA = worker('A');
   L.push(
-    (s.phaseARate === undefined ? `- Creation capacity with the timers live (closed loop, last quarter of phase A) / with none (calibration): **${pct(r.ratio)}** ` : `- Phase A paced at ${num(s.phaseARate)} tickets/s (so the breach rate); its last quarter / calibration's closed loop: **${pct(r.ratio)}** `) +
+    (s.phaseARate === undefined
+      ? `- Creation capacity with the timers live (closed loop, last quarter of phase A) / with none (calibration): **${pct(r.ratio)}** `
+      : `- Phase A paced at ${num(s.phaseARate)} tickets/s (so the breach rate); its last quarter / calibration's closed loop: **${pct(r.ratio)}** `) +
       `(${num(r.creation.find((c) => c.label.includes('last quarter'))!.s.rps)} vs ${num(r.r0)} tickets/s). While the breaches fired ` +
       `(phase B, open loop): ${num(r.creation.find((c) => c.label.startsWith('phase B'))!.s.rps)} tickets/s of ${num(r.phaseB.rate)} offered, ` +
       `${r.creation.find((c) => c.label.startsWith('phase B'))!.s.errors} failed (30 s timeout), ` +
@@ -1031,7 +1064,9 @@ function formatReport(r: ReportInput): string {
     `- Warnings (${s.warnPercent} %): p99 ${ms(r.warnFig.workflow.p99)} ms over ${r.warnFig.completeness.events}; ` +
       `lateness as durable in PostgreSQL (breaches): p99 ${ms(r.breachFig.durable.p99)} ms.`,
   );
-  L.push(`- Metric: \`deskflow_sla_trigger_lateness\` ${r.metrics.lines.length ? `exposed on the worker's /metrics (${r.metrics.count} observations)` : `**not found** on the worker's /metrics${r.metrics.error ? ` (${r.metrics.error})` : ''}`}.`);
+  L.push(
+    `- Metric: \`deskflow_sla_trigger_lateness\` ${r.metrics.lines.length ? `exposed on the worker's /metrics (${r.metrics.count} observations)` : `**not found** on the worker's /metrics${r.metrics.error ? ` (${r.metrics.error})` : ''}`}.`,
+  );
   L.push('');
 
   L.push('### Machine', '');
@@ -1096,7 +1131,8 @@ function formatReport(r: ReportInput): string {
     'CPU and memory: /proc/<pid>/stat (utime+stime deltas, 100 % = one core) and /proc/<pid>/status (VmRSS) of each process and its ' +
       'descendants, sampled every second and attributed to the phase in progress. The Prometheus endpoint of the worker is ' +
       'scraped once, after the drain.',
-  ]) L.push(`- ${line}`);
+  ])
+    L.push(`- ${line}`);
   L.push('');
 
   L.push('### Creation rate', '');
@@ -1125,7 +1161,12 @@ function formatReport(r: ReportInput): string {
   );
   L.push('');
   L.push('Lateness (workflow clock) by when the trigger was due:', '');
-  L.push(table(['trigger, due during', 'n', 'p50', 'p95', 'p99', 'max', 'mean'], r.lateByPhase.map(({ label, d }) => row(label, d))));
+  L.push(
+    table(
+      ['trigger, due during', 'n', 'p50', 'p95', 'p99', 'max', 'mean'],
+      r.lateByPhase.map(({ label, d }) => row(label, d)),
+    ),
+  );
   L.push('');
 
   if (r.anatomy.read) {
@@ -1143,7 +1184,9 @@ function formatReport(r: ReportInput): string {
       row(`${label}: pickup`, dist(p.pickup)),
       row(`${label}: total`, dist(p.total)),
     ];
-    L.push(table(['timer', 'n', 'p50', 'p95', 'p99', 'max', 'mean'], [...parts('warning timer', r.anatomy.warning), ...parts('breach timer', r.anatomy.breach)]));
+    L.push(
+      table(['timer', 'n', 'p50', 'p95', 'p99', 'max', 'mean'], [...parts('warning timer', r.anatomy.warning), ...parts('breach timer', r.anatomy.breach)]),
+    );
     L.push(
       '',
       `Workflow tasks timed out in those histories (waited past WORKER_STICKY_QUEUE_TIMEOUT for the worker that caches the ` +
@@ -1171,7 +1214,15 @@ function formatReport(r: ReportInput): string {
       ['process', 'phase', 'seconds', 'avg CPU %', 'max CPU % (1 s)', 'peak RSS MiB', 'RSS at end MiB'],
       r.resources
         .filter((x) => x.u)
-        .map(({ name, phase, u }) => [name, phase, num(u!.seconds, 0), num(u!.avgCpuPct, 0), num(u!.maxCpuPct, 0), num(u!.peakRssMiB, 0), num(u!.lastRssMiB, 0)]),
+        .map(({ name, phase, u }) => [
+          name,
+          phase,
+          num(u!.seconds, 0),
+          num(u!.avgCpuPct, 0),
+          num(u!.maxCpuPct, 0),
+          num(u!.peakRssMiB, 0),
+          num(u!.lastRssMiB, 0),
+        ]),
       2,
     ),
   );
@@ -1181,7 +1232,16 @@ function formatReport(r: ReportInput): string {
   L.push(
     table(
       ['phase', 'samples', 'avg active', 'avg waiting for an advisory lock', 'max waiting', 'samples with a waiter'],
-      r.db.filter((x) => x.d).map(({ phase, d }) => [phase, String(d!.samples), num(d!.avgActive), num(d!.avgAdvisoryWaiting), String(d!.maxAdvisoryWaiting), pct(d!.advisoryWaitShare)]),
+      r.db
+        .filter((x) => x.d)
+        .map(({ phase, d }) => [
+          phase,
+          String(d!.samples),
+          num(d!.avgActive),
+          num(d!.avgAdvisoryWaiting),
+          String(d!.maxAdvisoryWaiting),
+          pct(d!.advisoryWaitShare),
+        ]),
     ),
   );
   L.push(

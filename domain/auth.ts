@@ -47,9 +47,7 @@ export const User = z.object({
 });
 export type User = z.infer<typeof User>;
 
-export const CreateUserInput = z
-  .object({ email: Email, name: Text.trim().min(1).max(200), role: Role, password: Password })
-  .strict();
+export const CreateUserInput = z.object({ email: Email, name: Text.trim().min(1).max(200), role: Role, password: Password }).strict();
 export type CreateUserInput = z.infer<typeof CreateUserInput>;
 
 export const PatchUserInput = z
@@ -75,7 +73,10 @@ export type ApiKey = z.infer<typeof ApiKey>;
 export const CreateApiKeyInput = z
   .object({
     name: Text.trim().min(1).max(100),
-    scopes: z.array(Scope).min(1).transform((s) => [...new Set(s)].sort()),
+    scopes: z
+      .array(Scope)
+      .min(1)
+      .transform((s) => [...new Set(s)].sort()),
     rate_limit_per_min: z.number().int().min(1).max(100_000).nullable().default(null),
   })
   .strict();

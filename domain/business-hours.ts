@@ -375,8 +375,5 @@ function assertInstant(ms: number, name: string): void {
 }
 
 function noOpenTime(cal: Calendar): DeskflowError {
-  return new DeskflowError(
-    'rule_violation',
-    `business-hours calendar (${cal.time_zone}) has no open time`,
-  );
+  return new DeskflowError('rule_violation', `business-hours calendar (${cal.time_zone}) has no open time`);
 }

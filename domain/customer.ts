@@ -18,7 +18,9 @@ export type Customer = z.infer<typeof Customer>;
 const fields = {
   name: Text.trim().min(1).max(200),
   email: z.email().max(254).toLowerCase().nullable(),
-  phone: Text.trim().regex(/^\+?[0-9 ()-]{4,32}$/, 'a phone number').nullable(),
+  phone: Text.trim()
+    .regex(/^\+?[0-9 ()-]{4,32}$/, 'a phone number')
+    .nullable(),
   external_id: Text.trim().min(1).max(128).nullable(),
 };
 

@@ -32,7 +32,7 @@ export const ERROR_CATALOG = {
 export type ErrorCode = keyof typeof ERROR_CATALOG;
 
 export function isErrorCode(value: unknown): value is ErrorCode {
-  return typeof value === 'string' && Object.prototype.hasOwnProperty.call(ERROR_CATALOG, value);
+  return typeof value === 'string' && Object.hasOwn(ERROR_CATALOG, value);
 }
 
 export interface FieldIssue {

@@ -6,9 +6,7 @@ import { Channel, Tag, TicketPriority, TicketStatus } from './ticket';
 
 /** Targets are minutes (fractions allowed, so tests can use seconds). */
 const Minutes = z.number().positive().max(525_600);
-export const MetricTargets = z
-  .object({ first_reply: Minutes.optional(), next_reply: Minutes.optional(), resolution: Minutes.optional() })
-  .strict();
+export const MetricTargets = z.object({ first_reply: Minutes.optional(), next_reply: Minutes.optional(), resolution: Minutes.optional() }).strict();
 export const Targets = z.partialRecord(TicketPriority, MetricTargets);
 
 export const PolicyConditions = z

@@ -99,7 +99,15 @@ function achieve(m: MetricState, cal: Calendar, now: number): MetricState {
   if (m.status !== 'running' && m.status !== 'paused') return m;
   const consumed = consumedAt(m, cal, now);
   const pausedFor = m.status === 'paused' && m.paused_since ? now - ms(m.paused_since) : 0;
-  return { ...m, status: 'achieved', consumed_ms: consumed, segment_started_at: null, paused_since: null, paused_ms: m.paused_ms + pausedFor, achieved_at: iso(now) };
+  return {
+    ...m,
+    status: 'achieved',
+    consumed_ms: consumed,
+    segment_started_at: null,
+    paused_since: null,
+    paused_ms: m.paused_ms + pausedFor,
+    achieved_at: iso(now),
+  };
 }
 
 function startCycle(m: MetricState, cal: Calendar, now: number, paused: boolean): MetricState {
@@ -219,7 +227,10 @@ export function applyTicketChange(
 /** Stops the escalation ladder for the current cycle of every active metric. */
 export function acknowledge(sla: SlaState, now: number): { sla: SlaState; decisions: SlaDecision[] } {
   const metrics = sla.metrics.map((m) => (m.status === 'running' || m.status === 'paused' ? { ...m, acknowledged_at: iso(now) } : m));
-  return { sla: { ...sla, metrics }, decisions: [{ type: 'sla.acknowledged', data: { metrics: metrics.filter((m) => m.acknowledged_at).map((m) => m.metric) } }] };
+  return {
+    sla: { ...sla, metrics },
+    decisions: [{ type: 'sla.acknowledged', data: { metrics: metrics.filter((m) => m.acknowledged_at).map((m) => m.metric) } }],
+  };
 }
 
 // ---- timers ------------------------------------------------------------------------------
@@ -243,8 +254,7 @@ function pendingTriggers(sla: SlaState, policy: PolicySnapshot): PendingTrigger[
       if (!rule.metrics.includes(m.metric) || m.fired.includes(rule.id)) continue;
       const t = rule.trigger;
       if (breached && t.type === 'warning') continue; // a warning after the breach warns of nothing
-      const at =
-        t.type === 'warning' ? reachesAt(m, cal, (m.target_ms * t.percent) / 100) : t.type === 'breach' ? breachAt : breachAt + t.minutes * 60_000;
+      const at = t.type === 'warning' ? reachesAt(m, cal, (m.target_ms * t.percent) / 100) : t.type === 'breach' ? breachAt : breachAt + t.minutes * 60_000;
       out.push({ metric: m.metric, at, rule });
     }
   }
@@ -270,11 +280,7 @@ export function nextSlaWakeUp(sla: SlaState | null, policy: PolicySnapshot | nul
 }
 
 /** Everything due at `now`: breaches recorded, warnings, and the escalation rules to carry out. */
-export function fireDue(
-  sla: SlaState,
-  policy: PolicySnapshot,
-  now: number,
-): { sla: SlaState; decisions: SlaDecision[]; escalations: Escalation[] } {
+export function fireDue(sla: SlaState, policy: PolicySnapshot, now: number): { sla: SlaState; decisions: SlaDecision[]; escalations: Escalation[] } {
   const due = pendingTriggers(sla, policy)
     .filter((p) => p.at <= now)
     .sort((a, b) => a.at - b.at || (a.rule ? 1 : 0) - (b.rule ? 1 : 0));

@@ -208,13 +208,6 @@ function diff(before: Ticket, after: Ticket): Changes {
   return changes;
 }
 
-function eventOf(
-  ticket: Ticket,
-  type: TicketEventType,
-  actor: Actor,
-  changes: Changes,
-  data: Record<string, unknown>,
-  now: string,
-): TicketEvent {
+function eventOf(ticket: Ticket, type: TicketEventType, actor: Actor, changes: Changes, data: Record<string, unknown>, now: string): TicketEvent {
   return { tenant_id: ticket.tenant_id, ticket_id: ticket.id, version: ticket.version, type, actor, changes, data, occurred_at: now };
 }

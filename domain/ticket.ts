@@ -14,8 +14,7 @@ export const Channel = z.enum(['api', 'email', 'web', 'phone', 'chat']);
 export type Channel = z.infer<typeof Channel>;
 
 /** Tags are normalised to lower case so `Billing` and `billing` are one tag. */
-export const Tag = Text
-  .trim()
+export const Tag = Text.trim()
   .toLowerCase()
   .min(1)
   .max(64)

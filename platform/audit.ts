@@ -84,7 +84,9 @@ function anchorSignature(keyring: Map<string, Buffer>, a: Omit<AuditAnchor, 'sig
   const base = keyring.get(a.kid);
   if (!base) return null;
   const key = Buffer.from(hkdfSync('sha256', base, Buffer.alloc(0), 'deskflow audit anchor v1', 32));
-  return createHmac('sha256', key).update(JSON.stringify([a.v, a.tenant_id, a.seq, a.hash, a.taken_at, a.kid])).digest('base64url');
+  return createHmac('sha256', key)
+    .update(JSON.stringify([a.v, a.tenant_id, a.seq, a.hash, a.taken_at, a.kid]))
+    .digest('base64url');
 }
 
 /** The current head of each tenant's chain (or of one tenant); a tenant that does not exist is absent. */

@@ -5,16 +5,14 @@
 import { msToNumber } from '@temporalio/common/lib/time';
 import { z } from 'zod';
 
-const Duration = z
-  .string()
-  .transform((value, ctx) => {
-    try {
-      return msToNumber(value as Parameters<typeof msToNumber>[0]);
-    } catch {
-      ctx.addIssue({ code: 'custom', message: `not a duration: ${value} (try "4 days", "30s", "500ms")` });
-      return z.NEVER;
-    }
-  });
+const Duration = z.string().transform((value, ctx) => {
+  try {
+    return msToNumber(value as Parameters<typeof msToNumber>[0]);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `not a duration: ${value} (try "4 days", "30s", "500ms")` });
+    return z.NEVER;
+  }
+});
 
 // Development-only keys: refused when NODE_ENV=production.
 const DEV_FIELD_KEYS = 'dev1:ZGVza2Zsb3ctZGV2LWZpZWxkLWtleS0zMi1ieXRlcyE=';
@@ -22,89 +20,92 @@ const DEV_BLIND_INDEX_KEY = 'ZGVza2Zsb3ctZGV2LWJsaW5kLWluZGV4LWtleS0zMiE=';
 
 const Bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
-export const ConfigSchema = z.object({
-  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
-  HOST: z.string().default('0.0.0.0'),
-  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
-  BODY_LIMIT: z.string().default('100kb'),
+export const ConfigSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+    HOST: z.string().default('0.0.0.0'),
+    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    BODY_LIMIT: z.string().default('100kb'),
 
-  /** The application's least-privilege role (no DDL, no DELETE, row-level security applies). */
-  DATABASE_URL: z.string().default('postgres://deskflow_app@127.0.0.1:5432/deskflow'),
-  /** The owner role: migrations, database creation and the admin CLI only. */
-  DATABASE_ADMIN_URL: z.string().default('postgres://postgres@127.0.0.1:5432/deskflow'),
-  DATABASE_POOL_MAX: z.coerce.number().int().min(1).default(20),
+    /** The application's least-privilege role (no DDL, no DELETE, row-level security applies). */
+    DATABASE_URL: z.string().default('postgres://deskflow_app@127.0.0.1:5432/deskflow'),
+    /** The owner role: migrations, database creation and the admin CLI only. */
+    DATABASE_ADMIN_URL: z.string().default('postgres://postgres@127.0.0.1:5432/deskflow'),
+    DATABASE_POOL_MAX: z.coerce.number().int().min(1).default(20),
 
-  REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
-  REDIS_KEY_PREFIX: z.string().default('deskflow:'),
+    REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
+    REDIS_KEY_PREFIX: z.string().default('deskflow:'),
 
-  /** Unset under `npm start` means: start the embedded Temporal dev server. */
-  TEMPORAL_ADDRESS: z.string().optional(),
-  TEMPORAL_NAMESPACE: z.string().default('default'),
-  TEMPORAL_TASK_QUEUE: z.string().default('deskflow-tickets'),
-  TEMPORAL_CLI_PATH: z.string().optional(),
-  TEMPORAL_DEV_PORT: z.coerce.number().int().default(7233),
-  TEMPORAL_UI_PORT: z.coerce.number().int().default(8233),
-  DATA_DIR: z.string().default('.data'),
+    /** Unset under `npm start` means: start the embedded Temporal dev server. */
+    TEMPORAL_ADDRESS: z.string().optional(),
+    TEMPORAL_NAMESPACE: z.string().default('default'),
+    TEMPORAL_TASK_QUEUE: z.string().default('deskflow-tickets'),
+    TEMPORAL_CLI_PATH: z.string().optional(),
+    TEMPORAL_DEV_PORT: z.coerce.number().int().default(7233),
+    TEMPORAL_UI_PORT: z.coerce.number().int().default(8233),
+    DATA_DIR: z.string().default('.data'),
 
-  TICKET_AUTO_CLOSE_AFTER: Duration.default(4 * 24 * 60 * 60 * 1000),
-  TICKET_HISTORY_EVENT_LIMIT: z.coerce.number().int().min(20).default(2000),
-  IDEMPOTENCY_TTL: Duration.default(24 * 60 * 60 * 1000),
+    TICKET_AUTO_CLOSE_AFTER: Duration.default(4 * 24 * 60 * 60 * 1000),
+    TICKET_HISTORY_EVENT_LIMIT: z.coerce.number().int().min(20).default(2000),
+    IDEMPOTENCY_TTL: Duration.default(24 * 60 * 60 * 1000),
 
-  WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(2).default(40),
-  WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: z.coerce.number().int().min(1).default(40),
-  /**
-   * How long a task for a cached workflow waits for this worker before the server hands it to any worker (which must
-   * then replay its history). Longer rides out load peaks without replay storms; shorter fails over faster after a crash.
-   */
-  WORKER_STICKY_QUEUE_TIMEOUT: Duration.default(10_000),
-  /** Sticky cache size; unset: sized from the worker's heap limit (workers/workflow-bundle.ts). */
-  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
-  /** host:port of the worker's Prometheus /metrics (SDK metrics and SLA timer lateness); empty disables. */
-  WORKER_METRICS_ADDRESS: z.string().default('127.0.0.1:9464'),
-  /** Lists' `sla=at_risk`: tickets warned, or due within this window. */
-  SLA_AT_RISK_WINDOW: Duration.default(60 * 60 * 1000),
+    WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(2).default(40),
+    WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: z.coerce.number().int().min(1).default(40),
+    /**
+     * How long a task for a cached workflow waits for this worker before the server hands it to any worker (which must
+     * then replay its history). Longer rides out load peaks without replay storms; shorter fails over faster after a crash.
+     */
+    WORKER_STICKY_QUEUE_TIMEOUT: Duration.default(10_000),
+    /** Sticky cache size; unset: sized from the worker's heap limit (workers/workflow-bundle.ts). */
+    WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
+    /** host:port of the worker's Prometheus /metrics (SDK metrics and SLA timer lateness); empty disables. */
+    WORKER_METRICS_ADDRESS: z.string().default('127.0.0.1:9464'),
+    /** Lists' `sla=at_risk`: tickets warned, or due within this window. */
+    SLA_AT_RISK_WINDOW: Duration.default(60 * 60 * 1000),
 
-  /** `kid:base64(32 bytes)` comma-separated; the first encrypts, all decrypt (rotation). */
-  FIELD_ENCRYPTION_KEYS: z.string().default(DEV_FIELD_KEYS),
-  /** base64(32 bytes): HMAC key of blind indexes (lookup of encrypted emails). */
-  BLIND_INDEX_KEY: z.string().default(DEV_BLIND_INDEX_KEY),
+    /** `kid:base64(32 bytes)` comma-separated; the first encrypts, all decrypt (rotation). */
+    FIELD_ENCRYPTION_KEYS: z.string().default(DEV_FIELD_KEYS),
+    /** base64(32 bytes): HMAC key of blind indexes (lookup of encrypted emails). */
+    BLIND_INDEX_KEY: z.string().default(DEV_BLIND_INDEX_KEY),
 
-  JWT_ISSUER: z.string().default('deskflow'),
-  ACCESS_TOKEN_TTL: Duration.default(15 * 60 * 1000),
-  REFRESH_TOKEN_TTL: Duration.default(7 * 24 * 60 * 60 * 1000),
-  /** A web session ends this long after login, however often it is refreshed. */
-  SESSION_TTL: Duration.default(24 * 60 * 60 * 1000),
-  SIGNING_KEY_ROTATION: Duration.default(90 * 24 * 60 * 60 * 1000),
+    JWT_ISSUER: z.string().default('deskflow'),
+    ACCESS_TOKEN_TTL: Duration.default(15 * 60 * 1000),
+    REFRESH_TOKEN_TTL: Duration.default(7 * 24 * 60 * 60 * 1000),
+    /** A web session ends this long after login, however often it is refreshed. */
+    SESSION_TTL: Duration.default(24 * 60 * 60 * 1000),
+    SIGNING_KEY_ROTATION: Duration.default(90 * 24 * 60 * 60 * 1000),
 
-  RATE_LIMIT_PER_MIN: z.coerce.number().int().min(1).default(100),
-  INBOUND_RATE_LIMIT_PER_MIN: z.coerce.number().int().min(1).default(10),
-  /** Inbound-email requests with a missing or bad signature per minute per source address; then 429s. */
-  INBOUND_BAD_SIGNATURES_PER_MIN: z.coerce.number().int().min(1).default(10),
-  /**
-   * Login attempts per account from one source address per LOGIN_WINDOW (then that address is locked out of
-   * that account). Failures from all addresses beyond this many slow the account's logins down instead.
-   */
-  LOGIN_ATTEMPTS_PER_ACCOUNT: z.coerce.number().int().min(1).default(10),
-  LOGIN_ATTEMPTS_PER_IP: z.coerce.number().int().min(1).default(50),
-  LOGIN_WINDOW: Duration.default(15 * 60 * 1000),
-  /** The longest an account-wide slow-down delays a login attempt (the delay doubles per further failure). */
-  LOGIN_SLOWDOWN_MAX: Duration.default(5000),
-  /** Failed API-key authentications per source address per LOGIN_WINDOW; then API keys from there get a 429. */
-  API_KEY_FAILURES_PER_IP: z.coerce.number().int().min(1).default(100),
-  /** Comma-separated origins allowed by CORS (agent UIs); empty allows none. */
-  CORS_ORIGINS: z.string().default(''),
-  /** Trust X-Forwarded-For from this many proxies (for per-IP login limits). */
-  TRUST_PROXY: z.coerce.number().int().min(0).default(0),
+    RATE_LIMIT_PER_MIN: z.coerce.number().int().min(1).default(100),
+    INBOUND_RATE_LIMIT_PER_MIN: z.coerce.number().int().min(1).default(10),
+    /** Inbound-email requests with a missing or bad signature per minute per source address; then 429s. */
+    INBOUND_BAD_SIGNATURES_PER_MIN: z.coerce.number().int().min(1).default(10),
+    /**
+     * Login attempts per account from one source address per LOGIN_WINDOW (then that address is locked out of
+     * that account). Failures from all addresses beyond this many slow the account's logins down instead.
+     */
+    LOGIN_ATTEMPTS_PER_ACCOUNT: z.coerce.number().int().min(1).default(10),
+    LOGIN_ATTEMPTS_PER_IP: z.coerce.number().int().min(1).default(50),
+    LOGIN_WINDOW: Duration.default(15 * 60 * 1000),
+    /** The longest an account-wide slow-down delays a login attempt (the delay doubles per further failure). */
+    LOGIN_SLOWDOWN_MAX: Duration.default(5000),
+    /** Failed API-key authentications per source address per LOGIN_WINDOW; then API keys from there get a 429. */
+    API_KEY_FAILURES_PER_IP: z.coerce.number().int().min(1).default(100),
+    /** Comma-separated origins allowed by CORS (agent UIs); empty allows none. */
+    CORS_ORIGINS: z.string().default(''),
+    /** Trust X-Forwarded-For from this many proxies (for per-IP login limits). */
+    TRUST_PROXY: z.coerce.number().int().min(0).default(0),
 
-  DEMO_SEED: Bool.default(true),
-}).superRefine((config, ctx) => {
-  if (config.NODE_ENV === 'production') {
-    if (config.FIELD_ENCRYPTION_KEYS === DEV_FIELD_KEYS) ctx.addIssue({ code: 'custom', path: ['FIELD_ENCRYPTION_KEYS'], message: 'set a real key in production' });
-    if (config.BLIND_INDEX_KEY === DEV_BLIND_INDEX_KEY) ctx.addIssue({ code: 'custom', path: ['BLIND_INDEX_KEY'], message: 'set a real key in production' });
-    if (config.DEMO_SEED) ctx.addIssue({ code: 'custom', path: ['DEMO_SEED'], message: 'no demo tenant in production' });
-  }
-});
+    DEMO_SEED: Bool.default(true),
+  })
+  .superRefine((config, ctx) => {
+    if (config.NODE_ENV === 'production') {
+      if (config.FIELD_ENCRYPTION_KEYS === DEV_FIELD_KEYS)
+        ctx.addIssue({ code: 'custom', path: ['FIELD_ENCRYPTION_KEYS'], message: 'set a real key in production' });
+      if (config.BLIND_INDEX_KEY === DEV_BLIND_INDEX_KEY) ctx.addIssue({ code: 'custom', path: ['BLIND_INDEX_KEY'], message: 'set a real key in production' });
+      if (config.DEMO_SEED) ctx.addIssue({ code: 'custom', path: ['DEMO_SEED'], message: 'no demo tenant in production' });
+    }
+  });
 
 export type Config = z.infer<typeof ConfigSchema>;
 
@@ -117,5 +118,4 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return parsed.data;
 }
 
-export const DEFAULT_TEMPORAL_ADDRESS = (config: Config) =>
-  config.TEMPORAL_ADDRESS ?? `127.0.0.1:${config.TEMPORAL_DEV_PORT}`;
+export const DEFAULT_TEMPORAL_ADDRESS = (config: Config) => config.TEMPORAL_ADDRESS ?? `127.0.0.1:${config.TEMPORAL_DEV_PORT}`;

@@ -21,7 +21,10 @@ export interface FieldCrypto {
 
 export function parseKeyring(spec: string): Map<string, Buffer> {
   const keys = new Map<string, Buffer>();
-  for (const entry of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const entry of spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const [kid, b64] = entry.split(':');
     const key = Buffer.from(b64 ?? '', 'base64');
     if (!kid || !/^[\w-]{1,32}$/.test(kid) || key.length !== 32) {

@@ -16,10 +16,12 @@ export interface PendingRollout<Input = unknown> {
 
 /** Inside the change's own transaction; `taskQueue` is where the rollout runs (the relay there starts it). */
 export async function enqueueRollout(db: Db, taskQueue: string, row: PendingRollout): Promise<void> {
-  await db.query(
-    'INSERT INTO sla_rollout_outbox (workflow_id, tenant_id, task_queue, input) VALUES ($1, $2, $3, $4) ON CONFLICT (workflow_id) DO NOTHING',
-    [row.workflow_id, row.tenant_id, taskQueue, JSON.stringify(row.input)],
-  );
+  await db.query('INSERT INTO sla_rollout_outbox (workflow_id, tenant_id, task_queue, input) VALUES ($1, $2, $3, $4) ON CONFLICT (workflow_id) DO NOTHING', [
+    row.workflow_id,
+    row.tenant_id,
+    taskQueue,
+    JSON.stringify(row.input),
+  ]);
 }
 
 export async function markRolloutStarted(pool: pg.Pool, tenantId: string, workflowId: string): Promise<void> {
@@ -30,10 +32,11 @@ export async function markRolloutStarted(pool: pg.Pool, tenantId: string, workfl
 
 /** Rows left pending for longer than `olderThanMs` (younger ones are the API's fast path, still in flight). */
 export async function pendingRollouts(pool: pg.Pool, taskQueue: string, olderThanMs: number, limit: number): Promise<PendingRollout[]> {
-  const { rows } = await pool.query<PendingRollout>(
-    'SELECT workflow_id, tenant_id, input FROM sla_rollout_pending($1, make_interval(secs => $2), $3)',
-    [taskQueue, olderThanMs / 1000, limit],
-  );
+  const { rows } = await pool.query<PendingRollout>('SELECT workflow_id, tenant_id, input FROM sla_rollout_pending($1, make_interval(secs => $2), $3)', [
+    taskQueue,
+    olderThanMs / 1000,
+    limit,
+  ]);
   return rows;
 }
 

@@ -66,7 +66,8 @@ function scoped(client: pg.PoolClient, tenantId: string): Db {
     if (typeof textOrConfig !== 'string' && typeof (textOrConfig as { submit?: unknown }).submit === 'function') {
       throw new TypeError('custom query objects are not supported on a tenant-scoped connection');
     }
-    const config: pg.QueryConfig = typeof textOrConfig === 'string' ? { text: textOrConfig, values } : { ...textOrConfig, values: values ?? textOrConfig.values };
+    const config: pg.QueryConfig =
+      typeof textOrConfig === 'string' ? { text: textOrConfig, values } : { ...textOrConfig, values: values ?? textOrConfig.values };
     const caller = new Error();
     return new Promise<pg.QueryResult>((resolve, reject) => {
       const q = new TenantQuery(tenantId, config) as TenantQuery & { callback: (err: Error | null, res: pg.QueryResult) => void };

@@ -33,7 +33,11 @@ export function apiKeyStore(pool: pg.Pool) {
           [id, who.tenantId, input.name, minted.keyId, minted.secretHash, input.scopes, input.rate_limit_per_min, who.actor.id],
         );
         await appendAudit(db, {
-          tenant_id: who.tenantId, actor: who.actor, action: 'api_key.created', entity_type: 'api_key', entity_id: id,
+          tenant_id: who.tenantId,
+          actor: who.actor,
+          action: 'api_key.created',
+          entity_type: 'api_key',
+          entity_id: id,
           after: { name: input.name, prefix: apiKeyPrefix(minted.keyId), scopes: input.scopes, rate_limit_per_min: input.rate_limit_per_min },
           request_id: requestId,
         });
@@ -57,7 +61,11 @@ export function apiKeyStore(pool: pg.Pool) {
     },
 
     async get(tenantId: string, id: string): Promise<ApiKey | null> {
-      return withTenant(pool, tenantId, async (db) => (await db.query<ApiKey>(`SELECT ${COLUMNS} FROM api_keys WHERE tenant_id = $1 AND id = $2`, [tenantId, id])).rows[0] ?? null);
+      return withTenant(
+        pool,
+        tenantId,
+        async (db) => (await db.query<ApiKey>(`SELECT ${COLUMNS} FROM api_keys WHERE tenant_id = $1 AND id = $2`, [tenantId, id])).rows[0] ?? null,
+      );
     },
 
     /** Across tenants (a SECURITY DEFINER function): the caller checks the secret against `secret_hash`. */
@@ -72,9 +80,19 @@ export function apiKeyStore(pool: pg.Pool) {
 
     async revoke(who: Identity, id: string, requestId?: string): Promise<void> {
       await inTenantTransaction(pool, who.tenantId, async (db) => {
-        const { rowCount } = await db.query('UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE tenant_id = $1 AND id = $2', [who.tenantId, id]);
+        const { rowCount } = await db.query('UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE tenant_id = $1 AND id = $2', [
+          who.tenantId,
+          id,
+        ]);
         if (!rowCount) throw new DeskflowError('not_found', 'API key not found');
-        await appendAudit(db, { tenant_id: who.tenantId, actor: who.actor, action: 'api_key.revoked', entity_type: 'api_key', entity_id: id, request_id: requestId });
+        await appendAudit(db, {
+          tenant_id: who.tenantId,
+          actor: who.actor,
+          action: 'api_key.revoked',
+          entity_type: 'api_key',
+          entity_id: id,
+          request_id: requestId,
+        });
       });
     },
   };

@@ -42,8 +42,15 @@ export function auditStore(pool: pg.Pool) {
              AND ($8::bigint IS NULL OR seq < $8)
            ORDER BY seq DESC LIMIT $9`,
           [
-            tenantId, filter.entity_type ?? null, filter.entity_id ?? null, filter.actor_id ?? null, filter.action ?? null,
-            filter.from ?? null, filter.to ?? null, filter.before ?? null, limit + 1,
+            tenantId,
+            filter.entity_type ?? null,
+            filter.entity_id ?? null,
+            filter.actor_id ?? null,
+            filter.action ?? null,
+            filter.from ?? null,
+            filter.to ?? null,
+            filter.before ?? null,
+            limit + 1,
           ],
         );
         return result.rows.map(({ actor_type, actor_id, ...rest }) => ({ ...rest, actor: { type: actor_type, id: actor_id } }));

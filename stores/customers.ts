@@ -41,16 +41,29 @@ export function customerStore(pool: pg.Pool, crypto: FieldCrypto) {
           const { rows } = await db.query<Row>(
             `INSERT INTO customers (id, tenant_id, name, email_enc, email_bidx, email_bidx_version, phone_enc, external_id)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING RETURNING ${COLUMNS}`,
-            [id, who.tenantId, input.name, crypto.encryptNullable(input.email), input.email ? crypto.blindIndex(who.tenantId, input.email) : null,
-              BLIND_INDEX_VERSION, crypto.encryptNullable(input.phone), input.external_id],
+            [
+              id,
+              who.tenantId,
+              input.name,
+              crypto.encryptNullable(input.email),
+              input.email ? crypto.blindIndex(who.tenantId, input.email) : null,
+              BLIND_INDEX_VERSION,
+              crypto.encryptNullable(input.phone),
+              input.external_id,
+            ],
           );
           if (!rows[0]) {
             const existing = await db.query<Row>(`SELECT ${COLUMNS} FROM customers WHERE tenant_id = $1 AND id = $2`, [who.tenantId, id]);
             return toCustomer(existing.rows[0]!);
           }
           await appendAudit(db, {
-            tenant_id: who.tenantId, actor: who.actor, action: 'customer.created', entity_type: 'customer', entity_id: id,
-            after: auditView(input), request_id: requestId,
+            tenant_id: who.tenantId,
+            actor: who.actor,
+            action: 'customer.created',
+            entity_type: 'customer',
+            entity_id: id,
+            after: auditView(input),
+            request_id: requestId,
           });
           return toCustomer(rows[0]);
         });
@@ -119,7 +132,9 @@ export function customerStore(pool: pg.Pool, crypto: FieldCrypto) {
           const current = before.rows[0];
           if (!current) throw new DeskflowError('not_found', 'customer not found');
           if (expectedVersion !== undefined && current.version !== expectedVersion) {
-            throw new DeskflowError('version_mismatch', `expected version ${expectedVersion}, current is ${current.version}`, { current_version: current.version });
+            throw new DeskflowError('version_mismatch', `expected version ${expectedVersion}, current is ${current.version}`, {
+              current_version: current.version,
+            });
           }
           const { rows } = await db.query<Row>(
             `UPDATE customers SET ${sets.join(', ')}, version = version + 1, updated_at = now()
@@ -128,9 +143,14 @@ export function customerStore(pool: pg.Pool, crypto: FieldCrypto) {
           );
           const old = toCustomer(current);
           await appendAudit(db, {
-            tenant_id: who.tenantId, actor: who.actor, action: 'customer.updated', entity_type: 'customer', entity_id: id,
+            tenant_id: who.tenantId,
+            actor: who.actor,
+            action: 'customer.updated',
+            entity_type: 'customer',
+            entity_id: id,
             before: auditView(Object.fromEntries(Object.keys(patch).map((k) => [k, old[k as keyof Customer]]))),
-            after: auditView(patch), request_id: requestId,
+            after: auditView(patch),
+            request_id: requestId,
           });
           return toCustomer(rows[0]!);
         });

@@ -24,8 +24,13 @@ export function groupStore(pool: pg.Pool) {
             return existing.rows[0];
           }
           await appendAudit(db, {
-            tenant_id: who.tenantId, actor: who.actor, action: 'group.created', entity_type: 'group', entity_id: id,
-            after: { name: input.name }, request_id: requestId,
+            tenant_id: who.tenantId,
+            actor: who.actor,
+            action: 'group.created',
+            entity_type: 'group',
+            entity_id: id,
+            after: { name: input.name },
+            request_id: requestId,
           });
           return rows[0];
         });

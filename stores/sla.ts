@@ -51,7 +51,10 @@ async function assertReferencesExist(db: Db, tenantId: string, input: { conditio
   }
   const missing = async (table: 'customers' | 'users' | 'groups', refs: [string, string][], what: string): Promise<FieldIssue[]> => {
     if (refs.length === 0) return [];
-    const { rows } = await db.query<{ id: string }>(`SELECT id FROM ${table} WHERE tenant_id = $1 AND id = ANY($2::uuid[])`, [tenantId, [...new Set(refs.map((r) => r[1]))]]);
+    const { rows } = await db.query<{ id: string }>(`SELECT id FROM ${table} WHERE tenant_id = $1 AND id = ANY($2::uuid[])`, [
+      tenantId,
+      [...new Set(refs.map((r) => r[1]))],
+    ]);
     const found = new Set(rows.map((r) => r.id));
     return refs.filter(([, id]) => !found.has(id)).map(([path]) => ({ path, message: `no ${what} with this id in this tenant` }));
   };
@@ -111,7 +114,9 @@ export function slaStore(pool: pg.Pool) {
           return rows[0]!;
         };
         return {
-          metrics: metrics.rows.map((r): SlaMetricReport => ({ ...r, achievement_rate: r.achieved + r.breached ? r.achieved / (r.achieved + r.breached) : null })),
+          metrics: metrics.rows.map(
+            (r): SlaMetricReport => ({ ...r, achievement_rate: r.achieved + r.breached ? r.achieved / (r.achieved + r.breached) : null }),
+          ),
           first_reply: await durations('first_agent_reply_at'),
           resolution: await durations('solved_at'),
         };
@@ -131,24 +136,38 @@ export function slaStore(pool: pg.Pool) {
              ON CONFLICT (id) DO NOTHING RETURNING ${CAL_COLUMNS}`,
             [id, who.tenantId, input.name, input.time_zone, JSON.stringify(input.weekly), JSON.stringify(input.holidays)],
           );
-          if (!rows[0]) return (await db.query<BusinessHours>(`SELECT ${CAL_COLUMNS} FROM business_hours WHERE tenant_id = $1 AND id = $2`, [who.tenantId, id])).rows[0]!;
+          if (!rows[0])
+            return (await db.query<BusinessHours>(`SELECT ${CAL_COLUMNS} FROM business_hours WHERE tenant_id = $1 AND id = $2`, [who.tenantId, id])).rows[0]!;
           await audit(db, who, 'business_hours.created', 'business_hours', id, null, input, requestId);
           return rows[0];
         });
       },
       async get(tenantId: string, id: string): Promise<BusinessHours | null> {
-        return withTenant(pool, tenantId, async (db) => (await db.query<BusinessHours>(`SELECT ${CAL_COLUMNS} FROM business_hours WHERE tenant_id = $1 AND id = $2`, [tenantId, id])).rows[0] ?? null);
+        return withTenant(
+          pool,
+          tenantId,
+          async (db) =>
+            (await db.query<BusinessHours>(`SELECT ${CAL_COLUMNS} FROM business_hours WHERE tenant_id = $1 AND id = $2`, [tenantId, id])).rows[0] ?? null,
+        );
       },
       async list(tenantId: string): Promise<BusinessHours[]> {
-        return withTenant(pool, tenantId, async (db) => (await db.query<BusinessHours>(`SELECT ${CAL_COLUMNS} FROM business_hours WHERE tenant_id = $1 ORDER BY name, id`, [tenantId])).rows);
+        return withTenant(
+          pool,
+          tenantId,
+          async (db) => (await db.query<BusinessHours>(`SELECT ${CAL_COLUMNS} FROM business_hours WHERE tenant_id = $1 ORDER BY name, id`, [tenantId])).rows,
+        );
       },
       /** Replaces the calendar (a new version) and records the rollout its policies' open tickets are owed. */
       async replace(who: Identity, id: string, input: CalendarInput, taskQueue: string, expectedVersion?: number, requestId?: string) {
         return inTenantTransaction(pool, who.tenantId, async (db) => {
-          const before = (await db.query<BusinessHours>(`SELECT ${CAL_COLUMNS} FROM business_hours WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, [who.tenantId, id])).rows[0];
+          const before = (
+            await db.query<BusinessHours>(`SELECT ${CAL_COLUMNS} FROM business_hours WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, [who.tenantId, id])
+          ).rows[0];
           if (!before) throw new DeskflowError('not_found', 'business-hours calendar not found');
           if (expectedVersion !== undefined && expectedVersion !== before.version) {
-            throw new DeskflowError('version_mismatch', `expected version ${expectedVersion}, current is ${before.version}`, { current_version: before.version });
+            throw new DeskflowError('version_mismatch', `expected version ${expectedVersion}, current is ${before.version}`, {
+              current_version: before.version,
+            });
           }
           const { rows } = await db.query<BusinessHours>(
             `UPDATE business_hours SET name = $3, time_zone = $4, weekly = $5, holidays = $6, version = version + 1, updated_at = now()
@@ -177,11 +196,26 @@ export function slaStore(pool: pg.Pool) {
             const { rows } = await db.query<SlaPolicy>(
               `INSERT INTO sla_policies (id, tenant_id, name, position, active, conditions, targets, calendar_id, pause_statuses, escalation_rules)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING RETURNING ${POLICY_COLUMNS}`,
-              [id, who.tenantId, input.name, input.position, input.active, JSON.stringify(input.conditions), JSON.stringify(input.targets),
-                input.calendar_id, input.pause_statuses, JSON.stringify(input.escalation_rules)],
+              [
+                id,
+                who.tenantId,
+                input.name,
+                input.position,
+                input.active,
+                JSON.stringify(input.conditions),
+                JSON.stringify(input.targets),
+                input.calendar_id,
+                input.pause_statuses,
+                JSON.stringify(input.escalation_rules),
+              ],
             );
-            if (!rows[0]) return (await db.query<SlaPolicy>(`SELECT ${POLICY_COLUMNS} FROM sla_policies WHERE tenant_id = $1 AND id = $2`, [who.tenantId, id])).rows[0]!;
-            await db.query('INSERT INTO sla_policy_versions (tenant_id, policy_id, version, snapshot) VALUES ($1, $2, 1, $3)', [who.tenantId, id, JSON.stringify(rows[0])]);
+            if (!rows[0])
+              return (await db.query<SlaPolicy>(`SELECT ${POLICY_COLUMNS} FROM sla_policies WHERE tenant_id = $1 AND id = $2`, [who.tenantId, id])).rows[0]!;
+            await db.query('INSERT INTO sla_policy_versions (tenant_id, policy_id, version, snapshot) VALUES ($1, $2, 1, $3)', [
+              who.tenantId,
+              id,
+              JSON.stringify(rows[0]),
+            ]);
             await audit(db, who, 'sla_policy.created', 'sla_policy', id, null, input, requestId);
             return rows[0];
           });
@@ -190,14 +224,30 @@ export function slaStore(pool: pg.Pool) {
         }
       },
       async get(tenantId: string, id: string): Promise<SlaPolicy | null> {
-        return withTenant(pool, tenantId, async (db) => (await db.query<SlaPolicy>(`SELECT ${POLICY_COLUMNS} FROM sla_policies WHERE tenant_id = $1 AND id = $2`, [tenantId, id])).rows[0] ?? null);
+        return withTenant(
+          pool,
+          tenantId,
+          async (db) =>
+            (await db.query<SlaPolicy>(`SELECT ${POLICY_COLUMNS} FROM sla_policies WHERE tenant_id = $1 AND id = $2`, [tenantId, id])).rows[0] ?? null,
+        );
       },
       /** In evaluation order: the first active policy whose conditions match applies. */
       async list(tenantId: string): Promise<SlaPolicy[]> {
-        return withTenant(pool, tenantId, async (db) => (await db.query<SlaPolicy>(`SELECT ${POLICY_COLUMNS} FROM sla_policies WHERE tenant_id = $1 ORDER BY position, created_at`, [tenantId])).rows);
+        return withTenant(
+          pool,
+          tenantId,
+          async (db) =>
+            (await db.query<SlaPolicy>(`SELECT ${POLICY_COLUMNS} FROM sla_policies WHERE tenant_id = $1 ORDER BY position, created_at`, [tenantId])).rows,
+        );
       },
       async version(tenantId: string, id: string, version: number): Promise<unknown | null> {
-        return withTenant(pool, tenantId, async (db) => (await db.query('SELECT snapshot FROM sla_policy_versions WHERE tenant_id = $1 AND policy_id = $2 AND version = $3', [tenantId, id, version])).rows[0]?.snapshot ?? null);
+        return withTenant(
+          pool,
+          tenantId,
+          async (db) =>
+            (await db.query('SELECT snapshot FROM sla_policy_versions WHERE tenant_id = $1 AND policy_id = $2 AND version = $3', [tenantId, id, version]))
+              .rows[0]?.snapshot ?? null,
+        );
       },
       /** A new version, and the rollout its open tickets are owed, in one transaction. */
       async patch(
@@ -212,10 +262,14 @@ export function slaStore(pool: pg.Pool) {
         for (const [k, v] of Object.entries(patch)) columns[k] = ['conditions', 'targets', 'escalation_rules'].includes(k) ? JSON.stringify(v) : v;
         try {
           return await inTenantTransaction(pool, who.tenantId, async (db) => {
-            const before = (await db.query<SlaPolicy>(`SELECT ${POLICY_COLUMNS} FROM sla_policies WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, [who.tenantId, id])).rows[0];
+            const before = (
+              await db.query<SlaPolicy>(`SELECT ${POLICY_COLUMNS} FROM sla_policies WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, [who.tenantId, id])
+            ).rows[0];
             if (!before) throw new DeskflowError('not_found', 'SLA policy not found');
             if (expectedVersion !== undefined && expectedVersion !== before.version) {
-              throw new DeskflowError('version_mismatch', `expected version ${expectedVersion}, current is ${before.version}`, { current_version: before.version });
+              throw new DeskflowError('version_mismatch', `expected version ${expectedVersion}, current is ${before.version}`, {
+                current_version: before.version,
+              });
             }
             await assertReferencesExist(db, who.tenantId, patch);
             const sets = Object.keys(columns).map((c, i) => `${c} = $${i + 3}`); // names from the strict schema
@@ -224,8 +278,22 @@ export function slaStore(pool: pg.Pool) {
               [who.tenantId, id, ...Object.values(columns)],
             );
             const policy = rows[0]!;
-            await db.query('INSERT INTO sla_policy_versions (tenant_id, policy_id, version, snapshot) VALUES ($1, $2, $3, $4)', [who.tenantId, id, policy.version, JSON.stringify(policy)]);
-            await audit(db, who, 'sla_policy.updated', 'sla_policy', id, Object.fromEntries(Object.keys(patch).map((k) => [k, before[k as keyof SlaPolicy]])), patch, requestId);
+            await db.query('INSERT INTO sla_policy_versions (tenant_id, policy_id, version, snapshot) VALUES ($1, $2, $3, $4)', [
+              who.tenantId,
+              id,
+              policy.version,
+              JSON.stringify(policy),
+            ]);
+            await audit(
+              db,
+              who,
+              'sla_policy.updated',
+              'sla_policy',
+              id,
+              Object.fromEntries(Object.keys(patch).map((k) => [k, before[k as keyof SlaPolicy]])),
+              patch,
+              requestId,
+            );
             const rollout: Rollout = {
               workflow_id: `sla-rollout-policy-${id}-v${policy.version}`,
               tenant_id: who.tenantId,

@@ -60,8 +60,14 @@ export function tenantStore(pool: pg.Pool, crypto: FieldCrypto, cacheMs = 30_000
           [who.tenantId, patch.name ?? null, patch.rate_limit_per_min !== undefined, patch.rate_limit_per_min ?? null],
         );
         await appendAudit(db, {
-          tenant_id: who.tenantId, actor: who.actor, action: 'tenant.updated', entity_type: 'tenant', entity_id: who.tenantId,
-          before: Object.fromEntries(Object.keys(patch).map((k) => [k, before[k as keyof TenantSettings]])), after: patch, request_id: requestId,
+          tenant_id: who.tenantId,
+          actor: who.actor,
+          action: 'tenant.updated',
+          entity_type: 'tenant',
+          entity_id: who.tenantId,
+          before: Object.fromEntries(Object.keys(patch).map((k) => [k, before[k as keyof TenantSettings]])),
+          after: patch,
+          request_id: requestId,
         });
         limits.delete(who.tenantId);
         return rows[0]!;
@@ -73,7 +79,14 @@ export function tenantStore(pool: pg.Pool, crypto: FieldCrypto, cacheMs = 30_000
       const secret = `whsec_${randomBytes(32).toString('base64url')}`;
       await inTenantTransaction(pool, who.tenantId, async (db) => {
         await db.query('UPDATE tenants SET inbound_secret_enc = $2 WHERE id = $1', [who.tenantId, crypto.encrypt(secret)]);
-        await appendAudit(db, { tenant_id: who.tenantId, actor: who.actor, action: 'tenant.inbound_secret_rotated', entity_type: 'tenant', entity_id: who.tenantId, request_id: requestId });
+        await appendAudit(db, {
+          tenant_id: who.tenantId,
+          actor: who.actor,
+          action: 'tenant.inbound_secret_rotated',
+          entity_type: 'tenant',
+          entity_id: who.tenantId,
+          request_id: requestId,
+        });
       });
       return secret;
     },

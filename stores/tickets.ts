@@ -60,7 +60,12 @@ export function ticketStore(pool: pg.Pool) {
         const { rowCount } = await db.query('SELECT 1 FROM customers WHERE tenant_id = $1 AND id = $2', [tenantId, input.customer_id]);
         if (!rowCount) return { customerExists: false, policy: null };
         await assertReferences(db, tenantId, input);
-        const policy = await resolveSlaPolicy(db, tenantId, { priority: input.priority, channel: input.channel, tags: input.tags, customer_id: input.customer_id });
+        const policy = await resolveSlaPolicy(db, tenantId, {
+          priority: input.priority,
+          channel: input.channel,
+          tags: input.tags,
+          customer_id: input.customer_id,
+        });
         return { customerExists: true, policy };
       });
     },
@@ -85,7 +90,8 @@ export function ticketStore(pool: pg.Pool) {
       if (f.customer_id) add('customer_id = ?', f.customer_id);
       if (f.tag) add('tags @> ARRAY[?]::text[]', f.tag);
       if (f.sla === 'breached') where.push('sla_breached');
-      if (f.sla === 'at_risk') add("NOT sla_breached AND (sla_warned OR next_sla_due_at < now() + make_interval(secs => ?))", (f.atRiskWindowMs ?? 3_600_000) / 1000);
+      if (f.sla === 'at_risk')
+        add('NOT sla_breached AND (sla_warned OR next_sla_due_at < now() + make_interval(secs => ?))', (f.atRiskWindowMs ?? 3_600_000) / 1000);
       const due = "coalesce(next_sla_due_at, 'infinity'::timestamptz)";
       if (f.after) {
         values.push(f.after[0], f.after[1]);

@@ -52,24 +52,38 @@ export function userStore(pool: pg.Pool, options: UserStoreOptions = {}) {
           );
           if (!rows[0]) return (await db.query<User>(`SELECT ${COLUMNS} FROM users WHERE tenant_id = $1 AND id = $2`, [who.tenantId, id])).rows[0]!;
           await appendAudit(db, {
-            tenant_id: who.tenantId, actor: who.actor, action: 'user.created', entity_type: 'user', entity_id: id,
-            after: { email: input.email, name: input.name, role: input.role }, request_id: requestId,
+            tenant_id: who.tenantId,
+            actor: who.actor,
+            action: 'user.created',
+            entity_type: 'user',
+            entity_id: id,
+            after: { email: input.email, name: input.name, role: input.role },
+            request_id: requestId,
           });
           return rows[0];
         });
       } catch (err) {
-        if ((err as { code?: string }).code === '23505') throw new DeskflowError('conflict', 'a user with this email already exists in this tenant', { field: 'email' });
+        if ((err as { code?: string }).code === '23505')
+          throw new DeskflowError('conflict', 'a user with this email already exists in this tenant', { field: 'email' });
         throw err;
       }
     },
 
     async get(tenantId: string, id: string): Promise<User | null> {
-      return withTenant(pool, tenantId, async (db) => (await db.query<User>(`SELECT ${COLUMNS} FROM users WHERE tenant_id = $1 AND id = $2`, [tenantId, id])).rows[0] ?? null);
+      return withTenant(
+        pool,
+        tenantId,
+        async (db) => (await db.query<User>(`SELECT ${COLUMNS} FROM users WHERE tenant_id = $1 AND id = $2`, [tenantId, id])).rows[0] ?? null,
+      );
     },
 
     /** Within the tenant: the user with this (lower-cased) email, if any. */
     async findByEmail(tenantId: string, email: string): Promise<User | null> {
-      return withTenant(pool, tenantId, async (db) => (await db.query<User>(`SELECT ${COLUMNS} FROM users WHERE tenant_id = $1 AND email = $2`, [tenantId, email])).rows[0] ?? null);
+      return withTenant(
+        pool,
+        tenantId,
+        async (db) => (await db.query<User>(`SELECT ${COLUMNS} FROM users WHERE tenant_id = $1 AND email = $2`, [tenantId, email])).rows[0] ?? null,
+      );
     },
 
     /** Every account with this email (in `tenantId` only, when given), through a SECURITY DEFINER function. */
@@ -79,10 +93,16 @@ export function userStore(pool: pg.Pool, options: UserStoreOptions = {}) {
 
     /** What a session's validity depends on: the user still exists, is active, and its credential epoch. */
     async credentialState(tenantId: string, id: string): Promise<{ role: string; active: boolean; credential_epoch: number } | null> {
-      return withTenant(pool, tenantId, async (db) =>
-        (await db.query<{ role: string; active: boolean; credential_epoch: number }>(
-          'SELECT role, active, credential_epoch FROM users WHERE tenant_id = $1 AND id = $2', [tenantId, id],
-        )).rows[0] ?? null,
+      return withTenant(
+        pool,
+        tenantId,
+        async (db) =>
+          (
+            await db.query<{ role: string; active: boolean; credential_epoch: number }>(
+              'SELECT role, active, credential_epoch FROM users WHERE tenant_id = $1 AND id = $2',
+              [tenantId, id],
+            )
+          ).rows[0] ?? null,
       );
     },
 
@@ -111,7 +131,9 @@ export function userStore(pool: pg.Pool, options: UserStoreOptions = {}) {
         assertCanManage(who, current.role);
         if (patch.role) assertCanManage(who, patch.role);
         if (expectedVersion !== undefined && expectedVersion !== current.version) {
-          throw new DeskflowError('version_mismatch', `expected version ${expectedVersion}, current is ${current.version}`, { current_version: current.version });
+          throw new DeskflowError('version_mismatch', `expected version ${expectedVersion}, current is ${current.version}`, {
+            current_version: current.version,
+          });
         }
         if (who.actor.id === id && (patch.active === false || patch.role === 'agent')) {
           throw new DeskflowError('rule_violation', 'admins cannot demote or deactivate themselves');
@@ -126,7 +148,11 @@ export function userStore(pool: pg.Pool, options: UserStoreOptions = {}) {
         const { credential_epoch: epoch, ...updated } = rows[0]!;
         const visible = Object.keys(patch).filter((k) => k !== 'password');
         await appendAudit(db, {
-          tenant_id: who.tenantId, actor: who.actor, action: 'user.updated', entity_type: 'user', entity_id: id,
+          tenant_id: who.tenantId,
+          actor: who.actor,
+          action: 'user.updated',
+          entity_type: 'user',
+          entity_id: id,
           before: Object.fromEntries(visible.map((k) => [k, current[k as keyof User]])),
           after: { ...Object.fromEntries(visible.map((k) => [k, patch[k as keyof PatchUserInput]])), ...(patch.password ? { password: '[changed]' } : {}) },
           request_id: requestId,

@@ -21,7 +21,8 @@ async function main() {
   const log = createLogger(config, 'worker');
   // A second worker on the same machine takes the next free port rather than failing to start.
   const metricsAddress = config.WORKER_METRICS_ADDRESS ? await firstFreeAddress(config.WORKER_METRICS_ADDRESS) : null;
-  if (config.WORKER_METRICS_ADDRESS && !metricsAddress) log.warn({ address: config.WORKER_METRICS_ADDRESS }, 'no free metrics port near the configured one; metrics disabled');
+  if (config.WORKER_METRICS_ADDRESS && !metricsAddress)
+    log.warn({ address: config.WORKER_METRICS_ADDRESS }, 'no free metrics port near the configured one; metrics disabled');
   if (metricsAddress) {
     log.info({ metrics: `http://${metricsAddress}/metrics` }, 'worker metrics');
     // Prometheus /metrics: the SDK's metrics plus ours (deskflow_sla_trigger_lateness).

@@ -7,16 +7,7 @@
  * This file holds the process: the live state, the handlers and the main loop. What each step
  * computes lives in `ticket/` (commands, SLA deadlines and timers, failures, search attributes).
  */
-import {
-  allHandlersFinished,
-  condition,
-  continueAsNew,
-  log,
-  proxyLocalActivities,
-  setHandler,
-  uuid4,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { allHandlersFinished, condition, continueAsNew, log, proxyLocalActivities, setHandler, uuid4, workflowInfo } from '@temporalio/workflow';
 import { assertExpectedVersion, DeskflowError } from '../domain/errors';
 import type { RematchReason } from '../domain/sla';
 import type { PolicySnapshot } from '../domain/sla-policy';
@@ -97,11 +88,9 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
   /** Persist a change, then make it the live state. */
   const commit = async (change: TicketChange, opts: { searchAttributesSet?: boolean } = {}): Promise<void> => {
     if (change.events.length === 0) return;
-    const projected = await projectTicketChange({ ticket: change.ticket, events: change.events, message: change.message }).catch(
-      (err: unknown) => {
-        throw refused(err, change);
-      },
-    );
+    const projected = await projectTicketChange({ ticket: change.ticket, events: change.events, message: change.message }).catch((err: unknown) => {
+      throw refused(err, change);
+    });
     committedAt = Math.max(committedAt, projected?.committed_at ?? 0); // absent in histories from before it was reported
     ticket = change.ticket;
     publishSearchAttributes(ticket, opts.searchAttributesSet);

@@ -74,7 +74,8 @@ export function authenticate(deps: {
     };
     const [access, limited] = await Promise.allSettled([deps.sessions.accessAllowed(claims), deps.limit(identity, res)]);
     if (access.status === 'rejected') throw access.reason;
-    if (!access.value) throw new DeskflowError('unauthenticated', 'the session has ended, the token was revoked, or the access of its user has changed since it was issued');
+    if (!access.value)
+      throw new DeskflowError('unauthenticated', 'the session has ended, the token was revoked, or the access of its user has changed since it was issued');
     if (limited.status === 'rejected') throw Object.assign(limited.reason as Error, { afterAuthentication: true });
     return identity;
   }

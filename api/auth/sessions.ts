@@ -59,7 +59,12 @@ export function sessionStore(redis: Redis, ttl: { refreshMs: number; sessionMs: 
 
     async start(user: { id: string; tenant_id: string; role: Role; epoch: number }): Promise<{ session: Session; refreshToken: string }> {
       const session: Session = {
-        sid: randomUUID(), user_id: user.id, tenant_id: user.tenant_id, role: user.role, epoch: user.epoch, expires_at: Date.now() + ttl.sessionMs,
+        sid: randomUUID(),
+        user_id: user.id,
+        tenant_id: user.tenant_id,
+        role: user.role,
+        epoch: user.epoch,
+        expires_at: Date.now() + ttl.sessionMs,
       };
       await publishEpoch(user.id, user.epoch);
       await redis.set(sessionKey(session.sid), JSON.stringify(session), 'PX', ttl.sessionMs);

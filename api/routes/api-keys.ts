@@ -16,7 +16,13 @@ export function apiKeyRoutes(keys: ApiKeyStore): RouteSpec[] {
   const tag = 'API keys';
   return [
     {
-      method: 'post', path: '/api/v1/api-keys', tag, summary: 'Mint an API key for an integration', auth: 'bearer', scope: 'api_keys:manage', idempotent: true,
+      method: 'post',
+      path: '/api/v1/api-keys',
+      tag,
+      summary: 'Mint an API key for an integration',
+      auth: 'bearer',
+      scope: 'api_keys:manage',
+      idempotent: true,
       request: { body: CreateApiKeyInput },
       responses: { 201: { description: 'Created; `token` is shown only in this response', body: CreatedApiKey, headers: ['Location'] } },
       handler: async (req, res) => {
@@ -26,7 +32,12 @@ export function apiKeyRoutes(keys: ApiKeyStore): RouteSpec[] {
       },
     },
     {
-      method: 'get', path: '/api/v1/api-keys', tag, summary: 'List API keys (never their secrets)', auth: 'bearer', scope: 'api_keys:manage',
+      method: 'get',
+      path: '/api/v1/api-keys',
+      tag,
+      summary: 'List API keys (never their secrets)',
+      auth: 'bearer',
+      scope: 'api_keys:manage',
       request: { query: PageOnlyQuery },
       responses: { 200: { description: 'A page of keys', body: pageOfSchema(ApiKey) } },
       handler: async (req, res) => {
@@ -35,7 +46,12 @@ export function apiKeyRoutes(keys: ApiKeyStore): RouteSpec[] {
       },
     },
     {
-      method: 'get', path: '/api/v1/api-keys/:id', tag, summary: 'Get an API key (with last_used_at)', auth: 'bearer', scope: 'api_keys:manage',
+      method: 'get',
+      path: '/api/v1/api-keys/:id',
+      tag,
+      summary: 'Get an API key (with last_used_at)',
+      auth: 'bearer',
+      scope: 'api_keys:manage',
       request: { params: IdParams },
       responses: { 200: { description: 'The key', body: ApiKey } },
       handler: async (req, res) => {
@@ -45,7 +61,12 @@ export function apiKeyRoutes(keys: ApiKeyStore): RouteSpec[] {
       },
     },
     {
-      method: 'delete', path: '/api/v1/api-keys/:id', tag, summary: 'Revoke an API key (effective immediately)', auth: 'bearer', scope: 'api_keys:manage',
+      method: 'delete',
+      path: '/api/v1/api-keys/:id',
+      tag,
+      summary: 'Revoke an API key (effective immediately)',
+      auth: 'bearer',
+      scope: 'api_keys:manage',
       request: { params: IdParams },
       responses: { 204: { description: 'Revoked' } },
       handler: async (req, res) => {

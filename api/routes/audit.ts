@@ -36,7 +36,12 @@ const SeqKey = z.tuple([z.number().int().positive()]);
 export function auditRoutes(audit: AuditStore): RouteSpec[] {
   return [
     {
-      method: 'get', path: '/api/v1/audit', tag: 'Audit', summary: 'The audit trail, newest first', auth: 'bearer', scope: 'audit:read',
+      method: 'get',
+      path: '/api/v1/audit',
+      tag: 'Audit',
+      summary: 'The audit trail, newest first',
+      auth: 'bearer',
+      scope: 'audit:read',
       request: { query: AuditQuery },
       responses: { 200: { description: 'A page of audit entries', body: pageOfSchema(AuditEntry) } },
       handler: async (req, res) => {

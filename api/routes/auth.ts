@@ -22,8 +22,7 @@ const TokenPair = z.object({
 });
 
 /** The slow-down for an account with `failures` recent failures: none up to `free`, then 100 ms doubling, capped. */
-export const slowdownMs = (failures: number, free: number, maxMs: number) =>
-  failures < free ? 0 : Math.min(maxMs, 100 * 2 ** Math.min(failures - free, 20));
+export const slowdownMs = (failures: number, free: number, maxMs: number) => (failures < free ? 0 : Math.min(maxMs, 100 * 2 ** Math.min(failures - free, 20)));
 
 const Jwks = z.object({ keys: z.array(z.record(z.string(), z.unknown())) });
 
@@ -63,7 +62,10 @@ export function authRoutes(deps: {
 
   return [
     {
-      method: 'post', path: '/api/v1/auth/login', tag, auth: 'public',
+      method: 'post',
+      path: '/api/v1/auth/login',
+      tag,
+      auth: 'public',
       summary: 'Log in with email and password (and tenant_id when the email and password fit accounts in several tenants)',
       request: { body: LoginInput },
       responses: {
@@ -103,14 +105,23 @@ export function authRoutes(deps: {
         await limiters.reset(perAccountAndIp, `${email}|${source}`);
         const session = await sessions.start({ id: user.id, tenant_id: user.tenant_id, role: Role.parse(user.role), epoch: user.credential_epoch });
         await audit.record({
-          tenant_id: user.tenant_id, actor: { type: 'agent', id: user.id }, action: 'auth.login', entity_type: 'user', entity_id: user.id,
-          after: { session_id: session.session.sid, ip: req.ip }, request_id: req.requestId,
+          tenant_id: user.tenant_id,
+          actor: { type: 'agent', id: user.id },
+          action: 'auth.login',
+          entity_type: 'user',
+          entity_id: user.id,
+          after: { session_id: session.session.sid, ip: req.ip },
+          request_id: req.requestId,
         });
         res.json(await pair(session));
       },
     },
     {
-      method: 'post', path: '/api/v1/auth/refresh', tag, summary: 'Exchange a refresh token for new tokens (the old one is spent)', auth: 'public',
+      method: 'post',
+      path: '/api/v1/auth/refresh',
+      tag,
+      summary: 'Exchange a refresh token for new tokens (the old one is spent)',
+      auth: 'public',
       request: { body: RefreshInput },
       responses: {
         200: { description: 'New access and refresh tokens', body: TokenPair },
@@ -126,19 +137,34 @@ export function authRoutes(deps: {
       },
     },
     {
-      method: 'post', path: '/api/v1/auth/logout', tag, summary: 'End the session and revoke this access token', auth: 'bearer',
+      method: 'post',
+      path: '/api/v1/auth/logout',
+      tag,
+      summary: 'End the session and revoke this access token',
+      auth: 'bearer',
       responses: { 204: { description: 'Logged out' }, 422: { description: 'An API key has no session to end' } },
       handler: async (req, res) => {
         const who = identityOf(req);
         if (who.credential.kind !== 'user') throw new DeskflowError('rule_violation', 'API keys have no session; revoke the key instead');
         await sessions.end(who.credential.sessionId);
         await sessions.revokeAccessToken(who.credential.jti, who.credential.exp);
-        await audit.record({ tenant_id: who.tenantId, actor: who.actor, action: 'auth.logout', entity_type: 'user', entity_id: who.actor.id, request_id: req.requestId });
+        await audit.record({
+          tenant_id: who.tenantId,
+          actor: who.actor,
+          action: 'auth.logout',
+          entity_type: 'user',
+          entity_id: who.actor.id,
+          request_id: req.requestId,
+        });
         res.status(204).end();
       },
     },
     {
-      method: 'get', path: '/.well-known/jwks.json', tag, summary: 'Public keys that verify access tokens', auth: 'public',
+      method: 'get',
+      path: '/.well-known/jwks.json',
+      tag,
+      summary: 'Public keys that verify access tokens',
+      auth: 'public',
       responses: { 200: { description: 'JSON Web Key Set', body: Jwks } },
       handler: async (_req, res) => {
         res.setHeader('Cache-Control', 'public, max-age=300');

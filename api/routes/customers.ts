@@ -16,7 +16,13 @@ export function customerRoutes(customers: CustomerStore): RouteSpec[] {
   const tag = 'Customers';
   return [
     {
-      method: 'post', path: '/api/v1/customers', tag, summary: 'Create a customer', auth: 'bearer', scope: 'customers:write', idempotent: true,
+      method: 'post',
+      path: '/api/v1/customers',
+      tag,
+      summary: 'Create a customer',
+      auth: 'bearer',
+      scope: 'customers:write',
+      idempotent: true,
       request: { body: CreateCustomerInput },
       responses: { 201: { description: 'Created', body: Customer, headers: ['Location', 'ETag'] }, 409: { description: 'Email or external id taken' } },
       handler: async (req, res) => {
@@ -26,7 +32,12 @@ export function customerRoutes(customers: CustomerStore): RouteSpec[] {
       },
     },
     {
-      method: 'get', path: '/api/v1/customers', tag, summary: 'List customers (newest first; `email` finds one by exact address)', auth: 'bearer', scope: 'customers:read',
+      method: 'get',
+      path: '/api/v1/customers',
+      tag,
+      summary: 'List customers (newest first; `email` finds one by exact address)',
+      auth: 'bearer',
+      scope: 'customers:read',
       request: { query: ListCustomersQuery },
       responses: { 200: { description: 'A page of customers', body: pageOfSchema(Customer) } },
       handler: async (req, res) => {
@@ -36,7 +47,13 @@ export function customerRoutes(customers: CustomerStore): RouteSpec[] {
       },
     },
     {
-      method: 'get', path: '/api/v1/customers/:id', tag, summary: 'Get a customer', auth: 'bearer', scope: 'customers:read', conditional: ['If-None-Match'],
+      method: 'get',
+      path: '/api/v1/customers/:id',
+      tag,
+      summary: 'Get a customer',
+      auth: 'bearer',
+      scope: 'customers:read',
+      conditional: ['If-None-Match'],
       request: { params: IdParams },
       responses: { 200: { description: 'The customer', body: Customer, headers: ['ETag'] }, 304: { description: 'Not modified' } },
       handler: async (req, res) => {
@@ -49,9 +66,19 @@ export function customerRoutes(customers: CustomerStore): RouteSpec[] {
       },
     },
     {
-      method: 'patch', path: '/api/v1/customers/:id', tag, summary: 'Change a customer', auth: 'bearer', scope: 'customers:write', conditional: ['If-Match'],
+      method: 'patch',
+      path: '/api/v1/customers/:id',
+      tag,
+      summary: 'Change a customer',
+      auth: 'bearer',
+      scope: 'customers:write',
+      conditional: ['If-Match'],
       request: { params: IdParams, body: PatchCustomerInput },
-      responses: { 200: { description: 'The changed customer', body: Customer, headers: ['ETag'] }, 409: { description: 'Email or external id taken' }, 412: { description: 'Stale If-Match' } },
+      responses: {
+        200: { description: 'The changed customer', body: Customer, headers: ['ETag'] },
+        409: { description: 'Email or external id taken' },
+        412: { description: 'Stale If-Match' },
+      },
       handler: async (req, res) => {
         const id = idParam(req, 'id');
         const patch = parseBody(PatchCustomerInput, req);

@@ -37,7 +37,11 @@ export function docsRoutes(documentJson: () => string): RouteSpec[] {
   const html: DocumentedResponseSpec = { description: 'Swagger UI (the page loads its assets from /docs/)', body: z.string(), mediaType: 'text/html' };
   return [
     {
-      method: 'get', path: '/openapi.json', tag, summary: 'This OpenAPI 3.1 document', auth: 'public',
+      method: 'get',
+      path: '/openapi.json',
+      tag,
+      summary: 'This OpenAPI 3.1 document',
+      auth: 'public',
       responses: { 200: { description: 'The OpenAPI document of every route', body: z.record(z.string(), z.unknown()) } },
       handler: (_req, res) => {
         res.setHeader('Cache-Control', 'public, max-age=300');
@@ -45,7 +49,11 @@ export function docsRoutes(documentJson: () => string): RouteSpec[] {
       },
     },
     {
-      method: 'get', path: '/docs', tag, summary: 'Swagger UI', auth: 'public',
+      method: 'get',
+      path: '/docs',
+      tag,
+      summary: 'Swagger UI',
+      auth: 'public',
       responses: { 200: html, 301: { description: 'Redirect from `/docs` to `/docs/`, so the page finds its assets', headers: ['Location'] } },
       handler: (req, res) => {
         // Express matches /docs and /docs/ alike; the page's asset links are relative to /docs/.
@@ -65,7 +73,10 @@ export function mountDocs(app: Express, routes: RouteSpec[]): void {
   for (const route of docs) app[route.method](route.path, route.handler);
 
   // The page reads the document from /openapi.json (relative, so a path prefix added by a proxy is kept).
-  const [init, files] = swaggerUi.serveFiles(undefined, { swaggerUrl: '../openapi.json', swaggerOptions: { validatorUrl: null } }) as [RequestHandler, RequestHandler];
+  const [init, files] = swaggerUi.serveFiles(undefined, { swaggerUrl: '../openapi.json', swaggerOptions: { validatorUrl: null } }) as [
+    RequestHandler,
+    RequestHandler,
+  ];
   app.use('/docs', (req, res, next) => {
     if (!ASSETS.test(req.path)) return next();
     void init(req, res, (err?: unknown) => (err ? next(err) : files(req, res, next)));

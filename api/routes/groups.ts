@@ -16,7 +16,13 @@ export function groupRoutes(groups: GroupStore): RouteSpec[] {
   const tag = 'Groups';
   return [
     {
-      method: 'post', path: '/api/v1/groups', tag, summary: 'Create an agent group', auth: 'bearer', scope: 'users:manage', idempotent: true,
+      method: 'post',
+      path: '/api/v1/groups',
+      tag,
+      summary: 'Create an agent group',
+      auth: 'bearer',
+      scope: 'users:manage',
+      idempotent: true,
       request: { body: CreateGroupInput },
       responses: { 201: { description: 'Created', body: Group, headers: ['Location'] }, 409: { description: 'Name taken' } },
       handler: async (req, res) => {
@@ -25,7 +31,12 @@ export function groupRoutes(groups: GroupStore): RouteSpec[] {
       },
     },
     {
-      method: 'get', path: '/api/v1/groups', tag, summary: 'List agent groups (by name)', auth: 'bearer', scope: 'tickets:read',
+      method: 'get',
+      path: '/api/v1/groups',
+      tag,
+      summary: 'List agent groups (by name)',
+      auth: 'bearer',
+      scope: 'tickets:read',
       request: { query: ListGroupsQuery },
       responses: { 200: { description: 'A page of groups', body: pageOfSchema(Group) } },
       handler: async (req, res) => {
@@ -35,7 +46,12 @@ export function groupRoutes(groups: GroupStore): RouteSpec[] {
       },
     },
     {
-      method: 'get', path: '/api/v1/groups/:id', tag, summary: 'Get an agent group', auth: 'bearer', scope: 'tickets:read',
+      method: 'get',
+      path: '/api/v1/groups/:id',
+      tag,
+      summary: 'Get an agent group',
+      auth: 'bearer',
+      scope: 'tickets:read',
       request: { params: IdParams },
       responses: { 200: { description: 'The group', body: Group } },
       handler: async (req, res) => {

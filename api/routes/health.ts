@@ -18,12 +18,20 @@ export function healthRoutes(deps: { pool: pg.Pool; redis: Redis; temporal: Clie
   };
   return [
     {
-      method: 'get', path: '/healthz', tag: 'Health', summary: 'Liveness', auth: 'public',
+      method: 'get',
+      path: '/healthz',
+      tag: 'Health',
+      summary: 'Liveness',
+      auth: 'public',
       responses: { 200: { description: 'Alive', body: z.object({ status: z.literal('ok') }) } },
       handler: (_req, res) => void res.json({ status: 'ok' }),
     },
     {
-      method: 'get', path: '/readyz', tag: 'Health', summary: 'Readiness: PostgreSQL, Redis and Temporal reachable', auth: 'public',
+      method: 'get',
+      path: '/readyz',
+      tag: 'Health',
+      summary: 'Readiness: PostgreSQL, Redis and Temporal reachable',
+      auth: 'public',
       responses: { 200: { description: 'Ready', body: Readiness }, 503: { description: 'A dependency is down', body: Readiness } },
       handler: async (_req, res) => {
         const results = await Promise.all(

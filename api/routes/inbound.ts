@@ -66,7 +66,10 @@ export function inboundRoutes(deps: {
   const { config, limiters, tenants, customers, tickets, workflows } = deps;
   return [
     {
-      method: 'post', path: '/api/v1/inbound/:tenant/email', tag: 'Inbound', auth: 'inbound',
+      method: 'post',
+      path: '/api/v1/inbound/:tenant/email',
+      tag: 'Inbound',
+      auth: 'inbound',
       summary: 'Receive an email from a provider (signed with the tenant inbound secret)',
       request: { params: z.object({ tenant: z.uuid() }), body: InboundEmail },
       responses: {
@@ -102,7 +105,13 @@ export function inboundRoutes(deps: {
           // A Message-ID is no credential (it travels in every quoted reply): a reply joins the ticket only when
           // it comes from the ticket's requester; anyone else gets a ticket of their own.
           if (ticket && ticket.status !== 'closed' && sender && sender.id === ticket.customer_id) {
-            const added = await workflows.addMessage(who, threadTo, messageId, { body: email.text, visibility: 'public', author_type: 'customer' }, email.message_id);
+            const added = await workflows.addMessage(
+              who,
+              threadTo,
+              messageId,
+              { body: email.text, visibility: 'public', author_type: 'customer' },
+              email.message_id,
+            );
             return void res.json({ ticket_id: threadTo, message_id: added.message.id, threaded: true, duplicate: false });
           }
           // A reply to a closed ticket opens a follow-up ticket, as helpdesks do.
@@ -126,7 +135,16 @@ export function inboundRoutes(deps: {
         const ticket = await workflows.open(
           who,
           nameUuid(tenantId, 'ticket', email.message_id),
-          { subject: email.subject || '(no subject)', description: email.text, customer_id: customer.id, priority: 'normal', channel: 'email', assignee_id: null, group_id: null, tags: [] },
+          {
+            subject: email.subject || '(no subject)',
+            description: email.text,
+            customer_id: customer.id,
+            priority: 'normal',
+            channel: 'email',
+            assignee_id: null,
+            group_id: null,
+            tags: [],
+          },
           { email: { messageId: email.message_id, firstMessageId: messageId } },
         );
         res.status(201).json({ ticket_id: ticket.id, message_id: messageId, threaded: false, duplicate: false });

@@ -11,7 +11,13 @@ import { sendCreated } from '../idempotency';
 import { etagOf, identityOf, idParam, ifMatchVersion, parseBody, parseQuery } from '../request';
 import type { Rollout, SlaStore } from '../../stores/sla';
 
-const BusinessHoursBody = CalendarInput.extend({ id: z.uuid(), tenant_id: z.uuid(), version: z.number().int(), created_at: z.string(), updated_at: z.string() });
+const BusinessHoursBody = CalendarInput.extend({
+  id: z.uuid(),
+  tenant_id: z.uuid(),
+  version: z.number().int(),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
 const ReportQuery = z
   .object({ from: z.iso.datetime(), to: z.iso.datetime(), policy: z.uuid().optional() })
   .strict()
@@ -43,9 +49,11 @@ export function slaRoutes(deps: { sla: SlaStore; temporal: Client; taskQueue: st
     try {
       // Bounded: with Temporal unreachable the change is still answered (the relay starts it later).
       await temporal.withDeadline(Date.now() + FAST_PATH_DEADLINE_MS, () =>
-        temporal.workflow.start<typeof slaRolloutWorkflow>(SLA_ROLLOUT_WORKFLOW_TYPE, rolloutStartOptions(taskQueue, r.workflow_id, r.input)).catch((err: unknown) => {
-          if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err; // it ran already
-        }),
+        temporal.workflow
+          .start<typeof slaRolloutWorkflow>(SLA_ROLLOUT_WORKFLOW_TYPE, rolloutStartOptions(taskQueue, r.workflow_id, r.input))
+          .catch((err: unknown) => {
+            if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err; // it ran already
+          }),
       );
       await sla.rolloutStarted(r.tenant_id, r.workflow_id);
     } catch {
@@ -55,7 +63,13 @@ export function slaRoutes(deps: { sla: SlaStore; temporal: Client; taskQueue: st
 
   return [
     {
-      method: 'post', path: '/api/v1/business-hours', tag: 'SLA', summary: 'Create a business-hours calendar', auth: 'bearer', scope: 'sla:manage', idempotent: true,
+      method: 'post',
+      path: '/api/v1/business-hours',
+      tag: 'SLA',
+      summary: 'Create a business-hours calendar',
+      auth: 'bearer',
+      scope: 'sla:manage',
+      idempotent: true,
       request: { body: CalendarInput },
       responses: { 201: { description: 'Created', body: BusinessHoursBody, headers: ['Location', 'ETag'] } },
       handler: async (req, res) => {
@@ -64,12 +78,22 @@ export function slaRoutes(deps: { sla: SlaStore; temporal: Client; taskQueue: st
       },
     },
     {
-      method: 'get', path: '/api/v1/business-hours', tag: 'SLA', summary: 'List business-hours calendars', auth: 'bearer', scope: 'sla:manage',
+      method: 'get',
+      path: '/api/v1/business-hours',
+      tag: 'SLA',
+      summary: 'List business-hours calendars',
+      auth: 'bearer',
+      scope: 'sla:manage',
       responses: { 200: { description: 'All calendars', body: z.object({ data: z.array(BusinessHoursBody) }) } },
       handler: async (req, res) => void res.json({ data: await sla.calendars.list(identityOf(req).tenantId) }),
     },
     {
-      method: 'get', path: '/api/v1/business-hours/:id', tag: 'SLA', summary: 'Get a business-hours calendar', auth: 'bearer', scope: 'sla:manage',
+      method: 'get',
+      path: '/api/v1/business-hours/:id',
+      tag: 'SLA',
+      summary: 'Get a business-hours calendar',
+      auth: 'bearer',
+      scope: 'sla:manage',
       request: { params: IdParams },
       responses: { 200: { description: 'The calendar', body: BusinessHoursBody, headers: ['ETag'] } },
       handler: async (req, res) => {
@@ -79,34 +103,64 @@ export function slaRoutes(deps: { sla: SlaStore; temporal: Client; taskQueue: st
       },
     },
     {
-      method: 'put', path: '/api/v1/business-hours/:id', tag: 'SLA', summary: 'Replace a calendar (open hours, holidays): running tickets move their deadlines',
-      auth: 'bearer', scope: 'sla:manage', conditional: ['If-Match'],
+      method: 'put',
+      path: '/api/v1/business-hours/:id',
+      tag: 'SLA',
+      summary: 'Replace a calendar (open hours, holidays): running tickets move their deadlines',
+      auth: 'bearer',
+      scope: 'sla:manage',
+      conditional: ['If-Match'],
       request: { params: IdParams, body: CalendarInput },
       responses: { 200: { description: 'The new version', body: BusinessHoursBody, headers: ['ETag'] }, 412: { description: 'Stale If-Match' } },
       handler: async (req, res) => {
         const who = identityOf(req);
-        const { calendar, rollout: owed } = await sla.calendars.replace(who, idParam(req, 'id'), parseBody(CalendarInput, req), taskQueue, ifMatchVersion(req), req.requestId);
+        const { calendar, rollout: owed } = await sla.calendars.replace(
+          who,
+          idParam(req, 'id'),
+          parseBody(CalendarInput, req),
+          taskQueue,
+          ifMatchVersion(req),
+          req.requestId,
+        );
         await rollout(owed.input.policy_ids.length ? owed : null);
         res.setHeader('ETag', etagOf(calendar.version)).json(calendar);
       },
     },
     {
-      method: 'post', path: '/api/v1/sla-policies', tag: 'SLA', summary: 'Create an SLA policy (evaluated by position; first match wins)', auth: 'bearer',
-      scope: 'sla:manage', idempotent: true,
+      method: 'post',
+      path: '/api/v1/sla-policies',
+      tag: 'SLA',
+      summary: 'Create an SLA policy (evaluated by position; first match wins)',
+      auth: 'bearer',
+      scope: 'sla:manage',
+      idempotent: true,
       request: { body: CreateSlaPolicyInput },
-      responses: { 201: { description: 'Created', body: SlaPolicy, headers: ['Location', 'ETag'] }, 422: { description: 'Unknown calendar, customer or user' } },
+      responses: {
+        201: { description: 'Created', body: SlaPolicy, headers: ['Location', 'ETag'] },
+        422: { description: 'Unknown calendar, customer or user' },
+      },
       handler: async (req, res) => {
         const policy = await sla.policies.create(identityOf(req), req.resourceId!, parseBody(CreateSlaPolicyInput, req), req.requestId);
         await sendCreated(res, { status: 201, headers: { Location: `/api/v1/sla-policies/${policy.id}`, ETag: etagOf(policy.version) }, body: policy });
       },
     },
     {
-      method: 'get', path: '/api/v1/sla-policies', tag: 'SLA', summary: 'List SLA policies in evaluation order', auth: 'bearer', scope: 'sla:manage',
+      method: 'get',
+      path: '/api/v1/sla-policies',
+      tag: 'SLA',
+      summary: 'List SLA policies in evaluation order',
+      auth: 'bearer',
+      scope: 'sla:manage',
       responses: { 200: { description: 'All policies', body: z.object({ data: z.array(SlaPolicy) }) } },
       handler: async (req, res) => void res.json({ data: await sla.policies.list(identityOf(req).tenantId) }),
     },
     {
-      method: 'get', path: '/api/v1/sla-policies/:id', tag: 'SLA', summary: 'Get an SLA policy', auth: 'bearer', scope: 'sla:manage',
+      method: 'get',
+      path: '/api/v1/sla-policies/:id',
+      tag: 'SLA',
+      summary: 'Get an SLA policy',
+      auth: 'bearer',
+      scope: 'sla:manage',
       request: { params: IdParams },
       responses: { 200: { description: 'The policy', body: SlaPolicy, headers: ['ETag'] } },
       handler: async (req, res) => {
@@ -116,7 +170,11 @@ export function slaRoutes(deps: { sla: SlaStore; temporal: Client; taskQueue: st
       },
     },
     {
-      method: 'get', path: '/api/v1/sla-policies/:id/versions/:version', tag: 'SLA', summary: 'A past version of a policy (as tickets recorded it)', auth: 'bearer',
+      method: 'get',
+      path: '/api/v1/sla-policies/:id/versions/:version',
+      tag: 'SLA',
+      summary: 'A past version of a policy (as tickets recorded it)',
+      auth: 'bearer',
       scope: 'sla:manage',
       request: { params: z.object({ id: z.uuid(), version: z.coerce.number().int().positive() }) },
       responses: { 200: { description: 'The policy as it was', body: SlaPolicy } },
@@ -129,8 +187,13 @@ export function slaRoutes(deps: { sla: SlaStore; temporal: Client; taskQueue: st
       },
     },
     {
-      method: 'patch', path: '/api/v1/sla-policies/:id', tag: 'SLA', summary: 'Change a policy (a new version): its open tickets move their deadlines',
-      auth: 'bearer', scope: 'sla:manage', conditional: ['If-Match'],
+      method: 'patch',
+      path: '/api/v1/sla-policies/:id',
+      tag: 'SLA',
+      summary: 'Change a policy (a new version): its open tickets move their deadlines',
+      auth: 'bearer',
+      scope: 'sla:manage',
+      conditional: ['If-Match'],
       request: { params: IdParams, body: PatchSlaPolicyInput },
       responses: {
         200: { description: 'The new version', body: SlaPolicy, headers: ['ETag'] },
@@ -139,14 +202,25 @@ export function slaRoutes(deps: { sla: SlaStore; temporal: Client; taskQueue: st
       },
       handler: async (req, res) => {
         const who = identityOf(req);
-        const { policy, rollout: owed } = await sla.policies.patch(who, idParam(req, 'id'), parseBody(PatchSlaPolicyInput, req), taskQueue, ifMatchVersion(req), req.requestId);
+        const { policy, rollout: owed } = await sla.policies.patch(
+          who,
+          idParam(req, 'id'),
+          parseBody(PatchSlaPolicyInput, req),
+          taskQueue,
+          ifMatchVersion(req),
+          req.requestId,
+        );
         await rollout(owed);
         res.setHeader('ETag', etagOf(policy.version)).json(policy);
       },
     },
     {
-      method: 'get', path: '/api/v1/reports/sla', tag: 'Reports', summary: 'SLA achievement per metric and policy; median and p90 times to first reply and resolution',
-      auth: 'bearer', scope: 'reports:read',
+      method: 'get',
+      path: '/api/v1/reports/sla',
+      tag: 'Reports',
+      summary: 'SLA achievement per metric and policy; median and p90 times to first reply and resolution',
+      auth: 'bearer',
+      scope: 'reports:read',
       request: { query: ReportQuery },
       responses: { 200: { description: 'The report for tickets created in [from, to)', body: SlaReport } },
       handler: async (req, res) => {

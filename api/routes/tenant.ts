@@ -10,18 +10,33 @@ export function tenantRoutes(tenants: TenantStore): RouteSpec[] {
   const tag = 'Tenant';
   return [
     {
-      method: 'get', path: '/api/v1/tenant', tag, summary: "The caller's tenant and its settings", auth: 'bearer', scope: 'tenant:manage',
+      method: 'get',
+      path: '/api/v1/tenant',
+      tag,
+      summary: "The caller's tenant and its settings",
+      auth: 'bearer',
+      scope: 'tenant:manage',
       responses: { 200: { description: 'Settings', body: TenantSettings } },
       handler: async (req, res) => void res.json(await tenants.get(identityOf(req).tenantId)),
     },
     {
-      method: 'patch', path: '/api/v1/tenant', tag, summary: 'Rename the tenant or set its per-credential rate limit', auth: 'bearer', scope: 'tenant:manage',
+      method: 'patch',
+      path: '/api/v1/tenant',
+      tag,
+      summary: 'Rename the tenant or set its per-credential rate limit',
+      auth: 'bearer',
+      scope: 'tenant:manage',
       request: { body: PatchTenantInput },
       responses: { 200: { description: 'Settings', body: TenantSettings } },
       handler: async (req, res) => void res.json(await tenants.patch(identityOf(req), parseBody(PatchTenantInput, req), req.requestId)),
     },
     {
-      method: 'post', path: '/api/v1/tenant/inbound-secret', tag, summary: 'Rotate the inbound-email signing secret', auth: 'bearer', scope: 'tenant:manage',
+      method: 'post',
+      path: '/api/v1/tenant/inbound-secret',
+      tag,
+      summary: 'Rotate the inbound-email signing secret',
+      auth: 'bearer',
+      scope: 'tenant:manage',
       responses: { 200: { description: 'The new secret (the old one stops working)', body: InboundSecret } },
       handler: async (req, res) => {
         res.setHeader('Cache-Control', 'no-store');

@@ -63,16 +63,18 @@ function explainSla(ticket: Ticket) {
     if (m.paused_ms) parts.push(`paused ${minutes(m.paused_ms)} while ${sla.pause_statuses.join('/')}`);
     if (m.holidays_skipped.length) parts.push(`skipping holidays ${m.holidays_skipped.join(', ')}`);
     const state =
-      m.status === 'running' ? `due ${m.due_at}` : m.status === 'paused' ? `paused since ${m.paused_since}` : m.status === 'achieved' ? `achieved ${m.achieved_at}` : 'not started';
+      m.status === 'running'
+        ? `due ${m.due_at}`
+        : m.status === 'paused'
+          ? `paused since ${m.paused_since}`
+          : m.status === 'achieved'
+            ? `achieved ${m.achieved_at}`
+            : 'not started';
     return { metric: m.metric, status: m.status, due_at: m.due_at, explanation: `${state}: ${parts.join('; ')}` };
   });
 }
 
-export function ticketRoutes(deps: {
-  tickets: TicketStore;
-  workflows: TicketWorkflows;
-  atRiskWindowMs: number;
-}): RouteSpec[] {
+export function ticketRoutes(deps: { tickets: TicketStore; workflows: TicketWorkflows; atRiskWindowMs: number }): RouteSpec[] {
   const { tickets, workflows, atRiskWindowMs } = deps;
   const tag = 'Tickets';
   const location = (id: string) => `/api/v1/tickets/${id}`;
@@ -85,9 +87,18 @@ export function ticketRoutes(deps: {
 
   return [
     {
-      method: 'post', path: '/api/v1/tickets', tag, summary: 'Open a ticket (starts its workflow)', auth: 'bearer', scope: 'tickets:write', idempotent: true,
+      method: 'post',
+      path: '/api/v1/tickets',
+      tag,
+      summary: 'Open a ticket (starts its workflow)',
+      auth: 'bearer',
+      scope: 'tickets:write',
+      idempotent: true,
       request: { body: CreateTicketInput },
-      responses: { 201: { description: 'Created and persisted', body: Ticket, headers: ['Location', 'ETag'] }, 422: { description: 'Unknown customer, assignee or group' } },
+      responses: {
+        201: { description: 'Created and persisted', body: Ticket, headers: ['Location', 'ETag'] },
+        422: { description: 'Unknown customer, assignee or group' },
+      },
       handler: async (req, res) => {
         const who = identityOf(req);
         const input = parseBody(CreateTicketInput, req);
@@ -98,7 +109,12 @@ export function ticketRoutes(deps: {
       },
     },
     {
-      method: 'get', path: '/api/v1/tickets', tag, summary: 'List tickets (newest first)', auth: 'bearer', scope: 'tickets:read',
+      method: 'get',
+      path: '/api/v1/tickets',
+      tag,
+      summary: 'List tickets (newest first)',
+      auth: 'bearer',
+      scope: 'tickets:read',
       request: { query: ListTicketsQuery },
       responses: { 200: { description: 'A page of tickets', body: pageOfSchema(Ticket) } },
       handler: async (req, res) => {
@@ -111,7 +127,13 @@ export function ticketRoutes(deps: {
       },
     },
     {
-      method: 'get', path: '/api/v1/tickets/:id', tag, summary: 'Get a ticket', auth: 'bearer', scope: 'tickets:read', conditional: ['If-None-Match'],
+      method: 'get',
+      path: '/api/v1/tickets/:id',
+      tag,
+      summary: 'Get a ticket',
+      auth: 'bearer',
+      scope: 'tickets:read',
+      conditional: ['If-None-Match'],
       request: { params: IdParams },
       responses: { 200: { description: 'The ticket', body: Ticket, headers: ['ETag'] }, 304: { description: 'Not modified' } },
       handler: async (req, res) => {
@@ -123,7 +145,12 @@ export function ticketRoutes(deps: {
       },
     },
     {
-      method: 'patch', path: '/api/v1/tickets/:id', tag, summary: 'Change status, priority, assignee, group, tags or subject', auth: 'bearer', scope: 'tickets:write',
+      method: 'patch',
+      path: '/api/v1/tickets/:id',
+      tag,
+      summary: 'Change status, priority, assignee, group, tags or subject',
+      auth: 'bearer',
+      scope: 'tickets:write',
       conditional: ['If-Match'],
       request: { params: IdParams, body: PatchTicketInput },
       responses: {
@@ -141,7 +168,13 @@ export function ticketRoutes(deps: {
       },
     },
     {
-      method: 'post', path: '/api/v1/tickets/:id/messages', tag, summary: 'Add a public reply or an internal note', auth: 'bearer', scope: 'tickets:write', idempotent: true,
+      method: 'post',
+      path: '/api/v1/tickets/:id/messages',
+      tag,
+      summary: 'Add a public reply or an internal note',
+      auth: 'bearer',
+      scope: 'tickets:write',
+      idempotent: true,
       request: { params: IdParams, body: AddMessageInput },
       responses: { 201: { description: 'Added', body: MessageWithTicket, headers: ['Location', 'ETag'] }, 422: { description: 'The ticket is closed' } },
       handler: async (req, res) => {
@@ -156,7 +189,12 @@ export function ticketRoutes(deps: {
       },
     },
     {
-      method: 'get', path: '/api/v1/tickets/:id/messages', tag, summary: "List a ticket's messages (oldest first)", auth: 'bearer', scope: 'tickets:read',
+      method: 'get',
+      path: '/api/v1/tickets/:id/messages',
+      tag,
+      summary: "List a ticket's messages (oldest first)",
+      auth: 'bearer',
+      scope: 'tickets:read',
       request: { params: IdParams, query: PageOnlyQuery },
       responses: { 200: { description: 'A page of messages', body: pageOfSchema(Message) } },
       handler: async (req, res) => {
@@ -169,7 +207,12 @@ export function ticketRoutes(deps: {
       },
     },
     {
-      method: 'get', path: '/api/v1/tickets/:id/messages/:messageId', tag, summary: 'Get one message', auth: 'bearer', scope: 'tickets:read',
+      method: 'get',
+      path: '/api/v1/tickets/:id/messages/:messageId',
+      tag,
+      summary: 'Get one message',
+      auth: 'bearer',
+      scope: 'tickets:read',
       request: { params: z.object({ id: z.uuid(), messageId: z.uuid() }) },
       responses: { 200: { description: 'The message', body: Message } },
       handler: async (req, res) => {
@@ -179,7 +222,11 @@ export function ticketRoutes(deps: {
       },
     },
     {
-      method: 'get', path: '/api/v1/tickets/:id/sla', tag: 'SLA', summary: 'How each SLA deadline of the ticket was derived', auth: 'bearer',
+      method: 'get',
+      path: '/api/v1/tickets/:id/sla',
+      tag: 'SLA',
+      summary: 'How each SLA deadline of the ticket was derived',
+      auth: 'bearer',
       scope: 'tickets:read',
       request: { params: IdParams },
       responses: { 200: { description: 'The SLA state, a plain-language explanation per metric, and every SLA decision', body: SlaExplanation } },
@@ -191,8 +238,12 @@ export function ticketRoutes(deps: {
       },
     },
     {
-      method: 'post', path: '/api/v1/tickets/:id/sla/ack', tag: 'SLA', summary: 'Acknowledge the escalation: the ladder stops climbing for this cycle',
-      auth: 'bearer', scope: 'tickets:write',
+      method: 'post',
+      path: '/api/v1/tickets/:id/sla/ack',
+      tag: 'SLA',
+      summary: 'Acknowledge the escalation: the ladder stops climbing for this cycle',
+      auth: 'bearer',
+      scope: 'tickets:write',
       request: { params: IdParams },
       responses: { 200: { description: 'The ticket', body: Ticket, headers: ['ETag'] }, 422: { description: 'No SLA applies, or the ticket is closed' } },
       handler: async (req, res) => {
@@ -201,7 +252,12 @@ export function ticketRoutes(deps: {
       },
     },
     {
-      method: 'get', path: '/api/v1/tickets/:id/events', tag, summary: "The ticket's timeline (one event per version)", auth: 'bearer', scope: 'tickets:read',
+      method: 'get',
+      path: '/api/v1/tickets/:id/events',
+      tag,
+      summary: "The ticket's timeline (one event per version)",
+      auth: 'bearer',
+      scope: 'tickets:read',
       request: { params: IdParams, query: PageOnlyQuery },
       responses: { 200: { description: 'A page of events', body: pageOfSchema(TimelineEvent) } },
       handler: async (req, res) => {

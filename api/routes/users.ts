@@ -15,7 +15,13 @@ export function userRoutes(users: UserStore): RouteSpec[] {
   const tag = 'Users';
   return [
     {
-      method: 'post', path: '/api/v1/users', tag, summary: 'Add an admin or agent', auth: 'bearer', scope: 'users:manage', idempotent: true,
+      method: 'post',
+      path: '/api/v1/users',
+      tag,
+      summary: 'Add an admin or agent',
+      auth: 'bearer',
+      scope: 'users:manage',
+      idempotent: true,
       request: { body: CreateUserInput },
       responses: { 201: { description: 'Created', body: User, headers: ['Location', 'ETag'] }, 409: { description: 'Email taken' } },
       handler: async (req, res) => {
@@ -24,7 +30,12 @@ export function userRoutes(users: UserStore): RouteSpec[] {
       },
     },
     {
-      method: 'get', path: '/api/v1/users', tag, summary: 'List users', auth: 'bearer', scope: 'users:manage',
+      method: 'get',
+      path: '/api/v1/users',
+      tag,
+      summary: 'List users',
+      auth: 'bearer',
+      scope: 'users:manage',
       request: { query: PageOnlyQuery },
       responses: { 200: { description: 'A page of users', body: pageOfSchema(User) } },
       handler: async (req, res) => {
@@ -33,7 +44,12 @@ export function userRoutes(users: UserStore): RouteSpec[] {
       },
     },
     {
-      method: 'get', path: '/api/v1/users/:id', tag, summary: 'Get a user', auth: 'bearer', scope: 'users:manage',
+      method: 'get',
+      path: '/api/v1/users/:id',
+      tag,
+      summary: 'Get a user',
+      auth: 'bearer',
+      scope: 'users:manage',
       request: { params: IdParams },
       responses: { 200: { description: 'The user', body: User, headers: ['ETag'] } },
       handler: async (req, res) => {
@@ -43,10 +59,19 @@ export function userRoutes(users: UserStore): RouteSpec[] {
       },
     },
     {
-      method: 'patch', path: '/api/v1/users/:id', tag, summary: 'Rename, change role, deactivate or reset the password of a user', auth: 'bearer',
-      scope: 'users:manage', conditional: ['If-Match'],
+      method: 'patch',
+      path: '/api/v1/users/:id',
+      tag,
+      summary: 'Rename, change role, deactivate or reset the password of a user',
+      auth: 'bearer',
+      scope: 'users:manage',
+      conditional: ['If-Match'],
       request: { params: IdParams, body: PatchUserInput },
-      responses: { 200: { description: 'The changed user', body: User, headers: ['ETag'] }, 412: { description: 'Stale If-Match' }, 422: { description: 'Self-demotion' } },
+      responses: {
+        200: { description: 'The changed user', body: User, headers: ['ETag'] },
+        412: { description: 'Stale If-Match' },
+        422: { description: 'Self-demotion' },
+      },
       handler: async (req, res) => {
         const id = idParam(req, 'id');
         const user = await users.patch(identityOf(req), id, parseBody(PatchUserInput, req), ifMatchVersion(req), req.requestId);

@@ -21,7 +21,11 @@ export interface Machine {
   date: string;
 }
 
-export const loadAverage = () => os.loadavg().map((l) => l.toFixed(2)).join(' / ');
+export const loadAverage = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' / ');
 
 function cpuModel(): string {
   try {

@@ -215,9 +215,6 @@ export function writeResults(file: string, generated: string): void {
   const current = readFileSync(file, 'utf8');
   const begin = current.indexOf(BEGIN);
   const end = current.indexOf(END, begin);
-  const next =
-    begin >= 0 && end >= 0
-      ? current.slice(0, begin) + block + current.slice(end + END.length)
-      : `${current.trimEnd()}\n\n${block}\n`;
+  const next = begin >= 0 && end >= 0 ? current.slice(0, begin) + block + current.slice(end + END.length) : `${current.trimEnd()}\n\n${block}\n`;
   writeFileSync(file, next);
 }

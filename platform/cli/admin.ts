@@ -71,7 +71,7 @@ const COMMANDS: Record<string, { usage: string; summary: string }> = {
   },
   'verify-audit': {
     usage: 'verify-audit [--tenant <id>] [--anchor <file or JSON line>]',
-    summary: "recompute the audit hash chain (and check signed heads); exit 1 if it is broken",
+    summary: 'recompute the audit hash chain (and check signed heads); exit 1 if it is broken',
   },
   'audit-head': { usage: 'audit-head [--tenant <id>]', summary: "print each tenant's signed audit-chain head, to store outside the database" },
   'seed-demo': { usage: 'seed-demo', summary: 'the demo tenant, admin and customer of `npm start` (idempotent)' },
@@ -174,7 +174,13 @@ async function main() {
         return 0;
       }
       case 'seed-demo': {
-        const { tenantId } = await createTenant(pool, crypto, 'Demo', { email: DEMO.adminEmail, password: DEMO.adminPassword, name: 'Demo Admin' }, DEMO.tenantId);
+        const { tenantId } = await createTenant(
+          pool,
+          crypto,
+          'Demo',
+          { email: DEMO.adminEmail, password: DEMO.adminPassword, name: 'Demo Admin' },
+          DEMO.tenantId,
+        );
         await customerStore(pool, crypto)
           .create(operator(tenantId), DEMO.customerId, { name: 'Ada Customer', email: 'ada@example.com', phone: null, external_id: null })
           .catch((err) => {

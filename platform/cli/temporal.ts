@@ -7,12 +7,16 @@ import { DEFAULT_TEMPORAL_ADDRESS, loadConfig } from '../config';
 import { resolveTemporalCli } from '../temporal-cli';
 
 const config = loadConfig();
-const result = spawnSync(resolveTemporalCli((msg) => console.error(msg)), process.argv.slice(2), {
-  stdio: 'inherit',
-  env: {
-    ...process.env,
-    TEMPORAL_ADDRESS: DEFAULT_TEMPORAL_ADDRESS(config),
-    TEMPORAL_NAMESPACE: config.TEMPORAL_NAMESPACE,
+const result = spawnSync(
+  resolveTemporalCli((msg) => console.error(msg)),
+  process.argv.slice(2),
+  {
+    stdio: 'inherit',
+    env: {
+      ...process.env,
+      TEMPORAL_ADDRESS: DEFAULT_TEMPORAL_ADDRESS(config),
+      TEMPORAL_NAMESPACE: config.TEMPORAL_NAMESPACE,
+    },
   },
-});
+);
 process.exit(result.status ?? 1);

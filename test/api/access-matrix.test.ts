@@ -110,8 +110,8 @@ function exactKey(scopes: string[]): Promise<string> {
 const acmeIds = () => [acme.id, acme.customerId, acme.agent.id, acme.admin.id, ticketId, messageId, calendarId, policyId, groupId];
 function idsIn(value: unknown, found = new Set<string>()): Set<string> {
   if (typeof value === 'string') found.add(value);
-  else if (Array.isArray(value)) value.forEach((v) => idsIn(v, found));
-  else if (value && typeof value === 'object') Object.values(value).forEach((v) => idsIn(v, found));
+  else if (Array.isArray(value)) for (const v of value) idsIn(v, found);
+  else if (value && typeof value === 'object') for (const v of Object.values(value)) idsIn(v, found);
   return found;
 }
 
@@ -154,15 +154,21 @@ beforeAll(async () => {
     })
   ).body.id;
   groupId = (await http(stack, 'POST', '/api/v1/groups', { headers: acme.admin.headers, body: { name: 'Acme support' } })).body.id;
-  const created = await http(stack, 'POST', '/api/v1/tickets', { headers: acme.headers, body: { subject: 's', description: 'd', customer_id: acme.customerId } });
+  const created = await http(stack, 'POST', '/api/v1/tickets', {
+    headers: acme.headers,
+    body: { subject: 's', description: 'd', customer_id: acme.customerId },
+  });
   ticketId = created.body.id;
   messageId = (await http(stack, 'GET', `/api/v1/tickets/${ticketId}/messages`, { headers: acme.headers })).body.data[0].id;
-  narrowKey = (await http(stack, 'POST', '/api/v1/api-keys', { headers: acme.admin.headers, body: { name: 'narrow', scopes: ['webhooks:manage'] } })).body.token;
+  narrowKey = (await http(stack, 'POST', '/api/v1/api-keys', { headers: acme.admin.headers, body: { name: 'narrow', scopes: ['webhooks:manage'] } })).body
+    .token;
 });
 afterAll(() => stack.close());
 
 it('every bearer route has a fixture (add one when you add a route)', () => {
-  const missing = bearerRoutes().map((r) => r.key).filter((key) => !fixtures[key]);
+  const missing = bearerRoutes()
+    .map((r) => r.key)
+    .filter((key) => !fixtures[key]);
   expect(missing).toEqual([]);
   expect(bearerRoutes().length).toBeGreaterThanOrEqual(20);
 });

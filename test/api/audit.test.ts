@@ -107,11 +107,19 @@ describe('what is audited', () => {
     });
     expect(created.status).toBe(201);
     const newPassword = `another passphrase ${randomUUID()}`;
-    expect((await http(stack, 'PATCH', `/api/v1/users/${created.body.id}`, { headers: acme.admin.headers, body: { name: 'Senior Agent', password: newPassword } })).status).toBe(200);
+    expect(
+      (await http(stack, 'PATCH', `/api/v1/users/${created.body.id}`, { headers: acme.admin.headers, body: { name: 'Senior Agent', password: newPassword } }))
+        .status,
+    ).toBe(200);
 
     const entries = await allEntries({ entity_type: 'user', entity_id: created.body.id });
     expect(entries).toEqual([
-      expect.objectContaining({ action: 'user.updated', actor: { type: 'agent', id: acme.admin.id }, before: { name: 'New Agent' }, after: { name: 'Senior Agent', password: '[changed]' } }),
+      expect.objectContaining({
+        action: 'user.updated',
+        actor: { type: 'agent', id: acme.admin.id },
+        before: { name: 'New Agent' },
+        after: { name: 'Senior Agent', password: '[changed]' },
+      }),
       expect.objectContaining({ action: 'user.created', after: { email: created.body.email, name: 'New Agent', role: 'agent' } }),
     ]);
     for (const secret of [password, newPassword, '$argon2']) expect(JSON.stringify(entries)).not.toContain(secret);
@@ -155,7 +163,10 @@ describe('what is audited', () => {
       }),
     ]);
     expect(JSON.stringify(entries)).not.toContain(rotated.body.inbound_secret);
-    const { rows } = await stack.admin.query('SELECT count(*)::int AS n FROM audit_log WHERE tenant_id = $1 AND row_to_json(audit_log)::text LIKE $2', [acme.id, `%${rotated.body.inbound_secret}%`]);
+    const { rows } = await stack.admin.query('SELECT count(*)::int AS n FROM audit_log WHERE tenant_id = $1 AND row_to_json(audit_log)::text LIKE $2', [
+      acme.id,
+      `%${rotated.body.inbound_secret}%`,
+    ]);
     expect(rows[0].n).toBe(0);
   });
 
@@ -164,7 +175,11 @@ describe('what is audited', () => {
     expect((await http(stack, 'POST', '/api/v1/auth/logout', { headers: { Authorization: `Bearer ${session.token}` } })).status).toBe(204);
     const [logout, loginEntry] = await allEntries({ entity_type: 'user', entity_id: acme.agent.id, actor_id: acme.agent.id });
     expect(logout).toMatchObject({ action: 'auth.logout', actor: { type: 'agent', id: acme.agent.id } });
-    expect(loginEntry).toMatchObject({ action: 'auth.login', actor: { type: 'agent', id: acme.agent.id }, after: { session_id: expect.any(String), ip: expect.any(String) } });
+    expect(loginEntry).toMatchObject({
+      action: 'auth.login',
+      actor: { type: 'agent', id: acme.agent.id },
+      after: { session_id: expect.any(String), ip: expect.any(String) },
+    });
     expect(JSON.stringify([logout, loginEntry])).not.toContain(acme.agent.password);
     expect(JSON.stringify([logout, loginEntry])).not.toContain(session.token);
   });
@@ -266,7 +281,11 @@ describe('reading the trail', () => {
 });
 
 describe('append-only', () => {
-  const pgCode = (p: Promise<unknown>) => p.then(() => 'succeeded', (err: { code?: string }) => err.code ?? 'error');
+  const pgCode = (p: Promise<unknown>) =>
+    p.then(
+      () => 'succeeded',
+      (err: { code?: string }) => err.code ?? 'error',
+    );
 
   it('the application role can neither update nor delete entries, even of its own tenant', async () => {
     const before = await stack.admin.query('SELECT seq, hash, action FROM audit_log WHERE tenant_id = $1 ORDER BY seq', [acme.id]);
@@ -294,7 +313,9 @@ describe('append-only', () => {
          VALUES ($1, 1, 'system', 'test.forged', 'test', '2000-01-01T00:00:00Z', 'forged', 'forged')`,
         [acme.id],
       );
-      const row = (await client.query("SELECT seq::int, occurred_at, prev_hash, hash FROM audit_log WHERE tenant_id = $1 AND action = 'test.forged'", [acme.id])).rows[0];
+      const row = (
+        await client.query("SELECT seq::int, occurred_at, prev_hash, hash FROM audit_log WHERE tenant_id = $1 AND action = 'test.forged'", [acme.id])
+      ).rows[0];
       expect(row.seq).toBe(last + 1);
       expect(Date.parse(row.occurred_at)).toBeGreaterThan(Date.now() - 60_000);
       expect(row.prev_hash).toMatch(/^[0-9a-f]{64}$/);
@@ -465,7 +486,15 @@ describe('verify-audit', () => {
       const { tenant, entries } = await chainTenant('Anchored');
       const { line: earlier } = await headOf(tenant.id); // the same head anchored twice: a file of anchors repeats heads
       const { line, anchor } = await headOf(tenant.id);
-      expect(anchor).toEqual({ v: 1, tenant_id: tenant.id, seq: entries, hash: expect.stringMatching(/^[0-9a-f]{64}$/), taken_at: expect.any(String), kid: expect.any(String), sig: expect.any(String) });
+      expect(anchor).toEqual({
+        v: 1,
+        tenant_id: tenant.id,
+        seq: entries,
+        hash: expect.stringMatching(/^[0-9a-f]{64}$/),
+        taken_at: expect.any(String),
+        kid: expect.any(String),
+        sig: expect.any(String),
+      });
       const { rows } = await stack.admin.query('SELECT hash FROM audit_log WHERE tenant_id = $1 AND seq = $2', [tenant.id, entries]);
       expect(anchor.hash).toBe(rows[0].hash);
 
@@ -487,7 +516,9 @@ describe('verify-audit', () => {
           const caught = await admin('verify-audit', '--anchor', given);
           expect(caught.code).toBe(1);
           expect(caught.output).toContain(`${tenant.id}: ${entries - 2} entries, BROKEN`);
-          expect(caught.output).toContain(`anchored entry ${entries} (${anchor.taken_at}) is missing: the trail ends at entry ${entries - 2} (entries deleted)`);
+          expect(caught.output).toContain(
+            `anchored entry ${entries} (${anchor.taken_at}) is missing: the trail ends at entry ${entries - 2} (entries deleted)`,
+          );
         }
         // Limited to one tenant, the file's other anchor is checked alone, and holds.
         expect(await admin('verify-audit', '--tenant', acme.id, '--anchor', file)).toMatchObject({ code: 0 });

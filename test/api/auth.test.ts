@@ -72,7 +72,11 @@ describe('login', () => {
 describe('JWT attacks are 401s', () => {
   it('alg: none', async () => {
     const token = new UnsecuredJWT({ tid: acme.id, role: 'admin', sid: 'x' })
-      .setIssuer(stack.config.JWT_ISSUER).setAudience(AUDIENCE).setSubject(acme.admin.id).setExpirationTime('5m').encode();
+      .setIssuer(stack.config.JWT_ISSUER)
+      .setAudience(AUDIENCE)
+      .setSubject(acme.admin.id)
+      .setExpirationTime('5m')
+      .encode();
     expect((await me(token)).status).toBe(401);
   });
 
@@ -80,8 +84,14 @@ describe('JWT attacks are 401s', () => {
     const { privateKey } = await generateKeyPair('ES256');
     const kid = (await ring().current()).kid;
     const token = await new SignJWT({ tid: acme.id, role: 'admin', sid: 'x' })
-      .setProtectedHeader({ alg: 'ES256', kid, typ: 'at+jwt' }).setIssuer(stack.config.JWT_ISSUER).setAudience(AUDIENCE)
-      .setSubject(acme.admin.id).setJti('j').setIssuedAt().setExpirationTime('5m').sign(privateKey);
+      .setProtectedHeader({ alg: 'ES256', kid, typ: 'at+jwt' })
+      .setIssuer(stack.config.JWT_ISSUER)
+      .setAudience(AUDIENCE)
+      .setSubject(acme.admin.id)
+      .setJti('j')
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(privateKey);
     expect((await me(token)).status).toBe(401);
   });
 

@@ -27,7 +27,7 @@ const addUser = (tenant: Tenant, email: string, password: string, role: 'admin' 
   http(stack, 'POST', '/api/v1/users', { headers: tenant.admin.headers, body: { email, name: 'Pat Shared', role, password } });
 
 describe('emails are unique per tenant, not across tenants', () => {
-  it("POST /users with an email another tenant uses succeeds; the same email twice in one tenant is a 409", async () => {
+  it('POST /users with an email another tenant uses succeeds; the same email twice in one tenant is a 409', async () => {
     const email = `pat-${randomUUID()}@shared.test`;
     expect((await addUser(acme, email, 'pat password at acme')).status).toBe(201);
     const elsewhere = await addUser(globex, email, 'pat password at globex');
@@ -97,7 +97,8 @@ describe('failed API-key authentications have a per-source budget', () => {
       const key = await http(limited, 'POST', '/api/v1/api-keys', { headers: acme.admin.headers, body: { name: 'good', scopes: ['tickets:read'] } });
       expect(key.status).toBe(201);
       const attacker = address();
-      const list = (token: string, source: string) => http(limited, 'GET', '/api/v1/tickets?limit=1', { headers: { ...bearer(token), 'X-Forwarded-For': source } });
+      const list = (token: string, source: string) =>
+        http(limited, 'GET', '/api/v1/tickets?limit=1', { headers: { ...bearer(token), 'X-Forwarded-For': source } });
 
       for (let i = 0; i < 4; i++) expect((await list(mintApiKey().token, attacker)).status).toBe(401); // well-formed, unknown
       expect((await list('dfk_not-a-real-key', attacker)).status).toBe(401); // malformed counts too
@@ -204,7 +205,10 @@ describe('Idempotency-Keys belong to one credential', () => {
     const email = `admin2-${randomUUID()}@acme.test`;
     await addUser(acme, email, 'second admin password', 'admin');
     const secondAdmin = bearer((await login(stack, email, 'second admin password')).token);
-    const minter = await http(stack, 'POST', '/api/v1/api-keys', { headers: acme.admin.headers, body: { name: 'minter', scopes: ['api_keys:manage', 'tickets:read'] } });
+    const minter = await http(stack, 'POST', '/api/v1/api-keys', {
+      headers: acme.admin.headers,
+      body: { name: 'minter', scopes: ['api_keys:manage', 'tickets:read'] },
+    });
     for (const headers of [secondAdmin, bearer(minter.body.token)]) {
       const own = await mint(headers, key, body);
       expect(own.status).toBe(201);

@@ -51,11 +51,7 @@ const email = (extra: Partial<Email> = {}): Email => ({
 });
 
 /** POSTs `body` (object → JSON.stringify, string → as is), signed over exactly those bytes unless told otherwise. */
-function deliver(
-  tenantId: string,
-  body: Email | string,
-  opts: { secret?: string; t?: number; signature?: string | null; target?: { url: string } } = {},
-) {
+function deliver(tenantId: string, body: Email | string, opts: { secret?: string; t?: number; signature?: string | null; target?: { url: string } } = {}) {
   const raw = typeof body === 'string' ? body : JSON.stringify(body);
   const signature = opts.signature === undefined ? signPayload(opts.secret ?? secret, raw, opts.t) : opts.signature;
   return http(opts.target ?? stack, 'POST', `/api/v1/inbound/${tenantId}/email`, {
@@ -182,7 +178,7 @@ describe('a reply', () => {
     expect((await deliver(acme.id, reply)).body).toMatchObject({ ticket_id: res.body.ticket_id, duplicate: true });
   });
 
-  it('threads whatever the case or spacing of the requester\'s address', async () => {
+  it("threads whatever the case or spacing of the requester's address", async () => {
     const opening = email({ from: { email: `Case.${randomUUID()}@Example.com` } });
     const ticketId = (await deliver(acme.id, opening)).body.ticket_id;
     const res = await deliver(acme.id, email({ from: { email: opening.from.email.toUpperCase() }, text: 'same person', in_reply_to: opening.message_id }));
@@ -306,10 +302,15 @@ describe('unsigned or wrongly signed deliveries are 401s that persist nothing', 
   const now = () => Math.floor(Date.now() / 1000);
   const cases: [string, () => Promise<{ status: number; body: any; headers: Headers }>][] = [
     ['a signature made with another secret', () => deliver(acme.id, email(), { secret: 'whsec_not-the-secret' })],
-    ['a tampered body', () => {
-      const mail = email();
-      return deliver(acme.id, JSON.stringify({ ...mail, text: 'Send the refund to my other account' }), { signature: signPayload(secret, JSON.stringify(mail)) });
-    }],
+    [
+      'a tampered body',
+      () => {
+        const mail = email();
+        return deliver(acme.id, JSON.stringify({ ...mail, text: 'Send the refund to my other account' }), {
+          signature: signPayload(secret, JSON.stringify(mail)),
+        });
+      },
+    ],
     ['no signature', () => deliver(acme.id, email(), { signature: null })],
     ['a malformed signature header', () => deliver(acme.id, email(), { signature: 'sha256=deadbeef' })],
     ['a stale timestamp (over 5 minutes old)', () => deliver(acme.id, email(), { t: now() - 6 * 60 })],
@@ -330,7 +331,10 @@ describe('unsigned or wrongly signed deliveries are 401s that persist nothing', 
     const tenant = randomUUID();
     const res = await deliver(tenant, email());
     expect(res.status).toBe(401);
-    const { rows } = await stack.admin.query('SELECT (SELECT count(*) FROM tickets WHERE tenant_id = $1)::int + (SELECT count(*) FROM customers WHERE tenant_id = $1)::int AS n', [tenant]);
+    const { rows } = await stack.admin.query(
+      'SELECT (SELECT count(*) FROM tickets WHERE tenant_id = $1)::int + (SELECT count(*) FROM customers WHERE tenant_id = $1)::int AS n',
+      [tenant],
+    );
     expect(rows[0].n).toBe(0);
   });
 
@@ -423,7 +427,14 @@ function postFrom(localAddress: string, target: { url: string }, path: string, b
   const url = new URL(path, target.url);
   return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: any }>((resolve, reject) => {
     const req = request(
-      { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', localAddress, headers: { ...headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } },
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: 'POST',
+        localAddress,
+        headers: { ...headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8');

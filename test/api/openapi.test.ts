@@ -83,7 +83,13 @@ describe('the document covers the app', () => {
   });
 
   it('documents, for every route of the table, its auth, scope and automatic problems', () => {
-    const { routes } = buildRoutes({ config: stack.config, pool: stack.pool, redis: stack.redis, temporal: stack.temporal, log: createLogger(stack.config, 'openapi-test') });
+    const { routes } = buildRoutes({
+      config: stack.config,
+      pool: stack.pool,
+      redis: stack.redis,
+      temporal: stack.temporal,
+      log: createLogger(stack.config, 'openapi-test'),
+    });
     const problemStatuses = (op: any) =>
       Object.entries(op.responses as Record<string, any>)
         .filter(([, r]) => r.content?.['application/problem+json']?.schema?.$ref === PROBLEM.$ref)
@@ -94,7 +100,8 @@ describe('the document covers the app', () => {
       expect({ where, summary: op?.summary }).toEqual({ where, summary: route.summary });
       const statuses = problemStatuses(op);
       expect({ where, has500: statuses.includes(500) }).toEqual({ where, has500: true });
-      for (const status of Object.keys(route.responses)) expect({ where, status, documented: status in op.responses }).toEqual({ where, status, documented: true });
+      for (const status of Object.keys(route.responses))
+        expect({ where, status, documented: status in op.responses }).toEqual({ where, status, documented: true });
       if (route.auth === 'bearer') {
         expect({ where, security: op.security }).toEqual({ where, security: [{ bearerAuth: route.scope ? [route.scope] : [] }] });
         expect({ where, scope: op['x-required-scope'] }).toEqual({ where, scope: route.scope });
@@ -154,7 +161,12 @@ describe('spot checks', () => {
   });
 
   it('public routes need no credential', () => {
-    for (const [method, path] of [['get', '/healthz'], ['post', '/api/v1/auth/login'], ['get', '/openapi.json'], ['get', '/docs']] as const) {
+    for (const [method, path] of [
+      ['get', '/healthz'],
+      ['post', '/api/v1/auth/login'],
+      ['get', '/openapi.json'],
+      ['get', '/docs'],
+    ] as const) {
       expect({ path, security: operation(method, path).security }).toEqual({ path, security: [] });
     }
     expect(operation('get', '/healthz').responses['401']).toBeUndefined();

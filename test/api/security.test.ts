@@ -33,12 +33,18 @@ beforeAll(async () => {
   });
   expect(ticket.status).toBe(201);
   globexTicketId = ticket.body.id;
-  expect((await http(stack, 'POST', '/api/v1/api-keys', { headers: globex.admin.headers, body: { name: 'globex key', scopes: ['tickets:read'] } })).status).toBe(201);
+  expect(
+    (await http(stack, 'POST', '/api/v1/api-keys', { headers: globex.admin.headers, body: { name: 'globex key', scopes: ['tickets:read'] } })).status,
+  ).toBe(201);
 });
 afterAll(() => stack.close());
 
 const office = { name: 'Office', time_zone: 'Europe/Berlin', weekly: [1, 2, 3, 4, 5].map((day) => ({ day, start: '09:00', end: '17:00' })), holidays: [] };
-const pgCode = (p: Promise<unknown>) => p.then(() => 'succeeded', (err: { code?: string }) => err.code ?? String(err));
+const pgCode = (p: Promise<unknown>) =>
+  p.then(
+    () => 'succeeded',
+    (err: { code?: string }) => err.code ?? String(err),
+  );
 const count = async (db: { query: pg.Pool['query'] }, sql: string, params: unknown[] = []) => (await db.query(sql, params)).rows[0].n as number;
 
 describe('customer PII at rest', () => {
@@ -83,11 +89,14 @@ describe('customer PII at rest', () => {
     // A row as the previous release wrote it: one blind-index key for every tenant, index version 1.
     const legacyIndex = createHmac('sha256', Buffer.from(stack.config.BLIND_INDEX_KEY, 'base64')).update(email).digest('base64url');
     const id = randomUUID();
-    await stack.admin.query(
-      `INSERT INTO customers (id, tenant_id, name, email_enc, email_bidx, email_bidx_version) VALUES ($1, $2, 'Legacy', $3, $4, 1)`,
-      [id, acme.id, crypto.encrypt(email), legacyIndex],
-    );
-    const lookup = async () => (await http(stack, 'GET', `/api/v1/customers?email=${encodeURIComponent(email)}`, { headers: acme.headers })).body.data.map((c: any) => c.id);
+    await stack.admin.query(`INSERT INTO customers (id, tenant_id, name, email_enc, email_bidx, email_bidx_version) VALUES ($1, $2, 'Legacy', $3, $4, 1)`, [
+      id,
+      acme.id,
+      crypto.encrypt(email),
+      legacyIndex,
+    ]);
+    const lookup = async () =>
+      (await http(stack, 'GET', `/api/v1/customers?email=${encodeURIComponent(email)}`, { headers: acme.headers })).body.data.map((c: any) => c.id);
     expect(await lookup()).toEqual([]); // the application looks up per-tenant indexes only
 
     expect(await reindexBlindIndexes(stack.admin, crypto)).toBeGreaterThanOrEqual(1);
@@ -117,7 +126,13 @@ describe('row-level security: the second wall', () => {
     expect(calendar.status).toBe(201);
     const policy = await http(stack, 'POST', '/api/v1/sla-policies', {
       headers: acme.admin.headers,
-      body: { name: 'RLS probe', position: 9000, conditions: { tags_any: ['rls-probe'] }, targets: { normal: { resolution: 600 } }, calendar_id: calendar.body.id },
+      body: {
+        name: 'RLS probe',
+        position: 9000,
+        conditions: { tags_any: ['rls-probe'] },
+        targets: { normal: { resolution: 600 } },
+        calendar_id: calendar.body.id,
+      },
     });
     expect(policy.status).toBe(201);
     const ticket = await http(stack, 'POST', '/api/v1/tickets', {
@@ -156,7 +171,12 @@ describe('row-level security: the second wall', () => {
           await count(client, `SELECT count(*)::int AS n FROM ${pg.escapeIdentifier(table)}`),
         ];
         // An empty table would prove nothing: the fixture above must give every such table a row.
-        expect({ table, rowsExist: all > 0, visible, policyReadsTenant: policies.length > 0 && policies.every((p) => p.includes('current_tenant_id()')) }).toEqual({
+        expect({
+          table,
+          rowsExist: all > 0,
+          visible,
+          policyReadsTenant: policies.length > 0 && policies.every((p) => p.includes('current_tenant_id()')),
+        }).toEqual({
           table,
           rowsExist: true,
           visible: 0,
@@ -279,7 +299,11 @@ describe('HTTP hardening', () => {
       expect(allowed.headers.get('access-control-allow-credentials')).toBeNull();
 
       const preflight = await http(cors, 'OPTIONS', '/api/v1/tickets/x', {
-        headers: { Origin: 'https://agents.example', 'Access-Control-Request-Method': 'PATCH', 'Access-Control-Request-Headers': 'authorization,content-type,if-match' },
+        headers: {
+          Origin: 'https://agents.example',
+          'Access-Control-Request-Method': 'PATCH',
+          'Access-Control-Request-Headers': 'authorization,content-type,if-match',
+        },
       });
       expect(preflight.status).toBe(204);
       expect(preflight.headers.get('access-control-allow-origin')).toBe('https://agents.example');
@@ -451,9 +475,15 @@ describe('API keys', () => {
     }
 
     // A key that may manage keys still cannot mint one with scopes it does not hold itself.
-    const manager = await http(stack, 'POST', '/api/v1/api-keys', { headers: acme.admin.headers, body: { name: 'manager', scopes: ['api_keys:manage', 'tickets:read'] } });
+    const manager = await http(stack, 'POST', '/api/v1/api-keys', {
+      headers: acme.admin.headers,
+      body: { name: 'manager', scopes: ['api_keys:manage', 'tickets:read'] },
+    });
     const asManager = { Authorization: `Bearer ${manager.body.token}` };
-    const escalation = await http(stack, 'POST', '/api/v1/api-keys', { headers: asManager, body: { name: 'escalated', scopes: ['tickets:read', 'audit:read'] } });
+    const escalation = await http(stack, 'POST', '/api/v1/api-keys', {
+      headers: asManager,
+      body: { name: 'escalated', scopes: ['tickets:read', 'audit:read'] },
+    });
     expect(escalation.status).toBe(403);
     expect(escalation.body.detail).toContain('audit:read');
     const subset = await http(stack, 'POST', '/api/v1/api-keys', { headers: asManager, body: { name: 'subset', scopes: ['tickets:read'] } });
@@ -592,7 +622,11 @@ describe('bad input persists nothing', () => {
   it('mass assignment of privileged fields is refused', async () => {
     const before = await snapshot(acme.id);
     const attempts: [string, string, unknown][] = [
-      ['POST', '/api/v1/users', { email: `x-${randomUUID()}@acme.test`, name: 'X', role: 'agent', password: 'long enough password', active: true, id: randomUUID() }],
+      [
+        'POST',
+        '/api/v1/users',
+        { email: `x-${randomUUID()}@acme.test`, name: 'X', role: 'agent', password: 'long enough password', active: true, id: randomUUID() },
+      ],
       ['PATCH', `/api/v1/users/${acme.agent.id}`, { password_hash: '$argon2id$forged' }],
       ['POST', '/api/v1/api-keys', { name: 'k', scopes: ['tickets:read'], secret_hash: 'f'.repeat(64) }],
       ['POST', '/api/v1/api-keys', { name: 'k', scopes: ['tickets:read'], tenant_id: globex.id }],

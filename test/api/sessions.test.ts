@@ -25,10 +25,25 @@ const listTickets = (target: { url: string }, token: string) => http(target, 'GE
 const refresh = (refreshToken: string) => http(stack, 'POST', '/api/v1/auth/refresh', { body: { refresh_token: refreshToken } });
 const patchUser = (id: string, body: Record<string, unknown>) => http(stack, 'PATCH', `/api/v1/users/${id}`, { headers: acme.admin.headers, body });
 const openTicket = (token: string) =>
-  http(stack, 'POST', '/api/v1/tickets', { headers: bearer(token), body: { subject: 'Printer on fire', description: 'Smoke everywhere', customer_id: acme.customerId } });
+  http(stack, 'POST', '/api/v1/tickets', {
+    headers: bearer(token),
+    body: { subject: 'Printer on fire', description: 'Smoke everywhere', customer_id: acme.customerId },
+  });
 const ALL_SCOPES_KEY = {
   name: 'everything',
-  scopes: ['tickets:read', 'tickets:write', 'customers:read', 'customers:write', 'users:manage', 'api_keys:manage', 'tenant:manage', 'audit:read', 'webhooks:manage', 'sla:manage', 'reports:read'],
+  scopes: [
+    'tickets:read',
+    'tickets:write',
+    'customers:read',
+    'customers:write',
+    'users:manage',
+    'api_keys:manage',
+    'tenant:manage',
+    'audit:read',
+    'webhooks:manage',
+    'sla:manage',
+    'reports:read',
+  ],
 };
 
 /** A new user of Acme, added over HTTP by Acme's admin, and logged in. */
@@ -195,7 +210,10 @@ describe('Cache-Control: no-store', () => {
   });
 
   it('on every authenticated read, by access token or API key', async () => {
-    const key = await http(stack, 'POST', '/api/v1/api-keys', { headers: acme.admin.headers, body: { name: 'reader', scopes: ['tickets:read', 'customers:read'] } });
+    const key = await http(stack, 'POST', '/api/v1/api-keys', {
+      headers: acme.admin.headers,
+      body: { name: 'reader', scopes: ['tickets:read', 'customers:read'] },
+    });
     const reads: [Record<string, string>, string][] = [
       [acme.agent.headers, '/api/v1/tickets'],
       [acme.agent.headers, `/api/v1/customers/${acme.customerId}`],

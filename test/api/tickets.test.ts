@@ -171,7 +171,8 @@ describe('change', () => {
   it('a message with the same Idempotency-Key is added once', async () => {
     const { body } = await create(acme);
     const key = randomUUID();
-    const send = () => http(stack, 'POST', `/api/v1/tickets/${body.id}/messages`, { headers: { ...acme.headers, 'Idempotency-Key': key }, body: { body: 'once' } });
+    const send = () =>
+      http(stack, 'POST', `/api/v1/tickets/${body.id}/messages`, { headers: { ...acme.headers, 'Idempotency-Key': key }, body: { body: 'once' } });
     const [a, b] = [await send(), await send()];
     expect(b.body.id).toBe(a.body.id);
     const list = await http(stack, 'GET', `/api/v1/tickets/${body.id}/messages`, { headers: acme.headers });
@@ -249,20 +250,21 @@ describe('lists', () => {
 });
 
 describe('bad input persists nothing', () => {
+  // CUSTOMER is a placeholder replaced with the tenant's customer id.
   const cases: [string, { body: unknown; headers?: Record<string, string> }, number, string][] = [
     ['malformed JSON', { body: '{"subject": "x",' }, 400, 'malformed_json'],
-    ['unknown field (mass assignment)', { body: { subject: 's', description: 'd', status: 'closed', customer_id: '${c}' } }, 400, 'validation_failed'],
-    ['tenant_id in the body', { body: { subject: 's', description: 'd', tenant_id: '${c}', customer_id: '${c}' } }, 400, 'validation_failed'],
-    ['missing subject', { body: { description: 'd', customer_id: '${c}' } }, 400, 'validation_failed'],
-    ['bad enum', { body: { subject: 's', description: 'd', customer_id: '${c}', priority: 'meh' } }, 400, 'validation_failed'],
+    ['unknown field (mass assignment)', { body: { subject: 's', description: 'd', status: 'closed', customer_id: 'CUSTOMER' } }, 400, 'validation_failed'],
+    ['tenant_id in the body', { body: { subject: 's', description: 'd', tenant_id: 'CUSTOMER', customer_id: 'CUSTOMER' } }, 400, 'validation_failed'],
+    ['missing subject', { body: { description: 'd', customer_id: 'CUSTOMER' } }, 400, 'validation_failed'],
+    ['bad enum', { body: { subject: 's', description: 'd', customer_id: 'CUSTOMER', priority: 'meh' } }, 400, 'validation_failed'],
     ['not JSON at all', { body: 'subject=x', headers: { 'Content-Type': 'text/plain' } }, 415, 'unsupported_media_type'],
     ['a JSON array', { body: '[1,2]' }, 400, 'validation_failed'],
-    ['oversized body', { body: { subject: 's', description: 'x'.repeat(200_000), customer_id: '${c}' } }, 413, 'payload_too_large'],
+    ['oversized body', { body: { subject: 's', description: 'x'.repeat(200_000), customer_id: 'CUSTOMER' } }, 413, 'payload_too_large'],
   ];
 
   it.each(cases)('%s', async (_name, req, status, code) => {
     const before = await counts(acme.id);
-    const body = typeof req.body === 'string' ? req.body : JSON.parse(JSON.stringify(req.body).replaceAll('${c}', acme.customerId));
+    const body = typeof req.body === 'string' ? req.body : JSON.parse(JSON.stringify(req.body).replaceAll('CUSTOMER', acme.customerId));
     const res = await http(stack, 'POST', '/api/v1/tickets', { headers: { ...acme.headers, ...req.headers }, body });
     expectProblem(res, status, code);
     expect(await counts(acme.id)).toEqual(before);
@@ -277,8 +279,16 @@ describe('bad input persists nothing', () => {
     expectProblem(await http(stack, 'GET', `/api/v1/tickets/${randomUUID()}`, { headers: acme.headers }), 404, 'not_found');
     expectProblem(await http(stack, 'PATCH', path, { headers: acme.headers, body: {} }), 400, 'validation_failed');
     expectProblem(await http(stack, 'PATCH', path, { headers: acme.headers, body: { version: 9 } }), 400, 'validation_failed');
-    expectProblem(await http(stack, 'PATCH', path, { headers: { ...acme.headers, 'If-Match': 'banana' }, body: { priority: 'low' } }), 400, 'validation_failed');
-    expectProblem(await http(stack, 'POST', `${path}/messages`, { headers: acme.headers, body: { body: 'x', visibility: 'internal', author_type: 'customer' } }), 400, 'validation_failed');
+    expectProblem(
+      await http(stack, 'PATCH', path, { headers: { ...acme.headers, 'If-Match': 'banana' }, body: { priority: 'low' } }),
+      400,
+      'validation_failed',
+    );
+    expectProblem(
+      await http(stack, 'POST', `${path}/messages`, { headers: acme.headers, body: { body: 'x', visibility: 'internal', author_type: 'customer' } }),
+      400,
+      'validation_failed',
+    );
     expectProblem(await http(stack, 'DELETE', path, { headers: acme.headers }), 404, 'not_found');
     expect(await counts(acme.id)).toEqual(before);
   });

@@ -102,7 +102,11 @@ function stringFields(schema: any, prefix: string[] = [], depth = 0): string[][]
   }
   return [];
 }
-const resolveRef = (ref: string) => ref.replace('#/', '').split('/').reduce((o: any, k) => o[k], doc);
+const resolveRef = (ref: string) =>
+  ref
+    .replace('#/', '')
+    .split('/')
+    .reduce((o: any, k) => o[k], doc);
 const dedupe = (paths: string[][]) => [...new Map(paths.map((p) => [p.join('.'), p])).values()];
 
 function bodyWith(path: string[], value: string): unknown {
@@ -137,8 +141,7 @@ function cases(): Case[] {
 }
 
 /** Percent-encoding as raw bytes: a lone surrogate goes as its (invalid) UTF-8 bytes, not as U+FFFD. */
-const rawQuery = (value: string) =>
-  [...value].map((ch) => (ch === '\u0000' ? '%00' : ch === '\ud800' ? '%ED%A0%80' : encodeURIComponent(ch))).join('');
+const rawQuery = (value: string) => [...value].map((ch) => (ch === '\u0000' ? '%00' : ch === '\ud800' ? '%ED%A0%80' : encodeURIComponent(ch))).join('');
 
 async function send(c: Case, value: string) {
   const target = concretePath(c.path);
@@ -191,7 +194,7 @@ it('refuses NUL and lone surrogates in every string field with a 400 naming the 
   expect(failures).toEqual([]);
 }, 120_000);
 
-it('answers 64 KiB of multibyte text (and a lone surrogate\'s raw bytes in a URL) with a 2xx or a 4xx, never a 5xx', async () => {
+it("answers 64 KiB of multibyte text (and a lone surrogate's raw bytes in a URL) with a 2xx or a 4xx, never a 5xx", async () => {
   const failures: string[] = [];
   for (const c of cases()) {
     // A URL is capped far below 64 KiB (Node answers 431 before the app sees it): queries get 2 KiB.
@@ -248,9 +251,7 @@ describe('a change the projection refuses (sent past the edge, straight to the w
     const handle = stack.temporal.workflow.getHandle(ticketWorkflowId(created.body.id));
     const actor = { type: 'agent' as const, id: tenant.agentId };
 
-    const patch = await failureOf(
-      handle.executeUpdate(patchTicketUpdate, { args: [{ tenant_id: tenant.id, actor, patch: { subject: NUL } }] }),
-    );
+    const patch = await failureOf(handle.executeUpdate(patchTicketUpdate, { args: [{ tenant_id: tenant.id, actor, patch: { subject: NUL } }] }));
     expect(patch.type).toBe('unstorable_change');
     const message = await failureOf(
       handle.executeUpdate(addMessageUpdate, {
@@ -286,17 +287,26 @@ describe('a change the projection refuses (sent past the edge, straight to the w
   }, 120_000);
 
   it('a ticket that cannot be opened fails its create with the problem and never exists', async () => {
-    const workflows = ticketWorkflows(
-      stack.temporal,
-      stack.config.TEMPORAL_TASK_QUEUE,
-      { autoCloseAfterMs: 60_000, historyEventLimit: 2000 },
-      async () => {
-        throw new DeskflowError('not_found');
-      },
-    );
+    const workflows = ticketWorkflows(stack.temporal, stack.config.TEMPORAL_TASK_QUEUE, { autoCloseAfterMs: 60_000, historyEventLimit: 2000 }, async () => {
+      throw new DeskflowError('not_found');
+    });
     const ticketId = randomUUID();
-    const who = { tenantId: tenant.id, actor: { type: 'agent' as const, id: tenant.agentId }, scopes: new Set<never>(), credential: { kind: 'system' as const } };
-    const input = { subject: NUL, description: 'x', customer_id: tenant.customerId, priority: 'normal' as const, channel: 'api' as const, assignee_id: null, group_id: null, tags: [] };
+    const who = {
+      tenantId: tenant.id,
+      actor: { type: 'agent' as const, id: tenant.agentId },
+      scopes: new Set<never>(),
+      credential: { kind: 'system' as const },
+    };
+    const input = {
+      subject: NUL,
+      description: 'x',
+      customer_id: tenant.customerId,
+      priority: 'normal' as const,
+      channel: 'api' as const,
+      assignee_id: null,
+      group_id: null,
+      tags: [],
+    };
     const err = await workflows.open(who, ticketId, input).then(
       () => null,
       (e: unknown) => e,

@@ -1,14 +1,6 @@
 import fc from 'fast-check';
 import { DateTime } from 'luxon';
-import {
-  addBusinessTime,
-  businessTimeBetween,
-  Calendar,
-  CalendarInput,
-  holidaysBetween,
-  openIntervals,
-  TWENTY_FOUR_SEVEN,
-} from '../../domain/business-hours';
+import { addBusinessTime, businessTimeBetween, Calendar, CalendarInput, holidaysBetween, openIntervals, TWENTY_FOUR_SEVEN } from '../../domain/business-hours';
 import { DeskflowError } from '../../domain/errors';
 
 const MIN = 60_000;
@@ -51,9 +43,7 @@ describe('business hours: Mon–Fri 09:00–17:00 in Europe/Berlin', () => {
   });
 
   it('the end of a window is closed for durationMs = 0 but reachable as a deadline', () => {
-    expect(iso(addBusinessTime(office, at('2026-01-09T09:00:00+01:00'), 8 * HOUR))).toBe(
-      iso(at('2026-01-09T17:00:00+01:00')),
-    );
+    expect(iso(addBusinessTime(office, at('2026-01-09T09:00:00+01:00'), 8 * HOUR))).toBe(iso(at('2026-01-09T17:00:00+01:00')));
     expect(iso(addBusinessTime(office, at('2026-01-09T17:00:00+01:00'), 0))).toBe(iso(at('2026-01-12T09:00:00+01:00')));
   });
 
@@ -75,9 +65,7 @@ describe('business hours: Mon–Fri 09:00–17:00 in Europe/Berlin', () => {
   });
 
   it('a recurring holiday (Dec 25) applies in another year; a one-off one does not', () => {
-    const recurring = calendar('Europe/Berlin', days(MON_FRI, '09:00', '17:00'), [
-      { date: '2025-12-25', name: 'Christmas', recurring: true },
-    ]);
+    const recurring = calendar('Europe/Berlin', days(MON_FRI, '09:00', '17:00'), [{ date: '2025-12-25', name: 'Christmas', recurring: true }]);
     const oneOff = calendar('Europe/Berlin', days(MON_FRI, '09:00', '17:00'), [{ date: '2025-12-25' }]);
     const thursday = at('2026-12-24T16:00:00+01:00'); // Dec 25 2026 is a Friday
     const due = addBusinessTime(recurring, thursday, 2 * HOUR);
@@ -163,9 +151,7 @@ describe.each(TRANSITIONS)('DST: $zone on $date', ({ zone, date, before, after, 
     // Mon–Fri across the DST weekend: Friday 16:00 + 2 h is Monday 10:00 local.
     const office = calendar(zone, days(MON_FRI, '09:00', '17:00'));
     const friday = shiftDate(date, -2);
-    expect(iso(addBusinessTime(office, at(`${friday}T16:00:00${before}`), 2 * HOUR))).toBe(
-      iso(at(`${monday}T10:00:00${after}`)),
-    );
+    expect(iso(addBusinessTime(office, at(`${friday}T16:00:00${before}`), 2 * HOUR))).toBe(iso(at(`${monday}T10:00:00${after}`)));
   });
 });
 
@@ -178,9 +164,7 @@ describe('DST: nonexistent and ambiguous local times', () => {
     // The Sunday before is an ordinary 2.5 h window.
     expect(businessTimeBetween(ny, at('2026-03-01T00:00:00Z'), at('2026-03-02T00:00:00Z'))).toBe(2.5 * HOUR);
     const berlin = calendar('Europe/Berlin', [{ day: 0, start: '02:30', end: '05:00' }]);
-    expect(openIntervals(berlin, at('2026-03-28T00:00:00Z'), at('2026-03-30T00:00:00Z'))).toEqual([
-      [at('2026-03-29T01:00:00Z'), at('2026-03-29T03:00:00Z')],
-    ]);
+    expect(openIntervals(berlin, at('2026-03-28T00:00:00Z'), at('2026-03-30T00:00:00Z'))).toEqual([[at('2026-03-29T01:00:00Z'), at('2026-03-29T03:00:00Z')]]);
   });
 
   it('a window wholly inside the skipped hour has no open time that day', () => {
@@ -307,8 +291,7 @@ const ZONES = [
 const FROM = Date.UTC(2025, 0, 1);
 const TO = Date.UTC(2028, 0, 1);
 
-const hhmm = (minutes: number): string =>
-  `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
+const hhmm = (minutes: number): string => `${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
 
 /** Window edges: often on the half hour (to hit DST gaps and touching windows), sometimes any minute. */
 const edgeMinute = fc.oneof(
@@ -323,14 +306,19 @@ const holidayArb: fc.Arbitrary<Holiday> = fc
   .record({ day: fc.integer({ min: 0, max: Math.floor((TO - FROM) / DAY) }), recurring: fc.boolean() })
   .map(({ day, recurring }) => ({ date: new Date(FROM + day * DAY).toISOString().slice(0, 10), recurring }));
 
-const calendarArb: fc.Arbitrary<Calendar> = fc.oneof(
-  { weight: 5, arbitrary: fc.record({
-    time_zone: fc.constantFrom(...ZONES),
-    weekly: fc.array(windowArb, { minLength: 1, maxLength: 10 }),
-    holidays: fc.array(holidayArb, { maxLength: 6 }),
-  }) },
-  { weight: 1, arbitrary: fc.constantFrom(...ZONES).map((zone) => TWENTY_FOUR_SEVEN(zone)) },
-).map((raw) => Calendar.parse(raw));
+const calendarArb: fc.Arbitrary<Calendar> = fc
+  .oneof(
+    {
+      weight: 5,
+      arbitrary: fc.record({
+        time_zone: fc.constantFrom(...ZONES),
+        weekly: fc.array(windowArb, { minLength: 1, maxLength: 10 }),
+        holidays: fc.array(holidayArb, { maxLength: 6 }),
+      }),
+    },
+    { weight: 1, arbitrary: fc.constantFrom(...ZONES).map((zone) => TWENTY_FOUR_SEVEN(zone)) },
+  )
+  .map((raw) => Calendar.parse(raw));
 
 const instantArb = fc.oneof(
   fc.integer({ min: FROM, max: TO }),
@@ -408,7 +396,10 @@ describe('business hours: properties', () => {
       runs,
     );
     const utc = TWENTY_FOUR_SEVEN();
-    fc.assert(fc.property(instantArb, durationArb, (t, d) => addBusinessTime(utc, t, d) === t + d), runs);
+    fc.assert(
+      fc.property(instantArb, durationArb, (t, d) => addBusinessTime(utc, t, d) === t + d),
+      runs,
+    );
   });
 
   it('addBusinessTime(t, a + b) === addBusinessTime(addBusinessTime(t, a), b) for b > 0', () => {
@@ -453,8 +444,7 @@ describe('business hours: properties', () => {
         const minute = local.hour * 60 + local.minute + local.second / 60 + local.millisecond / 60_000;
         const day = local.weekday % 7;
         const toMin = (s: string) => Number(s.slice(0, 2)) * 60 + Number(s.slice(3));
-        const expected =
-          !holiday && cal.weekly.some((w) => w.day === day && toMin(w.start) <= minute && minute < toMin(w.end));
+        const expected = !holiday && cal.weekly.some((w) => w.day === day && toMin(w.start) <= minute && minute < toMin(w.end));
         expect(businessTimeBetween(cal, t, t + 1) === 1).toBe(expected);
       }),
       { numRuns: 1000 },

@@ -19,12 +19,36 @@ const policy = (over: Partial<PolicySnapshot> = {}): PolicySnapshot => ({
 });
 
 const ticket = (over: Partial<Ticket> = {}): Ticket => ({
-  id: 't', tenant_id: 'x', subject: 's', description: 'd', status: 'new', priority: 'normal', channel: 'api', customer_id: 'c',
-  assignee_id: null, group_id: null, tags: [], version: 1, created_at: iso(T0), updated_at: iso(T0),
-  first_agent_reply_at: null, solved_at: null, closed_at: null, sla: null, ...over,
+  id: 't',
+  tenant_id: 'x',
+  subject: 's',
+  description: 'd',
+  status: 'new',
+  priority: 'normal',
+  channel: 'api',
+  customer_id: 'c',
+  assignee_id: null,
+  group_id: null,
+  tags: [],
+  version: 1,
+  created_at: iso(T0),
+  updated_at: iso(T0),
+  first_agent_reply_at: null,
+  solved_at: null,
+  closed_at: null,
+  sla: null,
+  ...over,
 });
 const msg = (author_type: 'agent' | 'customer', at: number): Message => ({
-  id: 'm', tenant_id: 'x', ticket_id: 't', visibility: 'public', author_type, author_id: null, body: 'b', external_id: null, created_at: iso(at),
+  id: 'm',
+  tenant_id: 'x',
+  ticket_id: 't',
+  visibility: 'public',
+  author_type,
+  author_id: null,
+  body: 'b',
+  external_id: null,
+  created_at: iso(at),
 });
 const metric = (sla: { metrics: { metric: string }[] }, name: string) => sla.metrics.find((m) => m.metric === name) as any;
 
@@ -71,7 +95,12 @@ it('fires warning, breach and after-breach rules in time order, each once; an ac
   const p = policy({
     escalation_rules: [
       { id: 'late', metrics: ['first_reply'], trigger: { type: 'after_breach', minutes: 30 }, actions: [{ type: 'emit' }] },
-      { id: 'warn', metrics: ['first_reply'], trigger: { type: 'warning', percent: 75 }, actions: [{ type: 'notify', assignee: true, group: false, user_ids: [] }] },
+      {
+        id: 'warn',
+        metrics: ['first_reply'],
+        trigger: { type: 'warning', percent: 75 },
+        actions: [{ type: 'notify', assignee: true, group: false, user_ids: [] }],
+      },
       { id: 'breach', metrics: ['first_reply'], trigger: { type: 'breach' }, actions: [{ type: 'set_priority', priority: 'high' }] },
     ],
   });

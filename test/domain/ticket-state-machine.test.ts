@@ -1,14 +1,7 @@
 import { assertExpectedVersion, DeskflowError } from '../../domain/errors';
 import type { Actor, Ticket, TicketStatus } from '../../domain/ticket';
 import { TICKET_STATUSES } from '../../domain/ticket';
-import {
-  addMessage,
-  autoClose,
-  autoCloseDueAt,
-  canTransition,
-  openTicket,
-  patchTicket,
-} from '../../domain/ticket-state-machine';
+import { addMessage, autoClose, autoCloseDueAt, canTransition, openTicket, patchTicket } from '../../domain/ticket-state-machine';
 
 const agent: Actor = { type: 'agent', id: 'a1' };
 const T0 = '2026-01-05T10:00:00.000Z';

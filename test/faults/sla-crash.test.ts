@@ -44,7 +44,11 @@ it('kill -9 the worker across a deadline: one breach, one escalation, its action
       {
         id: 'on-breach',
         trigger: { type: 'breach' },
-        actions: [{ type: 'set_priority', priority: 'urgent' }, { type: 'add_tag', tag: 'escalated' }, { type: 'notify', assignee: true }],
+        actions: [
+          { type: 'set_priority', priority: 'urgent' },
+          { type: 'add_tag', tag: 'escalated' },
+          { type: 'notify', assignee: true },
+        ],
       },
     ],
   });
@@ -58,7 +62,11 @@ it('kill -9 the worker across a deadline: one breach, one escalation, its action
   expect(ofType(await timeline(stack, tenant, ticket.id), 'sla.breached')).toHaveLength(0); // nobody was there to see it
 
   workers.push(await startWorkerProcess(env));
-  await eventually(() => timeline(stack, tenant, ticket.id), (e) => ofType(e, 'sla.escalated').length >= 1, 40_000);
+  await eventually(
+    () => timeline(stack, tenant, ticket.id),
+    (e) => ofType(e, 'sla.escalated').length >= 1,
+    40_000,
+  );
   await sleep(2000); // a duplicate would have arrived by now
 
   const events = await timeline(stack, tenant, ticket.id);
@@ -88,7 +96,11 @@ it('kill -9 the worker between the breach decision and its actions: breach, esca
     name: 'Five seconds',
     targets: { normal: { first_reply: 5 / 60 } },
     escalation_rules: [
-      { id: 'on-breach', trigger: { type: 'breach' }, actions: [{ type: 'set_priority', priority: 'urgent' }, { type: 'add_tag', tag: 'escalated' }, { type: 'emit' }] },
+      {
+        id: 'on-breach',
+        trigger: { type: 'breach' },
+        actions: [{ type: 'set_priority', priority: 'urgent' }, { type: 'add_tag', tag: 'escalated' }, { type: 'emit' }],
+      },
     ],
   });
   const ticket = await openTicket(stack, t, { assignee_id: t.agent.id });
@@ -111,18 +123,32 @@ it('kill -9 the worker between the breach decision and its actions: breach, esca
   expect(ofType(await timeline(stack, t, ticket.id), 'sla.breached')).toHaveLength(0);
 
   workers.push(await startWorkerProcess(env));
-  await eventually(() => timeline(stack, t, ticket.id), (e) => ofType(e, 'sla.escalated').length >= 1, 40_000);
+  await eventually(
+    () => timeline(stack, t, ticket.id),
+    (e) => ofType(e, 'sla.escalated').length >= 1,
+    40_000,
+  );
   await sleep(2000); // a duplicate would have arrived by now
   const events = await timeline(stack, t, ticket.id);
   expect(ofType(events, 'sla.breached')).toHaveLength(1);
   const escalations = ofType(events, 'sla.escalated');
   expect(escalations).toHaveLength(1);
-  expect(escalations[0]!.data).toMatchObject({ rule_id: 'on-breach', emit: true, changes: { priority: { from: 'normal', to: 'urgent' }, tags: { from: [], to: ['escalated'] } } });
+  expect(escalations[0]!.data).toMatchObject({
+    rule_id: 'on-breach',
+    emit: true,
+    changes: { priority: { from: 'normal', to: 'urgent' }, tags: { from: [], to: ['escalated'] } },
+  });
   expect((await http(stack, 'GET', `/api/v1/tickets/${ticket.id}`, { headers: t.headers })).body).toMatchObject({ priority: 'urgent', tags: ['escalated'] });
   const versions = events.map((e) => e.version);
   expect(versions).toEqual([...new Set(versions)].sort((a, b) => a - b));
-  const audit = await stack.admin.query("SELECT action, count(*)::int AS n FROM audit_log WHERE entity_id = $1 AND action IN ('sla.breached', 'sla.escalated') GROUP BY action ORDER BY action", [ticket.id]);
-  expect(audit.rows).toEqual([{ action: 'sla.breached', n: 1 }, { action: 'sla.escalated', n: 1 }]);
+  const audit = await stack.admin.query(
+    "SELECT action, count(*)::int AS n FROM audit_log WHERE entity_id = $1 AND action IN ('sla.breached', 'sla.escalated') GROUP BY action ORDER BY action",
+    [ticket.id],
+  );
+  expect(audit.rows).toEqual([
+    { action: 'sla.breached', n: 1 },
+    { action: 'sla.escalated', n: 1 },
+  ]);
 }, 120_000);
 
 it('kill -9 the worker in the middle of a rollout, twice: every open ticket moves once', async () => {
@@ -139,7 +165,10 @@ it('kill -9 the worker in the middle of a rollout, twice: every open ticket move
   try {
     await blocker.query('BEGIN');
     await blocker.query('LOCK TABLE tickets IN ACCESS EXCLUSIVE MODE');
-    const edit = await http(stack, 'PATCH', `/api/v1/sla-policies/${policy.id}`, { headers: t.admin.headers, body: { targets: { normal: { first_reply: 20 } } } });
+    const edit = await http(stack, 'PATCH', `/api/v1/sla-policies/${policy.id}`, {
+      headers: t.admin.headers,
+      body: { targets: { normal: { first_reply: 20 } } },
+    });
     expect(edit.status).toBe(200);
     const pid = await blockedBackend(stack, '%sla_policy_id = ANY%');
     await stopProcess(workers[workers.length - 1]!, 'SIGKILL');

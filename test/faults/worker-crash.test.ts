@@ -54,9 +54,7 @@ it('kill -9 the worker mid-PATCH, start another: applied exactly once, nothing l
     body: { status: 'pending', priority: 'urgent' },
   });
   await waitFor('the worker to block on the projection write', async () => {
-    const { rowCount } = await stack.admin.query(
-      `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO tickets%'`,
-    );
+    const { rowCount } = await stack.admin.query(`SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO tickets%'`);
     return rowCount === 1;
   });
 

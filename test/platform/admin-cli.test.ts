@@ -12,7 +12,11 @@ beforeAll(() => {
 afterAll(() => admin.end());
 
 const cli = (...args: string[]) => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'platform/cli/admin.ts'), ...args], { cwd: ROOT, env: process.env, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'platform/cli/admin.ts'), ...args], {
+    cwd: ROOT,
+    env: process.env,
+    encoding: 'utf8',
+  });
   return { code: r.status, out: r.stdout.trim(), err: r.stderr.trim() };
 };
 const tenantsNamed = async (name: string) => (await admin.query('SELECT count(*)::int AS n FROM tenants WHERE name = $1', [name])).rows[0].n;

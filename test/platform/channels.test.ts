@@ -83,13 +83,34 @@ async function project(redis: Redis): Promise<string> {
   const now = new Date().toISOString();
   const id = randomUUID();
   const ticket: Ticket = {
-    id, tenant_id: tenant.id, subject: 'Projected', description: 'straight through the activity', status: 'new', priority: 'normal',
-    channel: 'api', customer_id: tenant.customerId, assignee_id: null, group_id: null, tags: [], version: 1, created_at: now,
-    updated_at: now, first_agent_reply_at: null, solved_at: null, closed_at: null, sla: null,
+    id,
+    tenant_id: tenant.id,
+    subject: 'Projected',
+    description: 'straight through the activity',
+    status: 'new',
+    priority: 'normal',
+    channel: 'api',
+    customer_id: tenant.customerId,
+    assignee_id: null,
+    group_id: null,
+    tags: [],
+    version: 1,
+    created_at: now,
+    updated_at: now,
+    first_agent_reply_at: null,
+    solved_at: null,
+    closed_at: null,
+    sla: null,
   };
   const event: TicketEvent = {
-    tenant_id: tenant.id, ticket_id: id, version: 1, type: 'ticket.created', actor: { type: 'system', id: 'channels-test' },
-    changes: {}, data: {}, occurred_at: now,
+    tenant_id: tenant.id,
+    ticket_id: id,
+    version: 1,
+    type: 'ticket.created',
+    actor: { type: 'system', id: 'channels-test' },
+    changes: {},
+    data: {},
+    occurred_at: now,
   };
   await createProjectionActivities(stack.pool, redis).projectTicketChange({ ticket, events: [event] });
   return id;

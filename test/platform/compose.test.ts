@@ -9,7 +9,10 @@ import { searchAttributeRegistrations } from '../../domain/search-attributes';
 import { ROOT } from '../support/processes';
 
 const compose = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8')) as {
-  services: Record<string, { image?: string; build?: unknown; restart?: string; healthcheck?: unknown; depends_on?: Record<string, unknown>; ports?: string[] }>;
+  services: Record<
+    string,
+    { image?: string; build?: unknown; restart?: string; healthcheck?: unknown; depends_on?: Record<string, unknown>; ports?: string[] }
+  >;
 };
 
 it('pins every image to a version (no :latest, no bare name)', () => {

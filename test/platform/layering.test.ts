@@ -52,7 +52,12 @@ function importsOf(source: string): ImportRef[] {
     const names = m[3]!.trim();
     // `import { type A, type B } from …` is as type-only as `import type { A, B } from …`.
     const braced = /^\{([\s\S]*)\}$/.exec(names)?.[1];
-    const allTypes = braced?.split(',').map((s) => s.trim()).filter(Boolean).every((s) => s.startsWith('type ')) ?? false;
+    const allTypes =
+      braced
+        ?.split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+        .every((s) => s.startsWith('type ')) ?? false;
     refs.push({ spec: m[4]!, typeOnly: Boolean(m[2]) || allTypes });
   }
   for (const m of code.matchAll(/(?:^|[\n;])\s*import\s*['"]([^'"]+)['"]/g)) refs.push({ spec: m[1]!, typeOnly: false });
@@ -77,9 +82,7 @@ function violationsOf(file: string, refs: ImportRef[]): string[] {
         continue;
       }
       const allowed =
-        rule.folders.includes(top) ||
-        (rule.contracts && /^workflows\/[^/]+-contract(\.ts)?$/.test(target)) ||
-        (typeOnly && rule.typesFrom?.includes(top));
+        rule.folders.includes(top) || (rule.contracts && /^workflows\/[^/]+-contract(\.ts)?$/.test(target)) || (typeOnly && rule.typesFrom?.includes(top));
       if (!allowed) out.push(`${file} → ${spec}`);
     } else if (rule.packages) {
       const name = spec.startsWith('node:') || BUILTINS.has(packageOf(spec)) ? spec : packageOf(spec);
@@ -156,4 +159,3 @@ it('every folder imports only what the design allows', () => {
   if (violations.length) console.log(`layering violations:\n${violations.join('\n')}`);
   expect(violations).toEqual([]);
 });
-

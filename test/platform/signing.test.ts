@@ -8,7 +8,9 @@ const t = 1_764_000_000;
 const at = (seconds: number) => ({ nowMs: seconds * 1000 });
 
 it('keeps the wire format: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<payload>">', () => {
-  const expected = createHmac('sha256', secret).update(`${t}.${body.toString('utf8')}`).digest('hex');
+  const expected = createHmac('sha256', secret)
+    .update(`${t}.${body.toString('utf8')}`)
+    .digest('hex');
   expect(signPayload(secret, body, t)).toBe(`t=${t},v1=${expected}`);
   expect(signPayload(secret, body.toString('utf8'), t)).toBe(`t=${t},v1=${expected}`);
 });

@@ -71,10 +71,12 @@ it('restarts a killed worker and API, and Ctrl-C leaves no process behind', asyn
   const api = { url: `http://127.0.0.1:${port}` };
   const ready = async () => ((await http(api, 'GET', '/readyz').catch(() => ({ status: 0 }))).status === 200 ? true : undefined);
   const createTicket = async () =>
-    (await http(api, 'POST', '/api/v1/tickets', {
-      headers: tenant.headers,
-      body: { subject: 'Supervised', description: 'Is anyone running?', customer_id: tenant.customerId },
-    })).status;
+    (
+      await http(api, 'POST', '/api/v1/tickets', {
+        headers: tenant.headers,
+        body: { subject: 'Supervised', description: 'Is anyone running?', customer_id: tenant.customerId },
+      })
+    ).status;
 
   const devServer = await until('the dev server', () => startedPid('Temporal dev server'));
   const worker = await until('the worker', () => startedPid('worker'));

@@ -22,7 +22,14 @@ describe('warning then breach', () => {
       name: 'Fast',
       targets: { normal: { first_reply: minutes(6) } },
       escalation_rules: [
-        { id: 'warn', trigger: { type: 'warning', percent: 50 }, actions: [{ type: 'notify', assignee: true }, { type: 'add_tag', tag: 'sla-warned' }] },
+        {
+          id: 'warn',
+          trigger: { type: 'warning', percent: 50 },
+          actions: [
+            { type: 'notify', assignee: true },
+            { type: 'add_tag', tag: 'sla-warned' },
+          ],
+        },
         { id: 'breach', trigger: { type: 'breach' }, actions: [{ type: 'set_priority', priority: 'high' }, { type: 'emit' }] },
       ],
     });
@@ -33,7 +40,10 @@ describe('warning then breach', () => {
     const created = ms(ticket.created_at);
     expect(ticket.sla.metrics.find((m: any) => m.metric === 'first_reply').due_at).toBe(new Date(created + 6000).toISOString());
 
-    const events = await eventually(() => timeline(stack, tenant, ticket.id), (e) => ofType(e, 'sla.escalated').length >= 2);
+    const events = await eventually(
+      () => timeline(stack, tenant, ticket.id),
+      (e) => ofType(e, 'sla.escalated').length >= 2,
+    );
     await sleep(1500); // anything duplicated would show up now
     const final = await timeline(stack, tenant, ticket.id);
     expect(final).toEqual(events.concat(final.slice(events.length)));
@@ -83,10 +93,16 @@ describe('warning then breach', () => {
       ],
     });
     const ticket = await openTicket(stack, t2);
-    await eventually(() => timeline(stack, t2, ticket.id), (e) => ofType(e, 'sla.warning').length === 1);
+    await eventually(
+      () => timeline(stack, t2, ticket.id),
+      (e) => ofType(e, 'sla.warning').length === 1,
+    );
     const ack = await http(stack, 'POST', `/api/v1/tickets/${ticket.id}/sla/ack`, { headers: t2.headers });
     expect(ack.status).toBe(200);
-    const events = await eventually(() => timeline(stack, t2, ticket.id), (e) => ofType(e, 'sla.breached').length === 1);
+    const events = await eventually(
+      () => timeline(stack, t2, ticket.id),
+      (e) => ofType(e, 'sla.breached').length === 1,
+    );
     await sleep(500);
     const final = await timeline(stack, t2, ticket.id);
     expect(ofType(final, 'sla.acknowledged')).toHaveLength(1);
@@ -150,7 +166,10 @@ describe('pauses, priorities and policy edits', () => {
     });
     expect(edit.status).toBe(200);
     for (const t of [a, b]) {
-      const sla = await eventually(() => slaOf(t.id), (s) => s.policy_version === edit.body.version);
+      const sla = await eventually(
+        () => slaOf(t.id),
+        (s) => s.policy_version === edit.body.version,
+      );
       expect(sla.policy_version).toBe(edit.body.version);
       expect(ms(metric(sla, 'first_reply').due_at)).toBe(ms(t.created_at) + 20 * 60_000);
     }
@@ -171,7 +190,12 @@ describe('pauses, priorities and policy edits', () => {
 describe('calendars', () => {
   it('a holiday added to the calendar moves the due time of running tickets, and the explanation names it', async () => {
     const tenant = await createTenant(stack, 'Calendar');
-    const allWeek = { name: 'Berlin all week', time_zone: 'Europe/Berlin', weekly: [0, 1, 2, 3, 4, 5, 6].map((day) => ({ day, start: '00:00', end: '24:00' })), holidays: [] as { date: string }[] };
+    const allWeek = {
+      name: 'Berlin all week',
+      time_zone: 'Europe/Berlin',
+      weekly: [0, 1, 2, 3, 4, 5, 6].map((day) => ({ day, start: '00:00', end: '24:00' })),
+      holidays: [] as { date: string }[],
+    };
     const cal = await http(stack, 'POST', '/api/v1/business-hours', { headers: tenant.admin.headers, body: allWeek });
     expect(cal.status).toBe(201);
     await createPolicy(stack, tenant, { name: 'Two days', calendar_id: cal.body.id, targets: { normal: { resolution: 48 * 60 } } });
@@ -209,7 +233,10 @@ describe('lists and reports', () => {
     const later = await openTicket(stack, tenant, { priority: 'low' });
     const answered = await openTicket(stack, tenant, { priority: 'normal' });
     await http(stack, 'POST', `/api/v1/tickets/${answered.id}/messages`, { headers: tenant.headers, body: { body: 'Hi!' } });
-    await eventually(() => timeline(stack, tenant, breaching.id), (e) => ofType(e, 'sla.breached').length === 1);
+    await eventually(
+      () => timeline(stack, tenant, breaching.id),
+      (e) => ofType(e, 'sla.breached').length === 1,
+    );
 
     const list = async (q: string) => (await http(stack, 'GET', `/api/v1/tickets?${q}`, { headers: tenant.headers })).body.data.map((t: any) => t.id);
     expect(await list('sla=breached')).toEqual([breaching.id]);
@@ -250,7 +277,11 @@ describe('timers, proven by what fires (and what does not)', () => {
     const resumed = await http(stack, 'PATCH', `/api/v1/tickets/${ticket.id}`, { headers: tenant.headers, body: { status: 'open' } });
     const due1 = ms(metricOf(resumed.body).due_at);
     expect(due1 - due0).toBe(metricOf(resumed.body).paused_ms);
-    const [breach] = await eventually(() => breaches(tenant, ticket.id), (b) => b.length > 0, 15_000);
+    const [breach] = await eventually(
+      () => breaches(tenant, ticket.id),
+      (b) => b.length > 0,
+      15_000,
+    );
     expect(breach!.data.due_at).toBe(new Date(due1).toISOString());
     expect(ms(breach!.occurred_at)).toBeGreaterThanOrEqual(due1);
     expect(ms(breach!.occurred_at)).toBeLessThanOrEqual(due1 + LATE);
@@ -267,7 +298,11 @@ describe('timers, proven by what fires (and what does not)', () => {
       body: { targets: { normal: { first_reply: minutes(1) } } },
     });
     expect(edit.status).toBe(200);
-    const [breach] = await eventually(() => breaches(tenant, ticket.id), (b) => b.length > 0, 10_000);
+    const [breach] = await eventually(
+      () => breaches(tenant, ticket.id),
+      (b) => b.length > 0,
+      10_000,
+    );
     expect(ms(breach!.occurred_at)).toBeGreaterThanOrEqual(editAt);
     expect(ms(breach!.occurred_at)).toBeLessThanOrEqual(Date.now());
     expect(ms(breach!.occurred_at) - editAt).toBeLessThanOrEqual(LATE);
@@ -281,9 +316,15 @@ describe('timers, proven by what fires (and what does not)', () => {
     const ticket = await openTicket(stack, tenant);
     const created = ms(ticket.created_at);
     const setTarget = async (firstReply: number, version: number) => {
-      const edit = await http(stack, 'PATCH', `/api/v1/sla-policies/${policy.id}`, { headers: tenant.admin.headers, body: { targets: { normal: { first_reply: firstReply } } } });
+      const edit = await http(stack, 'PATCH', `/api/v1/sla-policies/${policy.id}`, {
+        headers: tenant.admin.headers,
+        body: { targets: { normal: { first_reply: firstReply } } },
+      });
       expect(edit.status).toBe(200);
-      return eventually(() => get(tenant, ticket.id), (x) => x.sla.policy_version === version);
+      return eventually(
+        () => get(tenant, ticket.id),
+        (x) => x.sla.policy_version === version,
+      );
     };
 
     // Lengthened before it was due: nothing fires at the old 5 s deadline.
@@ -295,7 +336,11 @@ describe('timers, proven by what fires (and what does not)', () => {
     const seconds = Math.ceil((Date.now() - created + 4000) / 1000);
     const due = ms(metricOf(await setTarget(minutes(seconds), 3)).due_at);
     expect(due).toBe(created + seconds * 1000);
-    const [breach] = await eventually(() => breaches(tenant, ticket.id), (b) => b.length > 0, 15_000);
+    const [breach] = await eventually(
+      () => breaches(tenant, ticket.id),
+      (b) => b.length > 0,
+      15_000,
+    );
     expect(breach!.data.due_at).toBe(new Date(due).toISOString());
     expect(ms(breach!.occurred_at)).toBeGreaterThanOrEqual(due);
     expect(ms(breach!.occurred_at)).toBeLessThanOrEqual(due + LATE);
@@ -310,7 +355,11 @@ describe('timers, proven by what fires (and what does not)', () => {
     });
     const ticket = await openTicket(stack, tenant);
     const due = metricOf(ticket).due_at;
-    await eventually(() => timeline(stack, tenant, ticket.id), (e) => ofType(e, 'sla.escalated').length === 1, 15_000);
+    await eventually(
+      () => timeline(stack, tenant, ticket.id),
+      (e) => ofType(e, 'sla.escalated').length === 1,
+      15_000,
+    );
     const now = await get(tenant, ticket.id);
     expect(now.priority).toBe('low');
     expect(metricOf(now)).toMatchObject({ status: 'running', due_at: due, breached_at: due, target_ms: 3000 });
@@ -326,7 +375,10 @@ describe('timers, proven by what fires (and what does not)', () => {
     const zone = 'Europe/Berlin';
     const tenant = await createTenant(stack, 'Dst');
     const weekdays = [1, 2, 3, 4, 5].map((day) => ({ day, start: '09:00', end: '17:00' }));
-    const cal = await http(stack, 'POST', '/api/v1/business-hours', { headers: tenant.admin.headers, body: { name: 'Berlin office', time_zone: zone, weekly: weekdays, holidays: [] } });
+    const cal = await http(stack, 'POST', '/api/v1/business-hours', {
+      headers: tenant.admin.headers,
+      body: { name: 'Berlin office', time_zone: zone, weekly: weekdays, holidays: [] },
+    });
     expect(cal.status).toBe(201);
     const targetMinutes = 200 * 8 * 60;
     await createPolicy(stack, tenant, { name: 'Long', calendar_id: cal.body.id, targets: { normal: { resolution: targetMinutes } } });

@@ -53,7 +53,10 @@ async function freezableProxy(target: string) {
       }
     },
     close() {
-      for (const [client, upstream] of pairs) (client.destroy(), upstream.destroy());
+      for (const [client, upstream] of pairs) {
+        client.destroy();
+        upstream.destroy();
+      }
       return new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
@@ -85,7 +88,11 @@ describe('a policy change and its rollout', () => {
       expect(await answer).toBeNull(); // the client never got its answer
 
       // The relay in the worker finds the pending row and starts the rollout: the deadline moves.
-      const sla = await eventually(async () => (await getTicket(tenant, ticket.id)).sla, (s) => s.policy_version === 2, 20_000);
+      const sla = await eventually(
+        async () => (await getTicket(tenant, ticket.id)).sla,
+        (s) => s.policy_version === 2,
+        20_000,
+      );
       expect(ms(firstReply(sla).due_at)).toBe(ms(ticket.created_at) + 20 * 60_000);
       const row = await eventually(
         async () => (await stack.admin.query('SELECT started_at FROM sla_rollout_outbox WHERE workflow_id = $1', [workflowId])).rows[0],
@@ -110,7 +117,11 @@ describe('a policy change and its rollout', () => {
     const edit = await editTargets(tenant, policy.id, 30);
     expect(edit.status).toBe(200);
     for (const ticket of await Promise.all(creating)) {
-      const sla = await eventually(async () => (await getTicket(tenant, ticket.id)).sla, (s) => s.policy_version === edit.body.version, 10_000);
+      const sla = await eventually(
+        async () => (await getTicket(tenant, ticket.id)).sla,
+        (s) => s.policy_version === edit.body.version,
+        10_000,
+      );
       expect(sla.policy_version).toBe(edit.body.version);
       expect(ms(firstReply(sla).due_at)).toBe(ms(ticket.created_at) + 30 * 60_000);
     }
@@ -134,10 +145,18 @@ describe('a policy change and its rollout', () => {
       expect(edit.status).toBe(200);
       // The rollout's first pass has run (and found no ticket: none is committed).
       const rollout = stack.temporal.workflow.getHandle(`sla-rollout-policy-${policy.id}-v2`);
-      await eventually(async () => (await rollout.fetchHistory()).events!.some((e) => e.activityTaskCompletedEventAttributes), (done) => done, 15_000);
+      await eventually(
+        async () => (await rollout.fetchHistory()).events!.some((e) => e.activityTaskCompletedEventAttributes),
+        (done) => done,
+        15_000,
+      );
       await blocker.query('COMMIT');
       const ticket = await creating;
-      const sla = await eventually(async () => (await getTicket(tenant, ticket.id)).sla, (s) => s.policy_version === 2, 10_000);
+      const sla = await eventually(
+        async () => (await getTicket(tenant, ticket.id)).sla,
+        (s) => s.policy_version === 2,
+        10_000,
+      );
       expect(ms(firstReply(sla).due_at)).toBe(ms(ticket.created_at) + 30 * 60_000);
     } finally {
       await blocker.query('ROLLBACK').catch(() => undefined);
@@ -150,17 +169,23 @@ describe('a policy change and its rollout', () => {
     const ticket = await openTicket(stack, tenant);
     const solved = await http(stack, 'PATCH', `/api/v1/tickets/${ticket.id}`, { headers: tenant.headers, body: { status: 'solved' } });
     expect(solved.status).toBe(200);
-    await eventually(() => getTicket(tenant, ticket.id), (t) => t.status === 'closed'); // auto-close after 2 s in tests
+    await eventually(
+      () => getTicket(tenant, ticket.id),
+      (t) => t.status === 'closed',
+    ); // auto-close after 2 s in tests
     const handle = stack.temporal.workflow.getHandle(ticketWorkflowId(ticket.id));
-    await eventually(async () => (await handle.describe()).status.name, (s) => s === 'COMPLETED');
-    await expect(handle.signal(slaConfigChangedSignal, { reason: 'policy_updated' })).rejects.toBeInstanceOf(WorkflowNotFoundError);
-    await expect(stack.temporal.workflow.getHandle(ticketWorkflowId(randomUUID())).signal(slaConfigChangedSignal, { reason: 'policy_updated' })).rejects.toBeInstanceOf(
-      WorkflowNotFoundError,
+    await eventually(
+      async () => (await handle.describe()).status.name,
+      (s) => s === 'COMPLETED',
     );
+    await expect(handle.signal(slaConfigChangedSignal, { reason: 'policy_updated' })).rejects.toBeInstanceOf(WorkflowNotFoundError);
+    await expect(
+      stack.temporal.workflow.getHandle(ticketWorkflowId(randomUUID())).signal(slaConfigChangedSignal, { reason: 'policy_updated' }),
+    ).rejects.toBeInstanceOf(WorkflowNotFoundError);
   });
 });
 
-describe('policy references must be the tenant\'s own', () => {
+describe("policy references must be the tenant's own", () => {
   let tenant: Tenant;
   let other: Tenant;
   let otherGroup: string;
@@ -172,13 +197,33 @@ describe('policy references must be the tenant\'s own', () => {
   const rule = (actions: unknown[]) => [{ id: 'r', trigger: { type: 'breach' }, actions }];
 
   it.each([
-    ['another tenant\'s customer', () => ({ conditions: { customer_ids: [other.customerId] } }), 'conditions.customer_ids[0]'],
+    ["another tenant's customer", () => ({ conditions: { customer_ids: [other.customerId] } }), 'conditions.customer_ids[0]'],
     ['a random customer id', () => ({ conditions: { customer_ids: [tenant.customerId, randomUUID()] } }), 'conditions.customer_ids[1]'],
-    ['another tenant\'s user to notify', () => ({ escalation_rules: rule([{ type: 'notify', user_ids: [other.agent.id] }]) }), 'escalation_rules[0].actions[0].user_ids[0]'],
-    ['a random user to notify', () => ({ escalation_rules: rule([{ type: 'notify', user_ids: [tenant.agent.id, randomUUID()] }]) }), 'escalation_rules[0].actions[0].user_ids[1]'],
-    ['another tenant\'s user as reassign target', () => ({ escalation_rules: rule([{ type: 'emit' }, { type: 'reassign', assignee_id: other.admin.id }]) }), 'escalation_rules[0].actions[1].assignee_id'],
-    ['a random reassign target', () => ({ escalation_rules: rule([{ type: 'reassign', assignee_id: randomUUID() }]) }), 'escalation_rules[0].actions[0].assignee_id'],
-    ['another tenant\'s group as reassign target', () => ({ escalation_rules: rule([{ type: 'reassign', group_id: otherGroup }]) }), 'escalation_rules[0].actions[0].group_id'],
+    [
+      "another tenant's user to notify",
+      () => ({ escalation_rules: rule([{ type: 'notify', user_ids: [other.agent.id] }]) }),
+      'escalation_rules[0].actions[0].user_ids[0]',
+    ],
+    [
+      'a random user to notify',
+      () => ({ escalation_rules: rule([{ type: 'notify', user_ids: [tenant.agent.id, randomUUID()] }]) }),
+      'escalation_rules[0].actions[0].user_ids[1]',
+    ],
+    [
+      "another tenant's user as reassign target",
+      () => ({ escalation_rules: rule([{ type: 'emit' }, { type: 'reassign', assignee_id: other.admin.id }]) }),
+      'escalation_rules[0].actions[1].assignee_id',
+    ],
+    [
+      'a random reassign target',
+      () => ({ escalation_rules: rule([{ type: 'reassign', assignee_id: randomUUID() }]) }),
+      'escalation_rules[0].actions[0].assignee_id',
+    ],
+    [
+      "another tenant's group as reassign target",
+      () => ({ escalation_rules: rule([{ type: 'reassign', group_id: otherGroup }]) }),
+      'escalation_rules[0].actions[0].group_id',
+    ],
     ['a random reassign group', () => ({ escalation_rules: rule([{ type: 'reassign', group_id: randomUUID() }]) }), 'escalation_rules[0].actions[0].group_id'],
   ])('%s: 422 naming the field, nothing stored', async (_, body, path) => {
     const before = await count();
@@ -197,7 +242,10 @@ describe('policy references must be the tenant\'s own', () => {
       name: 'Good refs',
       conditions: { customer_ids: [tenant.customerId] },
       targets: { normal: { first_reply: 60 } },
-      escalation_rules: rule([{ type: 'notify', user_ids: [tenant.agent.id] }, { type: 'reassign', assignee_id: tenant.admin.id }]),
+      escalation_rules: rule([
+        { type: 'notify', user_ids: [tenant.agent.id] },
+        { type: 'reassign', assignee_id: tenant.admin.id },
+      ]),
     });
     const res = await http(stack, 'PATCH', `/api/v1/sla-policies/${policy.id}`, {
       headers: tenant.admin.headers,

@@ -28,7 +28,10 @@ export async function startApiProcess(overrides: Record<string, string> = {}): P
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`api process exited (${child.exitCode ?? child.signalCode}):\n${output}`);
-    const ready = await fetch(`${url}/readyz`).then((r) => r.status === 200, () => false);
+    const ready = await fetch(`${url}/readyz`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ready) return api;
     if (Date.now() > deadline) {
       await api.stop();

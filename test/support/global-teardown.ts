@@ -5,9 +5,7 @@ import type { DevServer } from '../../platform/temporal-dev-server';
 import { stopProcess } from './processes';
 
 export default async function globalTeardown() {
-  const run = (globalThis as Record<string, unknown>).__deskflow as
-    | { temporal: DevServer; worker: ChildProcess; databaseUrl: string }
-    | undefined;
+  const run = (globalThis as Record<string, unknown>).__deskflow as { temporal: DevServer; worker: ChildProcess; databaseUrl: string } | undefined;
   if (!run) return;
   await stopProcess(run.worker);
   await run.temporal.stop();

@@ -44,7 +44,10 @@ it('a command whose write fails is a 500 change_failed, the ticket unchanged, th
     const live = await stack.temporal.workflow.getHandle(ticketWorkflowId(ticket.id)).query(getTicketQuery);
     expect(live).toMatchObject({ version: ticket.version, priority: 'low' });
     // Messages write other event types: the ticket still takes them while updates are refused.
-    const note = await http(stack, 'POST', `/api/v1/tickets/${ticket.id}/messages`, { headers: tenant.headers, body: { body: 'noted', visibility: 'internal' } });
+    const note = await http(stack, 'POST', `/api/v1/tickets/${ticket.id}/messages`, {
+      headers: tenant.headers,
+      body: { body: 'noted', visibility: 'internal' },
+    });
     expect(note.status).toBe(201);
   } finally {
     await repairProjection();
@@ -74,7 +77,10 @@ it('a breach whose write fails is retried later, not in a loop; the ticket keeps
   // The next change wakes the ticket, which tries the deadline again, now with success.
   const touched = await http(stack, 'PATCH', `/api/v1/tickets/${ticket.id}`, { headers: tenant.headers, body: { tags: ['vip', 'waiting'] } });
   expect(touched.status).toBe(200);
-  const events = await eventually(() => timeline(stack, tenant, ticket.id), (e) => ofType(e, 'sla.breached').length > 0);
+  const events = await eventually(
+    () => timeline(stack, tenant, ticket.id),
+    (e) => ofType(e, 'sla.breached').length > 0,
+  );
   await sleep(1_000);
   expect(ofType(await timeline(stack, tenant, ticket.id), 'sla.breached')).toHaveLength(1);
   expect(ofType(events, 'sla.breached')[0]!.data).toMatchObject({ metric: 'first_reply' });

@@ -101,7 +101,14 @@ describe('histories recorded now', () => {
       name: 'Fast',
       targets: { normal: { first_reply: 4 / 60 } },
       escalation_rules: [
-        { id: 'warn', trigger: { type: 'warning', percent: 50 }, actions: [{ type: 'notify', assignee: true }, { type: 'add_tag', tag: 'sla-warned' }] },
+        {
+          id: 'warn',
+          trigger: { type: 'warning', percent: 50 },
+          actions: [
+            { type: 'notify', assignee: true },
+            { type: 'add_tag', tag: 'sla-warned' },
+          ],
+        },
         { id: 'breach', trigger: { type: 'breach' }, actions: [{ type: 'set_priority', priority: 'high' }, { type: 'emit' }] },
       ],
     });
@@ -119,12 +126,16 @@ describe('histories recorded now', () => {
     await stack?.close();
   });
 
-  const patch = (s: TestStack, t: Tenant, id: string, body: Record<string, unknown>) =>
-    http(s, 'PATCH', `/api/v1/tickets/${id}`, { headers: t.headers, body });
+  const patch = (s: TestStack, t: Tenant, id: string, body: Record<string, unknown>) => http(s, 'PATCH', `/api/v1/tickets/${id}`, { headers: t.headers, body });
   const message = (s: TestStack, t: Tenant, id: string, body: Record<string, unknown>) =>
     http(s, 'POST', `/api/v1/tickets/${id}/messages`, { headers: t.headers, body });
   const completed = async (s: TestStack, id: string) =>
-    (await eventually(() => s.temporal.workflow.getHandle(ticketWorkflowId(id)).describe(), (d) => d.status.name === 'COMPLETED')).status.name;
+    (
+      await eventually(
+        () => s.temporal.workflow.getHandle(ticketWorkflowId(id)).describe(),
+        (d) => d.status.name === 'COMPLETED',
+      )
+    ).status.name;
 
   it('create, patch, messages, solve, auto-close', async () => {
     const ticket = await openTicket(stack, tenant);
@@ -140,7 +151,10 @@ describe('histories recorded now', () => {
 
   it('SLA warning and breach timers fire, escalations patch and re-match, acknowledge, close', async () => {
     const ticket = await openTicket(stack, slaTenant, { assignee_id: slaTenant.agent.id });
-    await eventually(() => timeline(stack, slaTenant, ticket.id), (e) => ofType(e, 'sla.escalated').length >= 2);
+    await eventually(
+      () => timeline(stack, slaTenant, ticket.id),
+      (e) => ofType(e, 'sla.escalated').length >= 2,
+    );
     const ack = await http(stack, 'POST', `/api/v1/tickets/${ticket.id}/sla/ack`, { headers: slaTenant.headers });
     expect(ack.status).toBe(200);
     expect((await message(stack, slaTenant, ticket.id, { body: 'Sorry for the wait', visibility: 'public' })).status).toBe(201);
@@ -181,7 +195,10 @@ describe('histories recorded now', () => {
       body: { targets: { normal: { first_reply: 30, resolution: 600 } } },
     });
     expect(changed.status).toBe(200);
-    const events = await eventually(() => timeline(stack, rolloutTenant, ticket.id), (e) => ofType(e, 'sla.retargeted').length > 0);
+    const events = await eventually(
+      () => timeline(stack, rolloutTenant, ticket.id),
+      (e) => ofType(e, 'sla.retargeted').length > 0,
+    );
     expect(ofType(events, 'sla.retargeted').length).toBeGreaterThan(0);
     const r = await record(stack.temporal, 'ticket-policy-rollout', ticketWorkflowId(ticket.id));
     expect(JSON.stringify(r.history)).toContain('EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED');
@@ -212,7 +229,10 @@ describe('histories recorded now', () => {
       await stack.admin.query('DROP TRIGGER IF EXISTS refuse_for_replay ON ticket_events');
     }
     expect((await patch(stack, slaTenant, ticket.id, { tags: ['retry'] })).status).toBe(200);
-    await eventually(() => timeline(stack, slaTenant, ticket.id), (e) => ofType(e, 'sla.breached').length > 0);
+    await eventually(
+      () => timeline(stack, slaTenant, ticket.id),
+      (e) => ofType(e, 'sla.breached').length > 0,
+    );
     const r = await record(stack.temporal, 'ticket-deadline-refused', ticketWorkflowId(ticket.id));
     expect(timerSummaries(r).slice(0, 2)).toEqual([
       expect.stringMatching(/^sla first_reply warning \(rule warn\) at /),

@@ -134,10 +134,7 @@ it('validators reject an illegal transition or a stale version before anything i
 it('concurrent changes with the same If-Match: exactly one wins, the other is stale', async () => {
   const id = randomUUID();
   await workflows().open(who, id, input());
-  const results = await Promise.allSettled([
-    workflows().patch(who, id, { priority: 'high' }, 1),
-    workflows().patch(who, id, { priority: 'urgent' }, 1),
-  ]);
+  const results = await Promise.allSettled([workflows().patch(who, id, { priority: 'high' }, 1), workflows().patch(who, id, { priority: 'urgent' }, 1)]);
   const fulfilled = results.filter((r) => r.status === 'fulfilled');
   const rejected = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
   expect(fulfilled).toHaveLength(1);
@@ -183,7 +180,10 @@ it('closes a solved ticket after the configured delay, then refuses changes', as
   const solved = await quick.patch(who, id, { status: 'solved' });
   expect(solved.status).toBe('solved');
 
-  const after = await eventually(() => projection(id), (p) => p.ticket.status === 'closed');
+  const after = await eventually(
+    () => projection(id),
+    (p) => p.ticket.status === 'closed',
+  );
   expect(after.ticket).toEqual({ status: 'closed', version: 3 });
   expect(after.events.at(-1)).toEqual({ version: 3, type: 'ticket.closed' });
   const { rows } = await stack.admin.query('SELECT actor_type, data FROM ticket_events WHERE ticket_id = $1 AND version = 3', [id]);

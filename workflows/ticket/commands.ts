@@ -74,7 +74,11 @@ function assertHasSla(ticket: Ticket): asserts ticket is Ticket & { sla: NonNull
 export function acknowledgeSla(ticket: Ticket, actor: Actor, now: number): TicketChange {
   assertHasSla(ticket);
   const acked = acknowledge(ticket.sla, now);
-  return recordEvents(ticket, acked.decisions.map((d) => ({ type: d.type, actor, data: d.data, update: { sla: acked.sla } })), iso(now));
+  return recordEvents(
+    ticket,
+    acked.decisions.map((d) => ({ type: d.type, actor, data: d.data, update: { sla: acked.sla } })),
+    iso(now),
+  );
 }
 
 /** A solved ticket whose auto-close delay has passed closes (as the system); otherwise nothing changes. */

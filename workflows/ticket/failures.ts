@@ -6,7 +6,11 @@ import { ActivityFailure, ApplicationFailure, log, metricMeter, TemporalFailure,
 import { DeskflowError, isErrorCode } from '../../domain/errors';
 import type { TicketChange } from '../../domain/ticket-state-machine';
 
-const commitFailures = metricMeter.createCounter('deskflow_ticket_commit_failures', 'failures', 'Ticket changes the projection refused (the ticket kept its state)');
+const commitFailures = metricMeter.createCounter(
+  'deskflow_ticket_commit_failures',
+  'failures',
+  'Ticket changes the projection refused (the ticket kept its state)',
+);
 
 /** The projection refused a change: count it, log it, and name it with a stable code. */
 export function refused(err: unknown, change: TicketChange): DeskflowError {
@@ -23,7 +27,9 @@ export function refused(err: unknown, change: TicketChange): DeskflowError {
   });
   return new DeskflowError(
     code,
-    code === 'unstorable_change' ? 'the change holds data that cannot be stored; the ticket is unchanged' : 'the change could not be recorded; the ticket is unchanged',
+    code === 'unstorable_change'
+      ? 'the change holds data that cannot be stored; the ticket is unchanged'
+      : 'the change could not be recorded; the ticket is unchanged',
   );
 }
 

@@ -4,14 +4,7 @@
  * of the state and the workflow clock (`now`, epoch ms), so they replay identically.
  */
 import { metricMeter } from '@temporalio/workflow';
-import {
-  applyTicketChange,
-  type Escalation,
-  escalationEffects,
-  fireDue,
-  nextSlaWakeUp,
-  type SlaDecision,
-} from '../../domain/sla';
+import { applyTicketChange, type Escalation, escalationEffects, fireDue, nextSlaWakeUp, type SlaDecision } from '../../domain/sla';
 import type { PolicySnapshot } from '../../domain/sla-policy';
 import type { Ticket } from '../../domain/ticket';
 import { autoCloseDueAt, patchTicket, recordEvents, SYSTEM_ACTOR, type TicketChange } from '../../domain/ticket-state-machine';
