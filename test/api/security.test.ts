@@ -145,6 +145,24 @@ describe('row-level security: the second wall', () => {
     expect(changed.status).toBe(200);
     const group = await http(stack, 'POST', '/api/v1/groups', { headers: acme.admin.headers, body: { name: 'RLS probe' } });
     expect(group.status).toBe(201);
+    // Webhook rows, written as the owner until the webhook API and its delivery engine write them.
+    const endpointId = randomUUID();
+    await stack.admin.query("INSERT INTO webhook_endpoints (id, tenant_id, url, secret_enc) VALUES ($1, $2, 'https://hooks.example.com/x', 'enc')", [
+      endpointId,
+      acme.id,
+    ]);
+    const { rows: ev } = await stack.admin.query<{ seq: string }>(
+      "INSERT INTO webhook_events (id, tenant_id, type, body) VALUES ($1, $2, 'webhook.test', '{}') RETURNING seq",
+      [randomUUID(), acme.id],
+    );
+    const deliveryId = randomUUID();
+    await stack.admin.query("INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, event_seq, event_type) VALUES ($1, $2, $3, $4, 'webhook.test')", [
+      deliveryId,
+      acme.id,
+      endpointId,
+      ev[0]!.seq,
+    ]);
+    await stack.admin.query('INSERT INTO webhook_attempts (tenant_id, delivery_id, duration_ms, status_code) VALUES ($1, $2, 12, 200)', [acme.id, deliveryId]);
 
     // The list comes from the catalog, so a table added later is covered without anyone remembering it.
     const { rows: tables } = await stack.admin.query<{ name: string; policies: string[] }>(

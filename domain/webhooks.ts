@@ -1,0 +1,173 @@
+/**
+ * Webhooks: the catalog of deliverable events (one definition per type, with its payload schema),
+ * the payloads a ticket change produces, and the endpoint schemas admins manage.
+ * Pure: the projection builds payloads here and stores their bytes once; every attempt sends those bytes.
+ */
+import { z } from 'zod';
+import type { TicketEvent } from './events';
+import { Uuid } from './ids';
+import { Text } from './text';
+import { Actor, Channel, type Message, MessageVisibility, type Ticket, TicketPriority, TicketStatus } from './ticket';
+
+const TicketSnapshot = z.object({
+  id: Uuid,
+  subject: z.string(),
+  status: TicketStatus,
+  priority: TicketPriority,
+  channel: Channel,
+  customer_id: Uuid,
+  assignee_id: Uuid.nullable(),
+  group_id: Uuid.nullable(),
+  tags: z.array(z.string()),
+  version: z.number().int(),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+const Changes = z.record(z.string(), z.object({ from: z.unknown(), to: z.unknown() }));
+/** Every ticket payload names the ticket version it describes, so a consumer can spot a gap. */
+const TicketPayload = z.object({ ticket_id: Uuid, version: z.number().int(), actor: Actor, changes: Changes, ticket: TicketSnapshot });
+const SlaPayload = z.object({
+  ticket_id: Uuid,
+  version: z.number().int(),
+  metric: z.string(),
+  due_at: z.string().nullable(),
+  details: z.record(z.string(), z.unknown()),
+  ticket: TicketSnapshot,
+});
+
+export const WEBHOOK_EVENTS = {
+  'ticket.created': { description: 'A ticket was opened.', payload: TicketPayload },
+  'ticket.updated': { description: 'Status, priority, assignee, group, tags or subject changed.', payload: TicketPayload },
+  'ticket.message_added': {
+    description: 'A public reply or (for endpoints that opt in) an internal note was added.',
+    payload: TicketPayload.extend({
+      message: z.object({
+        id: Uuid,
+        visibility: MessageVisibility,
+        author_type: z.string(),
+        author_id: z.string().nullable(),
+        body: z.string(),
+        created_at: z.string(),
+      }),
+    }),
+  },
+  'ticket.closed': { description: 'A ticket closed (by an agent or after the auto-close delay).', payload: TicketPayload },
+  'sla.warning': { description: 'An SLA metric reached its warning threshold.', payload: SlaPayload },
+  'sla.breached': { description: 'An SLA metric passed its due time.', payload: SlaPayload },
+  'sla.escalated': { description: 'An escalation rule ran its actions.', payload: SlaPayload },
+  'webhook.test': {
+    description: 'Sent on request from the console or the API, to check an endpoint.',
+    payload: z.object({ endpoint_id: Uuid, message: z.string() }),
+  },
+} as const satisfies Record<string, { description: string; payload: z.ZodType }>;
+
+export type WebhookEventType = keyof typeof WEBHOOK_EVENTS;
+export const WEBHOOK_EVENT_TYPES = Object.keys(WEBHOOK_EVENTS) as WebhookEventType[];
+export const WebhookEventType = z.enum(WEBHOOK_EVENT_TYPES as [WebhookEventType, ...WebhookEventType[]]);
+
+/** What a webhook body is: `{ type, timestamp, data }` (Standard Webhooks). */
+export interface WebhookEnvelope {
+  type: WebhookEventType;
+  timestamp: string;
+  data: unknown;
+}
+
+/** One deliverable event of a ticket change, serialised once. */
+export interface WebhookEvent {
+  type: WebhookEventType;
+  ticket_id: string;
+  ticket_version: number;
+  /** An internal note: only endpoints that opted in receive it (and the feed shows it only to them). */
+  internal: boolean;
+  body: string;
+}
+
+const snapshot = (t: Ticket) => ({
+  id: t.id,
+  subject: t.subject,
+  status: t.status,
+  priority: t.priority,
+  channel: t.channel,
+  customer_id: t.customer_id,
+  assignee_id: t.assignee_id,
+  group_id: t.group_id,
+  tags: t.tags,
+  version: t.version,
+  created_at: t.created_at,
+  updated_at: t.updated_at,
+});
+
+const isDeliverable = (type: string): type is WebhookEventType => type in WEBHOOK_EVENTS && type !== 'webhook.test';
+
+/**
+ * The deliverable events of one projected change: timeline events whose type is in the catalog, each with
+ * the ticket as it is after the change (the last version), and the message for `ticket.message_added`.
+ */
+export function webhookEventsOf(ticket: Ticket, events: TicketEvent[], message?: Message): WebhookEvent[] {
+  const out: WebhookEvent[] = [];
+  for (const e of events) {
+    if (!isDeliverable(e.type)) continue;
+    let data: Record<string, unknown>;
+    if (e.type.startsWith('sla.')) {
+      const { metric, due_at, ...details } = e.data as { metric?: string; due_at?: string | null };
+      data = { ticket_id: ticket.id, version: e.version, metric: metric ?? '', due_at: due_at ?? null, details, ticket: snapshot(ticket) };
+    } else {
+      data = { ticket_id: ticket.id, version: e.version, actor: e.actor, changes: e.changes, ticket: snapshot(ticket) };
+      if (e.type === 'ticket.message_added' && message) {
+        const { id, visibility, author_type, author_id, body, created_at } = message;
+        data.message = { id, visibility, author_type, author_id, body, created_at };
+      }
+    }
+    const internal = e.type === 'ticket.message_added' && message?.visibility === 'internal';
+    const envelope: WebhookEnvelope = { type: e.type, timestamp: e.occurred_at, data };
+    out.push({ type: e.type, ticket_id: ticket.id, ticket_version: e.version, internal, body: JSON.stringify(envelope) });
+  }
+  return out;
+}
+
+/** Custom headers an endpoint adds to every attempt; never ones that would change what a delivery means. */
+const RESERVED_HEADER = /^(webhook-|content-|host$|connection$|transfer-encoding$|user-agent$|authorization$|cookie$)/i;
+const HeaderName = Text.regex(/^[A-Za-z0-9-]{1,64}$/, 'letters, digits and -').refine((h) => !RESERVED_HEADER.test(h), 'a reserved header');
+const HeaderValue = Text.max(1024).regex(/^[\x20-\x7e]*$/, 'printable ASCII');
+
+export const CreateWebhookEndpointInput = z
+  .object({
+    url: Text.max(2048),
+    description: Text.trim().max(500).default(''),
+    /** Empty: every event type, present and future. */
+    event_types: z.array(WebhookEventType).max(50).default([]),
+    enabled: z.boolean().default(true),
+    headers: z.record(HeaderName, HeaderValue).default({}),
+    /** Internal notes leave only when an endpoint asks for them. */
+    include_internal: z.boolean().default(false),
+  })
+  .strict();
+export type CreateWebhookEndpointInput = z.infer<typeof CreateWebhookEndpointInput>;
+
+export const PatchWebhookEndpointInput = CreateWebhookEndpointInput.partial()
+  .strict()
+  .refine((p) => Object.keys(p).length > 0, { message: 'at least one field is required' });
+export type PatchWebhookEndpointInput = z.infer<typeof PatchWebhookEndpointInput>;
+
+export const WebhookEndpoint = z.object({
+  id: Uuid,
+  tenant_id: Uuid,
+  url: z.string(),
+  description: z.string(),
+  event_types: z.array(WebhookEventType),
+  enabled: z.boolean(),
+  disabled_reason: z.string().nullable(),
+  headers: z.record(z.string(), z.string()),
+  include_internal: z.boolean(),
+  secret_created_at: z.string(),
+  /** The secret is older than the rotation period (90 days by default): rotate it. */
+  secret_rotation_due: z.boolean(),
+  version: z.number().int(),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+export type WebhookEndpoint = z.infer<typeof WebhookEndpoint>;
+
+export const DELIVERY_STATUSES = ['pending', 'retrying', 'held', 'delivered', 'dead'] as const;
+export const DeliveryStatus = z.enum(DELIVERY_STATUSES);
+export type DeliveryStatus = z.infer<typeof DeliveryStatus>;
