@@ -5,7 +5,7 @@
  */
 import type pg from 'pg';
 import type { CreateCustomerInput, Customer, PatchCustomerInput } from '../domain/customer';
-import { DeskflowError } from '../domain/errors';
+import { assertExpectedVersion, DeskflowError } from '../domain/errors';
 import { appendAudit } from '../platform/audit';
 import { BLIND_INDEX_VERSION, type FieldCrypto } from '../platform/field-crypto';
 import { inTenantTransaction, withTenant } from '../platform/tenant-db';
@@ -131,11 +131,7 @@ export function customerStore(pool: pg.Pool, crypto: FieldCrypto) {
           const before = await db.query<Row>(`SELECT ${COLUMNS} FROM customers WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, [who.tenantId, id]);
           const current = before.rows[0];
           if (!current) throw new DeskflowError('not_found', 'customer not found');
-          if (expectedVersion !== undefined && current.version !== expectedVersion) {
-            throw new DeskflowError('version_mismatch', `expected version ${expectedVersion}, current is ${current.version}`, {
-              current_version: current.version,
-            });
-          }
+          assertExpectedVersion(current, expectedVersion);
           const { rows } = await db.query<Row>(
             `UPDATE customers SET ${sets.join(', ')}, version = version + 1, updated_at = now()
              WHERE tenant_id = $1 AND id = $2 AND (${versionParam}::int IS NULL OR version = ${versionParam}) RETURNING ${COLUMNS}`,

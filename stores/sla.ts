@@ -4,7 +4,7 @@
  */
 import type pg from 'pg';
 import type { CalendarInput } from '../domain/business-hours';
-import { DeskflowError, type FieldIssue } from '../domain/errors';
+import { assertExpectedVersion, DeskflowError, type FieldIssue } from '../domain/errors';
 import type { CreateSlaPolicyInput, EscalationRule, PatchSlaPolicyInput, PolicyConditions, SlaPolicy, SlaRolloutInput } from '../domain/sla-policy';
 import { appendAudit } from '../platform/audit';
 import { enqueueRollout, markRolloutStarted, type PendingRollout } from '../platform/sla-outbox';
@@ -164,11 +164,7 @@ export function slaStore(pool: pg.Pool) {
             await db.query<BusinessHours>(`SELECT ${CAL_COLUMNS} FROM business_hours WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, [who.tenantId, id])
           ).rows[0];
           if (!before) throw new DeskflowError('not_found', 'business-hours calendar not found');
-          if (expectedVersion !== undefined && expectedVersion !== before.version) {
-            throw new DeskflowError('version_mismatch', `expected version ${expectedVersion}, current is ${before.version}`, {
-              current_version: before.version,
-            });
-          }
+          assertExpectedVersion(before, expectedVersion);
           const { rows } = await db.query<BusinessHours>(
             `UPDATE business_hours SET name = $3, time_zone = $4, weekly = $5, holidays = $6, version = version + 1, updated_at = now()
              WHERE tenant_id = $1 AND id = $2 RETURNING ${CAL_COLUMNS}`,
@@ -266,11 +262,7 @@ export function slaStore(pool: pg.Pool) {
               await db.query<SlaPolicy>(`SELECT ${POLICY_COLUMNS} FROM sla_policies WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, [who.tenantId, id])
             ).rows[0];
             if (!before) throw new DeskflowError('not_found', 'SLA policy not found');
-            if (expectedVersion !== undefined && expectedVersion !== before.version) {
-              throw new DeskflowError('version_mismatch', `expected version ${expectedVersion}, current is ${before.version}`, {
-                current_version: before.version,
-              });
-            }
+            assertExpectedVersion(before, expectedVersion);
             await assertReferencesExist(db, who.tenantId, patch);
             const sets = Object.keys(columns).map((c, i) => `${c} = $${i + 3}`); // names from the strict schema
             const { rows } = await db.query<SlaPolicy>(

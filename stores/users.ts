@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { type CreateUserInput, type PatchUserInput, ROLE_SCOPES, type Role, type User } from '../domain/auth';
-import { DeskflowError } from '../domain/errors';
+import { assertExpectedVersion, DeskflowError } from '../domain/errors';
 import { appendAudit } from '../platform/audit';
 import { inTenantTransaction, withTenant } from '../platform/tenant-db';
 import { hashPassword } from '../platform/passwords';
@@ -130,11 +130,7 @@ export function userStore(pool: pg.Pool, options: UserStoreOptions = {}) {
         if (!current) throw new DeskflowError('not_found', 'user not found');
         assertCanManage(who, current.role);
         if (patch.role) assertCanManage(who, patch.role);
-        if (expectedVersion !== undefined && expectedVersion !== current.version) {
-          throw new DeskflowError('version_mismatch', `expected version ${expectedVersion}, current is ${current.version}`, {
-            current_version: current.version,
-          });
-        }
+        assertExpectedVersion(current, expectedVersion);
         if (who.actor.id === id && (patch.active === false || patch.role === 'agent')) {
           throw new DeskflowError('rule_violation', 'admins cannot demote or deactivate themselves');
         }
