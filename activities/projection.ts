@@ -1,8 +1,11 @@
 /**
  * Writes the ticket workflow's state to the PostgreSQL query projection. Idempotent: a retried or
  * replayed write carries the same versions, an older version never overwrites a newer one, and each
- * timeline event (and its audit entry) is written once. New events are then published live (Redis).
+ * timeline event (and its audit entry) is written once. The webhook outbox (deliverable events and one
+ * delivery per subscribed endpoint) commits in the same statement, so no change is lost on its way to
+ * delivery. New events are then published live (Redis).
  */
+import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
@@ -10,6 +13,7 @@ import type { ErrorCode } from '../domain/errors';
 import type { TicketEvent } from '../domain/events';
 import { nextDueAt } from '../domain/sla';
 import type { Ticket } from '../domain/ticket';
+import { type WebhookEvent, webhookEventsOf } from '../domain/webhooks';
 import { AUDIT_COLUMNS } from '../platform/audit';
 import { liveChannelOf } from '../platform/channels';
 import { classifyDbError } from '../platform/db-errors';
@@ -19,7 +23,8 @@ import type { ProjectionActivities, Projected } from '../workflows/ticket-contra
 /**
  * The whole change in one statement (one round trip, atomic as any single statement): the ticket row
  * (only if this version is newer), its SLA metrics (only then), the message, the timeline events
- * (each version once) and an audit entry for each event actually inserted. The audit chain's
+ * (each version once), an audit entry for each event actually inserted, and for those the deliverable
+ * webhook events with their deliveries. The audit chain's
  * per-tenant lock is taken by the audit trigger and released at the commit that ends the statement,
  * so ticket writes of one tenant queue on it only for the end of one statement.
  */
@@ -71,6 +76,28 @@ WITH t AS (
   FROM jsonb_to_recordset($26::jsonb) AS a(version integer, actor_type text, actor_id text, action text, before jsonb, after jsonb)
   WHERE a.version IN (SELECT version FROM events)
   ORDER BY a.version
+  RETURNING seq
+), hooks AS (
+  -- The change's deliverable events, once per version like the timeline. They wait for the audit rows, whose
+  -- trigger holds the tenant's chain lock until commit, so within a tenant \`seq\` is taken in commit order:
+  -- a feed reader past seq n never sees an event below n commit later.
+  INSERT INTO webhook_events (id, tenant_id, type, ticket_id, ticket_version, internal, body)
+  SELECT w.id, $2, w.type, $1, w.version, w.internal, w.body
+  FROM jsonb_to_recordset($27::jsonb) AS w(id uuid, type text, version integer, internal boolean, body text)
+  WHERE w.version IN (SELECT version FROM events) AND EXISTS (SELECT 1 FROM audit)
+  ORDER BY w.version
+  ON CONFLICT DO NOTHING
+  RETURNING seq, type, internal
+), deliveries AS (
+  -- The outbox: one delivery per subscribed endpoint, committed with the change. A paused endpoint's are held,
+  -- not skipped, so resuming it loses nothing; internal notes go only to endpoints that opted in.
+  INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, event_seq, event_type, ticket_id, status)
+  SELECT gen_random_uuid(), $2, ep.id, h.seq, h.type, $1, CASE WHEN ep.enabled THEN 'pending' ELSE 'held' END
+  FROM hooks h
+  JOIN webhook_endpoints ep ON ep.tenant_id = $2
+    AND (cardinality(ep.event_types) = 0 OR h.type = ANY (ep.event_types))
+    AND (NOT h.internal OR ep.include_internal)
+  ORDER BY h.seq, ep.id
 )
 SELECT array(SELECT version FROM events ORDER BY version) AS inserted,
        (SELECT json_build_object('policy_version', p.version, 'calendar_version', coalesce(b.version, 0))
@@ -124,6 +151,13 @@ export function createProjectionActivities(pool: pg.Pool, redis?: Redis): Projec
         const a = auditOf(t, e);
         return { version: e.version, actor_type: a.actor.type, actor_id: a.actor.id, action: a.action, before: a.before, after: a.after };
       });
+      const hooks = webhookEventsOf(t, events, m).map((w) => ({
+        id: webhookEventId(w),
+        type: w.type,
+        version: w.ticket_version,
+        internal: w.internal,
+        body: w.body,
+      }));
       const { rows: result } = await withTenant(pool, t.tenant_id, (db) =>
         db.query<{ inserted: number[]; sla_config: Projected['sla_config'] }>(PROJECT_CHANGE, [
           t.id,
@@ -152,6 +186,7 @@ export function createProjectionActivities(pool: pg.Pool, redis?: Redis): Projec
           JSON.stringify(messages),
           JSON.stringify(rows),
           JSON.stringify(audits),
+          JSON.stringify(hooks),
         ]),
       ).catch(nonRetryableUnlessTransient);
       const committedAt = Date.now();
@@ -164,6 +199,16 @@ export function createProjectionActivities(pool: pg.Pool, redis?: Redis): Projec
       return { committed_at: committedAt, sla_config: result[0]?.sla_config ?? null };
     },
   };
+}
+
+/** RFC 4122 name-based (v5) uuids of webhook events: the same change always names its events alike. */
+const WEBHOOK_EVENT_NAMESPACE = Buffer.from('6f1c0d3e-8b9a-4f5e-9d2c-7b1a0e3f5d7c'.replaceAll('-', ''), 'hex');
+export function webhookEventId(w: Pick<WebhookEvent, 'ticket_id' | 'ticket_version' | 'type'>): string {
+  const hash = createHash('sha1').update(WEBHOOK_EVENT_NAMESPACE).update(`${w.ticket_id}:${w.ticket_version}:${w.type}`).digest();
+  hash[6] = (hash[6]! & 0x0f) | 0x50;
+  hash[8] = (hash[8]! & 0x3f) | 0x80;
+  const hex = hash.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 /**

@@ -26,6 +26,7 @@ import { apiKeyRoutes } from './routes/api-keys';
 import { auditRoutes } from './routes/audit';
 import { authRoutes } from './routes/auth';
 import { customerRoutes } from './routes/customers';
+import { eventRoutes } from './routes/events';
 import { groupRoutes } from './routes/groups';
 import { mountDocs } from './routes/docs';
 import { healthRoutes } from './routes/health';
@@ -39,6 +40,7 @@ import { ticketStore } from '../stores/tickets';
 import { slaStore } from '../stores/sla';
 import { ticketWorkflows } from './ticket-workflows';
 import { userStore } from '../stores/users';
+import { webhookEventStore } from '../stores/webhook-events';
 
 export interface AppDeps {
   config: Config;
@@ -87,6 +89,7 @@ export function buildRoutes({ config, pool, redis, temporal }: AppDeps) {
     ...auditRoutes(audit),
     ...slaRoutes({ sla: slaStore(pool), temporal, taskQueue: config.TEMPORAL_TASK_QUEUE }),
     ...inboundRoutes({ config, limiters, tenants, customers, tickets, workflows }),
+    ...eventRoutes(webhookEventStore(pool)),
   ];
   const limit = credentialRateLimit(limiters, (tenantId) => tenants.rateLimit(tenantId), config.RATE_LIMIT_PER_MIN);
   const middleware = {

@@ -113,12 +113,15 @@ export function webhookEventsOf(ticket: Ticket, events: TicketEvent[], message?:
       data = { ticket_id: ticket.id, version: e.version, metric: metric ?? '', due_at: due_at ?? null, details, ticket: snapshot(ticket) };
     } else {
       data = { ticket_id: ticket.id, version: e.version, actor: e.actor, changes: e.changes, ticket: snapshot(ticket) };
-      if (e.type === 'ticket.message_added' && message) {
+      // Only the message this event names (a change may carry follow-up events after it).
+      if (e.type === 'ticket.message_added' && message && message.id === e.data.message_id) {
         const { id, visibility, author_type, author_id, body, created_at } = message;
         data.message = { id, visibility, author_type, author_id, body, created_at };
       }
     }
-    const internal = e.type === 'ticket.message_added' && message?.visibility === 'internal';
+    // Fails closed: the event's own record of the visibility counts even when the message is not attached.
+    const internal =
+      e.type === 'ticket.message_added' && (e.data.visibility === 'internal' || (message?.id === e.data.message_id && message?.visibility === 'internal'));
     const envelope: WebhookEnvelope = { type: e.type, timestamp: e.occurred_at, data };
     out.push({ type: e.type, ticket_id: ticket.id, ticket_version: e.version, internal, body: JSON.stringify(envelope) });
   }
