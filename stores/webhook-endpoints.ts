@@ -19,6 +19,7 @@ const COLUMNS =
   'id, tenant_id, url, description, event_types, enabled, disabled_reason, headers, include_internal, secret_created_at, version, created_at, updated_at';
 type Row = Omit<WebhookEndpoint, 'secret_rotation_due' | 'event_types'> & { event_types: string[] };
 const LIVE = 'deleted_at IS NULL';
+const DISABLED_BY_ADMIN = 'disabled by an admin';
 
 export type WebhookEndpointConfig = Pick<
   Config,
@@ -64,8 +65,8 @@ export function webhookEndpointStore(pool: pg.Pool, crypto: FieldCrypto, config:
       try {
         const created = await inTenantTransaction(pool, who.tenantId, async (db) => {
           const { rows } = await db.query<Row>(
-            `INSERT INTO webhook_endpoints (id, tenant_id, url, description, event_types, enabled, headers, include_internal, secret_enc)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING RETURNING ${COLUMNS}`,
+            `INSERT INTO webhook_endpoints (id, tenant_id, url, description, event_types, enabled, disabled_reason, headers, include_internal, secret_enc)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING RETURNING ${COLUMNS}`,
             [
               id,
               who.tenantId,
@@ -73,6 +74,7 @@ export function webhookEndpointStore(pool: pg.Pool, crypto: FieldCrypto, config:
               input.description,
               input.event_types,
               input.enabled,
+              input.enabled ? null : DISABLED_BY_ADMIN,
               JSON.stringify(input.headers),
               input.include_internal,
               crypto.encrypt(secret),
@@ -133,7 +135,7 @@ export function webhookEndpointStore(pool: pg.Pool, crypto: FieldCrypto, config:
       if (patch.enabled !== undefined) {
         columns.enabled = patch.enabled;
         // Re-enabling clears why it was off (a 410, the circuit breaker); switching off says who did.
-        columns.disabled_reason = patch.enabled ? null : 'disabled by an admin';
+        columns.disabled_reason = patch.enabled ? null : DISABLED_BY_ADMIN;
       }
       const sets = Object.keys(columns).map((column, i) => `${column} = $${i + 3}`); // column names are ours, not input
       return inTenantTransaction(pool, who.tenantId, async (db) => {

@@ -111,6 +111,8 @@ describe('CRUD', () => {
     expect({ status: stale.status, code: stale.body.code, current: stale.body.current_version }).toEqual({ status: 412, code: 'version_mismatch', current: 2 });
     const reenabled = await http(stack, 'PATCH', `/api/v1/webhook-endpoints/${id}`, { headers: acme.admin.headers, body: { enabled: true, event_types: [] } });
     expect(reenabled.body).toMatchObject({ enabled: true, disabled_reason: null, event_types: [], description: 'Orders (new)', version: 3 });
+    const off = await createEndpoint(acme, { enabled: false });
+    expect(off).toMatchObject({ enabled: false, disabled_reason: 'disabled by an admin' });
     const empty = await http(stack, 'PATCH', `/api/v1/webhook-endpoints/${id}`, { headers: acme.admin.headers, body: {} });
     expect(empty.status).toBe(400);
 
