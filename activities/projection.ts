@@ -94,7 +94,7 @@ WITH t AS (
   INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, event_seq, event_type, ticket_id, status)
   SELECT gen_random_uuid(), $2, ep.id, h.seq, h.type, $1, CASE WHEN ep.enabled THEN 'pending' ELSE 'held' END
   FROM hooks h
-  JOIN webhook_endpoints ep ON ep.tenant_id = $2
+  JOIN webhook_endpoints ep ON ep.tenant_id = $2 AND ep.deleted_at IS NULL
     AND (cardinality(ep.event_types) = 0 OR h.type = ANY (ep.event_types))
     AND (NOT h.internal OR ep.include_internal)
   ORDER BY h.seq, ep.id

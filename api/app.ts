@@ -35,12 +35,14 @@ import { slaRoutes } from './routes/sla';
 import { tenantRoutes } from './routes/tenant';
 import { ticketRoutes } from './routes/tickets';
 import { userRoutes } from './routes/users';
+import { webhookEndpointRoutes } from './routes/webhook-endpoints';
 import { tenantStore } from '../stores/tenants';
 import { ticketStore } from '../stores/tickets';
 import { slaStore } from '../stores/sla';
 import { ticketWorkflows } from './ticket-workflows';
 import { userStore } from '../stores/users';
 import { webhookEventStore } from '../stores/webhook-events';
+import { webhookEndpointStore } from '../stores/webhook-endpoints';
 
 export interface AppDeps {
   config: Config;
@@ -90,6 +92,7 @@ export function buildRoutes({ config, pool, redis, temporal }: AppDeps) {
     ...slaRoutes({ sla: slaStore(pool), temporal, taskQueue: config.TEMPORAL_TASK_QUEUE }),
     ...inboundRoutes({ config, limiters, tenants, customers, tickets, workflows }),
     ...eventRoutes(webhookEventStore(pool)),
+    ...webhookEndpointRoutes(webhookEndpointStore(pool, crypto, config)),
   ];
   const limit = credentialRateLimit(limiters, (tenantId) => tenants.rateLimit(tenantId), config.RATE_LIMIT_PER_MIN);
   const middleware = {

@@ -23,6 +23,7 @@ import {
 import { CreateCustomerInput, Customer, PatchCustomerInput } from '../domain/customer';
 import { ERROR_CATALOG } from '../domain/errors';
 import { Actor, AddMessageInput, CreateTicketInput, Message, PatchTicketInput, Ticket } from '../domain/ticket';
+import { WEBHOOK_EVENT_TYPES, WEBHOOK_EVENTS } from '../domain/webhooks';
 import { version } from '../package.json';
 import type { ResponseSpec, RouteSpec } from './http/route';
 import { Problem } from './http/schemas';
@@ -305,6 +306,34 @@ ${errorCatalog()}
 
 Every response carries an \`X-Request-Id\` (yours, if you sent a well-formed one), also found in problems as \`request_id\`.`;
 
+/** Every deliverable event type, as an OpenAPI 3.1 webhook: the body a subscribed endpoint receives. */
+function registerWebhooks(registry: OpenAPIRegistry): void {
+  const headers = z.object({
+    'webhook-id': z.string().describe('The delivery id: the same on every attempt of one delivery (dedupe by it).'),
+    'webhook-timestamp': z.string().describe('Unix seconds of this attempt.'),
+    'webhook-signature': z.string().describe('Space-separated `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, one per valid secret.'),
+  });
+  for (const type of WEBHOOK_EVENT_TYPES) {
+    const { description, payload } = WEBHOOK_EVENTS[type];
+    registry.registerWebhook({
+      method: 'post',
+      path: type,
+      operationId: `webhook${type.replace(/(^|[._])(\w)/g, (_m, _s, c: string) => c.toUpperCase())}`,
+      summary: description,
+      description: 'Sent to endpoints subscribed to this type (Standard Webhooks signing).',
+      tags: ['Webhooks'],
+      request: {
+        headers,
+        body: { required: true, content: { 'application/json': { schema: z.object({ type: z.literal(type), timestamp: z.string(), data: payload }) } } },
+      },
+      responses: {
+        200: { description: 'Any 2xx: delivered.' },
+        410: { description: 'Gone: the endpoint is disabled.' },
+      },
+    });
+  }
+}
+
 /** The OpenAPI 3.1 document of `routes`. Throws on a route it cannot document (a duplicate, an unsupported path). */
 export function buildOpenApiDocument(routes: RouteSpec[], info: Partial<OpenApiInfo> = {}): OpenApiDocument {
   nameComponentSchemas();
@@ -341,6 +370,8 @@ export function buildOpenApiDocument(routes: RouteSpec[], info: Partial<OpenApiI
     if (!tags.includes(route.tag)) tags.push(route.tag);
     registry.registerPath(config);
   }
+
+  registerWebhooks(registry);
 
   const generator = new OpenApiGeneratorV31([...registry.definitions, { type: 'schema', schema: Problem }]);
   return generator.generateDocument({

@@ -22,6 +22,7 @@ export const ERROR_CATALOG = {
   unknown_reference: { status: 422, title: 'A referenced object does not exist' },
   unstorable_change: { status: 422, title: 'The change cannot be stored' },
   idempotency_key_reused: { status: 422, title: 'Idempotency-Key reused with a different request' },
+  unsafe_url: { status: 422, title: 'The URL may not be called (scheme, credentials or address refused)' },
   tenant_required: { status: 422, title: 'Name the tenant to log in to' },
   rate_limited: { status: 429, title: 'Too many requests' },
   internal: { status: 500, title: 'Internal server error' },

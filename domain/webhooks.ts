@@ -133,21 +133,43 @@ const RESERVED_HEADER = /^(webhook-|content-|host$|connection$|transfer-encoding
 const HeaderName = Text.regex(/^[A-Za-z0-9-]{1,64}$/, 'letters, digits and -').refine((h) => !RESERVED_HEADER.test(h), 'a reserved header');
 const HeaderValue = Text.max(1024).regex(/^[\x20-\x7e]*$/, 'printable ASCII');
 
+const EventTypes = z
+  .array(WebhookEventType)
+  .max(50)
+  .transform((types) => [...new Set(types)]);
+const Headers = z
+  .record(HeaderName, HeaderValue)
+  .refine((h) => Object.keys(h).length <= 20, 'at most 20 headers')
+  .refine((h) => new Set(Object.keys(h).map((k) => k.toLowerCase())).size === Object.keys(h).length, 'a header is named twice');
+
+/** The fields an admin sets; the create schema adds defaults, the patch schema takes any subset (no defaults). */
+const EndpointFields = {
+  /** https (plain http only when configured); the host is checked against SSRF rules (platform/ssrf.ts). */
+  url: Text.max(2048),
+  description: Text.trim().max(500),
+  /** Empty: every event type, present and future. */
+  event_types: EventTypes,
+  enabled: z.boolean(),
+  headers: Headers,
+  /** Internal notes leave only when an endpoint asks for them. */
+  include_internal: z.boolean(),
+};
+
 export const CreateWebhookEndpointInput = z
   .object({
-    url: Text.max(2048),
-    description: Text.trim().max(500).default(''),
-    /** Empty: every event type, present and future. */
-    event_types: z.array(WebhookEventType).max(50).default([]),
-    enabled: z.boolean().default(true),
-    headers: z.record(HeaderName, HeaderValue).default({}),
-    /** Internal notes leave only when an endpoint asks for them. */
-    include_internal: z.boolean().default(false),
+    url: EndpointFields.url,
+    description: EndpointFields.description.default(''),
+    event_types: EndpointFields.event_types.default([]),
+    enabled: EndpointFields.enabled.default(true),
+    headers: EndpointFields.headers.default({}),
+    include_internal: EndpointFields.include_internal.default(false),
   })
   .strict();
 export type CreateWebhookEndpointInput = z.infer<typeof CreateWebhookEndpointInput>;
 
-export const PatchWebhookEndpointInput = CreateWebhookEndpointInput.partial()
+export const PatchWebhookEndpointInput = z
+  .object(EndpointFields)
+  .partial()
   .strict()
   .refine((p) => Object.keys(p).length > 0, { message: 'at least one field is required' });
 export type PatchWebhookEndpointInput = z.infer<typeof PatchWebhookEndpointInput>;
@@ -170,6 +192,22 @@ export const WebhookEndpoint = z.object({
   updated_at: z.string(),
 });
 export type WebhookEndpoint = z.infer<typeof WebhookEndpoint>;
+
+/** One entry of `GET /api/v1/webhook-event-types`: the type, what it means, and its `data` as JSON Schema. */
+export const WebhookEventTypeInfo = z.object({
+  type: WebhookEventType,
+  description: z.string(),
+  payload_schema: z.record(z.string(), z.unknown()).describe('JSON Schema of the `data` member of the `{type, timestamp, data}` body'),
+});
+export type WebhookEventTypeInfo = z.infer<typeof WebhookEventTypeInfo>;
+
+/** The catalog as the API lists it, derived from WEBHOOK_EVENTS. */
+export const webhookEventCatalog = (): WebhookEventTypeInfo[] =>
+  WEBHOOK_EVENT_TYPES.map((type) => ({
+    type,
+    description: WEBHOOK_EVENTS[type].description,
+    payload_schema: z.toJSONSchema(WEBHOOK_EVENTS[type].payload, { io: 'output', unrepresentable: 'any' }) as Record<string, unknown>,
+  }));
 
 export const DELIVERY_STATUSES = ['pending', 'retrying', 'held', 'delivered', 'dead'] as const;
 export const DeliveryStatus = z.enum(DELIVERY_STATUSES);

@@ -96,6 +96,17 @@ export const ConfigSchema = z
     /** Trust X-Forwarded-For from this many proxies (for per-IP login limits). */
     TRUST_PROXY: z.coerce.number().int().min(0).default(0),
 
+    /** Webhook receivers on loopback (127.0.0.0/8, ::1) are allowed, over plain http too: tests and local development only. */
+    WEBHOOK_ALLOW_LOOPBACK: Bool.default(false),
+    /** Webhook URLs may be plain http (still subject to the address checks). */
+    WEBHOOK_ALLOW_HTTP: Bool.default(false),
+    /** Comma-separated hosts, addresses or CIDR ranges webhooks may reach even though private (never cloud metadata). */
+    WEBHOOK_ALLOWLIST: z.string().default(''),
+    /** A webhook signing secret older than this is flagged `secret_rotation_due`. */
+    WEBHOOK_SECRET_ROTATION: Duration.default(90 * 24 * 60 * 60 * 1000),
+    /** After a rotation the previous webhook secret keeps signing (a second signature) this long. */
+    WEBHOOK_SECRET_OVERLAP: Duration.default(24 * 60 * 60 * 1000),
+
     DEMO_SEED: Bool.default(true),
   })
   .superRefine((config, ctx) => {

@@ -14,9 +14,12 @@ let globex: Tenant;
 let ticketId: string;
 let messageId: string;
 let narrowKey: string; // an API key of acme holding only webhooks:manage
+let auditOnlyKey: string; // one holding only audit:read: the wrong scope for the webhooks:manage routes
 let calendarId: string;
 let policyId: string;
 let groupId: string;
+let endpointId: string;
+const RECEIVER = 'http://127.0.0.1:9/hooks'; // loopback receivers are allowed in the test run
 const AGENT_SCOPES = ['tickets:read', 'tickets:write', 'customers:read', 'customers:write'];
 const office = { name: 'Office', time_zone: 'Europe/Berlin', weekly: [1, 2, 3, 4, 5].map((day) => ({ day, start: '09:00', end: '17:00' })), holidays: [] };
 
@@ -77,6 +80,13 @@ const fixtures: Record<string, () => Promise<Call> | Call> = {
   'post /api/v1/groups': () => ({ path: '/api/v1/groups', body: { name: `Team ${randomUUID()}` }, ok: 201 }),
   'get /api/v1/groups': () => ({ path: '/api/v1/groups', ok: 200 }),
   'get /api/v1/groups/:id': () => ({ path: `/api/v1/groups/${groupId}`, ok: 200, owned: true }),
+  'get /api/v1/webhook-event-types': () => ({ path: '/api/v1/webhook-event-types', ok: 200 }),
+  'post /api/v1/webhook-endpoints': () => ({ path: '/api/v1/webhook-endpoints', body: { url: RECEIVER }, ok: 201 }),
+  'get /api/v1/webhook-endpoints': () => ({ path: '/api/v1/webhook-endpoints', ok: 200 }),
+  'get /api/v1/webhook-endpoints/:id': () => ({ path: `/api/v1/webhook-endpoints/${endpointId}`, ok: 200, owned: true }),
+  'patch /api/v1/webhook-endpoints/:id': () => ({ path: `/api/v1/webhook-endpoints/${endpointId}`, body: { description: 'Changed' }, ok: 200, owned: true }),
+  'delete /api/v1/webhook-endpoints/:id': async () => ({ path: `/api/v1/webhook-endpoints/${await freshEndpointId()}`, ok: 204, owned: true }),
+  'post /api/v1/webhook-endpoints/:id/rotate-secret': () => ({ path: `/api/v1/webhook-endpoints/${endpointId}/rotate-secret`, ok: 200, owned: true }),
   'get /api/v1/reports/sla': () => ({ path: `/api/v1/reports/sla?from=2020-01-01T00:00:00Z&to=2100-01-01T00:00:00Z`, ok: 200 }),
   'get /api/v1/events': () => ({ path: '/api/v1/events?include_internal=true', ok: 200 }),
 };
@@ -108,12 +118,17 @@ function exactKey(scopes: string[]): Promise<string> {
 }
 
 /** Every id of acme's objects the fixtures know: none may appear in anything another tenant reads. */
-const acmeIds = () => [acme.id, acme.customerId, acme.agent.id, acme.admin.id, ticketId, messageId, calendarId, policyId, groupId];
+const acmeIds = () => [acme.id, acme.customerId, acme.agent.id, acme.admin.id, ticketId, messageId, calendarId, policyId, groupId, endpointId];
 function idsIn(value: unknown, found = new Set<string>()): Set<string> {
   if (typeof value === 'string') found.add(value);
   else if (Array.isArray(value)) for (const v of value) idsIn(v, found);
   else if (value && typeof value === 'object') for (const v of Object.values(value)) idsIn(v, found);
   return found;
+}
+
+async function freshEndpointId(): Promise<string> {
+  const res = await http(stack, 'POST', '/api/v1/webhook-endpoints', { headers: acme.admin.headers, body: { url: RECEIVER } });
+  return res.body.id;
 }
 
 async function freshKeyId(): Promise<string> {
@@ -132,7 +147,8 @@ async function snapshot(tenantId: string) {
             (SELECT count(*) FROM api_keys WHERE tenant_id = $1 AND revoked_at IS NULL)::int AS live_keys,
             (SELECT name || coalesce(inbound_secret_enc, '') FROM tenants WHERE id = $1) AS tenant,
             (SELECT coalesce(sum(version), 0) FROM business_hours WHERE tenant_id = $1)::int AS calendars,
-            (SELECT coalesce(sum(version), 0) FROM sla_policies WHERE tenant_id = $1)::int AS policies`,
+            (SELECT coalesce(sum(version), 0) FROM sla_policies WHERE tenant_id = $1)::int AS policies,
+            (SELECT coalesce(sum(version), 0) FROM webhook_endpoints WHERE tenant_id = $1)::int AS webhook_endpoints`,
     [tenantId],
   );
   return rows[0];
@@ -163,6 +179,9 @@ beforeAll(async () => {
   messageId = (await http(stack, 'GET', `/api/v1/tickets/${ticketId}/messages`, { headers: acme.headers })).body.data[0].id;
   narrowKey = (await http(stack, 'POST', '/api/v1/api-keys', { headers: acme.admin.headers, body: { name: 'narrow', scopes: ['webhooks:manage'] } })).body
     .token;
+  auditOnlyKey = (await http(stack, 'POST', '/api/v1/api-keys', { headers: acme.admin.headers, body: { name: 'audit only', scopes: ['audit:read'] } })).body
+    .token;
+  endpointId = (await http(stack, 'POST', '/api/v1/webhook-endpoints', { headers: acme.admin.headers, body: { url: RECEIVER } })).body.id;
 });
 afterAll(() => stack.close());
 
@@ -193,8 +212,7 @@ describe.each(Object.keys(fixtures))('%s', (key) => {
     if (!scope) return void expect(key).toBe('post /api/v1/auth/logout'); // the one bearer route any credential may call
     const call = await fixtures[key]!();
     const before = await snapshot(acme.id);
-    // The narrow key's one scope is the one webhook routes need: those get a key holding another.
-    const wrongKey = scope === 'webhooks:manage' ? await exactKey(['reports:read']) : narrowKey;
+    const wrongKey = scope === 'webhooks:manage' ? auditOnlyKey : narrowKey;
     const res = await http(stack, method, call.path, { headers: { Authorization: `Bearer ${wrongKey}` }, body: call.body });
     expect({ status: res.status, code: res.body.code }).toEqual({ status: 403, code: 'forbidden' });
     if (!AGENT_SCOPES.includes(scope)) {
@@ -244,7 +262,14 @@ describe.each(Object.keys(fixtures))('%s', (key) => {
     // And acme's own read of the same collection does list them, so the check above can fail.
     if (
       Array.isArray(res.body.data) &&
-      ['get /api/v1/tickets', 'get /api/v1/customers', 'get /api/v1/users', 'get /api/v1/groups', 'get /api/v1/events'].includes(key)
+      [
+        'get /api/v1/tickets',
+        'get /api/v1/customers',
+        'get /api/v1/users',
+        'get /api/v1/groups',
+        'get /api/v1/events',
+        'get /api/v1/webhook-endpoints',
+      ].includes(key)
     ) {
       const own = await http(stack, method, call.path, { headers: acme.admin.headers });
       expect(acmeIds().filter((id) => idsIn(own.body).has(id)).length).toBeGreaterThan(0);

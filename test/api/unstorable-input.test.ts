@@ -55,6 +55,8 @@ beforeAll(async () => {
     body: { name: 'Probe policy', position: 1, active: false, targets: { normal: { first_reply: 60 } } },
   });
   expect(policy.status).toBe(201);
+  const endpoint = await http(stack, 'POST', '/api/v1/webhook-endpoints', { headers: admin, body: { url: 'http://127.0.0.1:9/hooks' } });
+  expect(endpoint.status).toBe(201);
   const secret = await http(stack, 'POST', '/api/v1/tenant/inbound-secret', { headers: admin });
   expect(secret.status).toBe(200);
   inboundSecret = secret.body.inbound_secret;
@@ -66,6 +68,7 @@ beforeAll(async () => {
     'api-keys': key.body.id,
     'business-hours': calendar.body.id,
     'sla-policies': policy.body.id,
+    'webhook-endpoints': endpoint.body.id,
     inbound: tenant.id,
   });
 });
@@ -173,6 +176,8 @@ it('covers every route family that takes text', () => {
     'post /api/v1/inbound/{tenant}/email',
     'get /api/v1/audit',
     'get /api/v1/customers',
+    'post /api/v1/webhook-endpoints',
+    'patch /api/v1/webhook-endpoints/{id}',
   ]) {
     expect(routes).toContain(expected);
   }

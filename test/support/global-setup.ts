@@ -56,6 +56,8 @@ export default async function globalSetup() {
     TICKET_AUTO_CLOSE_AFTER: '2s',
     DEMO_SEED: 'false',
     WORKER_METRICS_ADDRESS: '', // several workers per run: no fixed metrics port
+    // Tests' webhook receivers listen on loopback; the SSRF tests start their own stack with this off.
+    WEBHOOK_ALLOW_LOOPBACK: 'true',
   });
   runTs('platform/cli/migrate.ts', process.env);
   const worker = await startWorkerProcess(process.env);
