@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
-import { DeskflowError } from '../domain/errors';
+import { assertExpectedVersion, DeskflowError } from '../domain/errors';
 import type { Identity } from '../domain/identity';
 import type { CreateWebhookEndpointInput, PatchWebhookEndpointInput, WebhookEndpoint, WebhookEventType } from '../domain/webhooks';
 import { appendAudit } from '../platform/audit';
@@ -142,16 +142,20 @@ export function webhookEndpointStore(pool: pg.Pool, crypto: FieldCrypto, config:
         const before = await select(db, who.tenantId, id, 'FOR UPDATE');
         const current = before.rows[0];
         if (!current) throw new DeskflowError('not_found', 'webhook endpoint not found');
-        if (expectedVersion !== undefined && current.version !== expectedVersion) {
-          throw new DeskflowError('version_mismatch', `expected version ${expectedVersion}, current is ${current.version}`, {
-            current_version: current.version,
-          });
-        }
+        assertExpectedVersion(current, expectedVersion);
         const { rows } = await db.query<Row>(
           `UPDATE webhook_endpoints SET ${sets.join(', ')}, version = version + 1, updated_at = now()
            WHERE tenant_id = $1 AND id = $2 RETURNING ${COLUMNS}`,
           [who.tenantId, id, ...Object.values(columns)],
         );
+        // Resuming releases what was held while the endpoint was off, oldest first: nothing was lost.
+        if (patch.enabled === true && !current.enabled) {
+          await db.query(
+            `UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now(), updated_at = now()
+             WHERE tenant_id = $1 AND endpoint_id = $2 AND status = 'held'`,
+            [who.tenantId, id],
+          );
+        }
         const old = current as unknown as Record<string, unknown>;
         await appendAudit(db, {
           tenant_id: who.tenantId,
