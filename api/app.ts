@@ -34,6 +34,8 @@ import { slaRoutes } from './routes/sla';
 import { tenantRoutes } from './routes/tenant';
 import { ticketRoutes } from './routes/tickets';
 import { userRoutes } from './routes/users';
+import { webhookDeliveryRoutes } from './routes/webhook-deliveries';
+import { webhookDeliveryStore } from '../stores/webhook-deliveries';
 import { tenantStore } from '../stores/tenants';
 import { ticketStore } from '../stores/tickets';
 import { slaStore } from '../stores/sla';
@@ -87,6 +89,7 @@ export function buildRoutes({ config, pool, redis, temporal }: AppDeps) {
     ...auditRoutes(audit),
     ...slaRoutes({ sla: slaStore(pool), temporal, taskQueue: config.TEMPORAL_TASK_QUEUE }),
     ...inboundRoutes({ config, limiters, tenants, customers, tickets, workflows }),
+    ...webhookDeliveryRoutes(webhookDeliveryStore(pool)),
   ];
   const limit = credentialRateLimit(limiters, (tenantId) => tenants.rateLimit(tenantId), config.RATE_LIMIT_PER_MIN);
   const middleware = {
