@@ -16,14 +16,7 @@ import type { FieldCrypto } from '../platform/field-crypto';
 import type { Logger } from '../platform/logger';
 import { postWebhook, type WebhookResponse } from '../platform/webhook-http';
 import { signWebhook } from '../platform/webhook-signing';
-import {
-  type AttemptContext,
-  type AttemptOutcome,
-  type DeadLetter,
-  signingSecrets,
-  webhookDeliveryStore,
-  webhookIdOf,
-} from '../stores/webhook-deliveries';
+import { type AttemptContext, type AttemptOutcome, type DeadLetter, signingSecrets, webhookDeliveryStore, webhookIdOf } from '../stores/webhook-deliveries';
 import {
   type AttemptResult,
   WEBHOOK_DELIVERY_WORKFLOW_TYPE,

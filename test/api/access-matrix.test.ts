@@ -17,6 +17,8 @@ let narrowKey: string; // an API key of acme holding only webhooks:manage
 let calendarId: string;
 let policyId: string;
 let groupId: string;
+let endpointId: string; // a (disabled) webhook endpoint of acme's, written as the owner
+let deliveryId: string;
 const AGENT_SCOPES = ['tickets:read', 'tickets:write', 'customers:read', 'customers:write'];
 const office = { name: 'Office', time_zone: 'Europe/Berlin', weekly: [1, 2, 3, 4, 5].map((day) => ({ day, start: '09:00', end: '17:00' })), holidays: [] };
 
@@ -77,6 +79,9 @@ const fixtures: Record<string, () => Promise<Call> | Call> = {
   'post /api/v1/groups': () => ({ path: '/api/v1/groups', body: { name: `Team ${randomUUID()}` }, ok: 201 }),
   'get /api/v1/groups': () => ({ path: '/api/v1/groups', ok: 200 }),
   'get /api/v1/groups/:id': () => ({ path: `/api/v1/groups/${groupId}`, ok: 200, owned: true }),
+  'get /api/v1/webhook-endpoints/:id/deliveries': () => ({ path: `/api/v1/webhook-endpoints/${endpointId}/deliveries`, ok: 200, owned: true }),
+  'get /api/v1/webhook-deliveries/:id': () => ({ path: `/api/v1/webhook-deliveries/${deliveryId}`, ok: 200, owned: true }),
+  'post /api/v1/webhook-deliveries/:id/retry': async () => ({ path: `/api/v1/webhook-deliveries/${await deadDelivery()}/retry`, ok: 202, owned: true }),
   'get /api/v1/reports/sla': () => ({ path: `/api/v1/reports/sla?from=2020-01-01T00:00:00Z&to=2100-01-01T00:00:00Z`, ok: 200 }),
 };
 
@@ -107,12 +112,26 @@ function exactKey(scopes: string[]): Promise<string> {
 }
 
 /** Every id of acme's objects the fixtures know: none may appear in anything another tenant reads. */
-const acmeIds = () => [acme.id, acme.customerId, acme.agent.id, acme.admin.id, ticketId, messageId, calendarId, policyId, groupId];
+const acmeIds = () => [acme.id, acme.customerId, acme.agent.id, acme.admin.id, ticketId, messageId, calendarId, policyId, groupId, endpointId, deliveryId];
 function idsIn(value: unknown, found = new Set<string>()): Set<string> {
   if (typeof value === 'string') found.add(value);
   else if (Array.isArray(value)) for (const v of value) idsIn(v, found);
   else if (value && typeof value === 'object') for (const v of Object.values(value)) idsIn(v, found);
   return found;
+}
+
+/** A dead delivery of acme's (each redrive makes one pending again). Its endpoint is disabled: nothing is sent. */
+async function deadDelivery(): Promise<string> {
+  const { rows } = await stack.admin.query<{ seq: string }>(
+    "INSERT INTO webhook_events (id, tenant_id, type, body) VALUES ($1, $2, 'webhook.test', '{}') RETURNING seq",
+    [randomUUID(), acme.id],
+  );
+  const id = randomUUID();
+  await stack.admin.query(
+    "INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, event_seq, event_type, status, attempts) VALUES ($1, $2, $3, $4, 'webhook.test', 'dead', 4)",
+    [id, acme.id, endpointId, rows[0]!.seq],
+  );
+  return id;
 }
 
 async function freshKeyId(): Promise<string> {
@@ -131,7 +150,8 @@ async function snapshot(tenantId: string) {
             (SELECT count(*) FROM api_keys WHERE tenant_id = $1 AND revoked_at IS NULL)::int AS live_keys,
             (SELECT name || coalesce(inbound_secret_enc, '') FROM tenants WHERE id = $1) AS tenant,
             (SELECT coalesce(sum(version), 0) FROM business_hours WHERE tenant_id = $1)::int AS calendars,
-            (SELECT coalesce(sum(version), 0) FROM sla_policies WHERE tenant_id = $1)::int AS policies`,
+            (SELECT coalesce(sum(version), 0) FROM sla_policies WHERE tenant_id = $1)::int AS policies,
+            (SELECT count(*) FROM webhook_deliveries WHERE tenant_id = $1 AND status = 'dead')::int AS dead_deliveries`,
     [tenantId],
   );
   return rows[0];
@@ -160,6 +180,12 @@ beforeAll(async () => {
   });
   ticketId = created.body.id;
   messageId = (await http(stack, 'GET', `/api/v1/tickets/${ticketId}/messages`, { headers: acme.headers })).body.data[0].id;
+  endpointId = randomUUID();
+  await stack.admin.query(
+    "INSERT INTO webhook_endpoints (id, tenant_id, url, secret_enc, enabled, disabled_reason) VALUES ($1, $2, 'https://hooks.example.invalid/x', 'enc', false, 'fixture')",
+    [endpointId, acme.id],
+  );
+  deliveryId = await deadDelivery();
   narrowKey = (await http(stack, 'POST', '/api/v1/api-keys', { headers: acme.admin.headers, body: { name: 'narrow', scopes: ['webhooks:manage'] } })).body
     .token;
 });
@@ -192,7 +218,9 @@ describe.each(Object.keys(fixtures))('%s', (key) => {
     if (!scope) return void expect(key).toBe('post /api/v1/auth/logout'); // the one bearer route any credential may call
     const call = await fixtures[key]!();
     const before = await snapshot(acme.id);
-    const res = await http(stack, method, call.path, { headers: { Authorization: `Bearer ${narrowKey}` }, body: call.body });
+    // The narrow key holds webhooks:manage only: for the routes needing exactly that, a key with another scope.
+    const wrongKey = scope === 'webhooks:manage' ? await exactKey(['tickets:read']) : narrowKey;
+    const res = await http(stack, method, call.path, { headers: { Authorization: `Bearer ${wrongKey}` }, body: call.body });
     expect({ status: res.status, code: res.body.code }).toEqual({ status: 403, code: 'forbidden' });
     if (!AGENT_SCOPES.includes(scope)) {
       const asAgent = await http(stack, method, call.path, { headers: acme.agent.headers, body: call.body });

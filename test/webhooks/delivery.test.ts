@@ -9,17 +9,7 @@ import { Redis } from 'ioredis';
 import { Webhook } from 'standardwebhooks';
 import { liveChannel } from '../../platform/channels';
 import { createTenant, http, startStack, type Tenant, type TestStack } from '../support/stack';
-import {
-  type Receiver,
-  deliveryRow,
-  eventually,
-  newSecret,
-  recompute,
-  seedDelivery,
-  seedEndpoint,
-  startReceiver,
-  verifies,
-} from './support';
+import { type Receiver, deliveryRow, eventually, newSecret, recompute, seedDelivery, seedEndpoint, startReceiver, verifies } from './support';
 
 let stack: TestStack;
 let acme: Tenant;
@@ -51,7 +41,11 @@ it('a delivery is signed per Standard Webhooks over the stored bytes, with custo
   r.secrets = [endpoint.secret];
   const d = await seedDelivery(stack, acme.id, endpoint.id);
 
-  await eventually(() => r.received.length, (n) => n >= 1, 10_000);
+  await eventually(
+    () => r.received.length,
+    (n) => n >= 1,
+    10_000,
+  );
   const got = r.received[0]!;
   expect(got.body).toBe(d.body); // the stored bytes, unchanged
   expect(got.headers['webhook-id']).toBe(`msg_${d.id}`);
@@ -71,7 +65,12 @@ it('a delivery is signed per Standard Webhooks over the stored bytes, with custo
   // Nor another secret.
   expect(verifies(newSecret(), got.headers, got.body)).toBe(false);
 
-  expect(await eventually(() => deliveryRow(stack, d.id), (row) => row.status === 'delivered')).toMatchObject({
+  expect(
+    await eventually(
+      () => deliveryRow(stack, d.id),
+      (row) => row.status === 'delivered',
+    ),
+  ).toMatchObject({
     status: 'delivered',
     attempts: 1,
     last_status: 204,
@@ -86,7 +85,11 @@ it('during a rotation every attempt carries both signatures, and each secret alo
   const endpoint = await seedEndpoint(stack, acme.id, r.url, { previous });
   r.secrets = [endpoint.secret, previous];
   await seedDelivery(stack, acme.id, endpoint.id);
-  await eventually(() => r.received.length, (n) => n >= 1, 10_000);
+  await eventually(
+    () => r.received.length,
+    (n) => n >= 1,
+    10_000,
+  );
   const got = r.received[0]!;
   expect(String(got.headers['webhook-signature']).split(' ')).toEqual([
     recompute(endpoint.secret, got.headers, got.body),
@@ -100,21 +103,33 @@ it('during a rotation every attempt carries both signatures, and each secret alo
   await stack.admin.query("UPDATE webhook_endpoints SET previous_secret_expires_at = now() - interval '1 s' WHERE id = $1", [endpoint.id]);
   r.secrets = [endpoint.secret];
   await seedDelivery(stack, acme.id, endpoint.id);
-  await eventually(() => r.received.length, (n) => n >= 2, 10_000);
+  await eventually(
+    () => r.received.length,
+    (n) => n >= 2,
+    10_000,
+  );
   expect(String(r.received[1]!.headers['webhook-signature']).split(' ')).toHaveLength(1);
   expect(verifies(previous, r.received[1]!.headers, r.received[1]!.body)).toBe(false);
   expect(r.problems).toEqual([]);
 });
 
 it('500, 500, 200: retried at ~1 s and ~2 s more (± jitter), same webhook-id and bytes, fresh timestamps', async () => {
-  const r = await receiver(({ index }) => ({ status: index < 2 ? 500 : 200, body: index < 2 ? 'try later' : 'ok', headers: { 'X-Receiver': `answer ${index}` } }));
+  const r = await receiver(({ index }) => ({
+    status: index < 2 ? 500 : 200,
+    body: index < 2 ? 'try later' : 'ok',
+    headers: { 'X-Receiver': `answer ${index}` },
+  }));
   const endpoint = await seedEndpoint(stack, acme.id, r.url);
   r.secrets = [endpoint.secret];
   const d = await seedDelivery(stack, acme.id, endpoint.id);
 
-  await eventually(() => deliveryRow(stack, d.id), (row) => row.status === 'delivered', 20_000);
+  await eventually(
+    () => deliveryRow(stack, d.id),
+    (row) => row.status === 'delivered',
+    20_000,
+  );
   expect(r.received.map((x) => x.status)).toEqual([500, 500, 200]);
-  const [a, b, c] = r.received as [typeof r.received[0], typeof r.received[0], typeof r.received[0]];
+  const [a, b, c] = r.received as [(typeof r.received)[0], (typeof r.received)[0], (typeof r.received)[0]];
   // First retry after 1 s (+ up to 25 % jitter), the second after 2 s (+ jitter); generous slack for a busy machine.
   expect(b.at - a.at).toBeGreaterThanOrEqual(950);
   expect(b.at - a.at).toBeLessThan(2500);
@@ -151,14 +166,23 @@ it('always 500: dead after 1 + 3 attempts, audited and announced live; a redrive
   subscriber.on('message', (_channel, message) => live.push(JSON.parse(message)));
   try {
     const d = await seedDelivery(stack, acme.id, endpoint.id);
-    const dead = await eventually(() => deliveryRow(stack, d.id), (row) => row.status === 'dead', 30_000);
+    const dead = await eventually(
+      () => deliveryRow(stack, d.id),
+      (row) => row.status === 'dead',
+      30_000,
+    );
     expect(dead).toMatchObject({ status: 'dead', attempts: 4, last_status: 500 });
     expect(r.received).toHaveLength(4);
-    const audit = await stack.admin.query("SELECT action, actor_type, after FROM audit_log WHERE entity_id = $1 AND action = 'webhook_delivery.dead_lettered'", [
-      d.id,
-    ]);
+    const audit = await stack.admin.query(
+      "SELECT action, actor_type, after FROM audit_log WHERE entity_id = $1 AND action = 'webhook_delivery.dead_lettered'",
+      [d.id],
+    );
     expect(audit.rows).toEqual([
-      { action: 'webhook_delivery.dead_lettered', actor_type: 'system', after: expect.objectContaining({ endpoint_id: endpoint.id, attempts: 4, last_status: 500 }) },
+      {
+        action: 'webhook_delivery.dead_lettered',
+        actor_type: 'system',
+        after: expect.objectContaining({ endpoint_id: endpoint.id, attempts: 4, last_status: 500 }),
+      },
     ]);
     const announced = await eventually(
       () => live.filter((e) => e.type === 'webhook.delivery_dead' && e.delivery_id === d.id),
@@ -181,7 +205,11 @@ it('always 500: dead after 1 + 3 attempts, audited and announced live; a redrive
     const redriven = await http(stack, 'POST', `/api/v1/webhook-deliveries/${d.id}/retry`, { headers: acme.admin.headers });
     expect(redriven.status).toBe(202);
     expect(redriven.body).toMatchObject({ id: d.id, status: 'pending' });
-    await eventually(() => deliveryRow(stack, d.id), (row) => row.status === 'delivered', 10_000);
+    await eventually(
+      () => deliveryRow(stack, d.id),
+      (row) => row.status === 'delivered',
+      10_000,
+    );
     expect(r.received).toHaveLength(5);
     expect(r.received[4]!.headers['webhook-id']).toBe(`msg_${d.id}`);
     expect(r.received[4]!.body).toBe(d.body);
@@ -200,7 +228,11 @@ it('Retry-After: 2 is honoured (the next attempt waits 2 s, not the scheduled 1 
   const r = await receiver(({ index }) => (index === 0 ? { status: 503, headers: { 'Retry-After': '2' } } : { status: 200 }));
   const endpoint = await seedEndpoint(stack, acme.id, r.url);
   const d = await seedDelivery(stack, acme.id, endpoint.id);
-  await eventually(() => deliveryRow(stack, d.id), (row) => row.status === 'delivered', 15_000);
+  await eventually(
+    () => deliveryRow(stack, d.id),
+    (row) => row.status === 'delivered',
+    15_000,
+  );
   expect(r.received.map((x) => x.status)).toEqual([503, 200]);
   const gap = r.received[1]!.at - r.received[0]!.at;
   expect(gap).toBeGreaterThanOrEqual(1950);
@@ -211,10 +243,18 @@ it('410 Gone: the delivery is dead and the endpoint disabled, with its reason, a
   const r = await receiver(() => ({ status: 410 }));
   const endpoint = await seedEndpoint(stack, acme.id, r.url);
   const d = await seedDelivery(stack, acme.id, endpoint.id);
-  expect(await eventually(() => deliveryRow(stack, d.id), (row) => row.status === 'dead', 10_000)).toMatchObject({ status: 'dead', attempts: 1, last_status: 410 });
+  expect(
+    await eventually(
+      () => deliveryRow(stack, d.id),
+      (row) => row.status === 'dead',
+      10_000,
+    ),
+  ).toMatchObject({ status: 'dead', attempts: 1, last_status: 410 });
   const { rows } = await stack.admin.query('SELECT enabled, disabled_reason FROM webhook_endpoints WHERE id = $1', [endpoint.id]);
   expect(rows[0]).toEqual({ enabled: false, disabled_reason: expect.stringContaining('410') });
-  const audit = await stack.admin.query("SELECT count(*)::int AS n FROM audit_log WHERE entity_id = $1 AND action = 'webhook_endpoint.disabled'", [endpoint.id]);
+  const audit = await stack.admin.query("SELECT count(*)::int AS n FROM audit_log WHERE entity_id = $1 AND action = 'webhook_endpoint.disabled'", [
+    endpoint.id,
+  ]);
   expect(audit.rows[0].n).toBe(1);
 
   // Nothing more goes to a disabled endpoint: a new delivery waits (pending), unattempted.
@@ -229,7 +269,11 @@ it('a 302 is not followed: the Location target receives nothing and the attempt 
   const r = await receiver(() => ({ status: 302, headers: { Location: target.url } }));
   const endpoint = await seedEndpoint(stack, acme.id, r.url);
   const d = await seedDelivery(stack, acme.id, endpoint.id);
-  await eventually(() => r.received.length, (n) => n >= 2, 10_000); // the first attempt and the first retry
+  await eventually(
+    () => r.received.length,
+    (n) => n >= 2,
+    10_000,
+  ); // the first attempt and the first retry
   expect(target.received).toEqual([]);
   expect(await deliveryRow(stack, d.id)).toMatchObject({ status: 'retrying', last_status: 302 });
   expect((await attemptsOf(d.id)).slice(0, 2).map((x) => x.status_code)).toEqual([302, 302]);
@@ -255,7 +299,11 @@ it('per ticket, deliveries arrive in order: a later event waits while the earlie
   // Another ticket on the same endpoint is not held up.
   const other = await seedDelivery(stack, acme.id, endpoint.id);
 
-  await eventually(() => deliveryRow(stack, third.id), (row) => row.status === 'delivered', 20_000);
+  await eventually(
+    () => deliveryRow(stack, third.id),
+    (row) => row.status === 'delivered',
+    20_000,
+  );
   const sequence = r.received.map((x) => [x.headers['webhook-id'], x.status]).filter(([id]) => id !== `msg_${other.id}`);
   expect(sequence).toEqual([
     [`msg_${first.id}`, 500],
@@ -276,8 +324,15 @@ it('the delivery log: filters, cursor pages, 404 for an unknown or foreign endpo
   const endpoint = await seedEndpoint(stack, acme.id, r.url);
   const ids: string[] = [];
   for (let i = 0; i < 3; i++) ids.push((await seedDelivery(stack, acme.id, endpoint.id, { type: i === 0 ? 'ticket.created' : 'ticket.updated' })).id);
-  await eventually(() => r.received.length, (n) => n >= 3, 10_000);
-  await eventually(() => Promise.all(ids.map((id) => deliveryRow(stack, id))), (rows) => rows.every((x) => x.status === 'delivered'));
+  await eventually(
+    () => r.received.length,
+    (n) => n >= 3,
+    10_000,
+  );
+  await eventually(
+    () => Promise.all(ids.map((id) => deliveryRow(stack, id))),
+    (rows) => rows.every((x) => x.status === 'delivered'),
+  );
 
   const path = `/api/v1/webhook-endpoints/${endpoint.id}/deliveries`;
   const page1 = await http(stack, 'GET', `${path}?limit=2`, { headers: acme.admin.headers });
@@ -298,9 +353,7 @@ it('the delivery log: filters, cursor pages, 404 for an unknown or foreign endpo
 
   expect((await http(stack, 'GET', path, { headers: globex.admin.headers })).status).toBe(404);
   expect((await http(stack, 'GET', `/api/v1/webhook-deliveries/${ids[0]}`, { headers: globex.admin.headers })).status).toBe(404);
-  expect((await http(stack, 'GET', `/api/v1/webhook-endpoints/${randomUUID()}/deliveries`, { headers: acme.admin.headers })).status).toBe(
-    404,
-  );
+  expect((await http(stack, 'GET', `/api/v1/webhook-endpoints/${randomUUID()}/deliveries`, { headers: acme.admin.headers })).status).toBe(404);
 });
 
 it('an endpoint secret that cannot be decrypted: nothing unsigned leaves, the attempt is logged as failed', async () => {
@@ -308,7 +361,11 @@ it('an endpoint secret that cannot be decrypted: nothing unsigned leaves, the at
   const endpoint = await seedEndpoint(stack, acme.id, r.url);
   await stack.admin.query("UPDATE webhook_endpoints SET secret_enc = 'v1.nokey.AAAA.AAAA.AAAA' WHERE id = $1", [endpoint.id]);
   const d = await seedDelivery(stack, acme.id, endpoint.id);
-  const attempts = await eventually(() => attemptsOf(d.id), (rows) => rows.length >= 1, 10_000);
+  const attempts = await eventually(
+    () => attemptsOf(d.id),
+    (rows) => rows.length >= 1,
+    10_000,
+  );
   expect(attempts[0]).toMatchObject({ status_code: null, error: 'the endpoint secret cannot be read' });
   expect(r.received).toEqual([]);
 });

@@ -49,7 +49,9 @@ export function verifies(secret: string, headers: IncomingHttpHeaders, body: str
   } catch {
     return false;
   }
-  return String(headers['webhook-signature']).split(' ').includes(recompute(secret, headers, body));
+  return String(headers['webhook-signature'])
+    .split(' ')
+    .includes(recompute(secret, headers, body));
 }
 
 export async function startReceiver(answer: Receiver['answer'] = () => ({ status: 200 })): Promise<Receiver> {
@@ -115,10 +117,14 @@ export async function seedDelivery(
     [randomUUID(), tenantId, type, ticketId, v, body],
   );
   const id = randomUUID();
-  await stack.admin.query(
-    'INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, event_seq, event_type, ticket_id) VALUES ($1, $2, $3, $4, $5, $6)',
-    [id, tenantId, endpointId, rows[0]!.seq, type, ticketId],
-  );
+  await stack.admin.query('INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, event_seq, event_type, ticket_id) VALUES ($1, $2, $3, $4, $5, $6)', [
+    id,
+    tenantId,
+    endpointId,
+    rows[0]!.seq,
+    type,
+    ticketId,
+  ]);
   return { id, body, eventSeq: rows[0]!.seq };
 }
 
