@@ -10,7 +10,7 @@ import type { LookupFunction } from 'node:net';
 import { type Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
-import { parseRetryAfter, verdictOf } from '../domain/webhook-retry';
+import { nextDelayMs, parseRetryAfter, type RetryPolicy, verdictOf } from '../domain/webhook-retry';
 import { liveChannelOf } from '../platform/channels';
 import type { FieldCrypto } from '../platform/field-crypto';
 import type { Logger } from '../platform/logger';
@@ -62,7 +62,11 @@ async function notifyDead(redis: Redis | undefined, dead: DeadLetter, reason: 'r
 export function webhookAttempts(deps: WebhookDeliveryDeps) {
   const store = webhookDeliveryStore(deps.pool);
 
-  async function attempt(ctx: AttemptContext): Promise<{ outcome: AttemptOutcome; retry_after_ms: number | null }> {
+  /**
+   * After a failure the next attempt's delay is computed here, where the answer's `Retry-After` is known, and
+   * written with the attempt (the log shows when the next one is due); null when the retries are spent.
+   */
+  async function attempt(ctx: AttemptContext, policy: RetryPolicy, jitter: number): Promise<{ outcome: AttemptOutcome; next_delay_ms: number | null }> {
     let response: WebhookResponse;
     let secrets: string[] | null = null;
     try {
@@ -77,7 +81,9 @@ export function webhookAttempts(deps: WebhookDeliveryDeps) {
     }
     const verdict = verdictOf(response!.status);
     const outcome: AttemptOutcome = verdict === 'retry' ? 'failed' : verdict;
-    await store.recordAttempt(ctx, response!, outcome);
+    const retryAfter = parseRetryAfter(response!.headers?.['retry-after'], Date.now());
+    const next_delay_ms = outcome === 'failed' ? nextDelayMs(ctx.attempts + 1, policy, jitter, retryAfter) : null;
+    await store.recordAttempt(ctx, response!, outcome, next_delay_ms);
     if (outcome === 'gone') {
       await notifyDead(
         deps.redis,
@@ -93,7 +99,7 @@ export function webhookAttempts(deps: WebhookDeliveryDeps) {
         'gone',
       );
     }
-    return { outcome, retry_after_ms: parseRetryAfter(response!.headers?.['retry-after'], Date.now()) };
+    return { outcome, next_delay_ms };
   }
 
   return { store, attempt };
@@ -102,21 +108,21 @@ export function webhookAttempts(deps: WebhookDeliveryDeps) {
 export function createWebhookDeliveryActivities(deps: WebhookDeliveryDeps): WebhookDeliveryActivities {
   const { store, attempt } = webhookAttempts(deps);
   return {
-    async attemptWebhookDelivery({ tenant_id, delivery_id }): Promise<AttemptResult> {
+    async attemptWebhookDelivery({ tenant_id, delivery_id, policy, jitter }): Promise<AttemptResult> {
       const ctx = await store.context(tenant_id, delivery_id);
-      if (!ctx || ctx.status === 'delivered' || ctx.status === 'dead') return { outcome: 'done', attempts: ctx?.attempts ?? 0, retry_after_ms: null };
+      if (!ctx || ctx.status === 'delivered' || ctx.status === 'dead') return { outcome: 'done', attempts: ctx?.attempts ?? 0, next_delay_ms: null };
       if (!ctx.enabled) {
         await store.park(tenant_id, delivery_id, DISABLED_RECHECK_MS);
-        return { outcome: 'parked', attempts: ctx.attempts, retry_after_ms: null };
+        return { outcome: 'parked', attempts: ctx.attempts, next_delay_ms: null };
       }
       // Still `pending` when the dispatcher died between starting this workflow and handing the delivery over.
       if (ctx.status === 'pending') await store.markRetrying(tenant_id, delivery_id);
-      const { outcome, retry_after_ms } = await attempt(ctx);
-      return { outcome, attempts: ctx.attempts + 1, retry_after_ms };
+      const { outcome, next_delay_ms } = await attempt(ctx, policy, jitter);
+      return { outcome, attempts: ctx.attempts + 1, next_delay_ms };
     },
 
-    async deadLetterWebhookDelivery({ tenant_id, delivery_id }) {
-      const dead = await store.deadLetter(tenant_id, delivery_id);
+    async deadLetterWebhookDelivery({ tenant_id, delivery_id, reason }) {
+      const dead = await store.deadLetter(tenant_id, delivery_id, reason);
       if (dead) {
         deps.log?.warn({ tenantId: tenant_id, deliveryId: delivery_id, endpointId: dead.endpoint_id }, 'webhook delivery dead-lettered');
         await notifyDead(deps.redis, dead, 'retries_exhausted');
@@ -130,7 +136,7 @@ export interface DispatcherOptions extends WebhookDeliveryDeps {
   log: Logger;
   /** Where the backoff workflows run. */
   taskQueue: string;
-  retry: { maxRetries: number; baseDelayMs: number; maxDelayMs: number };
+  policy: RetryPolicy;
   intervalMs: number;
   concurrency: number;
   perEndpoint: number;
@@ -142,7 +148,7 @@ export interface DispatcherOptions extends WebhookDeliveryDeps {
  * the same delivery at once, and a dispatcher that dies mid-attempt only delays that delivery by its lease.
  */
 export function startWebhookDispatcher(options: DispatcherOptions): { stop(): Promise<void> } {
-  const { temporal, log, taskQueue, retry, intervalMs, concurrency, perEndpoint } = options;
+  const { temporal, log, taskQueue, policy, intervalMs, concurrency, perEndpoint } = options;
   const { store, attempt } = webhookAttempts(options);
   const lease = { leaseMs: options.timeoutMs + 30_000, disabledMs: DISABLED_RECHECK_MS, blockedMs: BLOCKED_RECHECK_MS };
   const inFlight = new Set<Promise<void>>();
@@ -151,20 +157,12 @@ export function startWebhookDispatcher(options: DispatcherOptions): { stop(): Pr
   let timer: NodeJS.Timeout | undefined;
   let round: Promise<void> = Promise.resolve();
 
-  const handOver = async (tenantId: string, deliveryId: string, attemptsMade: number, retryAfterMs: number | null) => {
-    const input: WebhookDeliveryInput = {
-      tenant_id: tenantId,
-      delivery_id: deliveryId,
-      attempts_made: attemptsMade,
-      retry_after_ms: retryAfterMs,
-      max_retries: retry.maxRetries,
-      base_delay_ms: retry.baseDelayMs,
-      max_delay_ms: retry.maxDelayMs,
-    };
+  const handOver = async (tenantId: string, deliveryId: string, firstDelayMs: number | null) => {
+    const input: WebhookDeliveryInput = { tenant_id: tenantId, delivery_id: deliveryId, first_delay_ms: firstDelayMs, policy };
     await temporal.workflow.start(WEBHOOK_DELIVERY_WORKFLOW_TYPE, webhookDeliveryStartOptions(taskQueue, input)).catch((err: unknown) => {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     });
-    // Only now: a crash before this leaves the delivery leased, and its next claim starts (joins) the workflow again.
+    // Only now: a crash before this leaves the delivery pending, and its next claim starts (joins) the workflow again.
     await store.markRetrying(tenantId, deliveryId);
   };
 
@@ -179,11 +177,11 @@ export function startWebhookDispatcher(options: DispatcherOptions): { stop(): Pr
     perEndpointInFlight.set(claim.endpoint_id, n + 1);
     try {
       // Attempts already made: the hand-over to the workflow did not finish (or a parked delivery resumes).
-      if (claim.attempts > 0) return await handOver(tenantId, deliveryId, claim.attempts, null);
+      if (claim.attempts > 0) return await handOver(tenantId, deliveryId, nextDelayMs(claim.attempts, policy, Math.random(), null));
       const ctx = await store.context(tenantId, deliveryId);
       if (!ctx) return;
-      const { outcome, retry_after_ms } = await attempt(ctx);
-      if (outcome === 'failed') await handOver(tenantId, deliveryId, ctx.attempts + 1, retry_after_ms);
+      const { outcome, next_delay_ms } = await attempt(ctx, policy, Math.random());
+      if (outcome === 'failed') await handOver(tenantId, deliveryId, next_delay_ms);
     } finally {
       const left = (perEndpointInFlight.get(claim.endpoint_id) ?? 1) - 1;
       if (left > 0) perEndpointInFlight.set(claim.endpoint_id, left);

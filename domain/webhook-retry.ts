@@ -45,3 +45,16 @@ export function retryDelayMs(attemptsMade: number, schedule: RetrySchedule, rand
   const wanted = Math.max(computed, retryAfterMs ?? 0);
   return Math.round(Math.min(wanted, schedule.maxMs));
 }
+
+/** A delivery's retry policy, fixed when its backoff starts (a configuration change never alters a running schedule). */
+export interface RetryPolicy {
+  max_retries: number;
+  base_delay_ms: number;
+  max_delay_ms: number;
+}
+
+/** The delay before the next attempt after `attemptsMade` failed ones, or null when the retries are spent (dead letter). */
+export function nextDelayMs(attemptsMade: number, policy: RetryPolicy, random: number, retryAfterMs: number | null): number | null {
+  if (attemptsMade >= 1 + policy.max_retries) return null;
+  return retryDelayMs(attemptsMade, { baseMs: policy.base_delay_ms, maxMs: policy.max_delay_ms }, random, retryAfterMs);
+}

@@ -146,7 +146,7 @@ const DELIVERY_COLUMNS = `
   d.id, 'msg_' || d.id AS webhook_id, d.endpoint_id, ev.id AS event_id, d.event_type, d.ticket_id, d.status,
   (SELECT count(*)::int FROM webhook_attempts a WHERE a.tenant_id = d.tenant_id AND a.delivery_id = d.id) AS attempt_count,
   d.last_status, d.last_error,
-  CASE WHEN d.status = 'pending' THEN d.next_attempt_at END AS next_attempt_at,
+  CASE WHEN d.status IN ('pending', 'retrying') THEN d.next_attempt_at END AS next_attempt_at,
   d.delivered_at, d.created_at, d.updated_at`;
 
 export function webhookDeliveryStore(pool: pg.Pool) {
@@ -185,7 +185,7 @@ export function webhookDeliveryStore(pool: pg.Pool) {
      * Logs one attempt and applies its outcome, in one transaction: delivered; gone (410: the delivery is dead and
      * the endpoint disabled, audited); failed (counted; the caller decides when to try again).
      */
-    async recordAttempt(ctx: AttemptContext, response: WebhookResponse, outcome: AttemptOutcome): Promise<void> {
+    async recordAttempt(ctx: AttemptContext, response: WebhookResponse, outcome: AttemptOutcome, nextAttemptInMs: number | null = null): Promise<void> {
       await inTenantTransaction(pool, ctx.tenant_id, async (db) => {
         await db.query(
           `INSERT INTO webhook_attempts (tenant_id, delivery_id, attempted_at, duration_ms, status_code, response_headers, response_body, error)
@@ -204,9 +204,10 @@ export function webhookDeliveryStore(pool: pg.Pool) {
         const { rowCount } = await db.query(
           `UPDATE webhook_deliveries
            SET attempts = attempts + 1, last_status = $3, last_error = $4, updated_at = now(),
-               status = coalesce($5, status), delivered_at = CASE WHEN $5 = 'delivered' THEN now() ELSE delivered_at END
+               status = coalesce($5, status), delivered_at = CASE WHEN $5 = 'delivered' THEN now() ELSE delivered_at END,
+               next_attempt_at = CASE WHEN $6::float8 IS NULL THEN next_attempt_at ELSE now() + make_interval(secs => $6::float8 / 1000) END
            WHERE tenant_id = $1 AND id = $2 AND status <> 'delivered'`,
-          [ctx.tenant_id, ctx.id, response.status, response.error, status],
+          [ctx.tenant_id, ctx.id, response.status, response.error, status, outcome === 'failed' ? nextAttemptInMs : null],
         );
         if (!rowCount) return; // delivered already (an earlier attempt's answer arrived first)
         if (outcome === 'delivered') await wakeSuccessor(db, ctx.tenant_id, ctx.endpoint_id, ctx.ticket_id, ctx.event_seq);
@@ -264,13 +265,13 @@ export function webhookDeliveryStore(pool: pg.Pool) {
     },
 
     /** The last retry failed: dead, audited; the next delivery of its ticket goes on. Null if it was not live. */
-    async deadLetter(tenantId: string, id: string): Promise<DeadLetter | null> {
+    async deadLetter(tenantId: string, id: string, reason?: string): Promise<DeadLetter | null> {
       return inTenantTransaction(pool, tenantId, async (db) => {
         const { rows } = await db.query<DeadLetter & { ticket_id: string | null; event_seq: string }>(
-          `UPDATE webhook_deliveries SET status = 'dead', updated_at = now()
+          `UPDATE webhook_deliveries SET status = 'dead', last_error = coalesce($3, last_error), updated_at = now()
            WHERE tenant_id = $1 AND id = $2 AND status IN ('pending', 'retrying')
            RETURNING id, tenant_id, endpoint_id, event_type, attempts, last_status, last_error, ticket_id, event_seq`,
-          [tenantId, id],
+          [tenantId, id, reason ?? null],
         );
         const row = rows[0];
         if (!row) return null;

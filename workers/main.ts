@@ -80,7 +80,7 @@ async function main() {
     ...webhookDeps,
     temporal,
     taskQueue: config.TEMPORAL_WEBHOOK_TASK_QUEUE,
-    retry: { maxRetries: config.WEBHOOK_MAX_RETRIES, baseDelayMs: config.WEBHOOK_RETRY_BASE_DELAY, maxDelayMs: config.WEBHOOK_RETRY_MAX_DELAY },
+    policy: { max_retries: config.WEBHOOK_MAX_RETRIES, base_delay_ms: config.WEBHOOK_RETRY_BASE_DELAY, max_delay_ms: config.WEBHOOK_RETRY_MAX_DELAY },
     intervalMs: config.WEBHOOK_DISPATCH_INTERVAL,
     concurrency: config.WEBHOOK_DISPATCH_CONCURRENCY,
     perEndpoint: config.WEBHOOK_ENDPOINT_CONCURRENCY,

@@ -32,7 +32,7 @@ const WebhookDelivery = z.object({
   attempt_count: z.number().int(),
   last_status: z.number().int().nullable(),
   last_error: z.string().nullable(),
-  /** When a pending delivery is due (null while its backoff workflow holds it, and once it is done). */
+  /** When the next attempt is due (pending or retrying); null once delivered or dead. */
   next_attempt_at: z.string().nullable(),
   delivered_at: z.string().nullable(),
   created_at: z.string(),

@@ -39,15 +39,12 @@ it('kill -9 the worker between retries, start another: delivered, once', async (
   await stack.admin.query("UPDATE webhook_deliveries SET status = 'retrying', attempts = 1, last_status = 500 WHERE id = $1", [d.id]);
 
   workers.push(await startWorkerProcess(env));
+  // Short delays, so the kill lands in the second sleep (after one retry answered 500).
   const input: WebhookDeliveryInput = {
     tenant_id: tenant.id,
     delivery_id: d.id,
-    attempts_made: 1,
-    retry_after_ms: null,
-    max_retries: 3,
-    // Long enough that the kill lands in the second sleep (after one retry answered 500).
-    base_delay_ms: 1000,
-    max_delay_ms: 60_000,
+    first_delay_ms: 1000,
+    policy: { max_retries: 3, base_delay_ms: 1000, max_delay_ms: 60_000 },
   };
   const handle = await stack.temporal.workflow.start(WEBHOOK_DELIVERY_WORKFLOW_TYPE, webhookDeliveryStartOptions(env.TEMPORAL_WEBHOOK_TASK_QUEUE, input));
   expect(handle.workflowId).toBe(webhookDeliveryWorkflowId(d.id));

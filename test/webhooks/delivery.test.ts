@@ -277,6 +277,12 @@ it('a 302 is not followed: the Location target receives nothing and the attempt 
   expect(target.received).toEqual([]);
   expect(await deliveryRow(stack, d.id)).toMatchObject({ status: 'retrying', last_status: 302 });
   expect((await attemptsOf(d.id)).slice(0, 2).map((x) => x.status_code)).toEqual([302, 302]);
+  // The log says when the next retry is due (the third attempt: 2 s after the second, + jitter).
+  const detail = await http(stack, 'GET', `/api/v1/webhook-deliveries/${d.id}`, { headers: acme.admin.headers });
+  expect(detail.body.status).toBe('retrying');
+  const dueIn = Date.parse(detail.body.next_attempt_at) - Date.now();
+  expect(dueIn).toBeGreaterThan(0);
+  expect(dueIn).toBeLessThanOrEqual(2600);
 });
 
 it('per ticket, deliveries arrive in order: a later event waits while the earlier one is retried', async () => {
@@ -368,4 +374,22 @@ it('an endpoint secret that cannot be decrypted: nothing unsigned leaves, the at
   );
   expect(attempts[0]).toMatchObject({ status_code: null, error: 'the endpoint secret cannot be read' });
   expect(r.received).toEqual([]);
+});
+
+it('a dispatcher that died between a failed first attempt and the hand-over: the next claim hands it over', async () => {
+  const r = await receiver();
+  const endpoint = await seedEndpoint(stack, acme.id, r.url);
+  const d = await seedDelivery(stack, acme.id, endpoint.id);
+  // What such a crash leaves: pending, one attempt counted, no workflow yet.
+  await stack.admin.query('UPDATE webhook_deliveries SET attempts = 1, last_status = 500, next_attempt_at = now() WHERE id = $1', [d.id]);
+  expect(
+    await eventually(
+      () => deliveryRow(stack, d.id),
+      (row) => row.status === 'delivered',
+      15_000,
+    ),
+  ).toMatchObject({ status: 'delivered', attempts: 2 });
+  expect(r.received).toHaveLength(1); // one more attempt, made by the backoff workflow after its delay
+  const run = await stack.temporal.workflow.getHandle(`webhook-delivery-${d.id}`).describe();
+  expect(run.status.name).toBe('COMPLETED');
 });

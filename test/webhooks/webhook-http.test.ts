@@ -4,7 +4,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, LookupFunction } from 'node:net';
-import { parseRetryAfter, retryDelayMs, verdictOf } from '../../domain/webhook-retry';
+import { nextDelayMs, parseRetryAfter, retryDelayMs, verdictOf } from '../../domain/webhook-retry';
 import { postWebhook, RESPONSE_EXCERPT_BYTES } from '../../platform/webhook-http';
 import { freePort } from '../support/processes';
 
@@ -98,6 +98,9 @@ it('the retry schedule: 1 s, 2 s, 4 s (+ ≤ 25 % jitter), Retry-After as a floo
   expect(retryDelayMs(3, schedule, 0, 2000)).toBe(4000);
   expect(retryDelayMs(1, schedule, 0, 10 * 3_600_000)).toBe(3_600_000);
   expect(retryDelayMs(40, schedule, 0)).toBe(3_600_000);
+  const policy = { max_retries: 3, base_delay_ms: 1000, max_delay_ms: 3_600_000 };
+  expect([1, 2, 3, 4].map((n) => nextDelayMs(n, policy, 0, null))).toEqual([1000, 2000, 4000, null]); // 1 + 3 attempts
+  expect(nextDelayMs(1, { ...policy, max_retries: 0 }, 0, null)).toBeNull();
   expect(parseRetryAfter('2', 0)).toBe(2000);
   expect(parseRetryAfter(new Date(60_000).toUTCString(), 0)).toBe(60_000);
   expect(parseRetryAfter('soon', 0)).toBeNull();
