@@ -62,28 +62,29 @@ async function notifyDead(redis: Redis | undefined, dead: DeadLetter, reason: 'r
 export function webhookAttempts(deps: WebhookDeliveryDeps) {
   const store = webhookDeliveryStore(deps.pool);
 
+  async function send(ctx: AttemptContext): Promise<WebhookResponse> {
+    let secrets: string[];
+    try {
+      secrets = signingSecrets(deps.crypto, ctx);
+    } catch {
+      // Nothing unsigned ever leaves; the failure is logged like any other and retried (a key may be restored).
+      return { status: null, headers: null, bodyExcerpt: null, error: 'the endpoint secret cannot be read', durationMs: 0 };
+    }
+    const signed = signWebhook({ id: webhookIdOf(ctx.id), timestamp: Math.floor(Date.now() / 1000), body: ctx.body, secrets });
+    return postWebhook({ url: ctx.url, headers: { ...ctx.headers, ...signed }, body: ctx.body, timeoutMs: deps.timeoutMs, lookup: deps.lookup });
+  }
+
   /**
    * After a failure the next attempt's delay is computed here, where the answer's `Retry-After` is known, and
    * written with the attempt (the log shows when the next one is due); null when the retries are spent.
    */
   async function attempt(ctx: AttemptContext, policy: RetryPolicy, jitter: number): Promise<{ outcome: AttemptOutcome; next_delay_ms: number | null }> {
-    let response: WebhookResponse;
-    let secrets: string[] | null = null;
-    try {
-      secrets = signingSecrets(deps.crypto, ctx);
-    } catch {
-      // Nothing unsigned ever leaves; the failure is logged like any other and retried (a key may be restored).
-      response = { status: null, headers: null, bodyExcerpt: null, error: 'the endpoint secret cannot be read', durationMs: 0 };
-    }
-    if (secrets) {
-      const signed = signWebhook({ id: webhookIdOf(ctx.id), timestamp: Math.floor(Date.now() / 1000), body: ctx.body, secrets });
-      response = await postWebhook({ url: ctx.url, headers: { ...ctx.headers, ...signed }, body: ctx.body, timeoutMs: deps.timeoutMs, lookup: deps.lookup });
-    }
-    const verdict = verdictOf(response!.status);
+    const response = await send(ctx);
+    const verdict = verdictOf(response.status);
     const outcome: AttemptOutcome = verdict === 'retry' ? 'failed' : verdict;
-    const retryAfter = parseRetryAfter(response!.headers?.['retry-after'], Date.now());
+    const retryAfter = parseRetryAfter(response.headers?.['retry-after'], Date.now());
     const next_delay_ms = outcome === 'failed' ? nextDelayMs(ctx.attempts + 1, policy, jitter, retryAfter) : null;
-    await store.recordAttempt(ctx, response!, outcome, next_delay_ms);
+    await store.recordAttempt(ctx, response, outcome, next_delay_ms);
     if (outcome === 'gone') {
       await notifyDead(
         deps.redis,

@@ -218,6 +218,14 @@ export function webhookDeliveryStore(pool: pg.Pool) {
              WHERE tenant_id = $1 AND id = $2 AND enabled`,
             [ctx.tenant_id, ctx.endpoint_id, reason],
           );
+          await appendAudit(db, {
+            tenant_id: ctx.tenant_id,
+            actor: SYSTEM_ACTOR,
+            action: 'webhook_delivery.dead_lettered',
+            entity_type: 'webhook_delivery',
+            entity_id: ctx.id,
+            after: { endpoint_id: ctx.endpoint_id, event_type: ctx.event_type, attempts: ctx.attempts + 1, last_status: 410, reason: 'gone' },
+          });
           if (disabled) {
             await appendAudit(db, {
               tenant_id: ctx.tenant_id,

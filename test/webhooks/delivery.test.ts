@@ -256,6 +256,10 @@ it('410 Gone: the delivery is dead and the endpoint disabled, with its reason, a
     endpoint.id,
   ]);
   expect(audit.rows[0].n).toBe(1);
+  const dead = await stack.admin.query("SELECT after->>'reason' AS reason FROM audit_log WHERE entity_id = $1 AND action = 'webhook_delivery.dead_lettered'", [
+    d.id,
+  ]);
+  expect(dead.rows).toEqual([{ reason: 'gone' }]);
 
   // Nothing more goes to a disabled endpoint: a new delivery waits (pending), unattempted.
   const next = await seedDelivery(stack, acme.id, endpoint.id);
