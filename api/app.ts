@@ -36,6 +36,8 @@ import { tenantRoutes } from './routes/tenant';
 import { ticketRoutes } from './routes/tickets';
 import { userRoutes } from './routes/users';
 import { webhookEndpointRoutes } from './routes/webhook-endpoints';
+import { webhookDeliveryRoutes } from './routes/webhook-deliveries';
+import { webhookDeliveryStore } from '../stores/webhook-deliveries';
 import { tenantStore } from '../stores/tenants';
 import { ticketStore } from '../stores/tickets';
 import { slaStore } from '../stores/sla';
@@ -93,6 +95,7 @@ export function buildRoutes({ config, pool, redis, temporal }: AppDeps) {
     ...inboundRoutes({ config, limiters, tenants, customers, tickets, workflows }),
     ...eventRoutes(webhookEventStore(pool)),
     ...webhookEndpointRoutes(webhookEndpointStore(pool, crypto, config)),
+    ...webhookDeliveryRoutes(webhookDeliveryStore(pool)),
   ];
   const limit = credentialRateLimit(limiters, (tenantId) => tenants.rateLimit(tenantId), config.RATE_LIMIT_PER_MIN);
   const middleware = {

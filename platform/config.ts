@@ -64,6 +64,22 @@ export const ConfigSchema = z
     /** Lists' `sla=at_risk`: tickets warned, or due within this window. */
     SLA_AT_RISK_WINDOW: Duration.default(60 * 60 * 1000),
 
+    /** Webhook retries (durable backoff workflows and their attempts) run here, apart from ticket work. */
+    TEMPORAL_WEBHOOK_TASK_QUEUE: z.string().default('deskflow-webhooks'),
+    /** One webhook attempt's limit, connection to last response byte. */
+    WEBHOOK_TIMEOUT: Duration.default(10_000),
+    /** Retries after the first attempt before a delivery is dead-lettered. */
+    WEBHOOK_MAX_RETRIES: z.coerce.number().int().min(0).max(50).default(3),
+    /** The first retry's delay; each further retry doubles it (plus up to 25 % jitter). */
+    WEBHOOK_RETRY_BASE_DELAY: Duration.default(1000),
+    /** The longest delay between two attempts, including a receiver's `Retry-After`. */
+    WEBHOOK_RETRY_MAX_DELAY: Duration.default(60 * 60 * 1000),
+    /** How often the dispatcher looks for due deliveries. */
+    WEBHOOK_DISPATCH_INTERVAL: Duration.default(200),
+    /** Webhook first attempts in flight at once per worker process, and per endpoint. */
+    WEBHOOK_DISPATCH_CONCURRENCY: z.coerce.number().int().min(1).default(64),
+    WEBHOOK_ENDPOINT_CONCURRENCY: z.coerce.number().int().min(1).default(16),
+
     /** `kid:base64(32 bytes)` comma-separated; the first encrypts, all decrypt (rotation). */
     FIELD_ENCRYPTION_KEYS: z.string().default(DEV_FIELD_KEYS),
     /** base64(32 bytes): HMAC key of blind indexes (lookup of encrypted emails). */

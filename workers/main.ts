@@ -1,12 +1,17 @@
 /**
- * The worker process: runs ticket workflows and their activities on TEMPORAL_TASK_QUEUE.
+ * The worker process: runs ticket workflows and their activities on TEMPORAL_TASK_QUEUE, webhook backoff
+ * workflows on TEMPORAL_WEBHOOK_TASK_QUEUE (a second Worker: failing receivers never compete with tickets
+ * and SLA timers for task slots), the webhook dispatcher (first attempts) and the SLA outbox relay.
  * SIGINT/SIGTERM drain in-flight tasks before exit (the SDK's default shutdown signals).
  */
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { createWebhookDeliveryActivities, startWebhookDispatcher } from '../activities/webhook-delivery';
 import { DEFAULT_TEMPORAL_ADDRESS, loadConfig } from '../platform/config';
 import { createPool } from '../platform/db';
+import { safeLookup, webhookUrlPolicy } from '../platform/ssrf';
+import { createFieldCrypto } from '../platform/field-crypto';
 import { firstFreeAddress } from '../platform/free-address';
 import { createLogger } from '../platform/logger';
 import { createRedis } from '../platform/redis';
@@ -42,12 +47,13 @@ async function main() {
   const redis = createRedis(config);
   const temporal = await connectTemporal(config); // for activities that signal other workflows
   const connection = await NativeConnection.connect({ address: DEFAULT_TEMPORAL_ADDRESS(config) });
+  // One bundle for both workers (bundling is the slow part of a start).
+  const workflowBundle = await bundleWorkflowCode({ workflowsPath, preloadModules });
   const worker = await Worker.create({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
-    workflowsPath,
-    bundlerOptions: { preloadModules },
+    workflowBundle,
     activities: createActivities({ pool, redis, temporal }),
     maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
     maxConcurrentLocalActivityExecutions: config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
@@ -55,7 +61,33 @@ async function main() {
     stickyQueueScheduleToStartTimeout: config.WORKER_STICKY_QUEUE_TIMEOUT,
     shutdownGraceTime: '10s',
   });
-  log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, address: DEFAULT_TEMPORAL_ADDRESS(config) }, 'worker started');
+  const crypto = createFieldCrypto(config);
+  // Receivers are checked against the SSRF rules at every attempt, and connected to at the address checked.
+  const urlPolicy = webhookUrlPolicy(config);
+  const webhookDeps = { pool, redis, crypto, timeoutMs: config.WEBHOOK_TIMEOUT, log, urlPolicy, lookup: safeLookup(urlPolicy) };
+  const webhookWorker = await Worker.create({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: config.TEMPORAL_WEBHOOK_TASK_QUEUE,
+    workflowBundle,
+    activities: createWebhookDeliveryActivities(webhookDeps),
+    maxCachedWorkflows: 1000,
+    shutdownGraceTime: '10s',
+  });
+  log.info(
+    { taskQueue: config.TEMPORAL_TASK_QUEUE, webhookTaskQueue: config.TEMPORAL_WEBHOOK_TASK_QUEUE, address: DEFAULT_TEMPORAL_ADDRESS(config) },
+    'worker started',
+  );
+  // First webhook attempts, straight from the deliveries table; failures go to their backoff workflow.
+  const dispatcher = startWebhookDispatcher({
+    ...webhookDeps,
+    temporal,
+    taskQueue: config.TEMPORAL_WEBHOOK_TASK_QUEUE,
+    policy: { max_retries: config.WEBHOOK_MAX_RETRIES, base_delay_ms: config.WEBHOOK_RETRY_BASE_DELAY, max_delay_ms: config.WEBHOOK_RETRY_MAX_DELAY },
+    intervalMs: config.WEBHOOK_DISPATCH_INTERVAL,
+    concurrency: config.WEBHOOK_DISPATCH_CONCURRENCY,
+    perEndpoint: config.WEBHOOK_ENDPOINT_CONCURRENCY,
+  });
   // SLA changes whose rollout the API did not get to start (it crashed, or Temporal was down).
   const relay = startOutboxRelay({
     pool,
@@ -69,8 +101,14 @@ async function main() {
     },
   });
   try {
-    await worker.run();
+    // Both stop together on SIGINT/SIGTERM (the runtime shuts every worker down).
+    // Should one fail, the other is stopped too: the process exits and is restarted whole.
+    const stopOther = (other: Worker) => () => {
+      if (other.getState() === 'RUNNING') other.shutdown();
+    };
+    await Promise.all([worker.run().finally(stopOther(webhookWorker)), webhookWorker.run().finally(stopOther(worker))]);
   } finally {
+    await dispatcher.stop();
     await relay.stop();
     await connection.close();
     await temporal.connection.close();

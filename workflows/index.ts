@@ -1,3 +1,4 @@
 // The workflow bundle's entry: every workflow type the worker registers.
 export { ticketWorkflow } from './ticket.workflow';
 export { slaRolloutWorkflow } from './sla-rollout.workflow';
+export { webhookDeliveryWorkflow } from './webhook-delivery.workflow';

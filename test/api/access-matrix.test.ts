@@ -20,6 +20,8 @@ let policyId: string;
 let groupId: string;
 let endpointId: string;
 const RECEIVER = 'http://127.0.0.1:9/hooks'; // loopback receivers are allowed in the test run
+let hookEndpointId: string; // a disabled webhook endpoint written as the owner: its deliveries are never sent
+let deliveryId: string;
 const AGENT_SCOPES = ['tickets:read', 'tickets:write', 'customers:read', 'customers:write'];
 const office = { name: 'Office', time_zone: 'Europe/Berlin', weekly: [1, 2, 3, 4, 5].map((day) => ({ day, start: '09:00', end: '17:00' })), holidays: [] };
 
@@ -87,6 +89,9 @@ const fixtures: Record<string, () => Promise<Call> | Call> = {
   'patch /api/v1/webhook-endpoints/:id': () => ({ path: `/api/v1/webhook-endpoints/${endpointId}`, body: { description: 'Changed' }, ok: 200, owned: true }),
   'delete /api/v1/webhook-endpoints/:id': async () => ({ path: `/api/v1/webhook-endpoints/${await freshEndpointId()}`, ok: 204, owned: true }),
   'post /api/v1/webhook-endpoints/:id/rotate-secret': () => ({ path: `/api/v1/webhook-endpoints/${endpointId}/rotate-secret`, ok: 200, owned: true }),
+  'get /api/v1/webhook-endpoints/:id/deliveries': () => ({ path: `/api/v1/webhook-endpoints/${hookEndpointId}/deliveries`, ok: 200, owned: true }),
+  'get /api/v1/webhook-deliveries/:id': () => ({ path: `/api/v1/webhook-deliveries/${deliveryId}`, ok: 200, owned: true }),
+  'post /api/v1/webhook-deliveries/:id/retry': async () => ({ path: `/api/v1/webhook-deliveries/${await deadDelivery()}/retry`, ok: 202, owned: true }),
   'get /api/v1/reports/sla': () => ({ path: `/api/v1/reports/sla?from=2020-01-01T00:00:00Z&to=2100-01-01T00:00:00Z`, ok: 200 }),
   'get /api/v1/events': () => ({ path: '/api/v1/events?include_internal=true', ok: 200 }),
 };
@@ -118,7 +123,20 @@ function exactKey(scopes: string[]): Promise<string> {
 }
 
 /** Every id of acme's objects the fixtures know: none may appear in anything another tenant reads. */
-const acmeIds = () => [acme.id, acme.customerId, acme.agent.id, acme.admin.id, ticketId, messageId, calendarId, policyId, groupId, endpointId];
+const acmeIds = () => [
+  acme.id,
+  acme.customerId,
+  acme.agent.id,
+  acme.admin.id,
+  ticketId,
+  messageId,
+  calendarId,
+  policyId,
+  groupId,
+  endpointId,
+  hookEndpointId,
+  deliveryId,
+];
 function idsIn(value: unknown, found = new Set<string>()): Set<string> {
   if (typeof value === 'string') found.add(value);
   else if (Array.isArray(value)) for (const v of value) idsIn(v, found);
@@ -129,6 +147,20 @@ function idsIn(value: unknown, found = new Set<string>()): Set<string> {
 async function freshEndpointId(): Promise<string> {
   const res = await http(stack, 'POST', '/api/v1/webhook-endpoints', { headers: acme.admin.headers, body: { url: RECEIVER } });
   return res.body.id;
+}
+
+/** A dead delivery of acme's (each redrive makes one pending again). Its endpoint is disabled: nothing is sent. */
+async function deadDelivery(): Promise<string> {
+  const { rows } = await stack.admin.query<{ seq: string }>(
+    "INSERT INTO webhook_events (id, tenant_id, type, body) VALUES ($1, $2, 'webhook.test', '{}') RETURNING seq",
+    [randomUUID(), acme.id],
+  );
+  const id = randomUUID();
+  await stack.admin.query(
+    "INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, event_seq, event_type, status, attempts) VALUES ($1, $2, $3, $4, 'webhook.test', 'dead', 4)",
+    [id, acme.id, hookEndpointId, rows[0]!.seq],
+  );
+  return id;
 }
 
 async function freshKeyId(): Promise<string> {
@@ -148,7 +180,9 @@ async function snapshot(tenantId: string) {
             (SELECT name || coalesce(inbound_secret_enc, '') FROM tenants WHERE id = $1) AS tenant,
             (SELECT coalesce(sum(version), 0) FROM business_hours WHERE tenant_id = $1)::int AS calendars,
             (SELECT coalesce(sum(version), 0) FROM sla_policies WHERE tenant_id = $1)::int AS policies,
-            (SELECT coalesce(sum(version), 0) FROM webhook_endpoints WHERE tenant_id = $1)::int AS webhook_endpoints`,
+            (SELECT coalesce(sum(version), 0) FROM webhook_endpoints WHERE tenant_id = $1)::int AS webhook_endpoints,
+
+(SELECT count(*) FROM webhook_deliveries WHERE tenant_id = $1 AND status = 'dead')::int AS dead_deliveries`,
     [tenantId],
   );
   return rows[0];
@@ -177,6 +211,12 @@ beforeAll(async () => {
   });
   ticketId = created.body.id;
   messageId = (await http(stack, 'GET', `/api/v1/tickets/${ticketId}/messages`, { headers: acme.headers })).body.data[0].id;
+  hookEndpointId = randomUUID();
+  await stack.admin.query(
+    "INSERT INTO webhook_endpoints (id, tenant_id, url, secret_enc, enabled, disabled_reason) VALUES ($1, $2, 'https://hooks.example.invalid/x', 'enc', false, 'fixture')",
+    [hookEndpointId, acme.id],
+  );
+  deliveryId = await deadDelivery();
   narrowKey = (await http(stack, 'POST', '/api/v1/api-keys', { headers: acme.admin.headers, body: { name: 'narrow', scopes: ['webhooks:manage'] } })).body
     .token;
   auditOnlyKey = (await http(stack, 'POST', '/api/v1/api-keys', { headers: acme.admin.headers, body: { name: 'audit only', scopes: ['audit:read'] } })).body

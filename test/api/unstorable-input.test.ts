@@ -60,7 +60,23 @@ beforeAll(async () => {
   const secret = await http(stack, 'POST', '/api/v1/tenant/inbound-secret', { headers: admin });
   expect(secret.status).toBe(200);
   inboundSecret = secret.body.inbound_secret;
+  // A (disabled) webhook endpoint and a dead delivery of it, written as the owner.
+  const endpointId = randomUUID();
+  await stack.admin.query(
+    "INSERT INTO webhook_endpoints (id, tenant_id, url, secret_enc, enabled) VALUES ($1, $2, 'https://hooks.example.invalid/x', 'enc', false)",
+    [endpointId, tenant.id],
+  );
+  const { rows: event } = await stack.admin.query<{ seq: string }>(
+    "INSERT INTO webhook_events (id, tenant_id, type, body) VALUES ($1, $2, 'webhook.test', '{}') RETURNING seq",
+    [randomUUID(), tenant.id],
+  );
+  const deliveryId = randomUUID();
+  await stack.admin.query(
+    "INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, event_seq, event_type, status) VALUES ($1, $2, $3, $4, 'webhook.test', 'dead')",
+    [deliveryId, tenant.id, endpointId, event[0]!.seq],
+  );
   Object.assign(ids, {
+    'webhook-deliveries': deliveryId,
     tickets: ticket.body.id,
     messages: message.body.id,
     customers: tenant.customerId,

@@ -53,6 +53,7 @@ export default async function globalSetup() {
     REDIS_KEY_PREFIX: `deskflow-test:${runId}:`,
     TEMPORAL_ADDRESS: temporal.address,
     TEMPORAL_TASK_QUEUE: `tickets-${runId}`,
+    TEMPORAL_WEBHOOK_TASK_QUEUE: `webhooks-${runId}`,
     TICKET_AUTO_CLOSE_AFTER: '2s',
     DEMO_SEED: 'false',
     WORKER_METRICS_ADDRESS: '', // several workers per run: no fixed metrics port

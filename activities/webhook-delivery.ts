@@ -1,0 +1,232 @@
+/**
+ * Webhook delivery: one signed attempt (shared by the dispatcher and the backoff workflow's activity),
+ * the dispatcher that makes every first attempt straight from the deliveries table, and the dead letter.
+ *
+ * The common case (receiver up) costs one claim, one POST and one commit: no workflow, no Temporal round
+ * trip. Only a failed first attempt starts `webhookDeliveryWorkflow` (on the webhook task queue), which
+ * sleeps durably between the retries, so a worker crash between two retries loses nothing.
+ */
+import type { LookupFunction } from 'node:net';
+import { type Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import { assertSafeWebhookUrl, type WebhookUrlPolicy } from '../platform/ssrf';
+import { DeskflowError } from '../domain/errors';
+import { nextDelayMs, parseRetryAfter, type RetryPolicy, verdictOf } from '../domain/webhook-retry';
+import { liveChannelOf } from '../platform/channels';
+import type { FieldCrypto } from '../platform/field-crypto';
+import type { Logger } from '../platform/logger';
+import { postWebhook, type WebhookResponse } from '../platform/webhook-http';
+import { signWebhook } from '../platform/webhook-signing';
+import { type AttemptContext, type AttemptOutcome, type DeadLetter, signingSecrets, webhookDeliveryStore, webhookIdOf } from '../stores/webhook-deliveries';
+import {
+  type AttemptResult,
+  WEBHOOK_DELIVERY_WORKFLOW_TYPE,
+  type WebhookDeliveryActivities,
+  type WebhookDeliveryInput,
+  webhookDeliveryStartOptions,
+} from '../workflows/webhook-delivery-contract';
+
+/** A delivery of a disabled endpoint is looked at again this often (it resumes once the endpoint is enabled). */
+export const DISABLED_RECHECK_MS = 60_000;
+/** A delivery waiting for an older one of its ticket is looked at again this often (it is woken when that one is done). */
+const BLOCKED_RECHECK_MS = 5_000;
+
+export interface WebhookDeliveryDeps {
+  pool: pg.Pool;
+  redis?: Redis;
+  crypto: FieldCrypto;
+  timeoutMs: number;
+  /** Resolves (and checks) the receiver's address; node's own by default. */
+  lookup?: LookupFunction;
+  /** Checked again before every attempt (a literal address never reaches `lookup`). */
+  urlPolicy?: WebhookUrlPolicy;
+  log?: Logger;
+}
+
+/** A live notification for the tenant's admins: after commit, at most once (the audit entry is the record). */
+async function notifyDead(redis: Redis | undefined, dead: DeadLetter, reason: 'retries_exhausted' | 'gone'): Promise<void> {
+  if (!redis) return;
+  const event = {
+    type: 'webhook.delivery_dead',
+    tenant_id: dead.tenant_id,
+    delivery_id: dead.id,
+    endpoint_id: dead.endpoint_id,
+    event_type: dead.event_type,
+    attempts: dead.attempts,
+    last_status: dead.last_status,
+    last_error: dead.last_error,
+    reason,
+    occurred_at: new Date().toISOString(),
+  };
+  await redis.publish(liveChannelOf(redis, dead.tenant_id), JSON.stringify(event)).catch(() => undefined);
+}
+
+/** The one attempt both paths make: sign with a fresh timestamp, POST the stored bytes, log the answer. */
+export function webhookAttempts(deps: WebhookDeliveryDeps) {
+  const store = webhookDeliveryStore(deps.pool);
+
+  async function send(ctx: AttemptContext): Promise<WebhookResponse> {
+    let secrets: string[];
+    try {
+      secrets = signingSecrets(deps.crypto, ctx);
+    } catch {
+      // Nothing unsigned ever leaves; the failure is logged like any other and retried (a key may be restored).
+      return { status: null, headers: null, bodyExcerpt: null, error: 'the endpoint secret cannot be read', durationMs: 0 };
+    }
+    if (deps.urlPolicy) {
+      const refusal = await assertSafeWebhookUrl(ctx.url, deps.urlPolicy).then(
+        () => null,
+        (err: unknown) => (err instanceof DeskflowError ? `refused: ${err.message}` : `refused: ${String(err)}`),
+      );
+      if (refusal) return { status: null, headers: null, bodyExcerpt: null, error: refusal, durationMs: 0 };
+    }
+    const signed = signWebhook({ id: webhookIdOf(ctx.id), timestamp: Math.floor(Date.now() / 1000), body: ctx.body, secrets });
+    return postWebhook({ url: ctx.url, headers: { ...ctx.headers, ...signed }, body: ctx.body, timeoutMs: deps.timeoutMs, lookup: deps.lookup });
+  }
+
+  /**
+   * After a failure the next attempt's delay is computed here, where the answer's `Retry-After` is known, and
+   * written with the attempt (the log shows when the next one is due); null when the retries are spent.
+   */
+  async function attempt(ctx: AttemptContext, policy: RetryPolicy, jitter: number): Promise<{ outcome: AttemptOutcome; next_delay_ms: number | null }> {
+    const response = await send(ctx);
+    const verdict = verdictOf(response.status);
+    const outcome: AttemptOutcome = verdict === 'retry' ? 'failed' : verdict;
+    const retryAfter = parseRetryAfter(response.headers?.['retry-after'], Date.now());
+    const next_delay_ms = outcome === 'failed' ? nextDelayMs(ctx.attempts + 1, policy, jitter, retryAfter) : null;
+    await store.recordAttempt(ctx, response, outcome, next_delay_ms);
+    if (outcome === 'gone') {
+      await notifyDead(
+        deps.redis,
+        {
+          id: ctx.id,
+          tenant_id: ctx.tenant_id,
+          endpoint_id: ctx.endpoint_id,
+          event_type: ctx.event_type,
+          attempts: ctx.attempts + 1,
+          last_status: 410,
+          last_error: null,
+        },
+        'gone',
+      );
+    }
+    return { outcome, next_delay_ms };
+  }
+
+  return { store, attempt };
+}
+
+export function createWebhookDeliveryActivities(deps: WebhookDeliveryDeps): WebhookDeliveryActivities {
+  const { store, attempt } = webhookAttempts(deps);
+  return {
+    async attemptWebhookDelivery({ tenant_id, delivery_id, policy, jitter }): Promise<AttemptResult> {
+      const ctx = await store.context(tenant_id, delivery_id);
+      if (!ctx || ctx.status === 'delivered' || ctx.status === 'dead') return { outcome: 'done', attempts: ctx?.attempts ?? 0, next_delay_ms: null };
+      if (!ctx.enabled) {
+        await store.park(tenant_id, delivery_id, DISABLED_RECHECK_MS);
+        return { outcome: 'parked', attempts: ctx.attempts, next_delay_ms: null };
+      }
+      // Still `pending` when the dispatcher died between starting this workflow and handing the delivery over.
+      if (ctx.status === 'pending') await store.markRetrying(tenant_id, delivery_id);
+      const { outcome, next_delay_ms } = await attempt(ctx, policy, jitter);
+      return { outcome, attempts: ctx.attempts + 1, next_delay_ms };
+    },
+
+    async deadLetterWebhookDelivery({ tenant_id, delivery_id, reason }) {
+      const dead = await store.deadLetter(tenant_id, delivery_id, reason);
+      if (dead) {
+        deps.log?.warn({ tenantId: tenant_id, deliveryId: delivery_id, endpointId: dead.endpoint_id }, 'webhook delivery dead-lettered');
+        await notifyDead(deps.redis, dead, 'retries_exhausted');
+      }
+    },
+  };
+}
+
+export interface DispatcherOptions extends WebhookDeliveryDeps {
+  temporal: Client;
+  log: Logger;
+  /** Where the backoff workflows run. */
+  taskQueue: string;
+  policy: RetryPolicy;
+  intervalMs: number;
+  concurrency: number;
+  perEndpoint: number;
+}
+
+/**
+ * Polls for due deliveries and makes each first attempt directly; a failure hands the delivery to its backoff
+ * workflow. Runs in every worker process: a claim is a row lock plus a lease, so two dispatchers never attempt
+ * the same delivery at once, and a dispatcher that dies mid-attempt only delays that delivery by its lease.
+ */
+export function startWebhookDispatcher(options: DispatcherOptions): { stop(): Promise<void> } {
+  const { temporal, log, taskQueue, policy, intervalMs, concurrency, perEndpoint } = options;
+  const { store, attempt } = webhookAttempts(options);
+  const lease = { leaseMs: options.timeoutMs + 30_000, disabledMs: DISABLED_RECHECK_MS, blockedMs: BLOCKED_RECHECK_MS };
+  const inFlight = new Set<Promise<void>>();
+  const perEndpointInFlight = new Map<string, number>();
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let round: Promise<void> = Promise.resolve();
+
+  const handOver = async (tenantId: string, deliveryId: string, firstDelayMs: number | null) => {
+    const input: WebhookDeliveryInput = { tenant_id: tenantId, delivery_id: deliveryId, first_delay_ms: firstDelayMs, policy };
+    await temporal.workflow.start(WEBHOOK_DELIVERY_WORKFLOW_TYPE, webhookDeliveryStartOptions(taskQueue, input)).catch((err: unknown) => {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    });
+    // Only now: a crash before this leaves the delivery pending, and its next claim starts (joins) the workflow again.
+    await store.markRetrying(tenantId, deliveryId);
+  };
+
+  const dispatch = async (tenantId: string, deliveryId: string) => {
+    const claim = await store.claim(tenantId, deliveryId, lease);
+    if (!claim?.claimed) return;
+    const n = perEndpointInFlight.get(claim.endpoint_id) ?? 0;
+    if (n >= perEndpoint) {
+      await store.defer(tenantId, deliveryId, intervalMs);
+      return;
+    }
+    perEndpointInFlight.set(claim.endpoint_id, n + 1);
+    try {
+      // Attempts already made: the hand-over to the workflow did not finish (or a parked delivery resumes).
+      if (claim.attempts > 0) return await handOver(tenantId, deliveryId, nextDelayMs(claim.attempts, policy, Math.random(), null));
+      const ctx = await store.context(tenantId, deliveryId);
+      if (!ctx) return;
+      const { outcome, next_delay_ms } = await attempt(ctx, policy, Math.random());
+      if (outcome === 'failed') await handOver(tenantId, deliveryId, next_delay_ms);
+    } finally {
+      const left = (perEndpointInFlight.get(claim.endpoint_id) ?? 1) - 1;
+      if (left > 0) perEndpointInFlight.set(claim.endpoint_id, left);
+      else perEndpointInFlight.delete(claim.endpoint_id);
+    }
+  };
+
+  const poll = async () => {
+    const room = concurrency - inFlight.size;
+    if (room <= 0) return;
+    for (const row of await store.due(room)) {
+      if (stopped) return;
+      const task = dispatch(row.tenant_id, row.id)
+        .catch((err) => log.warn({ err, deliveryId: row.id }, 'webhook dispatch failed; the delivery is tried again after its lease'))
+        .finally(() => inFlight.delete(task));
+      inFlight.add(task);
+    }
+  };
+  const schedule = () => {
+    if (stopped) return;
+    timer = setTimeout(() => {
+      round = poll()
+        .catch((err) => log.warn({ err }, 'webhook dispatcher round failed'))
+        .finally(schedule);
+    }, intervalMs);
+  };
+  schedule();
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await round;
+      await Promise.allSettled([...inFlight]);
+    },
+  };
+}

@@ -1,0 +1,379 @@
+/**
+ * Webhook deliveries: what the dispatcher claims, what every attempt records, the dead-letter and redrive
+ * transitions, and the delivery log the API lists. One delivery per (event, endpoint); its id is the
+ * `webhook-id` of every attempt.
+ *
+ * States: `pending` (the dispatcher's: due at next_attempt_at; a claimed one is leased by moving
+ * next_attempt_at past the attempt's timeout, so a dispatcher that dies mid-attempt only delays it),
+ * `retrying` (owned by its backoff workflow), `held` (reserved for the circuit breaker), `delivered`, `dead`.
+ */
+import type pg from 'pg';
+import { SYSTEM_ACTOR } from '../domain/ticket-state-machine';
+import type { DeliveryStatus } from '../domain/webhooks';
+import type { Identity } from '../domain/identity';
+import { appendAudit } from '../platform/audit';
+import type { FieldCrypto } from '../platform/field-crypto';
+import { type Db, inTenantTransaction, withTenant } from '../platform/tenant-db';
+import type { WebhookResponse } from '../platform/webhook-http';
+
+/** The `webhook-id` header of a delivery (Standard Webhooks' `msg_` prefix). */
+export const webhookIdOf = (deliveryId: string) => `msg_${deliveryId}`;
+
+export interface DueDelivery {
+  id: string;
+  tenant_id: string;
+}
+
+export interface ClaimResult {
+  claimed: boolean;
+  attempts: number;
+  endpoint_id: string;
+}
+
+/** Everything one attempt needs. */
+export interface AttemptContext {
+  id: string;
+  tenant_id: string;
+  status: DeliveryStatus;
+  attempts: number;
+  endpoint_id: string;
+  ticket_id: string | null;
+  event_seq: string;
+  event_type: string;
+  body: string;
+  url: string;
+  headers: Record<string, string>;
+  enabled: boolean;
+  secret_enc: string;
+  previous_secret_enc: string | null;
+  previous_secret_valid: boolean;
+}
+
+export type AttemptOutcome = 'delivered' | 'gone' | 'failed';
+
+export interface DeadLetter {
+  id: string;
+  tenant_id: string;
+  endpoint_id: string;
+  event_type: string;
+  attempts: number;
+  last_status: number | null;
+  last_error: string | null;
+}
+
+export interface DeliveryFilter {
+  status?: DeliveryStatus;
+  event_type?: string;
+  /** ISO times on created_at: from inclusive, to exclusive. */
+  from?: string;
+  to?: string;
+  /** Keyset: rows older than this (created_at, id). */
+  before?: [string, string];
+}
+
+export interface DeliveryRecord {
+  id: string;
+  webhook_id: string;
+  endpoint_id: string;
+  event_id: string;
+  event_type: string;
+  ticket_id: string | null;
+  status: DeliveryStatus;
+  attempt_count: number;
+  last_status: number | null;
+  last_error: string | null;
+  next_attempt_at: string | null;
+  delivered_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface AttemptRecord {
+  attempted_at: string;
+  duration_ms: number;
+  status_code: number | null;
+  response_headers: Record<string, string> | null;
+  response_body: string | null;
+  error: string | null;
+}
+
+/** The secrets an attempt signs with: the current one, and the previous one while its overlap lasts. */
+export function signingSecrets(crypto: FieldCrypto, ctx: Pick<AttemptContext, 'secret_enc' | 'previous_secret_enc' | 'previous_secret_valid'>): string[] {
+  const secrets = [crypto.decrypt(ctx.secret_enc)];
+  if (ctx.previous_secret_enc && ctx.previous_secret_valid) secrets.push(crypto.decrypt(ctx.previous_secret_enc));
+  return secrets;
+}
+
+const CLAIM = `
+WITH d AS (
+  SELECT d.id, e.enabled,
+         EXISTS (SELECT 1 FROM webhook_deliveries o
+                 WHERE o.endpoint_id = d.endpoint_id AND o.ticket_id = d.ticket_id AND o.event_seq < d.event_seq
+                   AND o.status NOT IN ('delivered', 'dead')) AS blocked
+  FROM webhook_deliveries d JOIN webhook_endpoints e ON e.tenant_id = d.tenant_id AND e.id = d.endpoint_id
+  WHERE d.tenant_id = $1 AND d.id = $2 AND d.status = 'pending' AND d.next_attempt_at <= now()
+  FOR UPDATE OF d SKIP LOCKED
+)
+UPDATE webhook_deliveries w
+SET next_attempt_at = now() + make_interval(secs => CASE WHEN NOT d.enabled THEN $4 WHEN d.blocked THEN $5 ELSE $3 END::float8 / 1000),
+    updated_at = now()
+FROM d WHERE w.tenant_id = $1 AND w.id = d.id
+RETURNING w.attempts, w.endpoint_id, d.enabled, d.blocked`;
+
+const CONTEXT = `
+SELECT d.id, d.tenant_id, d.status, d.attempts, d.endpoint_id, d.ticket_id, d.event_seq, d.event_type, ev.body,
+       e.url, e.headers, e.enabled, e.secret_enc, e.previous_secret_enc,
+       coalesce(e.previous_secret_expires_at > now(), false) AS previous_secret_valid
+FROM webhook_deliveries d
+JOIN webhook_events ev ON ev.seq = d.event_seq
+JOIN webhook_endpoints e ON e.tenant_id = d.tenant_id AND e.id = d.endpoint_id
+WHERE d.tenant_id = $1 AND d.id = $2`;
+
+/** The next delivery of the same endpoint and ticket waits for this one: once it is done, it is due at once. */
+async function wakeSuccessor(db: Db, tenantId: string, endpointId: string, ticketId: string | null, eventSeq: string): Promise<void> {
+  if (ticketId === null) return;
+  await db.query(
+    `UPDATE webhook_deliveries SET next_attempt_at = now()
+     WHERE tenant_id = $1 AND id = (SELECT id FROM webhook_deliveries
+                                    WHERE tenant_id = $1 AND endpoint_id = $2 AND ticket_id = $3 AND event_seq > $4 AND status <> 'delivered'
+                                    ORDER BY event_seq LIMIT 1)
+       AND status = 'pending' AND next_attempt_at > now()`,
+    [tenantId, endpointId, ticketId, eventSeq],
+  );
+}
+
+const DELIVERY_COLUMNS = `
+  d.id, 'msg_' || d.id AS webhook_id, d.endpoint_id, ev.id AS event_id, d.event_type, d.ticket_id, d.status,
+  (SELECT count(*)::int FROM webhook_attempts a WHERE a.tenant_id = d.tenant_id AND a.delivery_id = d.id) AS attempt_count,
+  d.last_status, d.last_error,
+  CASE WHEN d.status IN ('pending', 'retrying') THEN d.next_attempt_at END AS next_attempt_at,
+  d.delivered_at, d.created_at, d.updated_at`;
+
+export function webhookDeliveryStore(pool: pg.Pool) {
+  return {
+    /** Due pending deliveries of every tenant (names only; each is then claimed under its tenant). */
+    async due(limit: number): Promise<DueDelivery[]> {
+      const { rows } = await pool.query<DueDelivery>('SELECT id, tenant_id FROM webhook_deliveries_due($1)', [limit]);
+      return rows;
+    },
+
+    /**
+     * Takes a due delivery for one attempt, leasing it for `leaseMs`. Not claimed (and put off) while an older
+     * delivery of the same endpoint and ticket is not done (`blockedMs`) or the endpoint is disabled
+     * (`disabledMs`); null when another dispatcher has it or it is no longer due.
+     */
+    async claim(tenantId: string, id: string, ms: { leaseMs: number; disabledMs: number; blockedMs: number }): Promise<ClaimResult | null> {
+      return withTenant(pool, tenantId, async (db) => {
+        const { rows } = await db.query<{ attempts: number; endpoint_id: string; enabled: boolean; blocked: boolean }>(CLAIM, [
+          tenantId,
+          id,
+          ms.leaseMs,
+          ms.disabledMs,
+          ms.blockedMs,
+        ]);
+        const row = rows[0];
+        if (!row) return null;
+        return { claimed: row.enabled && !row.blocked, attempts: row.attempts, endpoint_id: row.endpoint_id };
+      });
+    },
+
+    async context(tenantId: string, id: string): Promise<AttemptContext | null> {
+      return withTenant(pool, tenantId, async (db) => (await db.query<AttemptContext>(CONTEXT, [tenantId, id])).rows[0] ?? null);
+    },
+
+    /**
+     * Logs one attempt and applies its outcome, in one transaction: delivered; gone (410: the delivery is dead and
+     * the endpoint disabled, audited); failed (counted; the caller decides when to try again).
+     */
+    async recordAttempt(ctx: AttemptContext, response: WebhookResponse, outcome: AttemptOutcome, nextAttemptInMs: number | null = null): Promise<void> {
+      await inTenantTransaction(pool, ctx.tenant_id, async (db) => {
+        await db.query(
+          `INSERT INTO webhook_attempts (tenant_id, delivery_id, attempted_at, duration_ms, status_code, response_headers, response_body, error)
+           VALUES ($1, $2, now() - make_interval(secs => $3::float8 / 1000), $3, $4, $5, $6, $7)`,
+          [
+            ctx.tenant_id,
+            ctx.id,
+            response.durationMs,
+            response.status,
+            response.headers ? JSON.stringify(response.headers) : null,
+            response.bodyExcerpt,
+            response.error,
+          ],
+        );
+        const status = outcome === 'delivered' ? 'delivered' : outcome === 'gone' ? 'dead' : null;
+        const { rowCount } = await db.query(
+          `UPDATE webhook_deliveries
+           SET attempts = attempts + 1, last_status = $3, last_error = $4, updated_at = now(),
+               status = coalesce($5, status), delivered_at = CASE WHEN $5 = 'delivered' THEN now() ELSE delivered_at END,
+               next_attempt_at = CASE WHEN $6::float8 IS NULL THEN next_attempt_at ELSE now() + make_interval(secs => $6::float8 / 1000) END
+           WHERE tenant_id = $1 AND id = $2 AND status <> 'delivered'`,
+          [ctx.tenant_id, ctx.id, response.status, response.error, status, outcome === 'failed' ? nextAttemptInMs : null],
+        );
+        if (!rowCount) return; // delivered already (an earlier attempt's answer arrived first)
+        if (outcome === 'delivered') await wakeSuccessor(db, ctx.tenant_id, ctx.endpoint_id, ctx.ticket_id, ctx.event_seq);
+        if (outcome === 'gone') {
+          const reason = `the receiver answered 410 Gone (delivery ${ctx.id})`;
+          const { rowCount: disabled } = await db.query(
+            `UPDATE webhook_endpoints SET enabled = false, disabled_reason = $3, version = version + 1, updated_at = now()
+             WHERE tenant_id = $1 AND id = $2 AND enabled`,
+            [ctx.tenant_id, ctx.endpoint_id, reason],
+          );
+          await appendAudit(db, {
+            tenant_id: ctx.tenant_id,
+            actor: SYSTEM_ACTOR,
+            action: 'webhook_delivery.dead_lettered',
+            entity_type: 'webhook_delivery',
+            entity_id: ctx.id,
+            after: { endpoint_id: ctx.endpoint_id, event_type: ctx.event_type, attempts: ctx.attempts + 1, last_status: 410, reason: 'gone' },
+          });
+          if (disabled) {
+            await appendAudit(db, {
+              tenant_id: ctx.tenant_id,
+              actor: SYSTEM_ACTOR,
+              action: 'webhook_endpoint.disabled',
+              entity_type: 'webhook_endpoint',
+              entity_id: ctx.endpoint_id,
+              after: { enabled: false, disabled_reason: reason },
+            });
+          }
+        }
+      });
+    },
+
+    /** A claimed delivery the dispatcher will not attempt now (its endpoint is busy): due again after `delayMs`. */
+    async defer(tenantId: string, id: string, delayMs: number): Promise<void> {
+      await withTenant(pool, tenantId, (db) =>
+        db.query(
+          `UPDATE webhook_deliveries SET next_attempt_at = now() + make_interval(secs => $3::float8 / 1000)
+           WHERE tenant_id = $1 AND id = $2 AND status = 'pending'`,
+          [tenantId, id, delayMs],
+        ),
+      );
+    },
+
+    /** The dispatcher's attempt failed and its backoff workflow now runs: the delivery is the workflow's. */
+    async markRetrying(tenantId: string, id: string): Promise<void> {
+      await withTenant(pool, tenantId, (db) =>
+        db.query(`UPDATE webhook_deliveries SET status = 'retrying', updated_at = now() WHERE tenant_id = $1 AND id = $2 AND status = 'pending'`, [
+          tenantId,
+          id,
+        ]),
+      );
+    },
+
+    /** A retrying delivery whose endpoint was disabled goes back to the dispatcher, which resumes it once enabled. */
+    async park(tenantId: string, id: string, delayMs: number): Promise<void> {
+      await withTenant(pool, tenantId, (db) =>
+        db.query(
+          `UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now() + make_interval(secs => $3::float8 / 1000), updated_at = now()
+           WHERE tenant_id = $1 AND id = $2 AND status = 'retrying'`,
+          [tenantId, id, delayMs],
+        ),
+      );
+    },
+
+    /** The last retry failed: dead, audited; the next delivery of its ticket goes on. Null if it was not live. */
+    async deadLetter(tenantId: string, id: string, reason?: string): Promise<DeadLetter | null> {
+      return inTenantTransaction(pool, tenantId, async (db) => {
+        const { rows } = await db.query<DeadLetter & { ticket_id: string | null; event_seq: string }>(
+          `UPDATE webhook_deliveries SET status = 'dead', last_error = coalesce($3, last_error), updated_at = now()
+           WHERE tenant_id = $1 AND id = $2 AND status IN ('pending', 'retrying')
+           RETURNING id, tenant_id, endpoint_id, event_type, attempts, last_status, last_error, ticket_id, event_seq`,
+          [tenantId, id, reason ?? null],
+        );
+        const row = rows[0];
+        if (!row) return null;
+        await appendAudit(db, {
+          tenant_id: tenantId,
+          actor: SYSTEM_ACTOR,
+          action: 'webhook_delivery.dead_lettered',
+          entity_type: 'webhook_delivery',
+          entity_id: id,
+          after: { endpoint_id: row.endpoint_id, event_type: row.event_type, attempts: row.attempts, last_status: row.last_status, last_error: row.last_error },
+        });
+        await wakeSuccessor(db, tenantId, row.endpoint_id, row.ticket_id, row.event_seq);
+        const { ticket_id: _t, event_seq: _s, ...dead } = row;
+        return dead;
+      });
+    },
+
+    /**
+     * Redrive: a dead delivery is pending again, with a fresh round of retries and the same `webhook-id`.
+     * 'not_found' for another tenant's or no delivery, 'not_dead' for one that is not a dead letter.
+     */
+    async redrive(who: Identity, id: string, requestId?: string): Promise<DeliveryRecord | 'not_found' | 'not_dead'> {
+      return inTenantTransaction(pool, who.tenantId, async (db) => {
+        const { rows } = await db.query<{ id: string }>(
+          `UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = now(), updated_at = now()
+           WHERE tenant_id = $1 AND id = $2 AND status = 'dead' RETURNING id`,
+          [who.tenantId, id],
+        );
+        if (!rows[0]) {
+          const exists = await db.query('SELECT 1 FROM webhook_deliveries WHERE tenant_id = $1 AND id = $2', [who.tenantId, id]);
+          return exists.rowCount ? 'not_dead' : 'not_found';
+        }
+        await appendAudit(db, {
+          tenant_id: who.tenantId,
+          actor: who.actor,
+          action: 'webhook_delivery.redriven',
+          entity_type: 'webhook_delivery',
+          entity_id: id,
+          before: { status: 'dead' },
+          after: { status: 'pending' },
+          request_id: requestId,
+        });
+        const read = await db.query<DeliveryRecord>(
+          `SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries d JOIN webhook_events ev ON ev.seq = d.event_seq WHERE d.tenant_id = $1 AND d.id = $2`,
+          [who.tenantId, id],
+        );
+        return read.rows[0]!;
+      });
+    },
+
+    /** An endpoint's deliveries, newest first (limit+1 rows); null when the endpoint is not the tenant's. */
+    async list(tenantId: string, endpointId: string, filter: DeliveryFilter, limit: number): Promise<DeliveryRecord[] | null> {
+      return withTenant(pool, tenantId, async (db) => {
+        const endpoint = await db.query('SELECT 1 FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2', [tenantId, endpointId]);
+        if (!endpoint.rowCount) return null;
+        const { rows } = await db.query<DeliveryRecord>(
+          `SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries d JOIN webhook_events ev ON ev.seq = d.event_seq
+           WHERE d.tenant_id = $1 AND d.endpoint_id = $2
+             AND ($3::text IS NULL OR d.status = $3) AND ($4::text IS NULL OR d.event_type = $4)
+             AND ($5::timestamptz IS NULL OR d.created_at >= $5) AND ($6::timestamptz IS NULL OR d.created_at < $6)
+             AND ($7::timestamptz IS NULL OR (d.created_at, d.id) < ($7, $8::uuid))
+           ORDER BY d.created_at DESC, d.id DESC LIMIT $9`,
+          [
+            tenantId,
+            endpointId,
+            filter.status ?? null,
+            filter.event_type ?? null,
+            filter.from ?? null,
+            filter.to ?? null,
+            filter.before?.[0] ?? null,
+            filter.before?.[1] ?? null,
+            limit + 1,
+          ],
+        );
+        return rows;
+      });
+    },
+
+    /** One delivery with every attempt, oldest first. */
+    async get(tenantId: string, id: string): Promise<(DeliveryRecord & { attempts: AttemptRecord[] }) | null> {
+      return withTenant(pool, tenantId, async (db) => {
+        const { rows } = await db.query<DeliveryRecord>(
+          `SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries d JOIN webhook_events ev ON ev.seq = d.event_seq WHERE d.tenant_id = $1 AND d.id = $2`,
+          [tenantId, id],
+        );
+        if (!rows[0]) return null;
+        const attempts = await db.query<AttemptRecord>(
+          `SELECT attempted_at, duration_ms, status_code, response_headers, response_body, error FROM webhook_attempts
+           WHERE tenant_id = $1 AND delivery_id = $2 ORDER BY attempted_at, id`,
+          [tenantId, id],
+        );
+        return { ...rows[0], attempts: attempts.rows };
+      });
+    },
+  };
+}
+export type WebhookDeliveryStore = ReturnType<typeof webhookDeliveryStore>;

@@ -1,0 +1,57 @@
+/**
+ * The webhook backoff workflow's contract: its name, input, how it is started and the activities it calls.
+ * Imported by the workflow, its activities and its starter (the dispatcher), so none imports another's code.
+ */
+import type { RetryPolicy } from '../domain/webhook-retry';
+
+export type { RetryPolicy };
+
+export const WEBHOOK_DELIVERY_WORKFLOW_TYPE = 'webhookDeliveryWorkflow';
+
+export const webhookDeliveryWorkflowId = (deliveryId: string) => `webhook-delivery-${deliveryId}`;
+
+export interface WebhookDeliveryInput {
+  tenant_id: string;
+  delivery_id: string;
+  /** The wait before the first retry (already written to the delivery's next_attempt_at); null: no retries. */
+  first_delay_ms: number | null;
+  policy: RetryPolicy;
+}
+
+export type WebhookDeliveryResult = 'delivered' | 'dead' | 'gone' | 'parked' | 'done';
+
+/**
+ * One backoff run per delivery: a start while one runs joins it (the dispatcher repeating its hand-over);
+ * a start after it finished (a redriven delivery failing again) begins a new round.
+ */
+export const webhookDeliveryStartOptions = (taskQueue: string, input: WebhookDeliveryInput) => ({
+  taskQueue,
+  workflowId: webhookDeliveryWorkflowId(input.delivery_id),
+  args: [input] as [WebhookDeliveryInput],
+  workflowIdConflictPolicy: 'USE_EXISTING' as const,
+  workflowIdReusePolicy: 'ALLOW_DUPLICATE' as const,
+});
+
+export interface AttemptInput {
+  tenant_id: string;
+  delivery_id: string;
+  policy: RetryPolicy;
+  /** The workflow's (replay-safe) random for the next delay's jitter. */
+  jitter: number;
+}
+
+export interface AttemptResult {
+  /** `done`: delivered or dead already (a repeated activity); `parked`: the endpoint is disabled. */
+  outcome: 'delivered' | 'gone' | 'failed' | 'done' | 'parked';
+  attempts: number;
+  /** After a failure: the wait before the next attempt (recorded as the delivery's next_attempt_at); null: retries spent. */
+  next_delay_ms: number | null;
+}
+
+/** What the workflow asks of its activities (implemented in activities/webhook-delivery.ts). */
+export interface WebhookDeliveryActivities {
+  /** Exactly one HTTP attempt, logged; the activity retries only its own infrastructure failures. */
+  attemptWebhookDelivery(input: AttemptInput): Promise<AttemptResult>;
+  /** Dead-letters the delivery: audited, and a live notification for the tenant's admins. */
+  deadLetterWebhookDelivery(input: { tenant_id: string; delivery_id: string; reason?: string }): Promise<void>;
+}
