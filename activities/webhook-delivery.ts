@@ -14,6 +14,7 @@ import { assertSafeWebhookUrl, type WebhookUrlPolicy } from '../platform/ssrf';
 import { DeskflowError } from '../domain/errors';
 import { nextDelayMs, parseRetryAfter, type RetryPolicy, verdictOf } from '../domain/webhook-retry';
 import { liveChannelOf } from '../platform/channels';
+import { poll } from '../platform/poller';
 import type { FieldCrypto } from '../platform/field-crypto';
 import type { Logger } from '../platform/logger';
 import { postWebhook, type WebhookResponse } from '../platform/webhook-http';
@@ -165,9 +166,6 @@ export function startWebhookDispatcher(options: DispatcherOptions): { stop(): Pr
   const lease = { leaseMs: options.timeoutMs + 30_000, disabledMs: DISABLED_RECHECK_MS, blockedMs: BLOCKED_RECHECK_MS };
   const inFlight = new Set<Promise<void>>();
   const perEndpointInFlight = new Map<string, number>();
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let round: Promise<void> = Promise.resolve();
 
   const handOver = async (tenantId: string, deliveryId: string, firstDelayMs: number | null) => {
     const input: WebhookDeliveryInput = { tenant_id: tenantId, delivery_id: deliveryId, first_delay_ms: firstDelayMs, policy };
@@ -201,31 +199,25 @@ export function startWebhookDispatcher(options: DispatcherOptions): { stop(): Pr
     }
   };
 
-  const poll = async () => {
-    const room = concurrency - inFlight.size;
-    if (room <= 0) return;
-    for (const row of await store.due(room)) {
-      if (stopped) return;
-      const task = dispatch(row.tenant_id, row.id)
-        .catch((err) => log.warn({ err, deliveryId: row.id }, 'webhook dispatch failed; the delivery is tried again after its lease'))
-        .finally(() => inFlight.delete(task));
-      inFlight.add(task);
-    }
-  };
-  const schedule = () => {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      round = poll()
-        .catch((err) => log.warn({ err }, 'webhook dispatcher round failed'))
-        .finally(schedule);
-    }, intervalMs);
-  };
-  schedule();
+  const dispatcher = poll(
+    intervalMs,
+    async (self) => {
+      const room = concurrency - inFlight.size;
+      if (room <= 0) return;
+      for (const row of await store.due(room)) {
+        if (self.stopped) return;
+        const task = dispatch(row.tenant_id, row.id)
+          .catch((err) => log.warn({ err, deliveryId: row.id }, 'webhook dispatch failed; the delivery is tried again after its lease'))
+          .finally(() => inFlight.delete(task));
+        inFlight.add(task);
+      }
+    },
+    log,
+    'webhook dispatcher',
+  );
   return {
     async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await round;
+      await dispatcher.stop();
       await Promise.allSettled([...inFlight]);
     },
   };

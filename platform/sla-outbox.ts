@@ -6,6 +6,7 @@
  */
 import type pg from 'pg';
 import type { Logger } from './logger';
+import { poll } from './poller';
 import { type Db, withTenant } from './tenant-db';
 
 export interface PendingRollout<Input = unknown> {
@@ -55,36 +56,21 @@ export interface OutboxRelayOptions {
  * same row start one workflow. A row whose start fails stays pending and is tried again next round.
  */
 export function startOutboxRelay({ pool, taskQueue, log, start, everyMs = 1000, graceMs = 2000 }: OutboxRelayOptions): { stop(): Promise<void> } {
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let round: Promise<void> = Promise.resolve();
-
-  const drain = async () => {
-    for (const row of await pendingRollouts(pool, taskQueue, graceMs, 100)) {
-      if (stopped) return;
-      try {
-        await start(row);
-        await markRolloutStarted(pool, row.tenant_id, row.workflow_id);
-        log.info({ workflowId: row.workflow_id, tenantId: row.tenant_id }, 'sla rollout started from the outbox');
-      } catch (err) {
-        log.warn({ err, workflowId: row.workflow_id }, 'sla rollout start failed; it stays pending');
+  return poll(
+    everyMs,
+    async (relay) => {
+      for (const row of await pendingRollouts(pool, taskQueue, graceMs, 100)) {
+        if (relay.stopped) return;
+        try {
+          await start(row);
+          await markRolloutStarted(pool, row.tenant_id, row.workflow_id);
+          log.info({ workflowId: row.workflow_id, tenantId: row.tenant_id }, 'sla rollout started from the outbox');
+        } catch (err) {
+          log.warn({ err, workflowId: row.workflow_id }, 'sla rollout start failed; it stays pending');
+        }
       }
-    }
-  };
-  const schedule = () => {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      round = drain()
-        .catch((err) => log.warn({ err }, 'sla outbox relay round failed'))
-        .finally(schedule);
-    }, everyMs);
-  };
-  schedule();
-  return {
-    async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await round;
     },
-  };
+    log,
+    'sla outbox relay',
+  );
 }

@@ -4,6 +4,7 @@
  * Token answers and authenticated reads are never cached.
  */
 import { randomUUID } from 'node:crypto';
+import { SCOPES } from '../../domain/auth';
 import { createTenant, http, login, startStack, type Tenant, type TestStack } from '../support/stack';
 
 let stack: TestStack;
@@ -29,22 +30,7 @@ const openTicket = (token: string) =>
     headers: bearer(token),
     body: { subject: 'Printer on fire', description: 'Smoke everywhere', customer_id: acme.customerId },
   });
-const ALL_SCOPES_KEY = {
-  name: 'everything',
-  scopes: [
-    'tickets:read',
-    'tickets:write',
-    'customers:read',
-    'customers:write',
-    'users:manage',
-    'api_keys:manage',
-    'tenant:manage',
-    'audit:read',
-    'webhooks:manage',
-    'sla:manage',
-    'reports:read',
-  ],
-};
+const ALL_SCOPES_KEY = { name: 'everything', scopes: [...SCOPES] };
 
 /** A new user of Acme, added over HTTP by Acme's admin, and logged in. */
 async function newUser(role: 'admin' | 'agent') {

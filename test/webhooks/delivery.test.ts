@@ -279,8 +279,14 @@ it('a 302 is not followed: the Location target receives nothing and the attempt 
     10_000,
   ); // the first attempt and the first retry
   expect(target.received).toEqual([]);
+  // The receiver answers before the attempt is logged: wait for the second log row, not just the request.
+  const logged = await eventually(
+    () => attemptsOf(d.id),
+    (rows) => rows.length >= 2,
+    10_000,
+  );
+  expect(logged.slice(0, 2).map((x) => x.status_code)).toEqual([302, 302]);
   expect(await deliveryRow(stack, d.id)).toMatchObject({ status: 'retrying', last_status: 302 });
-  expect((await attemptsOf(d.id)).slice(0, 2).map((x) => x.status_code)).toEqual([302, 302]);
   // The log says when the next retry is due (the third attempt: 2 s after the second, + jitter).
   const detail = await http(stack, 'GET', `/api/v1/webhook-deliveries/${d.id}`, { headers: acme.admin.headers });
   expect(detail.body.status).toBe('retrying');
