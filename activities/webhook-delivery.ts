@@ -19,7 +19,8 @@ import type { FieldCrypto } from '../platform/field-crypto';
 import type { Logger } from '../platform/logger';
 import { postWebhook, type WebhookResponse } from '../platform/webhook-http';
 import { signWebhook } from '../platform/webhook-signing';
-import { type AttemptContext, type AttemptOutcome, type DeadLetter, signingSecrets, webhookDeliveryStore, webhookIdOf } from '../stores/webhook-deliveries';
+import { type AttemptContext, type AttemptOutcome, type DeadLetter, webhookDeliveryStore, webhookIdOf } from '../stores/webhook-deliveries';
+import { signingSecrets } from '../stores/webhook-endpoints';
 import {
   type AttemptResult,
   WEBHOOK_DELIVERY_WORKFLOW_TYPE,
@@ -70,7 +71,7 @@ export function webhookAttempts(deps: WebhookDeliveryDeps) {
   async function send(ctx: AttemptContext): Promise<WebhookResponse> {
     let secrets: string[];
     try {
-      secrets = signingSecrets(deps.crypto, ctx);
+      secrets = signingSecrets(deps.crypto, ctx.secret_enc, ctx.previous_secret_valid ? ctx.previous_secret_enc : null);
     } catch {
       // Nothing unsigned ever leaves; the failure is logged like any other and retried (a key may be restored).
       return { status: null, headers: null, bodyExcerpt: null, error: 'the endpoint secret cannot be read', durationMs: 0 };

@@ -7,21 +7,22 @@ import { z } from 'zod';
 import type { TicketEvent } from './events';
 import { Uuid } from './ids';
 import { Text } from './text';
-import { Actor, Channel, type Message, MessageVisibility, type Ticket, TicketPriority, TicketStatus } from './ticket';
+import { Actor, type Message, MessageVisibility, Ticket } from './ticket';
 
-const TicketSnapshot = z.object({
-  id: Uuid,
-  subject: z.string(),
-  status: TicketStatus,
-  priority: TicketPriority,
-  channel: Channel,
-  customer_id: Uuid,
-  assignee_id: Uuid.nullable(),
-  group_id: Uuid.nullable(),
-  tags: z.array(z.string()),
-  version: z.number().int(),
-  created_at: z.string(),
-  updated_at: z.string(),
+/** The ticket as a payload shows it: the Ticket schema's public fields (no SLA internals). */
+const TicketSnapshot = Ticket.pick({
+  id: true,
+  subject: true,
+  status: true,
+  priority: true,
+  channel: true,
+  customer_id: true,
+  assignee_id: true,
+  group_id: true,
+  tags: true,
+  version: true,
+  created_at: true,
+  updated_at: true,
 });
 const Changes = z.record(z.string(), z.object({ from: z.unknown(), to: z.unknown() }));
 /** Every ticket payload names the ticket version it describes, so a consumer can spot a gap. */

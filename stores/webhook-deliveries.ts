@@ -12,7 +12,6 @@ import { SYSTEM_ACTOR } from '../domain/ticket-state-machine';
 import type { DeliveryStatus } from '../domain/webhooks';
 import type { Identity } from '../domain/identity';
 import { appendAudit } from '../platform/audit';
-import type { FieldCrypto } from '../platform/field-crypto';
 import { type Db, inTenantTransaction, withTenant } from '../platform/tenant-db';
 import type { WebhookResponse } from '../platform/webhook-http';
 
@@ -95,13 +94,6 @@ export interface AttemptRecord {
   response_headers: Record<string, string> | null;
   response_body: string | null;
   error: string | null;
-}
-
-/** The secrets an attempt signs with: the current one, and the previous one while its overlap lasts. */
-export function signingSecrets(crypto: FieldCrypto, ctx: Pick<AttemptContext, 'secret_enc' | 'previous_secret_enc' | 'previous_secret_valid'>): string[] {
-  const secrets = [crypto.decrypt(ctx.secret_enc)];
-  if (ctx.previous_secret_enc && ctx.previous_secret_valid) secrets.push(crypto.decrypt(ctx.previous_secret_enc));
-  return secrets;
 }
 
 const CLAIM = `

@@ -235,10 +235,15 @@ export function webhookEndpointStore(pool: pg.Pool, crypto: FieldCrypto, config:
         );
         const row = rows[0];
         if (!row) throw new DeskflowError('not_found', 'webhook endpoint not found');
-        return row.previous_enc ? [crypto.decrypt(row.secret_enc), crypto.decrypt(row.previous_enc)] : [crypto.decrypt(row.secret_enc)];
+        return signingSecrets(crypto, row.secret_enc, row.previous_enc);
       });
     },
   };
   return store;
 }
 export type WebhookEndpointStore = ReturnType<typeof webhookEndpointStore>;
+
+/** The secrets a delivery is signed with: the current one, and the previous one while its overlap lasts (else null). */
+export function signingSecrets(crypto: FieldCrypto, currentEnc: string, previousEncInOverlap: string | null): string[] {
+  return previousEncInOverlap ? [crypto.decrypt(currentEnc), crypto.decrypt(previousEncInOverlap)] : [crypto.decrypt(currentEnc)];
+}
