@@ -37,6 +37,8 @@ import { ticketRoutes } from './routes/tickets';
 import { userRoutes } from './routes/users';
 import { webhookEndpointRoutes } from './routes/webhook-endpoints';
 import { webhookDeliveryRoutes } from './routes/webhook-deliveries';
+import { webhookTestRoutes } from './routes/webhook-test';
+import { webhookTestSendStore } from '../stores/webhook-test-sends';
 import { webhookDeliveryStore } from '../stores/webhook-deliveries';
 import { tenantStore } from '../stores/tenants';
 import { ticketStore } from '../stores/tickets';
@@ -96,6 +98,7 @@ export function buildRoutes({ config, pool, redis, temporal }: AppDeps) {
     ...eventRoutes(webhookEventStore(pool)),
     ...webhookEndpointRoutes(webhookEndpointStore(pool, crypto, config)),
     ...webhookDeliveryRoutes(webhookDeliveryStore(pool)),
+    ...webhookTestRoutes({ sends: webhookTestSendStore(pool), deliveries: webhookDeliveryStore(pool), limiters }),
   ];
   const limit = credentialRateLimit(limiters, (tenantId) => tenants.rateLimit(tenantId), config.RATE_LIMIT_PER_MIN);
   const middleware = {
