@@ -13,6 +13,7 @@ import type { Logger } from '../platform/logger';
 import { apiKeyStore } from '../stores/api-keys';
 import { auditStore } from '../stores/audit';
 import { authenticate, requireScope } from './auth/authenticate';
+import { mountConsole } from './console';
 import { sessionStore } from './auth/sessions';
 import { SigningKeyRing } from './auth/signing-keys';
 import { accessTokens } from './auth/tokens';
@@ -163,6 +164,7 @@ export function createApp(deps: AppDeps, overrides: Partial<RouteMiddleware> = {
   const { routes, middleware } = buildRoutes(deps);
   mountRoutes(app, routes, { ...middleware, ...overrides });
   mountDocs(app, routes);
+  mountConsole(app);
 
   app.use(notFoundHandler);
   app.use(problemHandler(log));
