@@ -134,6 +134,12 @@ export function createSession() {
       if (token) await call('POST', '/api/v1/auth/logout', { token }).catch(() => undefined);
     },
 
+    /** A current access token (e.g. for a WebSocket's first message), refreshed when there is none. */
+    async accessToken() {
+      if (!access) await refresh();
+      return access;
+    },
+
     /** An authenticated call; an expired access token is refreshed once and the call repeated. */
     async request(method, path, { body, idempotencyKey } = {}) {
       const headers = idempotencyKey ? { 'Idempotency-Key': idempotencyKey } : {};

@@ -56,9 +56,12 @@ function notify(text) {
 
 const ctx = { session, showProblem, clearProblem, notify };
 
-function currentView() {
+/** The pages this user's role sees. */
+const viewsFor = (role) => VIEWS.filter((v) => !v.roles || v.roles.includes(role));
+
+function currentView(views) {
   const id = location.hash.replace(/^#\/?/, '');
-  return VIEWS.find((v) => v.id === id) ?? VIEWS[0];
+  return views.find((v) => v.id === id) ?? views[0];
 }
 
 async function render() {
@@ -72,15 +75,21 @@ async function render() {
     unmount = mountLogin(main, ctx);
     return;
   }
-  const view = currentView();
-  replace(
-    nav,
-    VIEWS.map((v) => h('a', { href: `#/${v.id}`, class: 'nav-link', 'aria-current': v === view ? 'page' : false }, v.title)),
-  );
-  nav.hidden = false;
   const { email, role } = session.user;
   replace(document.getElementById('account-name'), role ? `${email} (${role})` : email);
   account.hidden = false;
+  const views = viewsFor(role);
+  const view = currentView(views);
+  if (!view) {
+    nav.hidden = true;
+    main.append(h('section', { class: 'card' }, h('h1', {}, 'Nothing to show'), h('p', {}, `The console has no page for the ${role} role yet.`)));
+    return;
+  }
+  replace(
+    nav,
+    views.map((v) => h('a', { href: `#/${v.id}`, class: 'nav-link', 'aria-current': v === view ? 'page' : false }, v.title)),
+  );
+  nav.hidden = false;
   document.title = `${view.title} · Deskflow console`;
   const module = await view.load();
   if (mine !== generation) return; // another render started meanwhile
