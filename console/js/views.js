@@ -3,4 +3,7 @@
  * (stop timers, close sockets); `ctx` holds the session and the page's problem/notice areas. A new page (the
  * live Queue of issue #11) is one more entry here and one module under views/.
  */
-export const VIEWS = [{ id: 'webhooks', title: 'Webhooks', load: () => import('./views/webhooks.js') }];
+export const VIEWS = [
+  // `roles`: who sees the page (the API still decides what each call may do).
+  { id: 'webhooks', title: 'Webhooks', roles: ['admin'], load: () => import('./views/webhooks.js') },
+];

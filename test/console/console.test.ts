@@ -172,6 +172,9 @@ it('shows a refused action as its problem (an endpoint disabled since the page l
   await expect(problem.locator('.problem-title').textContent()).resolves.toBe('Conflict with the current state');
   await expect(problem.textContent()).resolves.toContain('the endpoint is disabled (disabled by an admin)');
   await expect(problem.locator('.problem-meta').textContent()).resolves.toMatch(/^HTTP 409 · conflict · request [\w-]+$/);
+  // And the page re-reads the endpoints, so it shows what is true now.
+  await endpointRow(endpoints.legacy.id).getByText('disabled by an admin').waitFor();
+  await expect(endpointRow(endpoints.legacy.id).getByRole('button', { name: 'Send test' }).isDisabled()).resolves.toBe(true);
   await problem.getByRole('button', { name: 'Dismiss' }).click();
   await problem.waitFor({ state: 'hidden' });
 });

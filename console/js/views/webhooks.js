@@ -47,6 +47,8 @@ export function mount(container, { session, showProblem, clearProblem, notify })
       await fn();
     } catch (err) {
       showProblem(err);
+      // The page was out of date (an endpoint disabled or deleted elsewhere): show what is true now.
+      if (err.status === 404 || err.status === 409) loadEndpoints().catch(() => undefined);
     } finally {
       if (button?.isConnected) button.disabled = false;
     }
