@@ -187,9 +187,9 @@ async function snapshot(tenantId: string) {
             (SELECT coalesce(sum(version), 0) FROM sla_policies WHERE tenant_id = $1)::int AS policies,
             (SELECT coalesce(sum(version), 0) FROM webhook_endpoints WHERE tenant_id = $1)::int AS webhook_endpoints,
             (SELECT count(*) FROM webhook_events WHERE tenant_id = $1 AND type = 'webhook.test')::int AS webhook_tests,
-
-(SELECT count(*) FROM webhook_deliveries WHERE tenant_id = $1 AND status = 'dead')::int AS dead_deliveries`,
-    [tenantId],
+            -- The redrive fixtures' dead letters only: ticket events sent to RECEIVER (nothing listens) die on their own time.
+            (SELECT count(*) FROM webhook_deliveries WHERE tenant_id = $1 AND endpoint_id = $2 AND status = 'dead')::int AS dead_deliveries`,
+    [tenantId, hookEndpointId],
   );
   return rows[0];
 }
