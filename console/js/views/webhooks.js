@@ -1,11 +1,12 @@
 /**
  * Webhooks: the tenant's endpoints, the recent deliveries of the selected one, and the actions an admin needs
  * (send a `webhook.test` event, rotate a secret and show the new one once, retry a dead delivery). Deliveries
- * still in flight are re-read every POLL_MS until they settle.
+ * still in flight are re-read until they settle: every 1.5 s, slowing to every 15 s while nothing changes.
  */
 import { badge, h, replace, time } from '../dom.js';
 
-const POLL_MS = 1500;
+const POLL_MIN_MS = 1500;
+const POLL_MAX_MS = 15_000;
 const PAGE = 25;
 const IN_FLIGHT = new Set(['pending', 'retrying']);
 const STATUS_KIND = { delivered: 'ok', dead: 'bad', pending: 'info', retrying: 'warn', held: 'off' };
@@ -30,6 +31,8 @@ export function mount(container, { session, showProblem, clearProblem, notify })
     loading: true,
   };
   let pollTimer = null;
+  let pollDelay = POLL_MIN_MS;
+  let lastSeen = '';
   let alive = true;
 
   const endpointsBox = h('section', { class: 'card', id: 'endpoints' });
@@ -65,7 +68,8 @@ export function mount(container, { session, showProblem, clearProblem, notify })
     await loadDeliveries();
   }
 
-  async function loadDeliveries(more = false) {
+  /** `polled`: a re-read by the timer (which slows down while nothing changes); anything else is at once and resets it. */
+  async function loadDeliveries(more = false, polled = false) {
     clearTimeout(pollTimer);
     const endpoint = selected();
     if (!endpoint) {
@@ -79,6 +83,9 @@ export function mount(container, { session, showProblem, clearProblem, notify })
     // A refresh (and each poll) re-reads the newest page.
     state.deliveries = more ? [...state.deliveries, ...page.data] : page.data;
     state.deliveriesCursor = page.has_more ? page.next_cursor : null;
+    const seen = state.deliveries.map((d) => `${d.id}:${d.status}:${d.attempt_count}`).join();
+    pollDelay = polled && seen === lastSeen ? Math.min(pollDelay * 2, POLL_MAX_MS) : POLL_MIN_MS;
+    lastSeen = seen;
     renderDeliveries();
     schedulePoll();
   }
@@ -87,11 +94,12 @@ export function mount(container, { session, showProblem, clearProblem, notify })
     clearTimeout(pollTimer);
     if (!alive || !state.deliveries.some((d) => IN_FLIGHT.has(d.status))) return;
     pollTimer = setTimeout(() => {
-      loadDeliveries().catch((err) => {
+      loadDeliveries(false, true).catch((err) => {
         showProblem(err);
+        pollDelay = Math.min(pollDelay * 2, POLL_MAX_MS);
         schedulePoll();
       });
-    }, POLL_MS);
+    }, pollDelay);
   }
 
   async function select(endpointId) {
