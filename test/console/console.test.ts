@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { createTenant, http, startStack, type Tenant, type TestStack } from '../support/stack';
 import { eventually, type Receiver, startReceiver, verifies } from '../webhooks/support';
+import { CONSOLE_CSP } from '../../api/console';
 import { type Browser, launchChromium } from './browser';
 
 const HOSTILE = '<img src=x onerror=alert(1)>';
@@ -239,6 +240,30 @@ it('a reload signs back in with the refresh token; signing out ends the session;
   await page.getByText('The console has no page for the agent role yet.').waitFor();
   await expect(page.locator('#nav').isHidden()).resolves.toBe(true);
   await expect(page.locator('#account-name').textContent()).resolves.toBe(`${acme.agent.email} (agent)`);
+});
+
+it('serves its files under the strict CSP, revalidated (no-cache + ETag → 304), with their types', async () => {
+  const index = await fetch(`${stack.url}/console/`);
+  expect(index.status).toBe(200);
+  expect(index.headers.get('content-security-policy')).toBe(CONSOLE_CSP);
+  expect(CONSOLE_CSP).not.toMatch(/unsafe-|https?:|\*/);
+  expect(index.headers.get('cache-control')).toBe('no-cache');
+  expect(index.headers.get('x-content-type-options')).toBe('nosniff');
+  expect(index.headers.get('content-type')).toMatch(/^text\/html/);
+  const module = await fetch(`${stack.url}/console/js/main.js`);
+  expect(module.headers.get('content-type')).toMatch(/^(text|application)\/javascript/);
+  const etag = module.headers.get('etag')!;
+  expect(etag).toBeTruthy();
+  // As a browser revalidates (fetch() would add `Cache-Control: no-cache` to a conditional request, which forbids a 304).
+  const revalidated = await fetch(`${stack.url}/console/js/main.js`, { headers: { 'If-None-Match': etag, 'Cache-Control': 'max-age=0' } });
+  expect(revalidated.status).toBe(304);
+  // Nothing outside the folder, and a missing file is the API's usual problem.
+  const escape = await fetch(`${stack.url}/console/..%2fpackage.json`);
+  expect(escape.status).toBe(404);
+  expect(await escape.text()).not.toContain('"devDependencies"');
+  const absent = await fetch(`${stack.url}/console/nope.js`);
+  expect(absent.status).toBe(404);
+  expect(absent.headers.get('content-type')).toMatch(/^application\/problem\+json/);
 });
 
 it('loaded nothing from another origin and logged no errors', () => {
