@@ -49,6 +49,7 @@ export function mount(container, { session, showProblem, clearProblem, notify })
     try {
       await fn();
     } catch (err) {
+      if (!alive) return; // signed out meanwhile (the shell said why)
       showProblem(err);
       // The page was out of date (an endpoint disabled or deleted elsewhere): show what is true now.
       if (err.status === 404 || err.status === 409) loadEndpoints().catch(() => undefined);
