@@ -28,7 +28,7 @@ if (process.argv.includes('--test') && !onPath('chromium')) {
   console.log('[deskflow] installing Debian chromium for the console tests (one time)…');
   try {
     execSync(`${sudo}apt-get update -qq && ${sudo}env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium`, { stdio: 'inherit' });
-  } catch (err) {
+  } catch {
     console.error('[deskflow] could not install chromium with apt-get; install it (apt-get install chromium).');
     process.exit(1);
   }

@@ -258,9 +258,9 @@ it('serves its files under the strict CSP, revalidated (no-cache + ETag → 304)
   const revalidated = await fetch(`${stack.url}/console/js/main.js`, { headers: { 'If-None-Match': etag, 'Cache-Control': 'max-age=0' } });
   expect(revalidated.status).toBe(304);
   // Nothing outside the folder, and a missing file is the API's usual problem.
-  const escape = await fetch(`${stack.url}/console/..%2fpackage.json`);
-  expect(escape.status).toBe(404);
-  expect(await escape.text()).not.toContain('"devDependencies"');
+  const traversal = await fetch(`${stack.url}/console/..%2fpackage.json`);
+  expect(traversal.status).toBe(404);
+  expect(await traversal.text()).not.toContain('"devDependencies"');
   const absent = await fetch(`${stack.url}/console/nope.js`);
   expect(absent.status).toBe(404);
   expect(absent.headers.get('content-type')).toMatch(/^application\/problem\+json/);
