@@ -161,11 +161,12 @@ export function webhookEndpointStore(pool: pg.Pool, crypto: FieldCrypto, config:
            WHERE tenant_id = $1 AND id = $2 RETURNING ${COLUMNS}`,
           [who.tenantId, id, ...Object.values(columns)],
         );
-        // Resuming releases what was held while the endpoint was off, oldest first: nothing was lost.
+        // Resuming releases what was held while the endpoint was off (and what its retries parked), oldest first:
+        // nothing was lost.
         if (patch.enabled === true && !current.enabled) {
           await db.query(
             `UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now(), updated_at = now()
-             WHERE tenant_id = $1 AND endpoint_id = $2 AND status = 'held'`,
+             WHERE tenant_id = $1 AND endpoint_id = $2 AND (status = 'held' OR (status = 'pending' AND next_attempt_at > now()))`,
             [who.tenantId, id],
           );
         }
