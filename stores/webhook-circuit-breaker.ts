@@ -150,9 +150,19 @@ export function webhookBreakerStore(pool: pg.Pool, settings: BreakerSettings) {
      * nothing changed (not enough failures, or another worker already tripped it).
      */
     async afterFailure(tenantId: string, endpointId: string): Promise<TripOutcome | null> {
+      // Counted without a lock first: failures below the threshold (the usual case) never queue on the endpoint row.
+      const below = await withTenant(pool, tenantId, async (db) => {
+        const { rows } = await db.query<{ breaker_state: string; breaker_closed_at: string }>(
+          'SELECT breaker_state, breaker_closed_at FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2 AND enabled',
+          [tenantId, endpointId],
+        );
+        if (rows[0]?.breaker_state !== 'closed') return true;
+        return !shouldTrip(await countsOf(db, tenantId, endpointId, rows[0].breaker_closed_at, settings.windowMs), settings);
+      });
+      if (below) return null;
       return inTenantTransaction(pool, tenantId, async (db) => {
         const row = await lock(db, tenantId, endpointId);
-        if (!row?.enabled || row.breaker_state !== 'closed') return null;
+        if (!row?.enabled || row.breaker_state !== 'closed') return null; // another worker tripped it
         const counts = await countsOf(db, tenantId, endpointId, row.breaker_closed_at, settings.windowMs);
         if (!shouldTrip(counts, settings)) return null;
         return tripLocked(db, tenantId, endpointId, row, counts, settings);

@@ -5,8 +5,9 @@
  * delivers what it held; repeated trips disable the endpoint and open exactly one internal ticket. Another
  * tenant's endpoint is delivered meanwhile. Also: the per-endpoint concurrency cap holds for a slow receiver.
  *
- * The suite runs on a database, task queues and a worker of its own, so that only its worker (with short
- * breaker settings) makes attempts on its deliveries.
+ * The suite runs on a database, task queues and workers of its own, so that only its workers (with short
+ * breaker settings) make attempts on its deliveries. Two worker processes race for the breaker tests (one
+ * trip per burst, one probe at a time across processes); the concurrency test, a per-process cap, uses one.
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -49,7 +50,7 @@ const env: NodeJS.ProcessEnv = {
 };
 
 let stack: TestStack;
-let worker: ChildProcess | undefined;
+const workers: ChildProcess[] = [];
 let acme: Tenant;
 let globex: Tenant;
 const receivers: Receiver[] = [];
@@ -60,7 +61,7 @@ const live: Record<string, unknown>[] = [];
 beforeAll(async () => {
   runTs('platform/cli/migrate.ts', env);
   stack = await startStack(env);
-  worker = await startWorkerProcess(env);
+  workers.push(...(await Promise.all([startWorkerProcess(env), startWorkerProcess(env)])));
   acme = await createTenant(stack, 'Acme');
   globex = await createTenant(stack, 'Globex');
   await subscriber.connect();
@@ -69,7 +70,7 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(async () => {
   subscriber.disconnect();
-  if (worker) await stopProcess(worker);
+  await Promise.all(workers.map((w) => stopProcess(w)));
   await Promise.all(receivers.map((r) => r.close()));
   await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
   await stack?.close();
@@ -297,6 +298,8 @@ it('repeated trips disable the endpoint and open exactly one internal ticket; en
 }, 150_000);
 
 it('a slow receiver never sees more than WEBHOOK_ENDPOINT_CONCURRENCY (2) requests at once', async () => {
+  // The cap is per worker process: one process here.
+  await stopProcess(workers[1]!);
   let open = 0;
   let most = 0;
   let served = 0;
