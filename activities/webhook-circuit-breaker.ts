@@ -1,12 +1,13 @@
 /**
  * The per-endpoint circuit breaker around every webhook attempt (the dispatcher's first attempts and the
  * backoff workflow's retries alike): `gate` before the request (send, probe, or hold without spending a
- * retry), `observe` after it (trip, close, reopen, disable), and a sweeper that releases one held delivery as
- * the probe once a cool-down is over and opens the internal incident ticket of an endpoint it disabled.
+ * retry), `observe` after it (trip, close, reopen, disable), and a sweeper (in every worker process) that
+ * releases one held delivery as the probe once a cool-down is over and opens the internal incident ticket of an
+ * endpoint the breaker disabled.
  *
  * The incident ticket is opened through the ticket workflow like any other ticket, requested by the tenant's
  * system customer ("Deskflow webhooks"), with an id derived from the endpoint and its disable count: a retried
- * or repeated opening (the in-line attempt and the sweeper) joins the same ticket, so there is exactly one.
+ * or repeated opening (a retried round, sweepers of several workers) joins the same ticket, so there is exactly one.
  */
 import { type Client, WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { Redis } from 'ioredis';
@@ -43,7 +44,7 @@ export interface BreakerDeps {
   settings: BreakerSettings;
   /** A probe not answered within this long (its worker died) may be taken over by another delivery. */
   probeLeaseMs: number;
-  /** Absent in processes that only make attempts: the sweeper (which has them) opens the ticket then. */
+  /** Where the sweeper opens incident tickets (a breaker without it never opens one). */
   incidents?: IncidentTickets;
 }
 
@@ -150,10 +151,8 @@ export function webhookCircuitBreaker(deps: BreakerDeps) {
         tripped_at: outcome.tripped_at,
         incident_ticket_id: outcome.incident_ticket_id,
       });
-      // If this fails (or this process has no Temporal client), the sweeper opens it: the endpoint row says it is pending.
-      await openIncident(tenant_id, endpoint_id).catch((err) =>
-        deps.log?.warn({ err, tenantId: tenant_id, endpointId: endpoint_id }, 'incident ticket not opened yet; the sweeper retries'),
-      );
+      // The ticket is opened by the sweeper (within a round; the endpoint row says it is pending), not here: a slow
+      // or unreachable Temporal must never stretch an attempt past its timeout and get it sent again.
     }
   }
 

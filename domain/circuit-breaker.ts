@@ -92,18 +92,20 @@ const minutes = (ms: number) => (ms % 60_000 === 0 ? `${ms / 60_000} min` : `${M
 
 /** The ticket's subject and description: enough for an agent to work the outage without opening the console. */
 export function incidentTicket(f: IncidentFacts): { subject: string; description: string } {
-  const host = (() => {
+  // Agents read tickets, while endpoints are an admin's: no query string (receivers often put a token there).
+  const { host, shown } = (() => {
     try {
-      return new URL(f.url).host;
+      const u = new URL(f.url);
+      return { host: u.host, shown: `${u.origin}${u.pathname}${u.search ? '?…' : ''}` };
     } catch {
-      return f.url;
+      return { host: 'an endpoint', shown: '(unreadable URL)' };
     }
   })();
   const lines = [
-    `Deskflow disabled the webhook endpoint ${f.url} after its circuit breaker tripped ${f.trippedAt.length} times without recovering.`,
+    `Deskflow disabled the webhook endpoint ${shown} after its circuit breaker tripped ${f.trippedAt.length} times without recovering.`,
     '',
     `Endpoint: ${f.endpointId}`,
-    `URL: ${f.url}`,
+    `URL: ${shown}`,
     `Description: ${f.description || '(none)'}`,
     `Failures: ${f.counts.failures} of ${f.counts.attempts} attempts in the last ${minutes(f.windowMs)} before the last trip`,
     `Trips: ${f.trippedAt.join(', ')}`,

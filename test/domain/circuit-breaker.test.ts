@@ -58,7 +58,7 @@ describe('trips and cool-downs', () => {
 });
 
 it('the incident ticket names the endpoint, the failures, the last answers and the trips', () => {
-  const t = incidentTicket({
+  const facts = {
     endpointId: 'e1',
     url: 'https://hooks.example.com/deskflow',
     description: 'ERP sync',
@@ -70,8 +70,13 @@ it('the incident ticket names the endpoint, the failures, the last answers and t
       { at: '2026-01-01T00:01:30.000Z', status: 503, error: null },
       { at: '2026-01-01T00:01:00.000Z', status: null, error: 'connect ECONNREFUSED' },
     ],
-  });
+  };
+  const t = incidentTicket(facts);
   expect(t.subject).toBe('Webhook endpoint disabled: hooks.example.com');
+  // A token in the query string stays with the endpoint (admins), not in the ticket (agents).
+  const withToken = incidentTicket({ ...facts, url: 'https://hooks.example.com/deskflow?token=s3cret' });
+  expect(withToken.description).toContain('https://hooks.example.com/deskflow?…');
+  expect(withToken.description).not.toContain('s3cret');
   for (const part of [
     'https://hooks.example.com/deskflow',
     'ERP sync',
