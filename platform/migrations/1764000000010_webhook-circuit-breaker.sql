@@ -38,6 +38,7 @@ RETURNS TABLE (tenant_id uuid, endpoint_id uuid)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
   SELECT e.tenant_id, e.id FROM webhook_endpoints e
   WHERE e.deleted_at IS NULL
+    AND (e.breaker_state <> 'closed' OR e.breaker_incident_pending) -- implied below; lets the partial index serve
     AND (e.breaker_incident_pending
          -- A probe is released from what is held; with nothing held the next delivery to come probes itself.
          OR (e.enabled
