@@ -5,7 +5,7 @@
  * delivery per subscribed endpoint) commits in the same statement, so no change is lost on its way to
  * delivery. New events are then published live (Redis).
  */
-import { createHash } from 'node:crypto';
+import { nameBasedUuid } from '../platform/name-uuid';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
@@ -201,14 +201,10 @@ export function createProjectionActivities(pool: pg.Pool, redis?: Redis): Projec
   };
 }
 
-/** RFC 4122 name-based (v5) uuids of webhook events: the same change always names its events alike. */
-const WEBHOOK_EVENT_NAMESPACE = Buffer.from('6f1c0d3e-8b9a-4f5e-9d2c-7b1a0e3f5d7c'.replaceAll('-', ''), 'hex');
+/** Name-based (v5) uuids of webhook events: the same change always names its events alike. */
+const WEBHOOK_EVENT_NAMESPACE = '6f1c0d3e-8b9a-4f5e-9d2c-7b1a0e3f5d7c';
 export function webhookEventId(w: Pick<WebhookEvent, 'ticket_id' | 'ticket_version' | 'type'>): string {
-  const hash = createHash('sha1').update(WEBHOOK_EVENT_NAMESPACE).update(`${w.ticket_id}:${w.ticket_version}:${w.type}`).digest();
-  hash[6] = (hash[6]! & 0x0f) | 0x50;
-  hash[8] = (hash[8]! & 0x3f) | 0x80;
-  const hex = hash.subarray(0, 16).toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  return nameBasedUuid(WEBHOOK_EVENT_NAMESPACE, `${w.ticket_id}:${w.ticket_version}:${w.type}`);
 }
 
 /**

@@ -21,6 +21,7 @@ import { postWebhook, type WebhookResponse } from '../platform/webhook-http';
 import { signWebhook } from '../platform/webhook-signing';
 import { type AttemptContext, type AttemptOutcome, type DeadLetter, webhookDeliveryStore, webhookIdOf } from '../stores/webhook-deliveries';
 import { signingSecrets } from '../stores/webhook-endpoints';
+import type { WebhookCircuitBreaker } from './webhook-circuit-breaker';
 import {
   type AttemptResult,
   WEBHOOK_DELIVERY_WORKFLOW_TYPE,
@@ -44,6 +45,8 @@ export interface WebhookDeliveryDeps {
   /** Checked again before every attempt (a literal address never reaches `lookup`). */
   urlPolicy?: WebhookUrlPolicy;
   log?: Logger;
+  /** The per-endpoint circuit breaker every attempt passes (absent: none). */
+  breaker?: WebhookCircuitBreaker;
 }
 
 /** A live notification for the tenant's admins: after commit, at most once (the audit entry is the record). */
@@ -94,13 +97,21 @@ export function webhookAttempts(deps: WebhookDeliveryDeps) {
    * After a failure the next attempt's delay is computed here, where the answer's `Retry-After` is known, and
    * written with the attempt (the log shows when the next one is due); null when the retries are spent.
    */
-  async function attempt(ctx: AttemptContext, policy: RetryPolicy, jitter: number): Promise<{ outcome: AttemptOutcome; next_delay_ms: number | null }> {
+  async function attempt(
+    ctx: AttemptContext,
+    policy: RetryPolicy,
+    jitter: number,
+  ): Promise<{ outcome: AttemptOutcome | 'held'; next_delay_ms: number | null }> {
+    // Held while the endpoint's breaker is open: no request, no retry spent; released when it closes.
+    const gate = deps.breaker ? await deps.breaker.gate(ctx) : 'send';
+    if (gate === 'held') return { outcome: 'held', next_delay_ms: null };
     const response = await send(ctx);
     const verdict = verdictOf(response.status);
     const outcome: AttemptOutcome = verdict === 'retry' ? 'failed' : verdict;
     const retryAfter = parseRetryAfter(response.headers?.['retry-after'], Date.now());
     const next_delay_ms = outcome === 'failed' ? nextDelayMs(ctx.attempts + 1, policy, jitter, retryAfter) : null;
     await store.recordAttempt(ctx, response, outcome, next_delay_ms);
+    await deps.breaker?.observe(ctx, gate, outcome);
     if (outcome === 'gone') {
       await notifyDead(
         deps.redis,
@@ -128,6 +139,8 @@ export function createWebhookDeliveryActivities(deps: WebhookDeliveryDeps): Webh
     async attemptWebhookDelivery({ tenant_id, delivery_id, policy, jitter }): Promise<AttemptResult> {
       const ctx = await store.context(tenant_id, delivery_id);
       if (!ctx || ctx.status === 'delivered' || ctx.status === 'dead') return { outcome: 'done', attempts: ctx?.attempts ?? 0, next_delay_ms: null };
+      // Held by the circuit breaker (a repeated activity): its release starts a new round, this one ends.
+      if (ctx.status === 'held') return { outcome: 'held', attempts: ctx.attempts, next_delay_ms: null };
       if (!ctx.enabled) {
         await store.park(tenant_id, delivery_id, DISABLED_RECHECK_MS);
         return { outcome: 'parked', attempts: ctx.attempts, next_delay_ms: null };
@@ -135,7 +148,7 @@ export function createWebhookDeliveryActivities(deps: WebhookDeliveryDeps): Webh
       // Still `pending` when the dispatcher died between starting this workflow and handing the delivery over.
       if (ctx.status === 'pending') await store.markRetrying(tenant_id, delivery_id);
       const { outcome, next_delay_ms } = await attempt(ctx, policy, jitter);
-      return { outcome, attempts: ctx.attempts + 1, next_delay_ms };
+      return { outcome, attempts: outcome === 'held' ? ctx.attempts : ctx.attempts + 1, next_delay_ms };
     },
 
     async deadLetterWebhookDelivery({ tenant_id, delivery_id, reason }) {
@@ -190,8 +203,9 @@ export function startWebhookDispatcher(options: DispatcherOptions): { stop(): Pr
     }
     perEndpointInFlight.set(claim.endpoint_id, n + 1);
     try {
-      // Attempts already made: the hand-over to the workflow did not finish (or a parked delivery resumes).
-      if (claim.attempts > 0) return await handOver(tenantId, deliveryId, nextDelayMs(claim.attempts, policy, Math.random(), null));
+      // Attempts already made: the hand-over to the workflow did not finish (or a parked or held delivery resumes).
+      // The circuit breaker's probe is attempted at once instead: its answer decides whether the endpoint resumes.
+      if (claim.attempts > 0 && !claim.probe) return await handOver(tenantId, deliveryId, nextDelayMs(claim.attempts, policy, Math.random(), null));
       const ctx = await store.context(tenantId, deliveryId);
       if (!ctx) return;
       const { outcome, next_delay_ms } = await attempt(ctx, policy, Math.random());

@@ -15,7 +15,6 @@ import {
 import { ApplicationFailure } from '@temporalio/common';
 import { DeskflowError, isErrorCode } from '../domain/errors';
 import { ticketWorkflowId } from '../domain/ids';
-import { TicketSearchAttributes as SA } from '../domain/search-attributes';
 import type { PolicySnapshot } from '../domain/sla-policy';
 import type { AddMessageInput, CreateTicketInput, Message, PatchTicketInput, Ticket } from '../domain/ticket';
 import {
@@ -26,6 +25,7 @@ import {
   ticketOpenedUpdate,
   type TicketSettings,
   type TicketWorkflowInput,
+  ticketStartOptions,
 } from '../workflows/ticket-contract';
 import type { Identity } from '../domain/identity';
 import type { ticketWorkflow } from '../workflows/ticket.workflow';
@@ -80,20 +80,8 @@ export function ticketWorkflows(
         },
         settings,
       };
-      const start = new WithStartWorkflowOperation<typeof ticketWorkflow>(TICKET_WORKFLOW_TYPE, {
-        workflowId: ticketWorkflowId(ticketId),
-        taskQueue,
-        args: [args],
-        // A retried create (same Idempotency-Key → same ticket id) joins the running workflow.
-        workflowIdConflictPolicy: 'USE_EXISTING',
-        workflowIdReusePolicy: 'REJECT_DUPLICATE',
-        typedSearchAttributes: [
-          { key: SA.tenant, value: who.tenantId },
-          { key: SA.status, value: 'new' },
-          { key: SA.priority, value: input.priority },
-          ...(input.assignee_id ? [{ key: SA.assignee, value: input.assignee_id }] : []),
-        ],
-      });
+      // A retried create (same Idempotency-Key → same ticket id) joins the running workflow.
+      const start = new WithStartWorkflowOperation<typeof ticketWorkflow>(TICKET_WORKFLOW_TYPE, ticketStartOptions(taskQueue, args));
       try {
         return await client.workflow.executeUpdateWithStart(ticketOpenedUpdate, {
           args: [{ tenant_id: who.tenantId }],

@@ -4,6 +4,7 @@
  * Pure: the projection builds payloads here and stores their bytes once; every attempt sends those bytes.
  */
 import { z } from 'zod';
+import { BREAKER_STATES } from './circuit-breaker';
 import type { TicketEvent } from './events';
 import { Uuid } from './ids';
 import { Text } from './text';
@@ -188,6 +189,14 @@ export const WebhookEndpoint = z.object({
   secret_created_at: z.string(),
   /** The secret is older than the rotation period (90 days by default): rotate it. */
   secret_rotation_due: z.boolean(),
+  /** The endpoint's circuit breaker: `open` holds deliveries until `retry_at` (then one probe), `half_open` while it probes. */
+  circuit: z.object({
+    state: z.enum(BREAKER_STATES),
+    /** Trips since the last successful probe; reaching WEBHOOK_BREAKER_TRIPS_TO_DISABLE disables the endpoint. */
+    trips: z.number().int(),
+    /** When the next probe may go (open only). */
+    retry_at: z.string().nullable(),
+  }),
   version: z.number().int(),
   created_at: z.string(),
   updated_at: z.string(),

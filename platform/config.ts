@@ -79,6 +79,18 @@ export const ConfigSchema = z
     /** Webhook first attempts in flight at once per worker process, and per endpoint. */
     WEBHOOK_DISPATCH_CONCURRENCY: z.coerce.number().int().min(1).default(64),
     WEBHOOK_ENDPOINT_CONCURRENCY: z.coerce.number().int().min(1).default(16),
+    /** An endpoint's circuit breaker opens when at least this fraction of its recent attempts failed… */
+    WEBHOOK_BREAKER_FAILURE_RATE: z.coerce.number().gt(0).max(1).default(0.7),
+    /** …out of at least this many attempts… */
+    WEBHOOK_BREAKER_MIN_ATTEMPTS: z.coerce.number().int().min(1).default(10),
+    /** …within this window (counted from the breaker's last close, if later). */
+    WEBHOOK_BREAKER_WINDOW: Duration.default(5 * 60 * 1000),
+    /** Deliveries are held this long after the first trip, then one probe is sent; each further trip doubles it. */
+    WEBHOOK_BREAKER_COOLDOWN: Duration.default(30_000),
+    /** The longest cool-down. */
+    WEBHOOK_BREAKER_MAX_COOLDOWN: Duration.default(10 * 60 * 1000),
+    /** This many trips without a successful probe in between disable the endpoint and open an internal ticket. */
+    WEBHOOK_BREAKER_TRIPS_TO_DISABLE: z.coerce.number().int().min(1).default(3),
 
     /** `kid:base64(32 bytes)` comma-separated; the first encrypts, all decrypt (rotation). */
     FIELD_ENCRYPTION_KEYS: z.string().default(DEV_FIELD_KEYS),

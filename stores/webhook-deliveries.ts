@@ -5,10 +5,12 @@
  *
  * States: `pending` (the dispatcher's: due at next_attempt_at; a claimed one is leased by moving
  * next_attempt_at past the attempt's timeout, so a dispatcher that dies mid-attempt only delays it),
- * `retrying` (owned by its backoff workflow), `held` (reserved for the circuit breaker), `delivered`, `dead`.
+ * `retrying` (owned by its backoff workflow), `held` (the endpoint is paused or its circuit breaker is open: no
+ * attempt is spent; released when it is enabled again or the breaker closes), `delivered`, `dead`.
  */
 import type pg from 'pg';
 import { SYSTEM_ACTOR } from '../domain/ticket-state-machine';
+import type { BreakerState } from '../domain/circuit-breaker';
 import type { DeliveryStatus } from '../domain/webhooks';
 import type { Identity } from '../domain/identity';
 import { appendAudit } from '../platform/audit';
@@ -27,6 +29,8 @@ export interface ClaimResult {
   claimed: boolean;
   attempts: number;
   endpoint_id: string;
+  /** Released by the circuit breaker as its endpoint's probe: attempted at once, whatever it attempted before. */
+  probe: boolean;
 }
 
 /** Everything one attempt needs. */
@@ -46,6 +50,11 @@ export interface AttemptContext {
   secret_enc: string;
   previous_secret_enc: string | null;
   previous_secret_valid: boolean;
+  /** The endpoint's circuit breaker, read with the rest (stores/webhook-circuit-breaker.ts). */
+  breaker_state: BreakerState;
+  breaker_retry_at: string | null;
+  breaker_probe_delivery_id: string | null;
+  breaker_probe_started_at: string | null;
 }
 
 export type AttemptOutcome = 'delivered' | 'gone' | 'failed';
@@ -98,7 +107,7 @@ export interface AttemptRecord {
 
 const CLAIM = `
 WITH d AS (
-  SELECT d.id, e.enabled,
+  SELECT d.id, e.enabled, coalesce(e.breaker_probe_delivery_id = d.id, false) AS probe,
          EXISTS (SELECT 1 FROM webhook_deliveries o
                  WHERE o.endpoint_id = d.endpoint_id AND o.ticket_id = d.ticket_id AND o.event_seq < d.event_seq
                    AND o.status NOT IN ('delivered', 'dead')) AS blocked
@@ -110,12 +119,13 @@ UPDATE webhook_deliveries w
 SET next_attempt_at = now() + make_interval(secs => CASE WHEN NOT d.enabled THEN $4 WHEN d.blocked THEN $5 ELSE $3 END::float8 / 1000),
     updated_at = now()
 FROM d WHERE w.tenant_id = $1 AND w.id = d.id
-RETURNING w.attempts, w.endpoint_id, d.enabled, d.blocked`;
+RETURNING w.attempts, w.endpoint_id, d.enabled, d.blocked, d.probe`;
 
 const CONTEXT = `
 SELECT d.id, d.tenant_id, d.status, d.attempts, d.endpoint_id, d.ticket_id, d.event_seq, d.event_type, ev.body,
        e.url, e.headers, e.enabled, e.secret_enc, e.previous_secret_enc,
-       coalesce(e.previous_secret_expires_at > now(), false) AS previous_secret_valid
+       coalesce(e.previous_secret_expires_at > now(), false) AS previous_secret_valid,
+       e.breaker_state, e.breaker_retry_at, e.breaker_probe_delivery_id, e.breaker_probe_started_at
 FROM webhook_deliveries d
 JOIN webhook_events ev ON ev.seq = d.event_seq
 JOIN webhook_endpoints e ON e.tenant_id = d.tenant_id AND e.id = d.endpoint_id
@@ -156,7 +166,7 @@ export function webhookDeliveryStore(pool: pg.Pool) {
      */
     async claim(tenantId: string, id: string, ms: { leaseMs: number; disabledMs: number; blockedMs: number }): Promise<ClaimResult | null> {
       return withTenant(pool, tenantId, async (db) => {
-        const { rows } = await db.query<{ attempts: number; endpoint_id: string; enabled: boolean; blocked: boolean }>(CLAIM, [
+        const { rows } = await db.query<{ attempts: number; endpoint_id: string; enabled: boolean; blocked: boolean; probe: boolean }>(CLAIM, [
           tenantId,
           id,
           ms.leaseMs,
@@ -165,7 +175,7 @@ export function webhookDeliveryStore(pool: pg.Pool) {
         ]);
         const row = rows[0];
         if (!row) return null;
-        return { claimed: row.enabled && !row.blocked, attempts: row.attempts, endpoint_id: row.endpoint_id };
+        return { claimed: row.enabled && !row.blocked, attempts: row.attempts, endpoint_id: row.endpoint_id, probe: row.probe };
       });
     },
 
@@ -180,8 +190,8 @@ export function webhookDeliveryStore(pool: pg.Pool) {
     async recordAttempt(ctx: AttemptContext, response: WebhookResponse, outcome: AttemptOutcome, nextAttemptInMs: number | null = null): Promise<void> {
       await inTenantTransaction(pool, ctx.tenant_id, async (db) => {
         await db.query(
-          `INSERT INTO webhook_attempts (tenant_id, delivery_id, attempted_at, duration_ms, status_code, response_headers, response_body, error)
-           VALUES ($1, $2, now() - make_interval(secs => $3::float8 / 1000), $3, $4, $5, $6, $7)`,
+          `INSERT INTO webhook_attempts (tenant_id, delivery_id, attempted_at, duration_ms, status_code, response_headers, response_body, error, endpoint_id)
+           VALUES ($1, $2, now() - make_interval(secs => $3::float8 / 1000), $3, $4, $5, $6, $7, $8)`,
           [
             ctx.tenant_id,
             ctx.id,
@@ -190,6 +200,7 @@ export function webhookDeliveryStore(pool: pg.Pool) {
             response.headers ? JSON.stringify(response.headers) : null,
             response.bodyExcerpt,
             response.error,
+            ctx.endpoint_id,
           ],
         );
         const status = outcome === 'delivered' ? 'delivered' : outcome === 'gone' ? 'dead' : null;

@@ -16,8 +16,14 @@ import { assertSafeWebhookUrl, webhookUrlPolicy } from '../platform/ssrf';
 import { inTenantTransaction, withTenant } from '../platform/tenant-db';
 
 const COLUMNS =
-  'id, tenant_id, url, description, event_types, enabled, disabled_reason, headers, include_internal, secret_created_at, version, created_at, updated_at';
-type Row = Omit<WebhookEndpoint, 'secret_rotation_due' | 'event_types'> & { event_types: string[] };
+  'id, tenant_id, url, description, event_types, enabled, disabled_reason, headers, include_internal, secret_created_at, version, created_at, updated_at, ' +
+  'breaker_state, cardinality(breaker_tripped_at) AS breaker_trips, breaker_retry_at';
+type Row = Omit<WebhookEndpoint, 'secret_rotation_due' | 'event_types' | 'circuit'> & {
+  event_types: string[];
+  breaker_state: WebhookEndpoint['circuit']['state'];
+  breaker_trips: number;
+  breaker_retry_at: string | null;
+};
 const LIVE = 'deleted_at IS NULL';
 const DISABLED_BY_ADMIN = 'disabled by an admin';
 
@@ -37,10 +43,11 @@ function auditView(fields: Partial<CreateWebhookEndpointInput>) {
 
 export function webhookEndpointStore(pool: pg.Pool, crypto: FieldCrypto, config: WebhookEndpointConfig) {
   const policy = webhookUrlPolicy(config);
-  const toEndpoint = (row: Row): WebhookEndpoint => ({
+  const toEndpoint = ({ breaker_state, breaker_trips, breaker_retry_at, ...row }: Row): WebhookEndpoint => ({
     ...row,
     event_types: row.event_types as WebhookEventType[],
     secret_rotation_due: Date.parse(row.secret_created_at) + config.WEBHOOK_SECRET_ROTATION <= Date.now(),
+    circuit: { state: breaker_state, trips: breaker_trips, retry_at: breaker_state === 'open' ? breaker_retry_at : null },
   });
   const select = (db: Pick<pg.PoolClient, 'query'>, tenantId: string, id: string, extra = '') =>
     db.query<Row & { secret_enc: string }>(`SELECT ${COLUMNS}, secret_enc FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2 AND ${LIVE} ${extra}`, [
@@ -143,16 +150,23 @@ export function webhookEndpointStore(pool: pg.Pool, crypto: FieldCrypto, config:
         const current = before.rows[0];
         if (!current) throw new DeskflowError('not_found', 'webhook endpoint not found');
         assertExpectedVersion(current, expectedVersion);
+        // Enabling a disabled endpoint starts its circuit breaker afresh (closed, no trips, failures counted from now).
+        const resetBreaker =
+          patch.enabled === true && !current.enabled
+            ? `, breaker_state = 'closed', breaker_closed_at = now(), breaker_retry_at = NULL, breaker_tripped_at = '{}',
+               breaker_probe_delivery_id = NULL, breaker_probe_started_at = NULL`
+            : '';
         const { rows } = await db.query<Row>(
-          `UPDATE webhook_endpoints SET ${sets.join(', ')}, version = version + 1, updated_at = now()
+          `UPDATE webhook_endpoints SET ${sets.join(', ')}${resetBreaker}, version = version + 1, updated_at = now()
            WHERE tenant_id = $1 AND id = $2 RETURNING ${COLUMNS}`,
           [who.tenantId, id, ...Object.values(columns)],
         );
-        // Resuming releases what was held while the endpoint was off, oldest first: nothing was lost.
+        // Resuming releases what was held while the endpoint was off (and what its retries parked), oldest first:
+        // nothing was lost.
         if (patch.enabled === true && !current.enabled) {
           await db.query(
             `UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now(), updated_at = now()
-             WHERE tenant_id = $1 AND endpoint_id = $2 AND status = 'held'`,
+             WHERE tenant_id = $1 AND endpoint_id = $2 AND (status = 'held' OR (status = 'pending' AND next_attempt_at > now()))`,
             [who.tenantId, id],
           );
         }

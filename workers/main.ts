@@ -7,6 +7,7 @@
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { breakerSettingsOf, webhookCircuitBreaker } from '../activities/webhook-circuit-breaker';
 import { createWebhookDeliveryActivities, startWebhookDispatcher } from '../activities/webhook-delivery';
 import { DEFAULT_TEMPORAL_ADDRESS, loadConfig } from '../platform/config';
 import { createPool } from '../platform/db';
@@ -64,7 +65,21 @@ async function main() {
   const crypto = createFieldCrypto(config);
   // Receivers are checked against the SSRF rules at every attempt, and connected to at the address checked.
   const urlPolicy = webhookUrlPolicy(config);
-  const webhookDeps = { pool, redis, crypto, timeoutMs: config.WEBHOOK_TIMEOUT, log, urlPolicy, lookup: safeLookup(urlPolicy) };
+  // Every attempt passes its endpoint's circuit breaker; an endpoint it disables gets an incident ticket.
+  const breaker = webhookCircuitBreaker({
+    pool,
+    redis,
+    crypto,
+    log,
+    settings: breakerSettingsOf(config),
+    probeLeaseMs: config.WEBHOOK_TIMEOUT + 30_000,
+    incidents: {
+      temporal,
+      taskQueue: config.TEMPORAL_TASK_QUEUE,
+      settings: { autoCloseAfterMs: config.TICKET_AUTO_CLOSE_AFTER, historyEventLimit: config.TICKET_HISTORY_EVENT_LIMIT },
+    },
+  });
+  const webhookDeps = { pool, redis, crypto, timeoutMs: config.WEBHOOK_TIMEOUT, log, urlPolicy, lookup: safeLookup(urlPolicy), breaker };
   const webhookWorker = await Worker.create({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
@@ -88,6 +103,8 @@ async function main() {
     concurrency: config.WEBHOOK_DISPATCH_CONCURRENCY,
     perEndpoint: config.WEBHOOK_ENDPOINT_CONCURRENCY,
   });
+  // Probes after cool-downs, and incident tickets still to open.
+  const breakerSweeper = breaker.startSweeper(config.WEBHOOK_DISPATCH_INTERVAL * 5, log);
   // SLA changes whose rollout the API did not get to start (it crashed, or Temporal was down).
   const relay = startOutboxRelay({
     pool,
@@ -109,6 +126,7 @@ async function main() {
     await Promise.all([worker.run().finally(stopOther(webhookWorker)), webhookWorker.run().finally(stopOther(worker))]);
   } finally {
     await dispatcher.stop();
+    await breakerSweeper.stop();
     await relay.stop();
     await connection.close();
     await temporal.connection.close();

@@ -4,6 +4,8 @@
  * by the activities that implement it, so no side imports another's code.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import { ticketWorkflowId } from '../domain/ids';
+import { TicketSearchAttributes as SA } from '../domain/search-attributes';
 import type { MatchFacts, PolicySnapshot } from '../domain/sla-policy';
 import type { OpenTicketCommand, TicketChange } from '../domain/ticket-state-machine';
 import type { Actor, AddMessageInput, Message, PatchTicketInput, Ticket } from '../domain/ticket';
@@ -23,6 +25,25 @@ export interface TicketWorkflowInput {
   /** Set only by continue-as-new: the live state carried into the next run. */
   carried?: { ticket: Ticket; policy: PolicySnapshot | null };
 }
+
+/**
+ * How a ticket's workflow is started (with the update that answers once it is persisted): one definition for
+ * the API and the webhook circuit breaker's incident tickets. A repeated start with the same ticket id joins
+ * the running workflow; one whose ticket has closed is refused (WorkflowExecutionAlreadyStartedError).
+ */
+export const ticketStartOptions = (taskQueue: string, args: TicketWorkflowInput) => ({
+  workflowId: ticketWorkflowId(args.open.ticket_id),
+  taskQueue,
+  args: [args] as [TicketWorkflowInput],
+  workflowIdConflictPolicy: 'USE_EXISTING' as const,
+  workflowIdReusePolicy: 'REJECT_DUPLICATE' as const,
+  typedSearchAttributes: [
+    { key: SA.tenant, value: args.open.tenant_id },
+    { key: SA.status, value: 'new' },
+    { key: SA.priority, value: args.open.input.priority },
+    ...(args.open.input.assignee_id ? [{ key: SA.assignee, value: args.open.input.assignee_id }] : []),
+  ],
+});
 
 export interface PatchTicketRequest {
   tenant_id: string;

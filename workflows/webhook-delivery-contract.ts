@@ -18,7 +18,7 @@ export interface WebhookDeliveryInput {
   policy: RetryPolicy;
 }
 
-export type WebhookDeliveryResult = 'delivered' | 'dead' | 'gone' | 'parked' | 'done';
+export type WebhookDeliveryResult = 'delivered' | 'dead' | 'gone' | 'parked' | 'held' | 'done';
 
 /**
  * One backoff run per delivery: a start while one runs joins it (the dispatcher repeating its hand-over);
@@ -41,8 +41,12 @@ export interface AttemptInput {
 }
 
 export interface AttemptResult {
-  /** `done`: delivered or dead already (a repeated activity); `parked`: the endpoint is disabled. */
-  outcome: 'delivered' | 'gone' | 'failed' | 'done' | 'parked';
+  /**
+   * `done`: delivered or dead already (a repeated activity); `parked`: the endpoint is disabled; `held`: its
+   * circuit breaker is open, no attempt was made (none counted) and the run ends: the delivery waits as `held`
+   * and its release (the breaker closing, or an admin enabling the endpoint) hands it to a new run.
+   */
+  outcome: 'delivered' | 'gone' | 'failed' | 'done' | 'parked' | 'held';
   attempts: number;
   /** After a failure: the wait before the next attempt (recorded as the delivery's next_attempt_at); null: retries spent. */
   next_delay_ms: number | null;

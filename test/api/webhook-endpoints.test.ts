@@ -61,6 +61,7 @@ describe('CRUD', () => {
       headers: { 'X-Team': 'ops' },
       include_internal: false,
       secret_rotation_due: false,
+      circuit: { state: 'closed', trips: 0, retry_at: null },
       version: 1,
     });
     const match = SECRET.exec(created.body.secret);
