@@ -37,6 +37,8 @@ import { ticketRoutes } from './routes/tickets';
 import { userRoutes } from './routes/users';
 import { webhookEndpointRoutes } from './routes/webhook-endpoints';
 import { webhookDeliveryRoutes } from './routes/webhook-deliveries';
+import { webhookRedriveRoutes } from './routes/webhook-redrives';
+import { webhookRedriveStore } from '../stores/webhook-redrives';
 import { webhookDeliveryStore } from '../stores/webhook-deliveries';
 import { tenantStore } from '../stores/tenants';
 import { ticketStore } from '../stores/tickets';
@@ -96,6 +98,16 @@ export function buildRoutes({ config, pool, redis, temporal }: AppDeps) {
     ...eventRoutes(webhookEventStore(pool)),
     ...webhookEndpointRoutes(webhookEndpointStore(pool, crypto, config)),
     ...webhookDeliveryRoutes(webhookDeliveryStore(pool)),
+    ...webhookRedriveRoutes({
+      redrives: webhookRedriveStore(pool),
+      temporal,
+      settings: {
+        taskQueue: config.TEMPORAL_WEBHOOK_TASK_QUEUE,
+        perSecond: config.WEBHOOK_REDRIVE_PER_SECOND,
+        batchSize: config.WEBHOOK_REDRIVE_BATCH,
+        batchesPerRun: config.WEBHOOK_REDRIVE_BATCHES_PER_RUN,
+      },
+    }),
   ];
   const limit = credentialRateLimit(limiters, (tenantId) => tenants.rateLimit(tenantId), config.RATE_LIMIT_PER_MIN);
   const middleware = {
