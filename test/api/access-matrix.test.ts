@@ -20,6 +20,7 @@ let policyId: string;
 let groupId: string;
 let endpointId: string;
 const RECEIVER = 'http://127.0.0.1:9/hooks'; // loopback receivers are allowed in the test run
+let redriveId: string; // a finished bulk redrive of hookEndpointId, written as the owner
 let hookEndpointId: string; // a disabled webhook endpoint written as the owner: its deliveries are never sent
 let deliveryId: string;
 const AGENT_SCOPES = ['tickets:read', 'tickets:write', 'customers:read', 'customers:write'];
@@ -92,6 +93,15 @@ const fixtures: Record<string, () => Promise<Call> | Call> = {
   'get /api/v1/webhook-endpoints/:id/deliveries': () => ({ path: `/api/v1/webhook-endpoints/${hookEndpointId}/deliveries`, ok: 200, owned: true }),
   'get /api/v1/webhook-deliveries/:id': () => ({ path: `/api/v1/webhook-deliveries/${deliveryId}`, ok: 200, owned: true }),
   'post /api/v1/webhook-deliveries/:id/retry': async () => ({ path: `/api/v1/webhook-deliveries/${await deadDelivery()}/retry`, ok: 202, owned: true }),
+  // A fresh endpoint each time: one redrive per endpoint runs at a time.
+  'post /api/v1/webhook-endpoints/:id/redrive': async () => ({
+    path: `/api/v1/webhook-endpoints/${await freshEndpointId()}/redrive`,
+    body: { since: '2020-01-01T00:00:00Z' },
+    ok: 202,
+    owned: true,
+  }),
+  'get /api/v1/webhook-redrives/:id': () => ({ path: `/api/v1/webhook-redrives/${redriveId}`, ok: 200, owned: true }),
+  'post /api/v1/webhook-redrives/:id/cancel': () => ({ path: `/api/v1/webhook-redrives/${redriveId}/cancel`, ok: 200, owned: true }),
   'get /api/v1/reports/sla': () => ({ path: `/api/v1/reports/sla?from=2020-01-01T00:00:00Z&to=2100-01-01T00:00:00Z`, ok: 200 }),
   'get /api/v1/events': () => ({ path: '/api/v1/events?include_internal=true', ok: 200 }),
 };
@@ -136,6 +146,7 @@ const acmeIds = () => [
   endpointId,
   hookEndpointId,
   deliveryId,
+  redriveId,
 ];
 function idsIn(value: unknown, found = new Set<string>()): Set<string> {
   if (typeof value === 'string') found.add(value);
@@ -182,7 +193,9 @@ async function snapshot(tenantId: string) {
             (SELECT coalesce(sum(version), 0) FROM sla_policies WHERE tenant_id = $1)::int AS policies,
             (SELECT coalesce(sum(version), 0) FROM webhook_endpoints WHERE tenant_id = $1)::int AS webhook_endpoints,
 
-(SELECT count(*) FROM webhook_deliveries WHERE tenant_id = $1 AND status = 'dead')::int AS dead_deliveries`,
+(SELECT count(*) FROM webhook_deliveries WHERE tenant_id = $1 AND status = 'dead')::int AS dead_deliveries,
+            (SELECT count(*) FROM webhook_redrives WHERE tenant_id = $1)::int AS redrives,
+            (SELECT string_agg(state, ',' ORDER BY id) FROM webhook_redrives WHERE tenant_id = $1) AS redrive_states`,
     [tenantId],
   );
   return rows[0];
@@ -217,6 +230,12 @@ beforeAll(async () => {
     [hookEndpointId, acme.id],
   );
   deliveryId = await deadDelivery();
+  redriveId = randomUUID();
+  await stack.admin.query(
+    `INSERT INTO webhook_redrives (id, tenant_id, endpoint_id, since, per_second, state, requested_by_type, requested_by_id, finished_at)
+     VALUES ($1, $2, $3, now() - interval '1 day', 50, 'completed', 'agent', $4, now())`,
+    [redriveId, acme.id, hookEndpointId, acme.admin.id],
+  );
   narrowKey = (await http(stack, 'POST', '/api/v1/api-keys', { headers: acme.admin.headers, body: { name: 'narrow', scopes: ['webhooks:manage'] } })).body
     .token;
   auditOnlyKey = (await http(stack, 'POST', '/api/v1/api-keys', { headers: acme.admin.headers, body: { name: 'audit only', scopes: ['audit:read'] } })).body

@@ -163,6 +163,10 @@ describe('row-level security: the second wall', () => {
       ev[0]!.seq,
     ]);
     await stack.admin.query('INSERT INTO webhook_attempts (tenant_id, delivery_id, duration_ms, status_code) VALUES ($1, $2, 12, 200)', [acme.id, deliveryId]);
+    await stack.admin.query(
+      "INSERT INTO webhook_redrives (id, tenant_id, endpoint_id, since, per_second, state, requested_by_type, finished_at) VALUES ($1, $2, $3, now(), 50, 'completed', 'system', now())",
+      [randomUUID(), acme.id, endpointId],
+    );
 
     // The list comes from the catalog, so a table added later is covered without anyone remembering it.
     const { rows: tables } = await stack.admin.query<{ name: string; policies: string[] }>(
