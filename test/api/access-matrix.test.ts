@@ -95,7 +95,7 @@ const fixtures: Record<string, () => Promise<Call> | Call> = {
   'post /api/v1/webhook-deliveries/:id/retry': async () => ({ path: `/api/v1/webhook-deliveries/${await deadDelivery()}/retry`, ok: 202, owned: true }),
   // A fresh endpoint each time: one redrive per endpoint runs at a time.
   'post /api/v1/webhook-endpoints/:id/redrive': async () => ({
-    path: `/api/v1/webhook-endpoints/${await freshEndpointId()}/redrive`,
+    path: `/api/v1/webhook-endpoints/${await pausedEndpointId()}/redrive`,
     body: { since: '2020-01-01T00:00:00Z' },
     ok: 202,
     owned: true,
@@ -160,6 +160,16 @@ async function freshEndpointId(): Promise<string> {
   return res.body.id;
 }
 
+/** A paused endpoint of acme's, written as the owner (nothing is ever sent to it, so no dead letter appears later). */
+async function pausedEndpointId(): Promise<string> {
+  const id = randomUUID();
+  await stack.admin.query(
+    "INSERT INTO webhook_endpoints (id, tenant_id, url, secret_enc, enabled, disabled_reason) VALUES ($1, $2, 'https://hooks.example.invalid/x', 'enc', false, 'fixture')",
+    [id, acme.id],
+  );
+  return id;
+}
+
 /** A dead delivery of acme's (each redrive makes one pending again). Its endpoint is disabled: nothing is sent. */
 async function deadDelivery(): Promise<string> {
   const { rows } = await stack.admin.query<{ seq: string }>(
@@ -195,7 +205,7 @@ async function snapshot(tenantId: string) {
 
 (SELECT count(*) FROM webhook_deliveries WHERE tenant_id = $1 AND status = 'dead')::int AS dead_deliveries,
             (SELECT count(*) FROM webhook_redrives WHERE tenant_id = $1)::int AS redrives,
-            (SELECT string_agg(state, ',' ORDER BY id) FROM webhook_redrives WHERE tenant_id = $1) AS redrive_states`,
+            (SELECT count(*) FROM webhook_redrives WHERE tenant_id = $1 AND state = 'cancelled')::int AS cancelled_redrives`,
     [tenantId],
   );
   return rows[0];

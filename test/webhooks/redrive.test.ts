@@ -96,8 +96,12 @@ it("requeues the window's dead letters in paced batches, continuing as new, each
   });
 
   // One at a time per endpoint: the running one is named (7 dead letters at 2 per second take seconds).
-  const second = await http(stack, 'POST', `/api/v1/webhook-endpoints/${endpoint.id}/redrive`, { headers: acme.admin.headers, body: { since } });
-  expect({ status: second.status, code: second.body.code, redrive_id: second.body.redrive_id }).toEqual({ status: 409, code: 'conflict', redrive_id: id });
+  const concurrent = await http(stack, 'POST', `/api/v1/webhook-endpoints/${endpoint.id}/redrive`, { headers: acme.admin.headers, body: { since } });
+  expect({ status: concurrent.status, code: concurrent.body.code, redrive_id: concurrent.body.redrive_id }).toEqual({
+    status: 409,
+    code: 'conflict',
+    redrive_id: id,
+  });
 
   const done = await eventually(
     async () => (await progress(stack, acme, id)).body,
@@ -147,15 +151,16 @@ it("requeues the window's dead letters in paced batches, continuing as new, each
   expect(runs.filter((s) => s === 'CONTINUED_AS_NEW').length).toBeGreaterThanOrEqual(1);
   expect(runs.filter((s) => s === 'COMPLETED')).toHaveLength(1);
 
-  // Finished: the endpoint can be redriven again (nothing left: completed at once).
+  // Finished: the endpoint can be redriven again; every type this time, so only the other type's is left to requeue.
   const again = await http(stack, 'POST', `/api/v1/webhook-endpoints/${endpoint.id}/redrive`, { headers: acme.admin.headers, body: { since } });
   expect(again.status).toBe(202);
-  expect(
-    await eventually(
-      async () => (await progress(stack, acme, again.body.id)).body,
-      (b) => b.state !== 'running',
-    ),
-  ).toMatchObject({ state: 'completed', requeued: 0, cursor: null });
+  const second = await eventually(
+    async () => (await progress(stack, acme, again.body.id)).body,
+    (b) => b.state !== 'running',
+  );
+  expect(second).toMatchObject({ state: 'completed', requeued: 1, cursor: { id: otherType } });
+  expect((await redrivenAudits(stack, again.body.id)).map((a) => a.entity_id)).toEqual([otherType]);
+  expect((await statuses(stack, [tooOld])).map((x) => x.status)).toEqual(['dead']);
 }, 60_000);
 
 it('cancel stops it after the current batch; what was requeued stays requeued', async () => {
