@@ -72,7 +72,8 @@ export function webhookRedriveRoutes(deps: { redrives: WebhookRedriveStore; temp
       const { status } = await temporal.workflow.getHandle(webhookRedriveWorkflowId(r.id)).describe();
       if (status.name === 'RUNNING' || status.name === 'CONTINUED_AS_NEW') return true;
     } catch (err) {
-      if (!(err instanceof WorkflowNotFoundError)) throw err;
+      if (!(err instanceof WorkflowNotFoundError))
+        throw new DeskflowError('service_unavailable', `cannot tell whether the running redrive goes on: ${(err as Error).message}`);
     }
     // Re-read: the workflow's last batch may have ended it properly just now.
     if ((await redrives.get(tenantId, r.id))?.state !== 'running') return false;

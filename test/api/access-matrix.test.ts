@@ -203,10 +203,11 @@ async function snapshot(tenantId: string) {
             (SELECT coalesce(sum(version), 0) FROM sla_policies WHERE tenant_id = $1)::int AS policies,
             (SELECT coalesce(sum(version), 0) FROM webhook_endpoints WHERE tenant_id = $1)::int AS webhook_endpoints,
 
-(SELECT count(*) FROM webhook_deliveries WHERE tenant_id = $1 AND status = 'dead')::int AS dead_deliveries,
+            -- Of the paused fixture endpoint only: deliveries to live endpoints (at a closed port) die in the background.
+            (SELECT count(*) FROM webhook_deliveries WHERE tenant_id = $1 AND endpoint_id = $2 AND status = 'dead')::int AS dead_deliveries,
             (SELECT count(*) FROM webhook_redrives WHERE tenant_id = $1)::int AS redrives,
             (SELECT count(*) FROM webhook_redrives WHERE tenant_id = $1 AND state = 'cancelled')::int AS cancelled_redrives`,
-    [tenantId],
+    [tenantId, hookEndpointId],
   );
   return rows[0];
 }
