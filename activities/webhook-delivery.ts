@@ -10,7 +10,7 @@ import type { LookupFunction } from 'node:net';
 import { type Client, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
-import { assertSafeWebhookUrl, type WebhookUrlPolicy } from '../platform/ssrf';
+import { assertSafeWebhookUrl, pinnedLookup, type WebhookUrlPolicy } from '../platform/ssrf';
 import { DeskflowError } from '../domain/errors';
 import { nextDelayMs, parseRetryAfter, type RetryPolicy, verdictOf } from '../domain/webhook-retry';
 import { liveChannelOf } from '../platform/channels';
@@ -76,15 +76,18 @@ export function webhookAttempts(deps: WebhookDeliveryDeps) {
       // Nothing unsigned ever leaves; the failure is logged like any other and retried (a key may be restored).
       return { status: null, headers: null, bodyExcerpt: null, error: 'the endpoint secret cannot be read', durationMs: 0 };
     }
+    let lookup = deps.lookup;
     if (deps.urlPolicy) {
-      const refusal = await assertSafeWebhookUrl(ctx.url, deps.urlPolicy).then(
-        () => null,
-        (err: unknown) => (err instanceof DeskflowError ? `refused: ${err.message}` : `refused: ${String(err)}`),
+      const checked = await assertSafeWebhookUrl(ctx.url, deps.urlPolicy).then(
+        ({ addresses }) => ({ addresses }),
+        (err: unknown) => ({ refusal: err instanceof DeskflowError ? `refused: ${err.message}` : `refused: ${String(err)}` }),
       );
-      if (refusal) return { status: null, headers: null, bodyExcerpt: null, error: refusal, durationMs: 0 };
+      if ('refusal' in checked) return { status: null, headers: null, bodyExcerpt: null, error: checked.refusal, durationMs: 0 };
+      // Connect to the addresses just checked: no second DNS query, no window for a rebinding answer.
+      lookup = pinnedLookup(checked.addresses);
     }
     const signed = signWebhook({ id: webhookIdOf(ctx.id), timestamp: Math.floor(Date.now() / 1000), body: ctx.body, secrets });
-    return postWebhook({ url: ctx.url, headers: { ...ctx.headers, ...signed }, body: ctx.body, timeoutMs: deps.timeoutMs, lookup: deps.lookup });
+    return postWebhook({ url: ctx.url, headers: { ...ctx.headers, ...signed }, body: ctx.body, timeoutMs: deps.timeoutMs, lookup });
   }
 
   /**

@@ -13,6 +13,7 @@ import type { Logger } from '../platform/logger';
 import { apiKeyStore } from '../stores/api-keys';
 import { auditStore } from '../stores/audit';
 import { authenticate, requireScope } from './auth/authenticate';
+import { mountConsole } from './console';
 import { sessionStore } from './auth/sessions';
 import { SigningKeyRing } from './auth/signing-keys';
 import { accessTokens } from './auth/tokens';
@@ -39,6 +40,8 @@ import { webhookEndpointRoutes } from './routes/webhook-endpoints';
 import { webhookDeliveryRoutes } from './routes/webhook-deliveries';
 import { webhookRedriveRoutes } from './routes/webhook-redrives';
 import { webhookRedriveStore } from '../stores/webhook-redrives';
+import { webhookTestRoutes } from './routes/webhook-test';
+import { webhookTestSendStore } from '../stores/webhook-test-sends';
 import { webhookDeliveryStore } from '../stores/webhook-deliveries';
 import { tenantStore } from '../stores/tenants';
 import { ticketStore } from '../stores/tickets';
@@ -108,6 +111,7 @@ export function buildRoutes({ config, pool, redis, temporal }: AppDeps) {
         batchesPerRun: config.WEBHOOK_REDRIVE_BATCHES_PER_RUN,
       },
     }),
+    ...webhookTestRoutes({ sends: webhookTestSendStore(pool), deliveries: webhookDeliveryStore(pool), limiters }),
   ];
   const limit = credentialRateLimit(limiters, (tenantId) => tenants.rateLimit(tenantId), config.RATE_LIMIT_PER_MIN);
   const middleware = {
@@ -172,6 +176,7 @@ export function createApp(deps: AppDeps, overrides: Partial<RouteMiddleware> = {
   const { routes, middleware } = buildRoutes(deps);
   mountRoutes(app, routes, { ...middleware, ...overrides });
   mountDocs(app, routes);
+  mountConsole(app);
 
   app.use(notFoundHandler);
   app.use(problemHandler(log));

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Text } from './text';
+import { WebhookRetrySchedule } from './webhook-retry';
 
 export const Role = z.enum(['admin', 'agent']);
 export type Role = z.infer<typeof Role>;
@@ -87,9 +88,17 @@ export const TenantSettings = z.object({
   name: z.string(),
   rate_limit_per_min: z.number().int().nullable(),
   inbound_secret_set: z.boolean(),
+  webhook_retry_schedule: WebhookRetrySchedule,
   created_at: z.string(),
 });
+export type TenantSettings = z.infer<typeof TenantSettings>;
 export const PatchTenantInput = z
-  .object({ name: Text.trim().min(1).max(200).optional(), rate_limit_per_min: z.number().int().min(1).max(100_000).nullable().optional() })
+  .object({
+    name: Text.trim().min(1).max(200).optional(),
+    rate_limit_per_min: z.number().int().min(1).max(100_000).nullable().optional(),
+    /** Applies to deliveries whose backoff starts after the change; running ones keep their schedule. */
+    webhook_retry_schedule: WebhookRetrySchedule.optional(),
+  })
   .strict()
   .refine((p) => Object.keys(p).length > 0, { message: 'at least one field is required' });
+export type PatchTenantInput = z.infer<typeof PatchTenantInput>;

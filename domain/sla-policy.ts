@@ -39,8 +39,14 @@ export const EscalationAction = z.discriminatedUnion('type', [
   z.object({ type: z.literal('reassign'), assignee_id: z.uuid().nullable().optional(), group_id: z.uuid().nullable().optional() }).strict(),
   z.object({ type: z.literal('set_priority'), priority: TicketPriority }).strict(),
   z.object({ type: z.literal('add_tag'), tag: Tag }).strict(),
-  /** Publish `sla.warning` / `sla.breached` to webhook subscribers. */
-  z.object({ type: z.literal('emit') }).strict(),
+  /**
+   * Kept so stored policies stay valid: SLA events now reach every endpoint subscribed to them whether or
+   * not a rule says `emit`; it is only recorded in the `sla.escalated` event's data.
+   */
+  z
+    .object({ type: z.literal('emit') })
+    .strict()
+    .describe('Deprecated (no effect): every subscribed webhook endpoint receives sla.* events; recorded in the sla.escalated data only'),
 ]);
 export type EscalationAction = z.infer<typeof EscalationAction>;
 

@@ -2,6 +2,7 @@
  * How a webhook attempt's outcome is judged and when the next attempt is due. Pure: the delivery
  * workflow computes its delays here (with its own deterministic random), the dispatcher its outcomes.
  */
+import { z } from 'zod';
 
 /** 2xx delivered; 410 the receiver is gone for good (the endpoint is disabled); anything else is retried. */
 export type AttemptVerdict = 'delivered' | 'gone' | 'retry';
@@ -51,10 +52,45 @@ export interface RetryPolicy {
   max_retries: number;
   base_delay_ms: number;
   max_delay_ms: number;
+  /** An explicit schedule (the `extended` preset): the delay before each retry; `max_retries` is its length. */
+  delays_ms?: number[];
+}
+
+/**
+ * Per-tenant retry presets. `standard`: the configured exponential schedule (1 s, 2 s, 4 s by default: a
+ * receiver that is down for more than seconds gets a dead letter and a redrive). `extended`: for tenants
+ * whose receivers have maintenance windows — the Standard Webhooks style schedule, spread over about 3 days.
+ */
+export const WebhookRetrySchedule = z
+  .enum(['standard', 'extended'])
+  .describe('`standard`: the configured exponential schedule (1 s, 2 s, 4 s by default); `extended`: 9 retries over about 3 days');
+export type WebhookRetrySchedule = z.infer<typeof WebhookRetrySchedule>;
+
+const s = 1000;
+const min = 60 * s;
+const h = 60 * min;
+/** 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h: the last retry about 76 h after the first attempt. */
+export const EXTENDED_DELAYS_MS: readonly number[] = [5 * s, 5 * min, 30 * min, 2 * h, 5 * h, 10 * h, 14 * h, 20 * h, 24 * h];
+
+/** The policy a tenant's deliveries follow, from its preset and the configured standard schedule. */
+export function retryPolicyFor(schedule: WebhookRetrySchedule, standard: RetryPolicy): RetryPolicy {
+  if (schedule === 'standard') return standard;
+  return {
+    max_retries: EXTENDED_DELAYS_MS.length,
+    base_delay_ms: EXTENDED_DELAYS_MS[0]!,
+    max_delay_ms: standard.max_delay_ms,
+    delays_ms: [...EXTENDED_DELAYS_MS],
+  };
 }
 
 /** The delay before the next attempt after `attemptsMade` failed ones, or null when the retries are spent (dead letter). */
 export function nextDelayMs(attemptsMade: number, policy: RetryPolicy, random: number, retryAfterMs: number | null): number | null {
   if (attemptsMade >= 1 + policy.max_retries) return null;
+  const scheduled = policy.delays_ms?.[attemptsMade - 1];
+  if (scheduled !== undefined) {
+    // An explicit schedule's own delays are never cut short by the cap; `Retry-After` may stretch one up to it.
+    const computed = scheduled * (1 + RETRY_JITTER * random);
+    return Math.round(Math.max(computed, Math.min(retryAfterMs ?? 0, policy.max_delay_ms)));
+  }
   return retryDelayMs(attemptsMade, { baseMs: policy.base_delay_ms, maxMs: policy.max_delay_ms }, random, retryAfterMs);
 }

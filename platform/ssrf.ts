@@ -8,7 +8,7 @@
  * development); anything else private only through WEBHOOK_ALLOWLIST; cloud metadata addresses never.
  */
 import dns from 'node:dns';
-import type { LookupFunction } from 'node:net';
+import { isIP, type LookupFunction } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { DeskflowError } from '../domain/errors';
 import type { Config } from './config';
@@ -213,5 +213,19 @@ export function safeLookup(policy: WebhookUrlPolicy): LookupFunction {
       const [first] = addresses;
       callback(null, first!.address, first!.family);
     });
+  };
+}
+
+/**
+ * A `lookup` that answers with addresses `assertSafeWebhookUrl` already resolved and checked: one DNS
+ * query per attempt instead of two, and the socket goes exactly where the check looked.
+ */
+export function pinnedLookup(addresses: readonly string[]): LookupFunction {
+  const answers = addresses.map((address) => ({ address, family: isIP(address) }));
+  return (_hostname, options, callback) => {
+    const wanted = options.family ? answers.filter((a) => a.family === options.family) : answers;
+    if (wanted.length === 0) return callback(unsafeUrl('unresolvable_host'), '', 0);
+    if (options.all) return callback(null, wanted);
+    callback(null, wanted[0]!.address, wanted[0]!.family);
   };
 }

@@ -6,15 +6,9 @@ import { appendAudit } from '../platform/audit';
 import type { FieldCrypto } from '../platform/field-crypto';
 import { inTenantTransaction, withTenant } from '../platform/tenant-db';
 import type { Identity } from '../domain/identity';
+import type { PatchTenantInput, TenantSettings } from '../domain/auth';
 
-export interface TenantSettings {
-  id: string;
-  name: string;
-  rate_limit_per_min: number | null;
-  inbound_secret_set: boolean;
-  created_at: string;
-}
-const COLUMNS = 'id, name, rate_limit_per_min, inbound_secret_enc IS NOT NULL AS inbound_secret_set, created_at';
+const COLUMNS = 'id, name, rate_limit_per_min, inbound_secret_enc IS NOT NULL AS inbound_secret_set, webhook_retry_schedule, created_at';
 
 export function tenantStore(pool: pg.Pool, crypto: FieldCrypto, cacheMs = 30_000) {
   const limits = new Map<string, { value: number | null; at: number }>();
@@ -51,13 +45,14 @@ export function tenantStore(pool: pg.Pool, crypto: FieldCrypto, cacheMs = 30_000
       return value;
     },
 
-    async patch(who: Identity, patch: { name?: string; rate_limit_per_min?: number | null }, requestId?: string): Promise<TenantSettings> {
+    async patch(who: Identity, patch: PatchTenantInput, requestId?: string): Promise<TenantSettings> {
       return inTenantTransaction(pool, who.tenantId, async (db) => {
         const before = (await db.query<TenantSettings>(`SELECT ${COLUMNS} FROM tenants WHERE id = $1 FOR UPDATE`, [who.tenantId])).rows[0]!;
         const { rows } = await db.query<TenantSettings>(
-          `UPDATE tenants SET name = coalesce($2, name), rate_limit_per_min = CASE WHEN $3 THEN $4::int ELSE rate_limit_per_min END
+          `UPDATE tenants SET name = coalesce($2, name), rate_limit_per_min = CASE WHEN $3 THEN $4::int ELSE rate_limit_per_min END,
+                  webhook_retry_schedule = coalesce($5, webhook_retry_schedule)
            WHERE id = $1 RETURNING ${COLUMNS}`,
-          [who.tenantId, patch.name ?? null, patch.rate_limit_per_min !== undefined, patch.rate_limit_per_min ?? null],
+          [who.tenantId, patch.name ?? null, patch.rate_limit_per_min !== undefined, patch.rate_limit_per_min ?? null, patch.webhook_retry_schedule ?? null],
         );
         await appendAudit(db, {
           tenant_id: who.tenantId,

@@ -20,7 +20,7 @@ const DeliveriesQuery = z
   })
   .strict();
 
-const WebhookDelivery = z.object({
+export const WebhookDelivery = z.object({
   id: z.uuid(),
   /** The `webhook-id` header every attempt carries (receivers dedupe by it). */
   webhook_id: z.string(),

@@ -74,6 +74,7 @@ async function main() {
   console.log(`
 [deskflow] up:
   API          ${api}/api/v1   (health: ${api}/readyz)
+  Console      ${api}/console   (webhooks; sign in as an admin)
   Temporal UI  ${temporal ? `http://localhost:${config.TEMPORAL_UI_PORT}` : '(external: ' + config.TEMPORAL_ADDRESS + ')'}
   Temporal     ${env.TEMPORAL_ADDRESS}
 ${

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { buildRoutes } from '../../api/app';
 import { createLogger } from '../../platform/logger';
 import { createTenant, http, login, startStack, type Tenant, type TestStack } from '../support/stack';
+import { type Receiver, startReceiver } from '../webhooks/support';
 
 let stack: TestStack;
 let acme: Tenant;
@@ -23,6 +24,8 @@ const RECEIVER = 'http://127.0.0.1:9/hooks'; // loopback receivers are allowed i
 let redriveId: string; // a finished bulk redrive of hookEndpointId, written as the owner
 let hookEndpointId: string; // a disabled webhook endpoint written as the owner: its deliveries are never sent
 let deliveryId: string;
+let receiver: Receiver; // answers 200: test events sent to it are delivered, never dead letters
+let testedEndpointId: string; // an enabled endpoint of acme's pointing at `receiver`
 const AGENT_SCOPES = ['tickets:read', 'tickets:write', 'customers:read', 'customers:write'];
 const office = { name: 'Office', time_zone: 'Europe/Berlin', weekly: [1, 2, 3, 4, 5].map((day) => ({ day, start: '09:00', end: '17:00' })), holidays: [] };
 
@@ -89,6 +92,7 @@ const fixtures: Record<string, () => Promise<Call> | Call> = {
   'get /api/v1/webhook-endpoints/:id': () => ({ path: `/api/v1/webhook-endpoints/${endpointId}`, ok: 200, owned: true }),
   'patch /api/v1/webhook-endpoints/:id': () => ({ path: `/api/v1/webhook-endpoints/${endpointId}`, body: { description: 'Changed' }, ok: 200, owned: true }),
   'delete /api/v1/webhook-endpoints/:id': async () => ({ path: `/api/v1/webhook-endpoints/${await freshEndpointId()}`, ok: 204, owned: true }),
+  'post /api/v1/webhook-endpoints/:id/test': () => ({ path: `/api/v1/webhook-endpoints/${testedEndpointId}/test`, ok: 202, owned: true }),
   'post /api/v1/webhook-endpoints/:id/rotate-secret': () => ({ path: `/api/v1/webhook-endpoints/${endpointId}/rotate-secret`, ok: 200, owned: true }),
   'get /api/v1/webhook-endpoints/:id/deliveries': () => ({ path: `/api/v1/webhook-endpoints/${hookEndpointId}/deliveries`, ok: 200, owned: true }),
   'get /api/v1/webhook-deliveries/:id': () => ({ path: `/api/v1/webhook-deliveries/${deliveryId}`, ok: 200, owned: true }),
@@ -147,6 +151,7 @@ const acmeIds = () => [
   hookEndpointId,
   deliveryId,
   redriveId,
+  testedEndpointId,
 ];
 function idsIn(value: unknown, found = new Set<string>()): Set<string> {
   if (typeof value === 'string') found.add(value);
@@ -202,8 +207,8 @@ async function snapshot(tenantId: string) {
             (SELECT coalesce(sum(version), 0) FROM business_hours WHERE tenant_id = $1)::int AS calendars,
             (SELECT coalesce(sum(version), 0) FROM sla_policies WHERE tenant_id = $1)::int AS policies,
             (SELECT coalesce(sum(version), 0) FROM webhook_endpoints WHERE tenant_id = $1)::int AS webhook_endpoints,
-
-            -- Of the paused fixture endpoint only: deliveries to live endpoints (at a closed port) die in the background.
+            (SELECT count(*) FROM webhook_events WHERE tenant_id = $1 AND type = 'webhook.test')::int AS webhook_tests,
+            -- The redrive fixtures' dead letters only: ticket events sent to RECEIVER (nothing listens) die on their own time.
             (SELECT count(*) FROM webhook_deliveries WHERE tenant_id = $1 AND endpoint_id = $2 AND status = 'dead')::int AS dead_deliveries,
             (SELECT count(*) FROM webhook_redrives WHERE tenant_id = $1)::int AS redrives,
             (SELECT count(*) FROM webhook_redrives WHERE tenant_id = $1 AND state = 'cancelled')::int AS cancelled_redrives`,
@@ -252,8 +257,15 @@ beforeAll(async () => {
   auditOnlyKey = (await http(stack, 'POST', '/api/v1/api-keys', { headers: acme.admin.headers, body: { name: 'audit only', scopes: ['audit:read'] } })).body
     .token;
   endpointId = (await http(stack, 'POST', '/api/v1/webhook-endpoints', { headers: acme.admin.headers, body: { url: RECEIVER } })).body.id;
+  receiver = await startReceiver(() => ({ status: 200 }));
+  testedEndpointId = (
+    await http(stack, 'POST', '/api/v1/webhook-endpoints', { headers: acme.admin.headers, body: { url: receiver.url, event_types: ['webhook.test'] } })
+  ).body.id;
 });
-afterAll(() => stack.close());
+afterAll(async () => {
+  await receiver?.close();
+  await stack.close();
+});
 
 it('every bearer route has a fixture (add one when you add a route)', () => {
   const missing = bearerRoutes()

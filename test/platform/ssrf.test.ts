@@ -5,7 +5,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DeskflowError } from '../../domain/errors';
-import { assertSafeWebhookUrl, refusalOf, safeLookup, type WebhookUrlPolicy, webhookUrlPolicy } from '../../platform/ssrf';
+import { assertSafeWebhookUrl, pinnedLookup, refusalOf, safeLookup, type WebhookUrlPolicy, webhookUrlPolicy } from '../../platform/ssrf';
 
 const policy = (settings: { http?: boolean; loopback?: boolean; allowlist?: string } = {}): WebhookUrlPolicy =>
   webhookUrlPolicy({
@@ -175,6 +175,31 @@ describe('safeLookup', () => {
     try {
       expect(await get(loopbackOk)).toBe('reached');
       await expect(get(strict)).rejects.toMatchObject({ code: 'unsafe_url', extra: { reason: 'loopback' } });
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe('pinnedLookup', () => {
+  it('connects to the addresses already checked, without asking DNS again', async () => {
+    const server = http.createServer((_req, res) => res.end('pinned'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const get = (host: string, addresses: string[]) =>
+      new Promise<string>((resolve, reject) => {
+        const req = http.get({ host, port, path: '/', agent: false, lookup: pinnedLookup(addresses) }, (res) => {
+          let body = '';
+          res.on('data', (chunk) => (body += chunk));
+          res.on('end', () => resolve(body));
+        });
+        req.on('error', reject);
+      });
+    try {
+      // `.invalid` never resolves (RFC 6761): reaching the server proves no lookup happened.
+      expect(await get('receiver.invalid', ['127.0.0.1'])).toBe('pinned');
+      // Only the checked family is offered; nothing else is tried.
+      await expect(get('receiver.invalid', [])).rejects.toMatchObject({ code: 'unsafe_url', extra: { reason: 'unresolvable_host' } });
     } finally {
       server.close();
     }

@@ -4,7 +4,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, LookupFunction } from 'node:net';
-import { nextDelayMs, parseRetryAfter, retryDelayMs, verdictOf } from '../../domain/webhook-retry';
+import { EXTENDED_DELAYS_MS, nextDelayMs, parseRetryAfter, retryDelayMs, retryPolicyFor, verdictOf, WebhookRetrySchedule } from '../../domain/webhook-retry';
 import { postWebhook, RESPONSE_EXCERPT_BYTES } from '../../platform/webhook-http';
 import { freePort } from '../support/processes';
 
@@ -117,4 +117,24 @@ it('the retry schedule: 1 s, 2 s, 4 s (+ ≤ 25 % jitter), Retry-After as a floo
     'retry',
     'retry',
   ]);
+});
+
+it('the extended preset: 9 retries over about 3 days, jittered, Retry-After may stretch a delay up to the cap', () => {
+  const standard = { max_retries: 3, base_delay_ms: 1000, max_delay_ms: 3_600_000 };
+  expect(retryPolicyFor('standard', standard)).toBe(standard);
+  const extended = retryPolicyFor('extended', standard);
+  expect(extended.max_retries).toBe(EXTENDED_DELAYS_MS.length);
+  const delays = Array.from({ length: 10 }, (_, i) => nextDelayMs(i + 1, extended, 0, null));
+  expect(delays.slice(0, 9)).toEqual([...EXTENDED_DELAYS_MS]);
+  expect(delays[9]).toBeNull(); // 1 + 9 attempts, then the dead letter
+  const total = EXTENDED_DELAYS_MS.reduce((a, b) => a + b, 0);
+  expect(total / 3_600_000).toBeGreaterThan(70);
+  expect(total / 3_600_000).toBeLessThan(80);
+  expect(nextDelayMs(1, extended, 0.999, null)).toBe(Math.round(5000 * (1 + 0.25 * 0.999)));
+  // Scheduled delays longer than the cap are kept (the cap bounds what a receiver may ask for)…
+  expect(nextDelayMs(9, extended, 0, null)).toBe(24 * 3_600_000);
+  // …and Retry-After raises a short one, but never above the cap.
+  expect(nextDelayMs(1, extended, 0, 120_000)).toBe(120_000);
+  expect(nextDelayMs(1, extended, 0, 10 * 3_600_000)).toBe(3_600_000);
+  expect(WebhookRetrySchedule.safeParse('weekly').success).toBe(false);
 });

@@ -1,0 +1,64 @@
+/**
+ * The dispatcher's look-up of due deliveries takes turns across tenants: a tenant with a large backlog
+ * never makes another tenant's fresh delivery wait behind it. Checked on the real function inside a
+ * transaction that is rolled back, so the running worker never sees (or races for) these rows.
+ */
+import { randomUUID } from 'node:crypto';
+import { createTenant, startStack, type Tenant, type TestStack } from '../support/stack';
+
+let stack: TestStack;
+let busy: Tenant;
+let quiet: Tenant;
+
+beforeAll(async () => {
+  stack = await startStack();
+  busy = await createTenant(stack, 'Busy');
+  quiet = await createTenant(stack, 'Quiet');
+});
+afterAll(async () => stack?.close());
+
+async function endpointIn(client: import('pg').PoolClient, tenantId: string): Promise<string> {
+  const id = randomUUID();
+  await client.query(`INSERT INTO webhook_endpoints (id, tenant_id, url, secret_enc) VALUES ($1, $2, 'https://receiver.example/hook', 'x')`, [id, tenantId]);
+  return id;
+}
+
+/** `count` due deliveries for one endpoint, the oldest `ageSeconds` ago; returns their ids oldest first. */
+async function backlog(client: import('pg').PoolClient, tenantId: string, endpointId: string, count: number, ageSeconds: number): Promise<string[]> {
+  const { rows } = await client.query<{ id: string }>(
+    `WITH e AS (
+       INSERT INTO webhook_events (id, tenant_id, type, body)
+       SELECT gen_random_uuid(), $1, 'ticket.updated', '{}' FROM generate_series(1, $3::int) RETURNING seq
+     )
+     INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, event_seq, event_type, next_attempt_at)
+     SELECT gen_random_uuid(), $1, $2, seq, 'ticket.updated', now() - make_interval(secs => $4::int) + seq * interval '1 microsecond'
+     FROM e RETURNING id`,
+    [tenantId, endpointId, count, ageSeconds],
+  );
+  return rows.map((r) => r.id);
+}
+
+it("a fresh delivery of one tenant is taken on the next poll, ahead of another tenant's older backlog", async () => {
+  const client = await stack.admin.connect();
+  try {
+    await client.query('BEGIN');
+    const busyIds = await backlog(client, busy.id, await endpointIn(client, busy.id), 500, 600);
+    const [quietId] = await backlog(client, quiet.id, await endpointIn(client, quiet.id), 1, 1);
+
+    const { rows } = await client.query<{ id: string; tenant_id: string }>('SELECT id, tenant_id FROM webhook_deliveries_due(10)');
+    expect(rows).toHaveLength(10);
+    expect(rows.map((r) => r.id)).toContain(quietId);
+    // Within a tenant the order stays oldest first.
+    const busyTaken = rows.filter((r) => r.tenant_id === busy.id).map((r) => r.id);
+    expect(busyTaken).toEqual(busyIds.slice(0, busyTaken.length));
+    expect(busyTaken.length).toBeGreaterThanOrEqual(8); // the rest of the poll still drains the backlog
+
+    // Not yet due is not taken, whoever's it is.
+    await client.query(`UPDATE webhook_deliveries SET next_attempt_at = now() + interval '1 hour' WHERE id = $1`, [quietId]);
+    const later = await client.query<{ id: string }>('SELECT id FROM webhook_deliveries_due(10)');
+    expect(later.rows.map((r) => r.id)).not.toContain(quietId);
+  } finally {
+    await client.query('ROLLBACK');
+    client.release();
+  }
+});
