@@ -147,10 +147,11 @@ describe('row-level security: the second wall', () => {
     expect(group.status).toBe(201);
     // Webhook rows, written as the owner until the webhook API and its delivery engine write them.
     const endpointId = randomUUID();
-    await stack.admin.query("INSERT INTO webhook_endpoints (id, tenant_id, url, secret_enc) VALUES ($1, $2, 'https://hooks.example.com/x', 'enc')", [
-      endpointId,
-      acme.id,
-    ]);
+    // Paused: its delivery is never attempted, so no dead letter (and its audit entry) appears while later tests count.
+    await stack.admin.query(
+      "INSERT INTO webhook_endpoints (id, tenant_id, url, secret_enc, enabled) VALUES ($1, $2, 'https://hooks.example.com/x', 'enc', false)",
+      [endpointId, acme.id],
+    );
     const { rows: ev } = await stack.admin.query<{ seq: string }>(
       "INSERT INTO webhook_events (id, tenant_id, type, body) VALUES ($1, $2, 'webhook.test', '{}') RETURNING seq",
       [randomUUID(), acme.id],
