@@ -136,23 +136,25 @@ export function webhookAttempts(deps: WebhookDeliveryDeps) {
 export function createWebhookDeliveryActivities(deps: WebhookDeliveryDeps): WebhookDeliveryActivities {
   const { store, attempt } = webhookAttempts(deps);
   return {
-    async attemptWebhookDelivery({ tenant_id, delivery_id, policy, jitter }): Promise<AttemptResult> {
+    async attemptWebhookDelivery({ tenant_id, delivery_id, policy, jitter, round = 0 }): Promise<AttemptResult> {
       const ctx = await store.context(tenant_id, delivery_id);
-      if (!ctx || ctx.status === 'delivered' || ctx.status === 'dead') return { outcome: 'done', attempts: ctx?.attempts ?? 0, next_delay_ms: null };
+      // A later round (redriven or resumed since) belongs to a workflow of its own.
+      if (!ctx || ctx.status === 'delivered' || ctx.status === 'dead' || ctx.round !== round)
+        return { outcome: 'done', attempts: ctx?.attempts ?? 0, next_delay_ms: null };
       // Held by the circuit breaker (a repeated activity): its release starts a new round, this one ends.
       if (ctx.status === 'held') return { outcome: 'held', attempts: ctx.attempts, next_delay_ms: null };
       if (!ctx.enabled) {
-        await store.park(tenant_id, delivery_id, DISABLED_RECHECK_MS);
+        await store.park(tenant_id, delivery_id, DISABLED_RECHECK_MS, round);
         return { outcome: 'parked', attempts: ctx.attempts, next_delay_ms: null };
       }
       // Still `pending` when the dispatcher died between starting this workflow and handing the delivery over.
-      if (ctx.status === 'pending') await store.markRetrying(tenant_id, delivery_id);
+      if (ctx.status === 'pending') await store.markRetrying(tenant_id, delivery_id, round);
       const { outcome, next_delay_ms } = await attempt(ctx, policy, jitter);
       return { outcome, attempts: outcome === 'held' ? ctx.attempts : ctx.attempts + 1, next_delay_ms };
     },
 
-    async deadLetterWebhookDelivery({ tenant_id, delivery_id, reason }) {
-      const dead = await store.deadLetter(tenant_id, delivery_id, reason);
+    async deadLetterWebhookDelivery({ tenant_id, delivery_id, reason, round = 0 }) {
+      const dead = await store.deadLetter(tenant_id, delivery_id, reason, round);
       if (dead) {
         deps.log?.warn({ tenantId: tenant_id, deliveryId: delivery_id, endpointId: dead.endpoint_id }, 'webhook delivery dead-lettered');
         await notifyDead(deps.redis, dead, 'retries_exhausted');
@@ -184,13 +186,15 @@ export function startWebhookDispatcher(options: DispatcherOptions): { stop(): Pr
   const inFlight = new Set<Promise<void>>();
   const perEndpointInFlight = new Map<string, number>();
 
-  const handOver = async (tenantId: string, deliveryId: string, firstDelayMs: number | null) => {
-    const input: WebhookDeliveryInput = { tenant_id: tenantId, delivery_id: deliveryId, first_delay_ms: firstDelayMs, policy };
+  const handOver = async (tenantId: string, deliveryId: string, round: number, firstDelayMs: number | null) => {
+    // The round's own workflow: a start joins only a run of this round (this hand-over repeated), never a finishing
+    // run of an earlier round, which would end without attempting the delivery again.
+    const input: WebhookDeliveryInput = { tenant_id: tenantId, delivery_id: deliveryId, first_delay_ms: firstDelayMs, policy, round };
     await temporal.workflow.start(WEBHOOK_DELIVERY_WORKFLOW_TYPE, webhookDeliveryStartOptions(taskQueue, input)).catch((err: unknown) => {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     });
     // Only now: a crash before this leaves the delivery pending, and its next claim starts (joins) the workflow again.
-    await store.markRetrying(tenantId, deliveryId);
+    await store.markRetrying(tenantId, deliveryId, round);
   };
 
   const dispatch = async (tenantId: string, deliveryId: string) => {
@@ -205,11 +209,12 @@ export function startWebhookDispatcher(options: DispatcherOptions): { stop(): Pr
     try {
       // Attempts already made: the hand-over to the workflow did not finish (or a parked or held delivery resumes).
       // The circuit breaker's probe is attempted at once instead: its answer decides whether the endpoint resumes.
-      if (claim.attempts > 0 && !claim.probe) return await handOver(tenantId, deliveryId, nextDelayMs(claim.attempts, policy, Math.random(), null));
+      if (claim.attempts > 0 && !claim.probe)
+        return await handOver(tenantId, deliveryId, claim.round, nextDelayMs(claim.attempts, policy, Math.random(), null));
       const ctx = await store.context(tenantId, deliveryId);
       if (!ctx) return;
       const { outcome, next_delay_ms } = await attempt(ctx, policy, Math.random());
-      if (outcome === 'failed') await handOver(tenantId, deliveryId, next_delay_ms);
+      if (outcome === 'failed') await handOver(tenantId, deliveryId, claim.round, next_delay_ms);
     } finally {
       const left = (perEndpointInFlight.get(claim.endpoint_id) ?? 1) - 1;
       if (left > 0) perEndpointInFlight.set(claim.endpoint_id, left);

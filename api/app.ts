@@ -38,6 +38,8 @@ import { ticketRoutes } from './routes/tickets';
 import { userRoutes } from './routes/users';
 import { webhookEndpointRoutes } from './routes/webhook-endpoints';
 import { webhookDeliveryRoutes } from './routes/webhook-deliveries';
+import { webhookRedriveRoutes } from './routes/webhook-redrives';
+import { webhookRedriveStore } from '../stores/webhook-redrives';
 import { webhookTestRoutes } from './routes/webhook-test';
 import { webhookTestSendStore } from '../stores/webhook-test-sends';
 import { webhookDeliveryStore } from '../stores/webhook-deliveries';
@@ -99,6 +101,16 @@ export function buildRoutes({ config, pool, redis, temporal }: AppDeps) {
     ...eventRoutes(webhookEventStore(pool)),
     ...webhookEndpointRoutes(webhookEndpointStore(pool, crypto, config)),
     ...webhookDeliveryRoutes(webhookDeliveryStore(pool)),
+    ...webhookRedriveRoutes({
+      redrives: webhookRedriveStore(pool),
+      temporal,
+      settings: {
+        taskQueue: config.TEMPORAL_WEBHOOK_TASK_QUEUE,
+        perSecond: config.WEBHOOK_REDRIVE_PER_SECOND,
+        batchSize: config.WEBHOOK_REDRIVE_BATCH,
+        batchesPerRun: config.WEBHOOK_REDRIVE_BATCHES_PER_RUN,
+      },
+    }),
     ...webhookTestRoutes({ sends: webhookTestSendStore(pool), deliveries: webhookDeliveryStore(pool), limiters }),
   ];
   const limit = credentialRateLimit(limiters, (tenantId) => tenants.rateLimit(tenantId), config.RATE_LIMIT_PER_MIN);

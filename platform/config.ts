@@ -91,6 +91,16 @@ export const ConfigSchema = z
     WEBHOOK_BREAKER_MAX_COOLDOWN: Duration.default(10 * 60 * 1000),
     /** This many trips without a successful probe in between disable the endpoint and open an internal ticket. */
     WEBHOOK_BREAKER_TRIPS_TO_DISABLE: z.coerce.number().int().min(1).default(3),
+    /** A bulk redrive requeues an endpoint's dead letters at this many per second (on average). */
+    WEBHOOK_REDRIVE_PER_SECOND: z.coerce.number().int().min(1).default(50),
+    /** Dead letters a bulk redrive requeues per batch (one transaction). */
+    WEBHOOK_REDRIVE_BATCH: z.coerce.number().int().min(1).max(1000).default(50),
+    /** Batches of one redrive workflow run before it continues as new (keeps its history small). */
+    WEBHOOK_REDRIVE_BATCHES_PER_RUN: z.coerce.number().int().min(1).default(100),
+    /** Webhook attempts (the delivery log) older than this are purged by a Temporal schedule. */
+    WEBHOOK_ATTEMPT_RETENTION: Duration.default(30 * 24 * 60 * 60 * 1000),
+    /** How often that schedule runs. */
+    WEBHOOK_RETENTION_INTERVAL: Duration.default(60 * 60 * 1000),
 
     /** `kid:base64(32 bytes)` comma-separated; the first encrypts, all decrypt (rotation). */
     FIELD_ENCRYPTION_KEYS: z.string().default(DEV_FIELD_KEYS),

@@ -137,7 +137,9 @@ export function webhookBreakerStore(pool: pg.Pool, settings: BreakerSettings) {
         ]);
         if (!rows[0] || rows[0].breaker_state === 'closed') return false;
         await db.query(
-          `UPDATE webhook_deliveries SET status = 'held', updated_at = now()
+          // Taken from a backoff workflow (`retrying`): a new round, so its release gets a workflow of its own and
+          // never joins the one that is ending now.
+          `UPDATE webhook_deliveries SET status = 'held', round = round + (status = 'retrying')::int, updated_at = now()
            WHERE tenant_id = $1 AND id = $2 AND status IN ('pending', 'retrying')`,
           [tenantId, deliveryId],
         );

@@ -13,6 +13,7 @@ import { SYSTEM_ACTOR } from '../domain/ticket-state-machine';
 import type { BreakerState } from '../domain/circuit-breaker';
 import type { DeliveryStatus } from '../domain/webhooks';
 import type { Identity } from '../domain/identity';
+import type { Actor } from '../domain/ticket';
 import { appendAudit } from '../platform/audit';
 import { type Db, inTenantTransaction, withTenant } from '../platform/tenant-db';
 import type { WebhookResponse } from '../platform/webhook-http';
@@ -31,6 +32,8 @@ export interface ClaimResult {
   endpoint_id: string;
   /** Released by the circuit breaker as its endpoint's probe: attempted at once, whatever it attempted before. */
   probe: boolean;
+  /** The backoff round the delivery is in (names the workflow a hand-over starts). */
+  round: number;
 }
 
 /** Everything one attempt needs. */
@@ -39,6 +42,7 @@ export interface AttemptContext {
   tenant_id: string;
   status: DeliveryStatus;
   attempts: number;
+  round: number;
   endpoint_id: string;
   ticket_id: string | null;
   event_seq: string;
@@ -119,10 +123,10 @@ UPDATE webhook_deliveries w
 SET next_attempt_at = now() + make_interval(secs => CASE WHEN NOT d.enabled THEN $4 WHEN d.blocked THEN $5 ELSE $3 END::float8 / 1000),
     updated_at = now()
 FROM d WHERE w.tenant_id = $1 AND w.id = d.id
-RETURNING w.attempts, w.endpoint_id, d.enabled, d.blocked, d.probe`;
+RETURNING w.attempts, w.round, w.endpoint_id, d.enabled, d.blocked, d.probe`;
 
 const CONTEXT = `
-SELECT d.id, d.tenant_id, d.status, d.attempts, d.endpoint_id, d.ticket_id, d.event_seq, d.event_type, ev.body,
+SELECT d.id, d.tenant_id, d.status, d.attempts, d.round, d.endpoint_id, d.ticket_id, d.event_seq, d.event_type, ev.body,
        e.url, e.headers, e.enabled, e.secret_enc, e.previous_secret_enc,
        coalesce(e.previous_secret_expires_at > now(), false) AS previous_secret_valid,
        e.breaker_state, e.breaker_retry_at, e.breaker_probe_delivery_id, e.breaker_probe_started_at
@@ -142,6 +146,33 @@ async function wakeSuccessor(db: Db, tenantId: string, endpointId: string, ticke
        AND status = 'pending' AND next_attempt_at > now()`,
     [tenantId, endpointId, ticketId, eventSeq],
   );
+}
+
+/**
+ * The one redrive transition (single retry and bulk redrive): dead deliveries are pending again, due at once, with
+ * a fresh round of retries (a new round: a workflow of their own) and the same `webhook-id`; each one audited.
+ * Returns the ids requeued (those still dead).
+ */
+export async function requeueDead(db: Db, tenantId: string, ids: string[], by: { actor: Actor; requestId?: string; redriveId?: string }): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await db.query<{ id: string }>(
+    `UPDATE webhook_deliveries SET status = 'pending', attempts = 0, round = round + 1, next_attempt_at = now(), updated_at = now()
+     WHERE tenant_id = $1 AND id = ANY($2::uuid[]) AND status = 'dead' RETURNING id`,
+    [tenantId, ids],
+  );
+  for (const { id } of rows) {
+    await appendAudit(db, {
+      tenant_id: tenantId,
+      actor: by.actor,
+      action: 'webhook_delivery.redriven',
+      entity_type: 'webhook_delivery',
+      entity_id: id,
+      before: { status: 'dead' },
+      after: by.redriveId ? { status: 'pending', redrive_id: by.redriveId } : { status: 'pending' },
+      request_id: by.requestId,
+    });
+  }
+  return rows.map((r) => r.id);
 }
 
 const DELIVERY_COLUMNS = `
@@ -166,7 +197,7 @@ export function webhookDeliveryStore(pool: pg.Pool) {
      */
     async claim(tenantId: string, id: string, ms: { leaseMs: number; disabledMs: number; blockedMs: number }): Promise<ClaimResult | null> {
       return withTenant(pool, tenantId, async (db) => {
-        const { rows } = await db.query<{ attempts: number; endpoint_id: string; enabled: boolean; blocked: boolean; probe: boolean }>(CLAIM, [
+        const { rows } = await db.query<{ attempts: number; round: number; endpoint_id: string; enabled: boolean; blocked: boolean; probe: boolean }>(CLAIM, [
           tenantId,
           id,
           ms.leaseMs,
@@ -175,7 +206,7 @@ export function webhookDeliveryStore(pool: pg.Pool) {
         ]);
         const row = rows[0];
         if (!row) return null;
-        return { claimed: row.enabled && !row.blocked, attempts: row.attempts, endpoint_id: row.endpoint_id, probe: row.probe };
+        return { claimed: row.enabled && !row.blocked, attempts: row.attempts, endpoint_id: row.endpoint_id, probe: row.probe, round: row.round };
       });
     },
 
@@ -254,35 +285,42 @@ export function webhookDeliveryStore(pool: pg.Pool) {
       );
     },
 
-    /** The dispatcher's attempt failed and its backoff workflow now runs: the delivery is the workflow's. */
-    async markRetrying(tenantId: string, id: string): Promise<void> {
-      await withTenant(pool, tenantId, (db) =>
-        db.query(`UPDATE webhook_deliveries SET status = 'retrying', updated_at = now() WHERE tenant_id = $1 AND id = $2 AND status = 'pending'`, [
-          tenantId,
-          id,
-        ]),
-      );
-    },
-
-    /** A retrying delivery whose endpoint was disabled goes back to the dispatcher, which resumes it once enabled. */
-    async park(tenantId: string, id: string, delayMs: number): Promise<void> {
+    /** The dispatcher's attempt failed and its backoff workflow (of this round) now runs: the delivery is the workflow's. */
+    async markRetrying(tenantId: string, id: string, round = 0): Promise<void> {
       await withTenant(pool, tenantId, (db) =>
         db.query(
-          `UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now() + make_interval(secs => $3::float8 / 1000), updated_at = now()
-           WHERE tenant_id = $1 AND id = $2 AND status = 'retrying'`,
-          [tenantId, id, delayMs],
+          `UPDATE webhook_deliveries SET status = 'retrying', updated_at = now() WHERE tenant_id = $1 AND id = $2 AND status = 'pending' AND round = $3`,
+          [tenantId, id, round],
         ),
       );
     },
 
-    /** The last retry failed: dead, audited; the next delivery of its ticket goes on. Null if it was not live. */
-    async deadLetter(tenantId: string, id: string, reason?: string): Promise<DeadLetter | null> {
+    /**
+     * A delivery of this round whose endpoint was disabled goes back to the dispatcher, which resumes it once enabled,
+     * in a round (and so a workflow) of its own.
+     */
+    async park(tenantId: string, id: string, delayMs: number, round = 0): Promise<void> {
+      await withTenant(pool, tenantId, (db) =>
+        db.query(
+          `UPDATE webhook_deliveries
+           SET status = 'pending', round = round + 1, next_attempt_at = now() + make_interval(secs => $3::float8 / 1000), updated_at = now()
+           WHERE tenant_id = $1 AND id = $2 AND status IN ('pending', 'retrying') AND round = $4`,
+          [tenantId, id, delayMs, round],
+        ),
+      );
+    },
+
+    /**
+     * The last retry of `round` failed: dead, audited; the next delivery of its ticket goes on. Null if it was not
+     * live, or has moved on to a later round (a late repeat of an earlier round's activity after a redrive).
+     */
+    async deadLetter(tenantId: string, id: string, reason?: string, round = 0): Promise<DeadLetter | null> {
       return inTenantTransaction(pool, tenantId, async (db) => {
         const { rows } = await db.query<DeadLetter & { ticket_id: string | null; event_seq: string }>(
           `UPDATE webhook_deliveries SET status = 'dead', last_error = coalesce($3, last_error), updated_at = now()
-           WHERE tenant_id = $1 AND id = $2 AND status IN ('pending', 'retrying')
+           WHERE tenant_id = $1 AND id = $2 AND status IN ('pending', 'retrying') AND round = $4
            RETURNING id, tenant_id, endpoint_id, event_type, attempts, last_status, last_error, ticket_id, event_seq`,
-          [tenantId, id, reason ?? null],
+          [tenantId, id, reason ?? null, round],
         );
         const row = rows[0];
         if (!row) return null;
@@ -306,25 +344,11 @@ export function webhookDeliveryStore(pool: pg.Pool) {
      */
     async redrive(who: Identity, id: string, requestId?: string): Promise<DeliveryRecord | 'not_found' | 'not_dead'> {
       return inTenantTransaction(pool, who.tenantId, async (db) => {
-        const { rows } = await db.query<{ id: string }>(
-          `UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = now(), updated_at = now()
-           WHERE tenant_id = $1 AND id = $2 AND status = 'dead' RETURNING id`,
-          [who.tenantId, id],
-        );
-        if (!rows[0]) {
+        const requeued = await requeueDead(db, who.tenantId, [id], { actor: who.actor, requestId });
+        if (requeued.length === 0) {
           const exists = await db.query('SELECT 1 FROM webhook_deliveries WHERE tenant_id = $1 AND id = $2', [who.tenantId, id]);
           return exists.rowCount ? 'not_dead' : 'not_found';
         }
-        await appendAudit(db, {
-          tenant_id: who.tenantId,
-          actor: who.actor,
-          action: 'webhook_delivery.redriven',
-          entity_type: 'webhook_delivery',
-          entity_id: id,
-          before: { status: 'dead' },
-          after: { status: 'pending' },
-          request_id: requestId,
-        });
         const read = await db.query<DeliveryRecord>(
           `SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries d JOIN webhook_events ev ON ev.seq = d.event_seq WHERE d.tenant_id = $1 AND d.id = $2`,
           [who.tenantId, id],

@@ -9,6 +9,8 @@ import { bundleWorkflowCode, NativeConnection, Runtime, Worker } from '@temporal
 import { createActivities } from '../activities';
 import { breakerSettingsOf, webhookCircuitBreaker } from '../activities/webhook-circuit-breaker';
 import { createWebhookDeliveryActivities, startWebhookDispatcher } from '../activities/webhook-delivery';
+import { createWebhookRedriveActivities } from '../activities/webhook-redrive';
+import { createWebhookRetentionActivities } from '../activities/webhook-retention';
 import { DEFAULT_TEMPORAL_ADDRESS, loadConfig } from '../platform/config';
 import { createPool } from '../platform/db';
 import { safeLookup, webhookUrlPolicy } from '../platform/ssrf';
@@ -20,6 +22,7 @@ import { startOutboxRelay } from '../platform/sla-outbox';
 import { connectTemporal } from '../platform/temporal';
 import { rolloutStartOptions, SLA_ROLLOUT_WORKFLOW_TYPE, type SlaRolloutInput } from '../workflows/sla-rollout-contract';
 import type { slaRolloutWorkflow } from '../workflows/sla-rollout.workflow';
+import { ensureWebhookRetentionSchedule } from './webhook-retention-schedule';
 import { defaultCachedWorkflows, preloadModules, workflowsPath } from './workflow-bundle';
 
 async function main() {
@@ -85,12 +88,27 @@ async function main() {
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_WEBHOOK_TASK_QUEUE,
     workflowBundle,
-    activities: createWebhookDeliveryActivities(webhookDeps),
+    // Deliveries' backoff, bulk redrives and the delivery log's retention: all webhook work, apart from tickets.
+    activities: {
+      ...createWebhookDeliveryActivities(webhookDeps),
+      ...createWebhookRedriveActivities({ pool }),
+      ...createWebhookRetentionActivities({ pool }),
+    },
     maxCachedWorkflows: 1000,
     shutdownGraceTime: '10s',
   });
+  const retentionSchedule = await ensureWebhookRetentionSchedule(temporal, {
+    taskQueue: config.TEMPORAL_WEBHOOK_TASK_QUEUE,
+    retentionMs: config.WEBHOOK_ATTEMPT_RETENTION,
+    everyMs: config.WEBHOOK_RETENTION_INTERVAL,
+  });
   log.info(
-    { taskQueue: config.TEMPORAL_TASK_QUEUE, webhookTaskQueue: config.TEMPORAL_WEBHOOK_TASK_QUEUE, address: DEFAULT_TEMPORAL_ADDRESS(config) },
+    {
+      taskQueue: config.TEMPORAL_TASK_QUEUE,
+      retentionSchedule,
+      webhookTaskQueue: config.TEMPORAL_WEBHOOK_TASK_QUEUE,
+      address: DEFAULT_TEMPORAL_ADDRESS(config),
+    },
     'worker started',
   );
   // First webhook attempts, straight from the deliveries table; failures go to their backoff workflow.

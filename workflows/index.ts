@@ -2,3 +2,5 @@
 export { ticketWorkflow } from './ticket.workflow';
 export { slaRolloutWorkflow } from './sla-rollout.workflow';
 export { webhookDeliveryWorkflow } from './webhook-delivery.workflow';
+export { webhookRedriveWorkflow } from './webhook-redrive.workflow';
+export { webhookRetentionWorkflow } from './webhook-retention.workflow';

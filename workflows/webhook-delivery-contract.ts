@@ -8,7 +8,13 @@ export type { RetryPolicy };
 
 export const WEBHOOK_DELIVERY_WORKFLOW_TYPE = 'webhookDeliveryWorkflow';
 
-export const webhookDeliveryWorkflowId = (deliveryId: string) => `webhook-delivery-${deliveryId}`;
+/**
+ * A workflow per backoff round: a redriven (or parked and resumed) delivery starts a round of its own, so its
+ * hand-over can never join the previous round's run while that one is finishing (and leave the delivery
+ * `retrying` with no workflow). Round 0 keeps the plain name.
+ */
+export const webhookDeliveryWorkflowId = (deliveryId: string, round = 0) =>
+  round === 0 ? `webhook-delivery-${deliveryId}` : `webhook-delivery-${deliveryId}-r${round}`;
 
 export interface WebhookDeliveryInput {
   tenant_id: string;
@@ -16,6 +22,8 @@ export interface WebhookDeliveryInput {
   /** The wait before the first retry (already written to the delivery's next_attempt_at); null: no retries. */
   first_delay_ms: number | null;
   policy: RetryPolicy;
+  /** The delivery's round this run owns (absent in runs started before rounds existed: 0). */
+  round?: number;
 }
 
 export type WebhookDeliveryResult = 'delivered' | 'dead' | 'gone' | 'parked' | 'held' | 'done';
@@ -26,7 +34,7 @@ export type WebhookDeliveryResult = 'delivered' | 'dead' | 'gone' | 'parked' | '
  */
 export const webhookDeliveryStartOptions = (taskQueue: string, input: WebhookDeliveryInput) => ({
   taskQueue,
-  workflowId: webhookDeliveryWorkflowId(input.delivery_id),
+  workflowId: webhookDeliveryWorkflowId(input.delivery_id, input.round),
   args: [input] as [WebhookDeliveryInput],
   workflowIdConflictPolicy: 'USE_EXISTING' as const,
   workflowIdReusePolicy: 'ALLOW_DUPLICATE' as const,
@@ -38,6 +46,8 @@ export interface AttemptInput {
   policy: RetryPolicy;
   /** The workflow's (replay-safe) random for the next delay's jitter. */
   jitter: number;
+  /** The run's round: a delivery that has moved on to a later round is not touched (`done`). */
+  round?: number;
 }
 
 export interface AttemptResult {
@@ -57,5 +67,5 @@ export interface WebhookDeliveryActivities {
   /** Exactly one HTTP attempt, logged; the activity retries only its own infrastructure failures. */
   attemptWebhookDelivery(input: AttemptInput): Promise<AttemptResult>;
   /** Dead-letters the delivery: audited, and a live notification for the tenant's admins. */
-  deadLetterWebhookDelivery(input: { tenant_id: string; delivery_id: string; reason?: string }): Promise<void>;
+  deadLetterWebhookDelivery(input: { tenant_id: string; delivery_id: string; reason?: string; round?: number }): Promise<void>;
 }

@@ -15,7 +15,7 @@ const { attemptWebhookDelivery, deadLetterWebhookDelivery } = proxyActivities<We
 });
 
 export async function webhookDeliveryWorkflow(input: WebhookDeliveryInput): Promise<WebhookDeliveryResult> {
-  const { tenant_id, delivery_id, policy } = input;
+  const { tenant_id, delivery_id, policy, round } = input;
   let delay = input.first_delay_ms;
   let attempt = 1;
   while (delay !== null) {
@@ -23,16 +23,16 @@ export async function webhookDeliveryWorkflow(input: WebhookDeliveryInput): Prom
     await sleep(delay, { summary: `attempt ${attempt} of ${1 + policy.max_retries}` });
     try {
       // Math.random is the workflow's seeded random: the same on replay.
-      const result = await attemptWebhookDelivery({ tenant_id, delivery_id, policy, jitter: Math.random() });
+      const result = await attemptWebhookDelivery({ tenant_id, delivery_id, policy, jitter: Math.random(), round });
       if (result.outcome !== 'failed') return result.outcome;
       attempt = result.attempts;
       delay = result.next_delay_ms;
     } catch (err) {
       if (!(err instanceof ActivityFailure)) throw err;
-      await deadLetterWebhookDelivery({ tenant_id, delivery_id, reason: `attempt failed inside Deskflow: ${err.cause?.message ?? err.message}` });
+      await deadLetterWebhookDelivery({ tenant_id, delivery_id, reason: `attempt failed inside Deskflow: ${err.cause?.message ?? err.message}`, round });
       return 'dead';
     }
   }
-  await deadLetterWebhookDelivery({ tenant_id, delivery_id });
+  await deadLetterWebhookDelivery({ tenant_id, delivery_id, round });
   return 'dead';
 }

@@ -21,6 +21,7 @@ let policyId: string;
 let groupId: string;
 let endpointId: string;
 const RECEIVER = 'http://127.0.0.1:9/hooks'; // loopback receivers are allowed in the test run
+let redriveId: string; // a finished bulk redrive of hookEndpointId, written as the owner
 let hookEndpointId: string; // a disabled webhook endpoint written as the owner: its deliveries are never sent
 let deliveryId: string;
 let receiver: Receiver; // answers 200: test events sent to it are delivered, never dead letters
@@ -96,6 +97,15 @@ const fixtures: Record<string, () => Promise<Call> | Call> = {
   'get /api/v1/webhook-endpoints/:id/deliveries': () => ({ path: `/api/v1/webhook-endpoints/${hookEndpointId}/deliveries`, ok: 200, owned: true }),
   'get /api/v1/webhook-deliveries/:id': () => ({ path: `/api/v1/webhook-deliveries/${deliveryId}`, ok: 200, owned: true }),
   'post /api/v1/webhook-deliveries/:id/retry': async () => ({ path: `/api/v1/webhook-deliveries/${await deadDelivery()}/retry`, ok: 202, owned: true }),
+  // A fresh endpoint each time: one redrive per endpoint runs at a time.
+  'post /api/v1/webhook-endpoints/:id/redrive': async () => ({
+    path: `/api/v1/webhook-endpoints/${await pausedEndpointId()}/redrive`,
+    body: { since: '2020-01-01T00:00:00Z' },
+    ok: 202,
+    owned: true,
+  }),
+  'get /api/v1/webhook-redrives/:id': () => ({ path: `/api/v1/webhook-redrives/${redriveId}`, ok: 200, owned: true }),
+  'post /api/v1/webhook-redrives/:id/cancel': () => ({ path: `/api/v1/webhook-redrives/${redriveId}/cancel`, ok: 200, owned: true }),
   'get /api/v1/reports/sla': () => ({ path: `/api/v1/reports/sla?from=2020-01-01T00:00:00Z&to=2100-01-01T00:00:00Z`, ok: 200 }),
   'get /api/v1/events': () => ({ path: '/api/v1/events?include_internal=true', ok: 200 }),
 };
@@ -140,6 +150,7 @@ const acmeIds = () => [
   endpointId,
   hookEndpointId,
   deliveryId,
+  redriveId,
   testedEndpointId,
 ];
 function idsIn(value: unknown, found = new Set<string>()): Set<string> {
@@ -152,6 +163,16 @@ function idsIn(value: unknown, found = new Set<string>()): Set<string> {
 async function freshEndpointId(): Promise<string> {
   const res = await http(stack, 'POST', '/api/v1/webhook-endpoints', { headers: acme.admin.headers, body: { url: RECEIVER } });
   return res.body.id;
+}
+
+/** A paused endpoint of acme's, written as the owner (nothing is ever sent to it, so no dead letter appears later). */
+async function pausedEndpointId(): Promise<string> {
+  const id = randomUUID();
+  await stack.admin.query(
+    "INSERT INTO webhook_endpoints (id, tenant_id, url, secret_enc, enabled, disabled_reason) VALUES ($1, $2, 'https://hooks.example.invalid/x', 'enc', false, 'fixture')",
+    [id, acme.id],
+  );
+  return id;
 }
 
 /** A dead delivery of acme's (each redrive makes one pending again). Its endpoint is disabled: nothing is sent. */
@@ -188,7 +209,9 @@ async function snapshot(tenantId: string) {
             (SELECT coalesce(sum(version), 0) FROM webhook_endpoints WHERE tenant_id = $1)::int AS webhook_endpoints,
             (SELECT count(*) FROM webhook_events WHERE tenant_id = $1 AND type = 'webhook.test')::int AS webhook_tests,
             -- The redrive fixtures' dead letters only: ticket events sent to RECEIVER (nothing listens) die on their own time.
-            (SELECT count(*) FROM webhook_deliveries WHERE tenant_id = $1 AND endpoint_id = $2 AND status = 'dead')::int AS dead_deliveries`,
+            (SELECT count(*) FROM webhook_deliveries WHERE tenant_id = $1 AND endpoint_id = $2 AND status = 'dead')::int AS dead_deliveries,
+            (SELECT count(*) FROM webhook_redrives WHERE tenant_id = $1)::int AS redrives,
+            (SELECT count(*) FROM webhook_redrives WHERE tenant_id = $1 AND state = 'cancelled')::int AS cancelled_redrives`,
     [tenantId, hookEndpointId],
   );
   return rows[0];
@@ -223,6 +246,12 @@ beforeAll(async () => {
     [hookEndpointId, acme.id],
   );
   deliveryId = await deadDelivery();
+  redriveId = randomUUID();
+  await stack.admin.query(
+    `INSERT INTO webhook_redrives (id, tenant_id, endpoint_id, since, per_second, state, requested_by_type, requested_by_id, finished_at)
+     VALUES ($1, $2, $3, now() - interval '1 day', 50, 'completed', 'agent', $4, now())`,
+    [redriveId, acme.id, hookEndpointId, acme.admin.id],
+  );
   narrowKey = (await http(stack, 'POST', '/api/v1/api-keys', { headers: acme.admin.headers, body: { name: 'narrow', scopes: ['webhooks:manage'] } })).body
     .token;
   auditOnlyKey = (await http(stack, 'POST', '/api/v1/api-keys', { headers: acme.admin.headers, body: { name: 'audit only', scopes: ['audit:read'] } })).body

@@ -147,10 +147,11 @@ describe('row-level security: the second wall', () => {
     expect(group.status).toBe(201);
     // Webhook rows, written as the owner until the webhook API and its delivery engine write them.
     const endpointId = randomUUID();
-    await stack.admin.query("INSERT INTO webhook_endpoints (id, tenant_id, url, secret_enc) VALUES ($1, $2, 'https://hooks.example.com/x', 'enc')", [
-      endpointId,
-      acme.id,
-    ]);
+    // Paused: its delivery is never attempted, so no dead letter (and its audit entry) appears while later tests count.
+    await stack.admin.query(
+      "INSERT INTO webhook_endpoints (id, tenant_id, url, secret_enc, enabled) VALUES ($1, $2, 'https://hooks.example.com/x', 'enc', false)",
+      [endpointId, acme.id],
+    );
     const { rows: ev } = await stack.admin.query<{ seq: string }>(
       "INSERT INTO webhook_events (id, tenant_id, type, body) VALUES ($1, $2, 'webhook.test', '{}') RETURNING seq",
       [randomUUID(), acme.id],
@@ -163,6 +164,10 @@ describe('row-level security: the second wall', () => {
       ev[0]!.seq,
     ]);
     await stack.admin.query('INSERT INTO webhook_attempts (tenant_id, delivery_id, duration_ms, status_code) VALUES ($1, $2, 12, 200)', [acme.id, deliveryId]);
+    await stack.admin.query(
+      "INSERT INTO webhook_redrives (id, tenant_id, endpoint_id, since, per_second, state, requested_by_type, finished_at) VALUES ($1, $2, $3, now(), 50, 'completed', 'system', now())",
+      [randomUUID(), acme.id, endpointId],
+    );
 
     // The list comes from the catalog, so a table added later is covered without anyone remembering it.
     const { rows: tables } = await stack.admin.query<{ name: string; policies: string[] }>(
