@@ -12,7 +12,7 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { assertSafeWebhookUrl, pinnedLookup, type WebhookUrlPolicy } from '../platform/ssrf';
 import { DeskflowError } from '../domain/errors';
-import { nextDelayMs, parseRetryAfter, type RetryPolicy, verdictOf } from '../domain/webhook-retry';
+import { nextDelayMs, parseRetryAfter, type RetryPolicy, retryPolicyFor, verdictOf } from '../domain/webhook-retry';
 import { liveChannelOf } from '../platform/channels';
 import { poll } from '../platform/poller';
 import type { FieldCrypto } from '../platform/field-crypto';
@@ -186,7 +186,7 @@ export function startWebhookDispatcher(options: DispatcherOptions): { stop(): Pr
   const inFlight = new Set<Promise<void>>();
   const perEndpointInFlight = new Map<string, number>();
 
-  const handOver = async (tenantId: string, deliveryId: string, round: number, firstDelayMs: number | null) => {
+  const handOver = async (tenantId: string, deliveryId: string, round: number, policy: RetryPolicy, firstDelayMs: number | null) => {
     // The round's own workflow: a start joins only a run of this round (this hand-over repeated), never a finishing
     // run of an earlier round, which would end without attempting the delivery again.
     const input: WebhookDeliveryInput = { tenant_id: tenantId, delivery_id: deliveryId, first_delay_ms: firstDelayMs, policy, round };
@@ -209,12 +209,14 @@ export function startWebhookDispatcher(options: DispatcherOptions): { stop(): Pr
     try {
       // Attempts already made: the hand-over to the workflow did not finish (or a parked or held delivery resumes).
       // The circuit breaker's probe is attempted at once instead: its answer decides whether the endpoint resumes.
-      if (claim.attempts > 0 && !claim.probe)
-        return await handOver(tenantId, deliveryId, claim.round, nextDelayMs(claim.attempts, policy, Math.random(), null));
       const ctx = await store.context(tenantId, deliveryId);
       if (!ctx) return;
-      const { outcome, next_delay_ms } = await attempt(ctx, policy, Math.random());
-      if (outcome === 'failed') await handOver(tenantId, deliveryId, claim.round, next_delay_ms);
+      // The tenant's preset as of now; the backoff workflow keeps it for the rest of this round.
+      const tenantPolicy = retryPolicyFor(ctx.retry_schedule, policy);
+      if (claim.attempts > 0 && !claim.probe)
+        return await handOver(tenantId, deliveryId, claim.round, tenantPolicy, nextDelayMs(claim.attempts, tenantPolicy, Math.random(), null));
+      const { outcome, next_delay_ms } = await attempt(ctx, tenantPolicy, Math.random());
+      if (outcome === 'failed') await handOver(tenantId, deliveryId, claim.round, tenantPolicy, next_delay_ms);
     } finally {
       const left = (perEndpointInFlight.get(claim.endpoint_id) ?? 1) - 1;
       if (left > 0) perEndpointInFlight.set(claim.endpoint_id, left);

@@ -12,6 +12,7 @@ import type pg from 'pg';
 import { SYSTEM_ACTOR } from '../domain/ticket-state-machine';
 import type { BreakerState } from '../domain/circuit-breaker';
 import type { DeliveryStatus } from '../domain/webhooks';
+import type { WebhookRetrySchedule } from '../domain/webhook-retry';
 import type { Identity } from '../domain/identity';
 import type { Actor } from '../domain/ticket';
 import { appendAudit } from '../platform/audit';
@@ -54,6 +55,8 @@ export interface AttemptContext {
   secret_enc: string;
   previous_secret_enc: string | null;
   previous_secret_valid: boolean;
+  /** The tenant's retry preset: the policy a backoff starting now follows. */
+  retry_schedule: WebhookRetrySchedule;
   /** The endpoint's circuit breaker, read with the rest (stores/webhook-circuit-breaker.ts). */
   breaker_state: BreakerState;
   breaker_retry_at: string | null;
@@ -129,10 +132,12 @@ const CONTEXT = `
 SELECT d.id, d.tenant_id, d.status, d.attempts, d.round, d.endpoint_id, d.ticket_id, d.event_seq, d.event_type, ev.body,
        e.url, e.headers, e.enabled, e.secret_enc, e.previous_secret_enc,
        coalesce(e.previous_secret_expires_at > now(), false) AS previous_secret_valid,
-       e.breaker_state, e.breaker_retry_at, e.breaker_probe_delivery_id, e.breaker_probe_started_at
+       e.breaker_state, e.breaker_retry_at, e.breaker_probe_delivery_id, e.breaker_probe_started_at,
+       t.webhook_retry_schedule AS retry_schedule
 FROM webhook_deliveries d
 JOIN webhook_events ev ON ev.seq = d.event_seq
 JOIN webhook_endpoints e ON e.tenant_id = d.tenant_id AND e.id = d.endpoint_id
+JOIN tenants t ON t.id = d.tenant_id
 WHERE d.tenant_id = $1 AND d.id = $2`;
 
 /** The next delivery of the same endpoint and ticket waits for this one: once it is done, it is due at once. */
