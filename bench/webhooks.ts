@@ -31,7 +31,8 @@
  * Env: BENCH_WH_ROUNDS (3), BENCH_WH_STEP_SECONDS (10), BENCH_WH_RATES (100,300,500), BENCH_WH_ENDPOINTS (5),
  *      BENCH_WH_BACKLOG (4000), BENCH_WH_BARE_RATE (100), BENCH_WH_BARE_OUTSTANDING (100), BENCH_WH_BATCH_WORKFLOWS (20),
  *      BENCH_WH_BATCH_SIZE (100), BENCH_WH_E2E_RATE (20), BENCH_WH_ISOLATION_RATE (300), BENCH_WH_SLA_TICKETS (60),
- *      BENCH_WH_SLA_TARGET_SECONDS (12), BENCH_WH_TIMEOUT_SECONDS (watchdog, 1200), BENCH_STRICT=1 (exit 1 when a
+ *      BENCH_WH_SLA_TARGET_SECONDS (12), BENCH_WH_ONLY (comma-separated scenario keys: a partial run, for diagnosis),
+ *      BENCH_WH_TIMEOUT_SECONDS (watchdog, 1200), BENCH_STRICT=1 (exit 1 when a
  *      target is missed), DATABASE_URL / DATABASE_ADMIN_URL / REDIS_URL as for bench/run.ts. WEBHOOK_* and WORKER_* pass through.
  */
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
@@ -493,7 +494,6 @@ async function main(cleanup: Cleanup): Promise<number> {
   const sampler = ProcSampler.available() ? new ProcSampler(targets) : undefined;
   sampler?.start();
   cleanup.add('sampler', async () => sampler?.stop());
-  const phaseSeconds = new Map<string, number>();
   const setPhase = (phase: string) => sampler?.setPhase(phase);
 
   // ---- helpers for the Deskflow steps ---------------------------------------------------------------------
@@ -721,17 +721,13 @@ async function main(cleanup: Cleanup): Promise<number> {
     const failBefore = receiver.failAnswered;
     const sla = slaTickets();
     const slaStart = Date.now();
-    let r: StepResult;
-    try {
-      r = await outboxStep(s.isolationRate, slaStepS, sla.run);
-    } finally {
-      if (failingOn) await setFailing(false);
-    }
+    const r = await outboxStep(s.isolationRate, slaStepS, sla.run);
     const slaFig = await slaFigures(sla.ids, slaStart + (s.slaTargetS + 6 + 30) * 1000);
     let failingFig: StepResult['failing'];
     if (failingOn) {
       // The failing endpoint's retries go on after the load (1 + 3 attempts over ~10 s): wait for them to end
-      // (dead letters) so they do not run into the next step; bounded.
+      // (dead letters) so they do not run into the next step; bounded. Only then is the endpoint disabled again
+      // (disabled earlier, its deliveries would be parked, not dead-lettered).
       const until = Date.now() + 45_000;
       let outstanding = 0;
       let dead = 0;
@@ -747,6 +743,7 @@ async function main(cleanup: Cleanup): Promise<number> {
         await sleep(1000);
       }
       failingFig = { attempts: receiver.failAnswered - failBefore, dead, outstanding };
+      await setFailing(false);
     }
     return { ...r, sla: slaFig, ...(failingFig ? { failing: failingFig } : {}) };
   };
@@ -778,15 +775,20 @@ async function main(cleanup: Cleanup): Promise<number> {
     }),
   );
 
+  const only = (process.env.BENCH_WH_ONLY ?? '').split(',').filter(Boolean);
+  if (only.length) {
+    const unknown = only.filter((k) => !scenarios.some((sc) => sc.key === k));
+    if (unknown.length) throw new Error(`BENCH_WH_ONLY: no scenario ${unknown.join(', ')} (known: ${scenarios.map((sc) => sc.key).join(', ')})`);
+    scenarios.splice(0, scenarios.length, ...scenarios.filter((sc) => only.includes(sc.key)));
+  }
   const results = new Map<string, StepResult[]>();
   for (let round = 1; round <= s.rounds; round++) {
     for (const sc of scenarios) {
       setPhase(sc.key);
       const t0 = Date.now();
       const r = await sc.run();
-      phaseSeconds.set(sc.key, (phaseSeconds.get(sc.key) ?? 0) + (Date.now() - t0) / 1000);
       results.set(sc.key, [...(results.get(sc.key) ?? []), r]);
-      log(`round ${round} ${sc.key}: ${describe(r)}`);
+      log(`round ${round} ${sc.key} (${((Date.now() - t0) / 1000).toFixed(0)} s, load ${loadAverage()}): ${describe(r)}`);
       setPhase('between');
       await sleep(1000);
     }
@@ -812,10 +814,13 @@ async function main(cleanup: Cleanup): Promise<number> {
     minutes: (Date.now() - benchStarted) / 60_000,
     slaStepS,
   });
-  writeSection(RESULTS_FILE, BEGIN, END, text, PREAMBLE);
   console.log(`\n${text}\n`);
   log(`raw: ${JSON.stringify(Object.fromEntries(results))}`);
-  log(`section written to ${RESULTS_FILE}`);
+  if (only.length) log('a partial run (BENCH_WH_ONLY): bench/RESULTS.md left as it was');
+  else {
+    writeSection(RESULTS_FILE, BEGIN, END, text, PREAMBLE);
+    log(`section written to ${RESULTS_FILE}`);
+  }
   const missed = targetsMet.filter((t) => !t.met);
   return process.env.BENCH_STRICT === '1' && missed.length ? 1 : 0;
 }
