@@ -35,6 +35,7 @@
  *      BENCH_WH_TIMEOUT_SECONDS (watchdog, 1200), BENCH_STRICT=1 (exit 1 when a
  *      target is missed), DATABASE_URL / DATABASE_ADMIN_URL / REDIS_URL as for bench/run.ts. WEBHOOK_* and WORKER_* pass through.
  */
+import { execFileSync } from 'node:child_process';
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -134,6 +135,8 @@ function signatureOk(secret: string, headers: http.IncomingHttpHeaders, body: st
 
 class Receiver {
   readonly receipts: Receipt[] = [];
+  /** First receipt time of every webhook-id received (ids are unique within a run). */
+  readonly first = new Map<string, number>();
   readonly secrets = new Map<string, string>();
   badSignatures = 0;
   failAnswered = 0;
@@ -157,6 +160,7 @@ class Receiver {
         const secret = this.secrets.get(url);
         if (secret !== undefined && !signatureOk(secret, req.headers, Buffer.concat(chunks).toString('utf8'))) this.badSignatures++;
         this.receipts.push({ id, at, path: url });
+        if (!this.first.has(id)) this.first.set(id, at);
         const waiter = this.waiters.get(id);
         if (waiter) {
           this.waiters.delete(id);
@@ -330,6 +334,32 @@ function postgresPid(): number | undefined {
     }
   }
   return undefined;
+}
+
+function clockTicks(): number {
+  try {
+    const v = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8', timeout: 5000 }).trim());
+    return Number.isFinite(v) && v > 0 ? v : 100;
+  } catch {
+    return 100;
+  }
+}
+const HZ = clockTicks();
+
+/** CPU seconds so far of each PostgreSQL backend of the scratch database, by role (the app's, or the owner's: the bench's own). */
+async function backendCpu(admin: pg.Pool, database: string): Promise<Map<number, { role: string; s: number }>> {
+  const { rows } = await admin.query<{ pid: number; usename: string }>('SELECT pid, usename FROM pg_stat_activity WHERE datname = $1', [database]);
+  const out = new Map<number, { role: string; s: number }>();
+  for (const { pid, usename } of rows) {
+    try {
+      const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      out.set(pid, { role: usename, s: (Number(rest[11]) + Number(rest[12])) / HZ });
+    } catch {
+      // gone, or not on this host
+    }
+  }
+  return out;
 }
 
 async function main(cleanup: Cleanup): Promise<number> {
@@ -513,15 +543,14 @@ async function main(cleanup: Cleanup): Promise<number> {
   };
 
   /** Waits until every good delivery of events (after, upTo] has a receipt, at most DRAIN_CAP_MS after `loadEnd`. */
-  const awaitDeliveries = async (after: string, upTo: string, loadEnd: number, receiptsFrom: number) => {
+  const awaitDeliveries = async (after: string, upTo: string, loadEnd: number) => {
     let rows: DeliveryRow[] = [];
     for (;;) {
       health();
       rows = (await deliveriesBetween(after, upTo)).filter((r) => goodIds.has(r.endpoint_id));
-      const { first } = receiver.firstReceipts(receiptsFrom);
-      const missing = rows.filter((r) => !first.has(`msg_${r.id}`)).length;
+      const missing = rows.filter((r) => !receiver.first.has(`msg_${r.id}`)).length;
       if (missing === 0 || Date.now() > loadEnd + DRAIN_CAP_MS) return rows;
-      await sleep(250);
+      await sleep(500);
     }
   };
 
@@ -558,7 +587,7 @@ async function main(cleanup: Cleanup): Promise<number> {
     const load = await openLoop(rate / s.endpoints, seconds, 64, insertEvent, health);
     const upTo = await maxSeq();
     await concurrent;
-    const rows = await awaitDeliveries(before, upTo, load.endedAt, receiptsFrom);
+    const rows = await awaitDeliveries(before, upTo, load.endedAt);
     return deskflowFigures(rows, receiptsFrom, load.startedAt, load.endedAt, rate, load.skipped * s.endpoints);
   };
 
@@ -685,7 +714,7 @@ async function main(cleanup: Cleanup): Promise<number> {
       const committedAt = Date.now();
       await admin.query(INSERT_BACKLOG, [tenantId, template, Math.ceil(s.backlog / s.endpoints)]);
       const upTo = await maxSeq();
-      const rows = await awaitDeliveries(before, upTo, committedAt, receiptsFrom);
+      const rows = await awaitDeliveries(before, upTo, committedAt);
       const r = deskflowFigures(rows, receiptsFrom, committedAt, committedAt, Number.NaN, 0);
       // Capacity: receipts between the 5th and the 95th percentile of their times (the ramp and the tail left out).
       const times = [...receiver.firstReceipts(receiptsFrom).first.values()].sort((a, b) => a - b);
@@ -703,7 +732,7 @@ async function main(cleanup: Cleanup): Promise<number> {
       const receiptsFrom = receiver.receipts.length;
       const load = await openLoop(s.e2eRate, s.stepS, 200, async () => void (await createTicket('normal')), health);
       const upTo = await maxSeq();
-      const rows = await awaitDeliveries(before, upTo, load.endedAt, receiptsFrom);
+      const rows = await awaitDeliveries(before, upTo, load.endedAt);
       return deskflowFigures(rows, receiptsFrom, load.startedAt, load.endedAt, s.e2eRate * s.endpoints, load.skipped * s.endpoints);
     },
   });
@@ -782,11 +811,23 @@ async function main(cleanup: Cleanup): Promise<number> {
     scenarios.splice(0, scenarios.length, ...scenarios.filter((sc) => only.includes(sc.key)));
   }
   const results = new Map<string, StepResult[]>();
+  const appRole = new URL(appDatabaseUrl).username;
+  /** CPU seconds of the scratch database's backends per scenario: the app role's (worker, API) and the bench's (owner). */
+  const dbCpu = new Map<string, { app: number; bench: number }>();
   for (let round = 1; round <= s.rounds; round++) {
     for (const sc of scenarios) {
       setPhase(sc.key);
       const t0 = Date.now();
+      const cpuBefore = await backendCpu(admin, databaseName);
       const r = await sc.run();
+      const cpuAfter = await backendCpu(admin, databaseName);
+      const acc = dbCpu.get(sc.key) ?? { app: 0, bench: 0 };
+      for (const [pid, x] of cpuAfter) {
+        const d = x.s - (cpuBefore.get(pid)?.s ?? 0);
+        if (x.role === appRole) acc.app += d;
+        else acc.bench += d;
+      }
+      dbCpu.set(sc.key, acc);
       results.set(sc.key, [...(results.get(sc.key) ?? []), r]);
       log(`round ${round} ${sc.key} (${((Date.now() - t0) / 1000).toFixed(0)} s, load ${loadAverage()}): ${describe(r)}`);
       setPhase('between');
@@ -800,6 +841,8 @@ async function main(cleanup: Cleanup): Promise<number> {
   const usage = scenarios.map((sc) => ({
     key: sc.key,
     rows: targets.map((t) => ({ name: t.name, u: sampler?.summary(t.name, sc.key) })),
+    db: dbCpu.get(sc.key) ?? { app: Number.NaN, bench: Number.NaN },
+    delivered: (results.get(sc.key) ?? []).reduce((a, x) => a + x.received, 0),
   }));
   const targetsMet = verdicts(summary, s);
   const text = render({
@@ -940,7 +983,7 @@ function render(r: {
   settings: Settings;
   summary: Summary;
   scenarios: { key: string; name: string }[];
-  usage: { key: string; rows: { name: string; u: PhaseUsage | undefined }[] }[];
+  usage: { key: string; rows: { name: string; u: PhaseUsage | undefined }[]; db: { app: number; bench: number }; delivered: number }[];
   verdicts: Verdict[];
   badSignatures: number;
   loadAtEnd: string;
@@ -1066,12 +1109,39 @@ function render(r: {
     ),
   );
   L.push('');
-  L.push('### CPU by scenario (avg % of one core over all rounds)', '');
+  L.push('### CPU by scenario', '');
+  L.push(
+    'Average % of one core over the scenario’s time in all rounds (its drain included), per process tree; **pg app** = CPU of the scratch ' +
+      'database’s backends of the application role (the worker’s and the API’s queries), **pg bench** = its owner-role backends (the ' +
+      'bench’s outbox inserts and its polling). **CPU ms / delivery** = CPU seconds of the system under test (Deskflow: worker + API + ' +
+      'Temporal dev server + pg app; baselines: bare worker + Temporal dev server) ÷ deliveries received: the cost of one delivery, ' +
+      'which does not depend on how busy the machine was; 2 cores ÷ it bounds the rate this machine could reach with nothing else running.',
+    '',
+  );
   const names = r.usage[0]?.rows.map((x) => x.name) ?? [];
+  const cpuS = (u: (typeof r.usage)[number], name: string) => {
+    const x = u.rows.find((y) => y.name === name)?.u;
+    return x ? (x.avgCpuPct / 100) * x.seconds : 0;
+  };
+  const seconds = (u: (typeof r.usage)[number]) => u.rows.find((y) => y.u)?.u?.seconds ?? Number.NaN;
   L.push(
     table(
-      ['scenario', ...names],
-      r.usage.map((u) => [u.key, ...u.rows.map((x) => (x.u ? x.u.avgCpuPct.toFixed(0) : '–'))]),
+      ['scenario', ...names, 'pg app', 'pg bench', 'CPU ms / delivery', '2 cores ÷ that (deliveries/s)'],
+      r.usage.map((u) => {
+        const bare = u.key.startsWith('bare-');
+        const sut = bare
+          ? cpuS(u, 'bare worker') + cpuS(u, 'temporal dev server')
+          : cpuS(u, 'worker') + cpuS(u, 'api') + cpuS(u, 'temporal dev server') + u.db.app;
+        const perDelivery = (sut * 1000) / u.delivered;
+        return [
+          u.key,
+          ...u.rows.map((x) => (x.u ? x.u.avgCpuPct.toFixed(0) : '–')),
+          ((u.db.app / seconds(u)) * 100).toFixed(0),
+          ((u.db.bench / seconds(u)) * 100).toFixed(0),
+          perDelivery.toFixed(2),
+          fmtRate(2000 / perDelivery),
+        ];
+      }),
     ),
   );
   return L.join('\n').trimEnd();
