@@ -29,10 +29,10 @@
  * and `<!-- bench-webhooks:end -->` of bench/RESULTS.md and prints it.
  *
  * Env: BENCH_WH_ROUNDS (3), BENCH_WH_STEP_SECONDS (10), BENCH_WH_RATES (100,300,500), BENCH_WH_ENDPOINTS (5),
- *      BENCH_WH_BACKLOG (4000), BENCH_WH_BARE_RATE (100), BENCH_WH_BARE_OUTSTANDING (100), BENCH_WH_BATCH_WORKFLOWS (20),
+ *      BENCH_WH_BACKLOG (3000), BENCH_WH_BARE_RATE (100), BENCH_WH_BARE_OUTSTANDING (100), BENCH_WH_BATCH_WORKFLOWS (20),
  *      BENCH_WH_BATCH_SIZE (100), BENCH_WH_E2E_RATE (20), BENCH_WH_ISOLATION_RATE (300), BENCH_WH_SLA_TICKETS (60),
  *      BENCH_WH_SLA_TARGET_SECONDS (12), BENCH_WH_ONLY (comma-separated scenario keys: a partial run, for diagnosis),
- *      BENCH_WH_TIMEOUT_SECONDS (watchdog, 1200), BENCH_STRICT=1 (exit 1 when a
+ *      BENCH_WH_TIMEOUT_SECONDS (watchdog, 1500), BENCH_STRICT=1 (exit 1 when a
  *      target is missed), DATABASE_URL / DATABASE_ADMIN_URL / REDIS_URL as for bench/run.ts. WEBHOOK_* and WORKER_* pass through.
  */
 import { execFileSync } from 'node:child_process';
@@ -70,7 +70,7 @@ const RAISED_LIMIT = '100000000';
 const TARGET_RATE = 300;
 const TARGET_P99_MS = 1000;
 /** After a step's load ends, its deliveries get this long to arrive (then the missing ones are counted). */
-const DRAIN_CAP_MS = 30_000;
+const DRAIN_CAP_MS = 20_000;
 /** Receipts in the first second of a step are left out of its rate (the pipeline filling). */
 const RAMP_MS = 1000;
 
@@ -102,7 +102,7 @@ function readSettings(): Settings {
     stepS: numberEnv('BENCH_WH_STEP_SECONDS', 10, { integer: false, min: 3, max: 120 }),
     rates,
     endpoints: numberEnv('BENCH_WH_ENDPOINTS', 5, { max: 50 }),
-    backlog: numberEnv('BENCH_WH_BACKLOG', 4000, { min: 100, max: 100_000 }),
+    backlog: numberEnv('BENCH_WH_BACKLOG', 3000, { min: 100, max: 100_000 }),
     bareRate: numberEnv('BENCH_WH_BARE_RATE', 100, { max: 2000 }),
     bareOutstanding: numberEnv('BENCH_WH_BARE_OUTSTANDING', 100, { max: 2000 }),
     batchWorkflows: numberEnv('BENCH_WH_BATCH_WORKFLOWS', 20, { max: 200 }),
@@ -111,7 +111,7 @@ function readSettings(): Settings {
     isolationRate: numberEnv('BENCH_WH_ISOLATION_RATE', TARGET_RATE, { max: 5000 }),
     slaTickets: numberEnv('BENCH_WH_SLA_TICKETS', 60, { min: 0, max: 2000 }),
     slaTargetS: numberEnv('BENCH_WH_SLA_TARGET_SECONDS', 12, { integer: false, min: 5, max: 600 }),
-    timeoutS: numberEnv('BENCH_WH_TIMEOUT_SECONDS', 1200, { min: 60 }),
+    timeoutS: numberEnv('BENCH_WH_TIMEOUT_SECONDS', 1500, { min: 60 }),
   };
 }
 
@@ -757,7 +757,7 @@ async function main(cleanup: Cleanup): Promise<number> {
       // The failing endpoint's retries go on after the load (1 + 3 attempts over ~10 s): wait for them to end
       // (dead letters) so they do not run into the next step; bounded. Only then is the endpoint disabled again
       // (disabled earlier, its deliveries would be parked, not dead-lettered).
-      const until = Date.now() + 45_000;
+      const until = Date.now() + 30_000;
       let outstanding = 0;
       let dead = 0;
       for (;;) {
@@ -1043,7 +1043,7 @@ function render(r: {
     `Open loop: an operation is started every 1/rate s whether or not earlier ones finished (events at rate ÷ ${s.endpoints} per second, each fanning out to ${s.endpoints} deliveries); each step lasts ${s.stepS} s, then its deliveries get up to ${DRAIN_CAP_MS / 1000} s to arrive (the rest are counted missing). **delivered/s** = first receipts of the step’s deliveries whose time falls in the load window after its first second ÷ that window; **backlog**: ${s.backlog} deliveries committed in one transaction, rate = receipts between the 5th and 95th percentile of their times ÷ that time (the dispatcher’s capacity).`,
     '**Latency**: Deskflow = first receipt at the receiver − the event’s `webhook_events.created_at` (the transaction time of the statement that committed it: the projection’s, or the bench’s insert); A = receipt − the instant the open loop scheduled the workflow start; B = receipt − the instant all batch workflows were started. Nearest-rank percentiles over every delivery of a step.',
     `**A**: \`bareWebhookOne\`, one workflow (fresh id) per delivery whose one activity POSTs the same body (fresh connection, \`webhook-id\` header, no signature, no database); started open-loop at ${s.bareRate}/s with at most ${s.bareOutstanding} outstanding (a start that finds them all outstanding is skipped: offered above capacity, the figure is its capacity). **B**: ${s.batchWorkflows} workflows of ${s.batchSize} activities started at once (Promise.all inside the workflow); rate = deliveries ÷ (last receipt − start).`,
-    `**SLA control / isolation**: outbox rows at ${s.isolationRate} good deliveries/s for ${r.slaStepS} s while ${s.slaTickets} \`high\` tickets are created through the API in the first ~6 s under an SLA policy whose first reply is due after ${s.slaTargetS} s, so every breach fires during the load; their lateness is the breach event’s \`data.lateness_ms\` (workflow clock − due, as in bench/sla-timers.ts). In isolation the /fail endpoint receives every event too (its first attempts by the dispatcher, then the backoff workflows: 3 retries, dead letter); after the load the run waits (≤ 45 s) for its deliveries to be dead-lettered before the next step. The good endpoints’ figures cover only their own deliveries (the API-created tickets’ deliveries included).`,
+    `**SLA control / isolation**: outbox rows at ${s.isolationRate} good deliveries/s for ${r.slaStepS} s while ${s.slaTickets} \`high\` tickets are created through the API in the first ~6 s under an SLA policy whose first reply is due after ${s.slaTargetS} s, so every breach fires during the load; their lateness is the breach event’s \`data.lateness_ms\` (workflow clock − due, as in bench/sla-timers.ts). In isolation the /fail endpoint receives every event too (its first attempts by the dispatcher, then the backoff workflows: 3 retries, dead letter); after the load the run waits (≤ 30 s) for its deliveries to be dead-lettered before the next step. The good endpoints’ figures cover only their own deliveries (the API-created tickets’ deliveries included).`,
     `Every figure in the tables is the median of that figure over ${s.rounds} rounds (missing, duplicates and skipped are totals). Each round runs the scenarios in the order of the table, after a warm-up (3 s at 100/s, 20 bare workflows). CPU: /proc of each process tree sampled every second, per scenario over all rounds (100 % = one core).`,
   ])
     L.push(`- ${line}`);
