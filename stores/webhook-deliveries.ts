@@ -208,8 +208,8 @@ export function webhookDeliveryStore(pool: pg.Pool) {
      * the endpoint disabled, audited); failed (counted; the caller decides when to try again).
      */
     async recordAttempt(ctx: AttemptContext, response: WebhookResponse, outcome: AttemptOutcome, nextAttemptInMs: number | null = null): Promise<void> {
-      // The common outcomes in one statement (atomic as any statement): one round trip instead of five, and far
-      // less PostgreSQL work per delivery, which is what bounds the dispatcher's rate (bench/RESULTS.md, issue #10).
+      // The common outcomes in one statement (atomic as any statement): one round trip instead of five per
+      // delivery, with the same single commit (bench/RESULTS.md, issue #10).
       if (ONE_STATEMENT_OUTCOMES.has(outcome)) {
         await withTenant(pool, ctx.tenant_id, (db) =>
           db.query(RECORD_ATTEMPT, [
