@@ -199,7 +199,8 @@ export function startWebhookDispatcher(options: DispatcherOptions): { stop(): Pr
 
   const dispatch = async (tenantId: string, deliveryId: string) => {
     const claim = await store.claim(tenantId, deliveryId, lease);
-    if (!claim?.claimed) return;
+    if (!claim?.claimed || !claim.context) return;
+    const ctx = claim.context;
     const n = perEndpointInFlight.get(claim.endpoint_id) ?? 0;
     if (n >= perEndpoint) {
       await store.defer(tenantId, deliveryId, intervalMs);
@@ -209,8 +210,6 @@ export function startWebhookDispatcher(options: DispatcherOptions): { stop(): Pr
     try {
       // Attempts already made: the hand-over to the workflow did not finish (or a parked or held delivery resumes).
       // The circuit breaker's probe is attempted at once instead: its answer decides whether the endpoint resumes.
-      const ctx = await store.context(tenantId, deliveryId);
-      if (!ctx) return;
       // The tenant's preset as of now; the backoff workflow keeps it for the rest of this round.
       const tenantPolicy = retryPolicyFor(ctx.retry_schedule, policy);
       if (claim.attempts > 0 && !claim.probe)
@@ -230,14 +229,18 @@ export function startWebhookDispatcher(options: DispatcherOptions): { stop(): Pr
     async (self) => {
       // While due deliveries fill every free slot, the next ones are fetched as soon as a slot frees, not a poll
       // interval later: otherwise throughput is capped at `concurrency` per interval (320/s with the defaults).
-      while (!self.stopped) {
+      let failed = false; // a failing dispatch (the database is down, say) waits for the next poll: no hot loop
+      while (!self.stopped && !failed) {
         const room = concurrency - inFlight.size;
         const rows = room > 0 ? (await store.due(room)).filter((row) => !dispatching.has(row.id)) : [];
         for (const row of rows) {
           if (self.stopped) return;
           dispatching.add(row.id);
           const task = dispatch(row.tenant_id, row.id)
-            .catch((err) => log.warn({ err, deliveryId: row.id }, 'webhook dispatch failed; the delivery is tried again after its lease'))
+            .catch((err) => {
+              failed = true;
+              log.warn({ err, deliveryId: row.id }, 'webhook dispatch failed; the delivery is tried again after its lease');
+            })
             .finally(() => {
               inFlight.delete(task);
               dispatching.delete(row.id);

@@ -479,12 +479,16 @@ async function main(cleanup: Cleanup): Promise<number> {
     id: string;
   };
   const goodIds = new Set(good.map((g) => g.id));
+  // Each isolation step starts from a healthy endpoint whose circuit breaker is closed, so every round measures the
+  // same thing: the failures before the breaker trips, then the holding (not a breaker left open by the last round).
   const setFailing = (enabled: boolean) =>
-    admin.query('UPDATE webhook_endpoints SET enabled = $2, disabled_reason = CASE WHEN $2 THEN NULL ELSE $3 END WHERE id = $1', [
-      failing.id,
-      enabled,
-      'bench: outside the isolation scenario',
-    ]);
+    admin.query(
+      `UPDATE webhook_endpoints SET enabled = $2, disabled_reason = CASE WHEN $2 THEN NULL ELSE $3 END,
+              breaker_state = 'closed', breaker_closed_at = now(), breaker_opened_at = NULL, breaker_retry_at = NULL,
+              breaker_tripped_at = '{}', breaker_probe_delivery_id = NULL, breaker_probe_started_at = NULL
+       WHERE id = $1`,
+      [failing.id, enabled, 'bench: outside the isolation scenario'],
+    );
 
   // SLA: tickets of priority high breach their first reply after slaTargetS; others have no policy.
   await post('/api/v1/sla-policies', {
@@ -1062,7 +1066,7 @@ function render(r: {
     `Open loop: an operation is started every 1/rate s whether or not earlier ones finished (events at rate ÷ ${s.endpoints} per second, each fanning out to ${s.endpoints} deliveries); each step lasts ${s.stepS} s, then its deliveries get up to ${DRAIN_CAP_MS / 1000} s to arrive (the rest are counted missing). **delivered/s** = first receipts of the step’s deliveries whose time falls in the load window after its first second ÷ that window; **backlog**: ${s.backlog} deliveries committed in one transaction, rate = receipts between the 5th and 95th percentile of their times ÷ that time (the dispatcher’s capacity).`,
     '**Latency**: Deskflow = first receipt at the receiver − the event’s `webhook_events.created_at` (the transaction time of the statement that committed it: the projection’s, or the bench’s insert); A = receipt − the instant the open loop scheduled the workflow start; B = receipt − the instant all batch workflows were started. Nearest-rank percentiles over every delivery of a step.',
     `**A**: \`bareWebhookOne\`, one workflow (fresh id) per delivery whose one activity POSTs the same body (fresh connection, \`webhook-id\` header, no signature, no database); started open-loop at ${s.bareRate}/s with at most ${s.bareOutstanding} outstanding (a start that finds them all outstanding is skipped: offered above capacity, the figure is its capacity). **B**: ${s.batchWorkflows} workflows of ${s.batchSize} activities started at once (Promise.all inside the workflow); rate = deliveries ÷ (last receipt − start).`,
-    `**SLA control / isolation**: outbox rows at ${s.isolationRate} good deliveries/s for ${r.slaStepS} s while ${s.slaTickets} \`high\` tickets are created through the API in the first ~6 s under an SLA policy whose first reply is due after ${s.slaTargetS} s, so every breach fires during the load; their lateness is the breach event’s \`data.lateness_ms\` (workflow clock − due, as in bench/sla-timers.ts). In isolation the /fail endpoint receives every event too (its first attempts by the dispatcher, then the backoff workflows: 3 retries, dead letter); after the load the run waits (≤ 30 s) for its deliveries to be dead-lettered before the next step. The good endpoints’ figures cover only their own deliveries (the API-created tickets’ deliveries included).`,
+    `**SLA control / isolation**: outbox rows at ${s.isolationRate} good deliveries/s for ${r.slaStepS} s while ${s.slaTickets} \`high\` tickets are created through the API in the first ~6 s under an SLA policy whose first reply is due after ${s.slaTargetS} s, so every breach fires during the load; their lateness is the breach event’s \`data.lateness_ms\` (workflow clock − due, as in bench/sla-timers.ts). In isolation the /fail endpoint receives every event too: first attempts by the dispatcher and backoff workflows for the failures until its circuit breaker opens (≥ 70 % of ≥ 10 attempts in 5 min) and holds the rest without attempts (the breaker is reset to closed at the start of every isolation step, so each round measures the trip); after the load the run waits (≤ 30 s) for its retrying deliveries to end before the next step. The good endpoints’ figures cover only their own deliveries (the API-created tickets’ deliveries included).`,
     `Every figure in the tables is the median of that figure over ${s.rounds} rounds (missing, duplicates and skipped are totals). Each round runs the scenarios in the order of the table, after a warm-up (3 s at 100/s, 20 bare workflows). CPU: /proc of each process tree sampled every second, per scenario over all rounds (100 % = one core).`,
   ])
     L.push(`- ${line}`);
