@@ -38,11 +38,14 @@ interface LockedRow {
   breaker_disables: number;
 }
 
+// NO KEY UPDATE, not UPDATE: it excludes holds (FOR SHARE) and other breaker changes, but not the foreign-key
+// checks of the outbox inserting deliveries for this endpoint (KEY SHARE), which would otherwise queue behind a
+// trip and could deadlock with it (seen in bench:webhooks).
 const lock = async (db: Db, tenantId: string, endpointId: string) =>
   (
     await db.query<LockedRow>(
       `SELECT enabled, breaker_state, breaker_probe_delivery_id, breaker_closed_at, cardinality(breaker_tripped_at) AS tripped, breaker_disables
-       FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL FOR UPDATE`,
+       FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL FOR NO KEY UPDATE`,
       [tenantId, endpointId],
     )
   ).rows[0];
@@ -225,7 +228,7 @@ export function webhookBreakerStore(pool: pg.Pool, settings: BreakerSettings) {
              AND (   (e.breaker_state = 'open' AND e.breaker_retry_at <= now())
                   OR (e.breaker_state = 'half_open' AND e.breaker_probe_started_at < now() - make_interval(secs => $3::float8 / 1000)))
            ORDER BY d.event_seq LIMIT 1
-           FOR UPDATE OF e`,
+           FOR NO KEY UPDATE OF e`,
           [tenantId, endpointId, probeLeaseMs],
         );
         const probe = rows[0]?.id;

@@ -134,7 +134,7 @@ WITH d AS (
                    AND o.status NOT IN ('delivered', 'dead')) AS blocked
   FROM webhook_deliveries d JOIN webhook_endpoints e ON e.tenant_id = d.tenant_id AND e.id = d.endpoint_id
   WHERE d.tenant_id = $1 AND d.id = $2 AND d.status = 'pending' AND d.next_attempt_at <= now()
-  FOR UPDATE OF d SKIP LOCKED
+  FOR NO KEY UPDATE OF d SKIP LOCKED
 ), async_commit AS (
   -- The lease need not wait for its WAL flush: lost in a crash, the delivery is only claimed again (at least once,
   -- as always). Its flush was half the commit waits of a delivery, the dispatcher's bound (bench/RESULTS.md, #10).

@@ -146,7 +146,7 @@ export function webhookEndpointStore(pool: pg.Pool, crypto: FieldCrypto, config:
       }
       const sets = Object.keys(columns).map((column, i) => `${column} = $${i + 3}`); // column names are ours, not input
       return inTenantTransaction(pool, who.tenantId, async (db) => {
-        const before = await select(db, who.tenantId, id, 'FOR UPDATE');
+        const before = await select(db, who.tenantId, id, 'FOR NO KEY UPDATE'); // not blocking the outbox's FK checks
         const current = before.rows[0];
         if (!current) throw new DeskflowError('not_found', 'webhook endpoint not found');
         assertExpectedVersion(current, expectedVersion);

@@ -53,7 +53,7 @@ export function webhookRedriveStore(pool: pg.Pool) {
     async create(who: Identity, endpointId: string, input: RedriveRequest, perSecond: number, requestId?: string): Promise<CreateRedriveResult> {
       return inTenantTransaction(pool, who.tenantId, async (db) => {
         // The endpoint's row lock orders concurrent requests for it.
-        const endpoint = await db.query('SELECT 1 FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL FOR UPDATE', [
+        const endpoint = await db.query('SELECT 1 FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL FOR NO KEY UPDATE', [
           who.tenantId,
           endpointId,
         ]);
@@ -164,7 +164,7 @@ export function webhookRedriveStore(pool: pg.Pool) {
              AND (cardinality(r.event_types) = 0 OR d.event_type = ANY (r.event_types))
              AND (r.cursor_id IS NULL OR (d.created_at, d.id) > (r.cursor_created_at, r.cursor_id))
            ORDER BY d.created_at, d.id LIMIT $3
-           FOR UPDATE OF d`,
+           FOR NO KEY UPDATE OF d`,
           [tenantId, id, limit],
         );
         const ids = batch.rows.map((r) => r.id);
