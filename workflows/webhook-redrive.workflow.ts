@@ -7,7 +7,9 @@ import { continueAsNew, proxyActivities, sleep, workflowInfo } from '@temporalio
 import type { WebhookRedriveActivities, WebhookRedriveInput } from './webhook-redrive-contract';
 
 const { requeueRedriveBatch } = proxyActivities<WebhookRedriveActivities>({
-  startToCloseTimeout: '1 minute',
+  // One transaction of at most WEBHOOK_REDRIVE_BATCH rows: seconds at most. Short, because a worker killed mid-batch
+  // is noticed only when this runs out, and the redrive waits that long before the batch is tried again.
+  startToCloseTimeout: '15 seconds',
   // Only our own failures (database) land here; a batch is one transaction, so retrying it is safe.
   retry: { initialInterval: '1s', maximumInterval: '1 minute' },
 });

@@ -293,7 +293,7 @@ describe('a worker killed mid-redrive', () => {
     const done = await eventually(
       async () => (await progress(own, acme, id)).body,
       (b) => b.state !== 'running',
-      30_000,
+      60_000, // a batch in flight at the kill is tried again after its 15 s start-to-close timeout
     );
     expect(done).toMatchObject({ state: 'completed', requeued: 8 });
     expect(done.cursor.id).toBe(ids[7]);
@@ -304,5 +304,5 @@ describe('a worker killed mid-redrive', () => {
       (rows) => rows.every((x) => x.status === 'delivered'),
     );
     expect(delivered.every((x) => x.status === 'delivered')).toBe(true);
-  }, 120_000);
+  }, 180_000);
 });
