@@ -49,7 +49,7 @@ import {
   type Target,
   writeResults,
 } from './lib/report';
-import { type Service, spawnTs, waitForHttp } from './lib/services';
+import { serviceGroup, waitForHttp } from './lib/services';
 import type { Sample } from './lib/stats';
 import { Cleanup, deleteRedisKeys, must, numberEnv, requireServices, withDatabase } from './lib/harness';
 
@@ -173,16 +173,7 @@ async function main(cleanup: Cleanup): Promise<number> {
   })().finally(() => seed.end());
   log(`tenant ${tenantId}, agent ${agentId}, customer ${customerId}`);
 
-  const services: Service[] = [];
-  const start = (name: string, entry: string, extra: NodeJS.ProcessEnv = {}): Service => {
-    const service = spawnTs(name, entry, { ...env, ...extra });
-    services.push(service);
-    cleanup.add(`process ${name}`, () => service.stop());
-    return service;
-  };
-  const assertAllRunning = () => {
-    for (const s of services) s.assertRunning();
-  };
+  const { start, assertAllRunning } = serviceGroup(env, cleanup);
 
   log('starting the worker, the trivial-workflow worker, both API processes and the bare GET baseline…');
   const worker = start('worker', 'workers/main.ts');

@@ -55,7 +55,7 @@ import { postJson } from './lib/load';
 import { describeMachine, loadAverage, type Machine } from './lib/machine';
 import { type PhaseUsage, ProcSampler } from './lib/proc-sampler';
 import { pct } from './lib/report';
-import { type Service, spawnTs, waitForHttp } from './lib/services';
+import { serviceGroup, waitForHttp } from './lib/services';
 import { describeError, percentile, type Sample, summarize } from './lib/stats';
 
 const TAG = 'bench-sla';
@@ -580,16 +580,7 @@ async function main(cleanup: Cleanup): Promise<number> {
   });
   log(`tenant ${tenantId}, customer ${customer.id}`);
 
-  const services: Service[] = [];
-  const start = (name: string, entry: string, extra: NodeJS.ProcessEnv = {}): Service => {
-    const service = spawnTs(name, entry, { ...env, ...extra });
-    services.push(service);
-    cleanup.add(`process ${name}`, () => service.stop());
-    return service;
-  };
-  const health = () => {
-    for (const s of services) s.assertRunning();
-  };
+  const { start, assertAllRunning: health } = serviceGroup(env, cleanup);
 
   log(`starting the worker (metrics on ${metricsAddress}) and the API…`);
   // A heap large enough for the (heap-sized) sticky cache to hold every ticket of the run: an evicted

@@ -58,7 +58,7 @@ import { type Cleanup, deleteRedisKeys, must, numberEnv, requireServices, runBen
 import { postJson } from './lib/load';
 import { describeMachine, loadAverage, type Machine } from './lib/machine';
 import { type PhaseUsage, ProcSampler } from './lib/proc-sampler';
-import { type Service, spawnTs, waitForHttp } from './lib/services';
+import { serviceGroup, waitForHttp } from './lib/services';
 import { median, percentile } from './lib/stats';
 
 const TAG = 'bench-webhooks';
@@ -434,16 +434,7 @@ async function main(cleanup: Cleanup): Promise<number> {
     external_id: null,
   });
 
-  const services: Service[] = [];
-  const start = (name: string, entry: string, extra: NodeJS.ProcessEnv = {}): Service => {
-    const service = spawnTs(name, entry, { ...env, ...extra });
-    services.push(service);
-    cleanup.add(`process ${name}`, () => service.stop());
-    return service;
-  };
-  const health = () => {
-    for (const x of services) x.assertRunning();
-  };
+  const { start, assertAllRunning: health } = serviceGroup(env, cleanup);
 
   log('starting the worker, the API and the baselines’ worker…');
   const worker = start('worker', 'workers/main.ts');

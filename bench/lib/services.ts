@@ -1,4 +1,5 @@
 /** The processes a run starts: spawned like production runs them, watched, and stopped on the way out. */
+import type { Cleanup } from './harness';
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -94,4 +95,22 @@ export async function waitForHttp(service: Service, url: string, headers: Record
     if (Date.now() > deadline) throw new Error(`${service.name} not ready at ${url} within ${timeoutMs} ms (${last})\n${service.output()}`);
     await sleep(200);
   }
+}
+
+/**
+ * The services one bench run starts: each is stopped by `cleanup`, and `assertAllRunning` fails the run as soon
+ * as one of them has died (a figure measured against a dead process would mean nothing).
+ */
+export function serviceGroup(env: NodeJS.ProcessEnv, cleanup: Pick<Cleanup, 'add'>) {
+  const services: Service[] = [];
+  const start = (name: string, entry: string, extra: NodeJS.ProcessEnv = {}): Service => {
+    const service = spawnTs(name, entry, { ...env, ...extra });
+    services.push(service);
+    cleanup.add(`process ${name}`, () => service.stop());
+    return service;
+  };
+  const assertAllRunning = () => {
+    for (const s of services) s.assertRunning();
+  };
+  return { start, assertAllRunning };
 }
