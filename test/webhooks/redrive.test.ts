@@ -302,6 +302,7 @@ describe('a worker killed mid-redrive', () => {
     const delivered = await eventually(
       () => statuses(own, ids),
       (rows) => rows.every((x) => x.status === 'delivered'),
+      60_000, // a delivery the killed worker had claimed waits out its lease (WEBHOOK_TIMEOUT + 30 s)
     );
     expect(delivered.every((x) => x.status === 'delivered')).toBe(true);
   }, 180_000);
