@@ -19,7 +19,16 @@ import type { FieldCrypto } from '../platform/field-crypto';
 import type { Logger } from '../platform/logger';
 import { postWebhook, type WebhookResponse } from '../platform/webhook-http';
 import { signWebhook } from '../platform/webhook-signing';
-import { type AttemptContext, type AttemptOutcome, type DeadLetter, webhookDeliveryStore, webhookIdOf } from '../stores/webhook-deliveries';
+import { groupCommit } from '../platform/group-commit';
+import {
+  type AttemptContext,
+  type AttemptOutcome,
+  type AttemptToRecord,
+  type ClaimResult,
+  type DeadLetter,
+  webhookDeliveryStore,
+  webhookIdOf,
+} from '../stores/webhook-deliveries';
 import { signingSecrets } from '../stores/webhook-endpoints';
 import type { WebhookCircuitBreaker } from './webhook-circuit-breaker';
 import {
@@ -34,6 +43,10 @@ import {
 export const DISABLED_RECHECK_MS = 60_000;
 /** A delivery waiting for an older one of its ticket is looked at again this often (it is woken when that one is done). */
 const BLOCKED_RECHECK_MS = 5_000;
+/** The most attempts recorded in one statement. */
+const RECORD_BATCH = 64;
+/** The dispatcher fetches and claims due deliveries once this many slots are free (fewer statements per delivery). */
+const CLAIM_BATCH = 8;
 
 export interface WebhookDeliveryDeps {
   pool: pg.Pool;
@@ -70,6 +83,9 @@ async function notifyDead(redis: Redis | undefined, dead: DeadLetter, reason: 'r
 /** The one attempt both paths make: sign with a fresh timestamp, POST the stored bytes, log the answer. */
 export function webhookAttempts(deps: WebhookDeliveryDeps) {
   const store = webhookDeliveryStore(deps.pool);
+  // Attempts answered while an earlier one of the tenant is being recorded are recorded together (one commit).
+  const records = groupCommit<AttemptToRecord>((tenantId, batch) => store.recordAttempts(tenantId, batch), RECORD_BATCH);
+  const record = (attempt: AttemptToRecord) => (attempt.outcome === 'gone' ? store.recordAttempt(attempt) : records.write(attempt.ctx.tenant_id, attempt));
 
   async function send(ctx: AttemptContext): Promise<WebhookResponse> {
     let secrets: string[];
@@ -110,7 +126,7 @@ export function webhookAttempts(deps: WebhookDeliveryDeps) {
     const outcome: AttemptOutcome = verdict === 'retry' ? 'failed' : verdict;
     const retryAfter = parseRetryAfter(response.headers?.['retry-after'], Date.now());
     const next_delay_ms = outcome === 'failed' ? nextDelayMs(ctx.attempts + 1, policy, jitter, retryAfter) : null;
-    await store.recordAttempt(ctx, response, outcome, next_delay_ms);
+    await record({ ctx, response, outcome, nextAttemptInMs: next_delay_ms });
     await deps.breaker?.observe(ctx, gate, outcome);
     if (outcome === 'gone') {
       await notifyDead(
@@ -197,16 +213,11 @@ export function startWebhookDispatcher(options: DispatcherOptions): { stop(): Pr
     await store.markRetrying(tenantId, deliveryId, round);
   };
 
-  const dispatch = async (tenantId: string, deliveryId: string) => {
-    const claim = await store.claim(tenantId, deliveryId, lease);
-    if (!claim?.claimed || !claim.context) return;
+  /** One claimed delivery: its first attempt (or, when it was attempted before, its hand-over to its workflow). */
+  const dispatch = async (claim: ClaimResult & { context: AttemptContext }) => {
     const ctx = claim.context;
-    const n = perEndpointInFlight.get(claim.endpoint_id) ?? 0;
-    if (n >= perEndpoint) {
-      await store.defer(tenantId, deliveryId, intervalMs);
-      return;
-    }
-    perEndpointInFlight.set(claim.endpoint_id, n + 1);
+    const { tenant_id: tenantId, id: deliveryId } = ctx;
+    perEndpointInFlight.set(claim.endpoint_id, (perEndpointInFlight.get(claim.endpoint_id) ?? 0) + 1);
     try {
       // Attempts already made: the hand-over to the workflow did not finish (or a parked or held delivery resumes).
       // The circuit breaker's probe is attempted at once instead: its answer decides whether the endpoint resumes.
@@ -223,32 +234,57 @@ export function startWebhookDispatcher(options: DispatcherOptions): { stop(): Pr
     }
   };
 
-  const dispatching = new Set<string>(); // ids of the deliveries in flight here (a due row not yet claimed is not taken twice)
+  /**
+   * Claims one tenant's share of a poll in one statement and starts their attempts; those over their endpoint's
+   * concurrency bound are put off (one statement), to be claimed again after a poll interval.
+   */
+  const claimAndDispatch = async (tenantId: string, ids: string[], track: (task: Promise<void>) => void) => {
+    const over: string[] = [];
+    for (const claim of await store.claim(tenantId, ids, lease)) {
+      if (!claim.claimed || !claim.context) continue;
+      if ((perEndpointInFlight.get(claim.endpoint_id) ?? 0) >= perEndpoint) {
+        over.push(claim.id);
+        continue;
+      }
+      track(dispatch({ ...claim, context: claim.context }));
+    }
+    await store.defer(tenantId, over, intervalMs);
+  };
+
   const dispatcher = poll(
     intervalMs,
     async (self) => {
-      // While due deliveries fill every free slot, the next ones are fetched as soon as a slot frees, not a poll
-      // interval later: otherwise throughput is capped at `concurrency` per interval (320/s with the defaults).
+      // While due deliveries fill every free slot, the next ones are fetched as soon as enough slots free (a batch
+      // per claim statement), not a poll interval later: otherwise throughput is capped at `concurrency` per interval.
       let failed = false; // a failing dispatch (the database is down, say) waits for the next poll: no hot loop
+      const track = (task: Promise<void>) => {
+        const tracked = task
+          .catch((err) => {
+            failed = true;
+            log.warn({ err }, 'webhook dispatch failed; the delivery is tried again after its lease');
+          })
+          .finally(() => inFlight.delete(tracked));
+        inFlight.add(tracked);
+      };
       while (!self.stopped && !failed) {
         const room = concurrency - inFlight.size;
-        const rows = room > 0 ? (await store.due(room)).filter((row) => !dispatching.has(row.id)) : [];
-        for (const row of rows) {
-          if (self.stopped) return;
-          dispatching.add(row.id);
-          const task = dispatch(row.tenant_id, row.id)
-            .catch((err) => {
-              failed = true;
-              log.warn({ err, deliveryId: row.id }, 'webhook dispatch failed; the delivery is tried again after its lease');
-            })
-            .finally(() => {
-              inFlight.delete(task);
-              dispatching.delete(row.id);
-            });
-          inFlight.add(task);
+        if (room < Math.min(CLAIM_BATCH, concurrency)) {
+          await Promise.race(inFlight);
+          continue;
         }
-        if (room > 0 && rows.length < room) return; // caught up: back to polling
-        await Promise.race(inFlight);
+        const rows = await store.due(room);
+        const byTenant = new Map<string, string[]>();
+        for (const row of rows) byTenant.set(row.tenant_id, [...(byTenant.get(row.tenant_id) ?? []), row.id]);
+        await Promise.all(
+          [...byTenant].map(([tenantId, ids]) =>
+            claimAndDispatch(tenantId, ids, track).catch((err) => {
+              failed = true;
+              log.warn({ err, tenantId }, 'webhook claim failed; its deliveries are tried again');
+            }),
+          ),
+        );
+        if (rows.length < room) return; // caught up: back to polling
+        if (inFlight.size > 0) await Promise.race(inFlight);
       }
     },
     log,

@@ -84,7 +84,9 @@ export function postWebhook(req: WebhookRequest): Promise<WebhookResponse> {
       const chunks: Buffer[] = [];
       let kept = 0;
       const finish = () => {
-        const excerpt = Buffer.concat(chunks).subarray(0, RESPONSE_EXCERPT_BYTES).toString('utf8');
+        // A receiver's NUL bytes would make the log row unstorable (and the attempt unrecordable, so sent again and
+        // again): they are kept visible as U+FFFD. Invalid UTF-8 already decodes to U+FFFD.
+        const excerpt = Buffer.concat(chunks).subarray(0, RESPONSE_EXCERPT_BYTES).toString('utf8').replaceAll('\0', '\uFFFD');
         done({ status: res.statusCode ?? null, headers: keepHeaders(res.headers), bodyExcerpt: excerpt, error: null });
       };
       res.on('data', (chunk: Buffer) => {

@@ -3,8 +3,8 @@
  * transitions, and the delivery log the API lists. One delivery per (event, endpoint); its id is the
  * `webhook-id` of every attempt.
  *
- * States: `pending` (the dispatcher's: due at next_attempt_at; a claimed one is leased by moving
- * next_attempt_at past the attempt's timeout, so a dispatcher that dies mid-attempt only delays it),
+ * States: `pending` (the dispatcher's: due at next_attempt_at; a claimed one is leased (leased_until) past the
+ * attempt's timeout, so a dispatcher that dies mid-attempt only delays it; a change of status ends a lease),
  * `retrying` (owned by its backoff workflow), `held` (the endpoint is paused or its circuit breaker is open: no
  * attempt is spent; released when it is enabled again or the breaker closes), `delivered`, `dead`.
  */
@@ -28,6 +28,7 @@ export interface DueDelivery {
 }
 
 export interface ClaimResult {
+  id: string;
   claimed: boolean;
   attempts: number;
   endpoint_id: string;
@@ -114,7 +115,8 @@ export interface AttemptRecord {
   error: string | null;
 }
 
-const CONTEXT = `
+/** Everything one attempt needs, for the delivery whose id is `idExpr` (the tenant is $1). */
+const contextOf = (idExpr: string) => `
 SELECT d.id, d.tenant_id, d.status, d.attempts, d.round, d.endpoint_id, d.ticket_id, d.event_seq, d.event_type, ev.body,
        e.url, e.headers, e.enabled, e.secret_enc, e.previous_secret_enc,
        coalesce(e.previous_secret_expires_at > now(), false) AS previous_secret_valid,
@@ -124,8 +126,12 @@ FROM webhook_deliveries d
 JOIN webhook_events ev ON ev.seq = d.event_seq
 JOIN webhook_endpoints e ON e.tenant_id = d.tenant_id AND e.id = d.endpoint_id
 JOIN tenants t ON t.id = d.tenant_id
-WHERE d.tenant_id = $1 AND d.id = $2`;
+WHERE d.tenant_id = $1 AND d.id = ${idExpr}`;
 
+/**
+ * Claims a batch of one tenant's due deliveries in one statement (one plan, one commit for the batch). The lease
+ * is its own column (leased_until, in no index): taking it is a HOT update (migration 015).
+ */
 const CLAIM = `
 WITH d AS (
   SELECT d.id, e.enabled, coalesce(e.breaker_probe_delivery_id = d.id, false) AS probe,
@@ -133,7 +139,8 @@ WITH d AS (
                  WHERE o.endpoint_id = d.endpoint_id AND o.ticket_id = d.ticket_id AND o.event_seq < d.event_seq
                    AND o.status NOT IN ('delivered', 'dead')) AS blocked
   FROM webhook_deliveries d JOIN webhook_endpoints e ON e.tenant_id = d.tenant_id AND e.id = d.endpoint_id
-  WHERE d.tenant_id = $1 AND d.id = $2 AND d.status = 'pending' AND d.next_attempt_at <= now()
+  WHERE d.tenant_id = $1 AND d.id = ANY($2::uuid[]) AND d.status = 'pending' AND d.next_attempt_at <= now()
+    AND (d.leased_until IS NULL OR d.leased_until <= now())
   FOR NO KEY UPDATE OF d SKIP LOCKED
 ), async_commit AS (
   -- The lease need not wait for its WAL flush: lost in a crash, the delivery is only claimed again (at least once,
@@ -141,40 +148,57 @@ WITH d AS (
   SELECT set_config('synchronous_commit', 'off', true)
 ), claimed AS (
 UPDATE webhook_deliveries w
-SET next_attempt_at = now() + make_interval(secs => CASE WHEN NOT d.enabled THEN $4 WHEN d.blocked THEN $5 ELSE $3 END::float8 / 1000),
+SET leased_until = CASE WHEN d.enabled AND NOT d.blocked THEN now() + make_interval(secs => $3::float8 / 1000) END,
+    next_attempt_at = CASE WHEN NOT d.enabled THEN now() + make_interval(secs => $4::float8 / 1000)
+                           WHEN d.blocked THEN now() + make_interval(secs => $5::float8 / 1000)
+                           ELSE w.next_attempt_at END,
     updated_at = now()
 FROM d, async_commit WHERE w.tenant_id = $1 AND w.id = d.id
-RETURNING w.attempts, w.round, w.endpoint_id, d.enabled, d.blocked, d.probe
+RETURNING w.id, w.attempts, w.round, w.endpoint_id, d.enabled, d.blocked, d.probe
 )
 -- What the attempt needs, read in the same statement (one round trip per delivery fewer): the snapshot is the
 -- statement's, so these are the row's values before the lease, which changes no column read here.
-SELECT claimed.attempts AS claim_attempts, claimed.round AS claim_round, claimed.endpoint_id AS claim_endpoint_id,
-       claimed.enabled AS claim_enabled, claimed.blocked AS claim_blocked, claimed.probe AS claim_probe, ctx.*
-FROM claimed LEFT JOIN LATERAL (${CONTEXT}) ctx ON claimed.enabled AND NOT claimed.blocked`;
+SELECT claimed.id AS claim_id, claimed.attempts AS claim_attempts, claimed.round AS claim_round,
+       claimed.endpoint_id AS claim_endpoint_id, claimed.enabled AS claim_enabled, claimed.blocked AS claim_blocked,
+       claimed.probe AS claim_probe, ctx.*
+FROM claimed LEFT JOIN LATERAL (${contextOf('claimed.id')}) ctx ON claimed.enabled AND NOT claimed.blocked`;
 
 /**
- * recordAttempt for a delivered or failed attempt: the log row, the delivery's counters and state, and (once
- * delivered) the wake-up of the next delivery of its endpoint and ticket (as `wakeSuccessor`), in one statement.
- * The successor is another row than the one `d` updates (a later event_seq), so the two updates never meet.
+ * recordAttempts for delivered or failed attempts of one tenant: the log rows, each delivery's counters and state,
+ * and (once delivered) the wake-up of the next delivery of its endpoint and ticket (as `wakeSuccessor`), in one
+ * statement. A successor is never in the batch: it waits (is not claimed) while its predecessor is in flight.
  */
-const RECORD_ATTEMPT = `
-WITH a AS (
+const RECORD_ATTEMPTS = `
+WITH i AS (
+  SELECT * FROM unnest($2::uuid[], $3::int[], $4::int[], $5::jsonb[], $6::text[], $7::text[], $8::text[], $9::float8[], $10::uuid[], $11::uuid[], $12::bigint[])
+    AS i(id, duration_ms, status_code, headers, body, error, status, next_ms, endpoint_id, ticket_id, event_seq)
+), a AS (
   INSERT INTO webhook_attempts (tenant_id, delivery_id, attempted_at, duration_ms, status_code, response_headers, response_body, error, endpoint_id)
-  VALUES ($1, $2, now() - make_interval(secs => $3::float8 / 1000), $3, $4, $5, $6, $7, $10)
+  SELECT $1, i.id, now() - make_interval(secs => i.duration_ms::float8 / 1000), i.duration_ms, i.status_code, i.headers, i.body, i.error, i.endpoint_id
+  FROM i
 ), d AS (
-  UPDATE webhook_deliveries
-  SET attempts = attempts + 1, last_status = $4, last_error = $7, updated_at = now(),
-      status = coalesce($8, status), delivered_at = CASE WHEN $8 = 'delivered' THEN now() ELSE delivered_at END,
-      next_attempt_at = CASE WHEN $9::float8 IS NULL THEN next_attempt_at ELSE now() + make_interval(secs => $9::float8 / 1000) END
-  WHERE tenant_id = $1 AND id = $2 AND status <> 'delivered'
-  RETURNING id
+  UPDATE webhook_deliveries w
+  SET attempts = w.attempts + 1, last_status = i.status_code, last_error = i.error, updated_at = now(), leased_until = NULL,
+      status = coalesce(i.status, w.status), delivered_at = CASE WHEN i.status = 'delivered' THEN now() ELSE w.delivered_at END,
+      next_attempt_at = CASE WHEN i.next_ms IS NULL THEN w.next_attempt_at ELSE now() + make_interval(secs => i.next_ms / 1000) END
+  FROM i WHERE w.tenant_id = $1 AND w.id = i.id AND w.status <> 'delivered'
+  RETURNING w.id
 )
-UPDATE webhook_deliveries SET next_attempt_at = now()
-WHERE $8 = 'delivered' AND $11::uuid IS NOT NULL AND EXISTS (SELECT 1 FROM d)
-  AND tenant_id = $1 AND id = (SELECT id FROM webhook_deliveries
-                               WHERE tenant_id = $1 AND endpoint_id = $10 AND ticket_id = $11 AND event_seq > $12 AND status <> 'delivered'
-                               ORDER BY event_seq LIMIT 1)
-  AND status = 'pending' AND next_attempt_at > now()`;
+UPDATE webhook_deliveries s SET next_attempt_at = now()
+FROM (SELECT (SELECT o.id FROM webhook_deliveries o
+              WHERE o.tenant_id = $1 AND o.endpoint_id = i.endpoint_id AND o.ticket_id = i.ticket_id AND o.event_seq > i.event_seq
+                AND o.status <> 'delivered'
+              ORDER BY o.event_seq LIMIT 1) AS id
+      FROM i JOIN d ON d.id = i.id WHERE i.status = 'delivered' AND i.ticket_id IS NOT NULL) n
+WHERE s.tenant_id = $1 AND s.id = n.id AND s.status = 'pending' AND s.next_attempt_at > now()`;
+
+/** One attempt to record: the delivery's context, the receiver's answer, its outcome, the wait before the next. */
+export interface AttemptToRecord {
+  ctx: AttemptContext;
+  response: WebhookResponse;
+  outcome: AttemptOutcome;
+  nextAttemptInMs: number | null;
+}
 
 const ONE_STATEMENT_OUTCOMES: ReadonlySet<AttemptOutcome> = new Set<AttemptOutcome>(['delivered', 'failed']);
 
@@ -226,6 +250,30 @@ const DELIVERY_COLUMNS = `
   d.delivered_at, d.created_at, d.updated_at`;
 
 export function webhookDeliveryStore(pool: pg.Pool) {
+  /**
+   * Logs delivered and failed attempts of one tenant and applies their outcomes, in one statement (atomic as any
+   * statement): one round trip and one commit for the batch (bench/RESULTS.md, issue #10).
+   */
+  async function recordAttempts(tenantId: string, batch: AttemptToRecord[]): Promise<void> {
+    const column = <T>(of: (a: AttemptToRecord) => T) => batch.map(of);
+    await withTenant(pool, tenantId, (db) =>
+      db.query(RECORD_ATTEMPTS, [
+        tenantId,
+        column((a) => a.ctx.id),
+        column((a) => a.response.durationMs),
+        column((a) => a.response.status),
+        column((a) => (a.response.headers ? JSON.stringify(a.response.headers) : null)),
+        column((a) => a.response.bodyExcerpt),
+        column((a) => a.response.error),
+        column((a) => (a.outcome === 'delivered' ? 'delivered' : null)),
+        column((a) => (a.outcome === 'failed' ? a.nextAttemptInMs : null)),
+        column((a) => a.ctx.endpoint_id),
+        column((a) => a.ctx.ticket_id),
+        column((a) => a.ctx.event_seq),
+      ]),
+    );
+  }
+
   return {
     /** Due pending deliveries of every tenant (names only; each is then claimed under its tenant). */
     async due(limit: number): Promise<DueDelivery[]> {
@@ -234,13 +282,15 @@ export function webhookDeliveryStore(pool: pg.Pool) {
     },
 
     /**
-     * Takes a due delivery for one attempt, leasing it for `leaseMs`. Not claimed (and put off) while an older
-     * delivery of the same endpoint and ticket is not done (`blockedMs`) or the endpoint is disabled
-     * (`disabledMs`); null when another dispatcher has it or it is no longer due.
+     * Takes a batch of one tenant's due deliveries, each for one attempt, leasing them for `leaseMs`. One is not
+     * claimed (and is put off) while an older delivery of the same endpoint and ticket is not done (`blockedMs`) or
+     * its endpoint is disabled (`disabledMs`); left out when another dispatcher has it or it is no longer due.
      */
-    async claim(tenantId: string, id: string, ms: { leaseMs: number; disabledMs: number; blockedMs: number }): Promise<ClaimResult | null> {
+    async claim(tenantId: string, ids: string[], ms: { leaseMs: number; disabledMs: number; blockedMs: number }): Promise<ClaimResult[]> {
+      if (ids.length === 0) return [];
       return withTenant(pool, tenantId, async (db) => {
         type Row = AttemptContext & {
+          claim_id: string;
           claim_attempts: number;
           claim_round: number;
           claim_endpoint_id: string;
@@ -248,52 +298,36 @@ export function webhookDeliveryStore(pool: pg.Pool) {
           claim_blocked: boolean;
           claim_probe: boolean;
         };
-        const { rows } = await db.query<Row>(CLAIM, [tenantId, id, ms.leaseMs, ms.disabledMs, ms.blockedMs]);
-        const row = rows[0];
-        if (!row) return null;
-        const { claim_attempts, claim_round, claim_endpoint_id, claim_enabled, claim_blocked, claim_probe, ...context } = row;
-        const claimed = claim_enabled && !claim_blocked && context.id !== null;
-        return {
-          claimed,
-          attempts: claim_attempts,
-          endpoint_id: claim_endpoint_id,
-          probe: claim_probe,
-          round: claim_round,
-          context: claimed ? context : null,
-        };
+        const { rows } = await db.query<Row>(CLAIM, [tenantId, ids, ms.leaseMs, ms.disabledMs, ms.blockedMs]);
+        return rows.map((row) => {
+          const { claim_id, claim_attempts, claim_round, claim_endpoint_id, claim_enabled, claim_blocked, claim_probe, ...context } = row;
+          const claimed = claim_enabled && !claim_blocked && context.id !== null;
+          return {
+            id: claim_id,
+            claimed,
+            attempts: claim_attempts,
+            endpoint_id: claim_endpoint_id,
+            probe: claim_probe,
+            round: claim_round,
+            context: claimed ? context : null,
+          };
+        });
       });
     },
 
     async context(tenantId: string, id: string): Promise<AttemptContext | null> {
-      return withTenant(pool, tenantId, async (db) => (await db.query<AttemptContext>(CONTEXT, [tenantId, id])).rows[0] ?? null);
+      return withTenant(pool, tenantId, async (db) => (await db.query<AttemptContext>(contextOf('$2'), [tenantId, id])).rows[0] ?? null);
     },
 
+    recordAttempts,
+
     /**
-     * Logs one attempt and applies its outcome, in one transaction: delivered; gone (410: the delivery is dead and
-     * the endpoint disabled, audited); failed (counted; the caller decides when to try again).
+     * Logs one attempt and applies its outcome: delivered or failed (counted; the caller decides when to try again)
+     * as `recordAttempts`; gone (410) in one transaction.
      */
-    async recordAttempt(ctx: AttemptContext, response: WebhookResponse, outcome: AttemptOutcome, nextAttemptInMs: number | null = null): Promise<void> {
-      // The common outcomes in one statement (atomic as any statement): one round trip instead of five per
-      // delivery, with the same single commit (bench/RESULTS.md, issue #10).
-      if (ONE_STATEMENT_OUTCOMES.has(outcome)) {
-        await withTenant(pool, ctx.tenant_id, (db) =>
-          db.query(RECORD_ATTEMPT, [
-            ctx.tenant_id,
-            ctx.id,
-            response.durationMs,
-            response.status,
-            response.headers ? JSON.stringify(response.headers) : null,
-            response.bodyExcerpt,
-            response.error,
-            outcome === 'delivered' ? 'delivered' : null,
-            outcome === 'failed' ? nextAttemptInMs : null,
-            ctx.endpoint_id,
-            ctx.ticket_id,
-            ctx.event_seq,
-          ]),
-        );
-        return;
-      }
+    async recordAttempt(attempt: AttemptToRecord): Promise<void> {
+      if (ONE_STATEMENT_OUTCOMES.has(attempt.outcome)) return recordAttempts(attempt.ctx.tenant_id, [attempt]);
+      const { ctx, response } = attempt; // 410 Gone: the delivery is dead and its endpoint disabled, both audited
       await inTenantTransaction(pool, ctx.tenant_id, async (db) => {
         await db.query(
           `INSERT INTO webhook_attempts (tenant_id, delivery_id, attempted_at, duration_ms, status_code, response_headers, response_body, error, endpoint_id)
@@ -309,53 +343,47 @@ export function webhookDeliveryStore(pool: pg.Pool) {
             ctx.endpoint_id,
           ],
         );
-        const status = outcome === 'delivered' ? 'delivered' : outcome === 'gone' ? 'dead' : null;
         const { rowCount } = await db.query(
-          `UPDATE webhook_deliveries
-           SET attempts = attempts + 1, last_status = $3, last_error = $4, updated_at = now(),
-               status = coalesce($5, status), delivered_at = CASE WHEN $5 = 'delivered' THEN now() ELSE delivered_at END,
-               next_attempt_at = CASE WHEN $6::float8 IS NULL THEN next_attempt_at ELSE now() + make_interval(secs => $6::float8 / 1000) END
+          `UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = $3, last_error = $4, updated_at = now(), status = 'dead'
            WHERE tenant_id = $1 AND id = $2 AND status <> 'delivered'`,
-          [ctx.tenant_id, ctx.id, response.status, response.error, status, outcome === 'failed' ? nextAttemptInMs : null],
+          [ctx.tenant_id, ctx.id, response.status, response.error],
         );
         if (!rowCount) return; // delivered already (an earlier attempt's answer arrived first)
-        if (outcome === 'delivered') await wakeSuccessor(db, ctx.tenant_id, ctx.endpoint_id, ctx.ticket_id, ctx.event_seq);
-        if (outcome === 'gone') {
-          const reason = `the receiver answered 410 Gone (delivery ${ctx.id})`;
-          const { rowCount: disabled } = await db.query(
-            `UPDATE webhook_endpoints SET enabled = false, disabled_reason = $3, version = version + 1, updated_at = now()
-             WHERE tenant_id = $1 AND id = $2 AND enabled`,
-            [ctx.tenant_id, ctx.endpoint_id, reason],
-          );
+        const reason = `the receiver answered 410 Gone (delivery ${ctx.id})`;
+        const { rowCount: disabled } = await db.query(
+          `UPDATE webhook_endpoints SET enabled = false, disabled_reason = $3, version = version + 1, updated_at = now()
+           WHERE tenant_id = $1 AND id = $2 AND enabled`,
+          [ctx.tenant_id, ctx.endpoint_id, reason],
+        );
+        await appendAudit(db, {
+          tenant_id: ctx.tenant_id,
+          actor: SYSTEM_ACTOR,
+          action: 'webhook_delivery.dead_lettered',
+          entity_type: 'webhook_delivery',
+          entity_id: ctx.id,
+          after: { endpoint_id: ctx.endpoint_id, event_type: ctx.event_type, attempts: ctx.attempts + 1, last_status: 410, reason: 'gone' },
+        });
+        if (disabled) {
           await appendAudit(db, {
             tenant_id: ctx.tenant_id,
             actor: SYSTEM_ACTOR,
-            action: 'webhook_delivery.dead_lettered',
-            entity_type: 'webhook_delivery',
-            entity_id: ctx.id,
-            after: { endpoint_id: ctx.endpoint_id, event_type: ctx.event_type, attempts: ctx.attempts + 1, last_status: 410, reason: 'gone' },
+            action: 'webhook_endpoint.disabled',
+            entity_type: 'webhook_endpoint',
+            entity_id: ctx.endpoint_id,
+            after: { enabled: false, disabled_reason: reason },
           });
-          if (disabled) {
-            await appendAudit(db, {
-              tenant_id: ctx.tenant_id,
-              actor: SYSTEM_ACTOR,
-              action: 'webhook_endpoint.disabled',
-              entity_type: 'webhook_endpoint',
-              entity_id: ctx.endpoint_id,
-              after: { enabled: false, disabled_reason: reason },
-            });
-          }
         }
       });
     },
 
-    /** A claimed delivery the dispatcher will not attempt now (its endpoint is busy): due again after `delayMs`. */
-    async defer(tenantId: string, id: string, delayMs: number): Promise<void> {
+    /** Claimed deliveries the dispatcher will not attempt now (their endpoint is busy): due again after `delayMs`. */
+    async defer(tenantId: string, ids: string[], delayMs: number): Promise<void> {
+      if (ids.length === 0) return;
       await withTenant(pool, tenantId, (db) =>
         db.query(
-          `UPDATE webhook_deliveries SET next_attempt_at = now() + make_interval(secs => $3::float8 / 1000)
-           WHERE tenant_id = $1 AND id = $2 AND status = 'pending'`,
-          [tenantId, id, delayMs],
+          `UPDATE webhook_deliveries SET next_attempt_at = now() + make_interval(secs => $3::float8 / 1000), leased_until = NULL
+           WHERE tenant_id = $1 AND id = ANY($2::uuid[]) AND status = 'pending'`,
+          [tenantId, ids, delayMs],
         ),
       );
     },

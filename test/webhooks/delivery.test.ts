@@ -403,3 +403,18 @@ it('a dispatcher that died between a failed first attempt and the hand-over: the
   // The workflow made it (and finishes just after committing it).
   expect(await stack.temporal.workflow.getHandle(`webhook-delivery-${d.id}`).result()).toBe('delivered');
 });
+
+it('a receiver answering NUL bytes in its body: the attempt is recorded (NUL kept visible as U+FFFD), delivered once', async () => {
+  const r = await receiver(() => ({ status: 200, body: 'ok\u0000\u0000done' }));
+  const endpoint = await seedEndpoint(stack, acme.id, r.url);
+  const d = await seedDelivery(stack, acme.id, endpoint.id);
+  expect(
+    await eventually(
+      () => deliveryRow(stack, d.id),
+      (row) => row.status === 'delivered',
+      10_000,
+    ),
+  ).toMatchObject({ status: 'delivered', attempts: 1 });
+  expect(await attemptsOf(d.id)).toEqual([{ status_code: 200, error: null, response_body: 'ok\uFFFD\uFFFDdone' }]);
+  expect(r.received).toHaveLength(1);
+});

@@ -1,6 +1,6 @@
 /**
- * The dispatcher's look-up of due deliveries takes turns across tenants: a tenant with a large backlog
- * never makes another tenant's fresh delivery wait behind it. Checked on the real function inside a
+ * The dispatcher's look-up of due deliveries takes turns across tenants (a tenant with a large backlog
+ * never makes another tenant's fresh delivery wait behind it) and skips leased ones. Checked on the real function inside a
  * transaction that is rolled back, so the running worker never sees (or races for) these rows.
  */
 import { randomUUID } from 'node:crypto';
@@ -57,6 +57,35 @@ it("a fresh delivery of one tenant is taken on the next poll, ahead of another t
     await client.query(`UPDATE webhook_deliveries SET next_attempt_at = now() + interval '1 hour' WHERE id = $1`, [quietId]);
     const later = await client.query<{ id: string }>('SELECT id FROM webhook_deliveries_due(10)');
     expect(later.rows.map((r) => r.id)).not.toContain(quietId);
+  } finally {
+    await client.query('ROLLBACK');
+    client.release();
+  }
+});
+
+it('a leased (claimed) delivery is not due until its lease ends; any change of status ends the lease', async () => {
+  const client = await stack.admin.connect();
+  try {
+    await client.query('BEGIN');
+    const [leased, other] = await backlog(client, quiet.id, await endpointIn(client, quiet.id), 2, 5);
+    const dueIds = async () => (await client.query<{ id: string }>('SELECT id FROM webhook_deliveries_due(10)')).rows.map((r) => r.id);
+
+    await client.query(`UPDATE webhook_deliveries SET leased_until = now() + interval '40 seconds' WHERE id = $1`, [leased]);
+    expect(await dueIds()).toEqual([other]);
+    // An expired lease (its dispatcher died mid-attempt) makes the delivery due again.
+    await client.query(`UPDATE webhook_deliveries SET leased_until = now() - interval '1 second' WHERE id = $1`, [leased]);
+    expect(await dueIds()).toEqual([leased, other]);
+
+    // Held by the circuit breaker and released: the release starts unleased, due at once.
+    await client.query(`UPDATE webhook_deliveries SET leased_until = now() + interval '40 seconds' WHERE id = $1`, [leased]);
+    await client.query(`UPDATE webhook_deliveries SET status = 'held' WHERE id = $1`, [leased]);
+    expect((await client.query('SELECT leased_until FROM webhook_deliveries WHERE id = $1', [leased])).rows[0].leased_until).toBeNull();
+    await client.query(`UPDATE webhook_deliveries SET status = 'pending' WHERE id = $1`, [leased]);
+    expect(await dueIds()).toEqual([leased, other]);
+    // A change that keeps the status (a deferral, an endpoint re-enabled) leaves a lease in force.
+    await client.query(`UPDATE webhook_deliveries SET leased_until = now() + interval '40 seconds' WHERE id = $1`, [leased]);
+    await client.query(`UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now() - interval '1 minute' WHERE id = $1`, [leased]);
+    expect(await dueIds()).toEqual([other]);
   } finally {
     await client.query('ROLLBACK');
     client.release();
