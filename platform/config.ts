@@ -170,6 +170,11 @@ export const ConfigSchema = z
     /** After a rotation the previous webhook secret keeps signing (a second signature) this long. */
     WEBHOOK_SECRET_OVERLAP: Duration.default(24 * 60 * 60 * 1000),
 
+    /** Live presence: a user on a ticket (viewing, replying) not heard from for this long is gone. */
+    LIVE_PRESENCE_TTL: Duration.default(30_000),
+    /** …and one typing, this long (typing is refreshed with each burst of keystrokes; stale typing misleads). */
+    LIVE_TYPING_TTL: Duration.default(6000),
+
     DEMO_SEED: Bool.default(true),
   })
   .superRefine((config, ctx) => {
