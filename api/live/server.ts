@@ -22,6 +22,9 @@ import { createFieldCrypto } from '../../platform/field-crypto';
 import { compareLiveIds, eventsSince, type LiveBusMessage, liveWindowOf } from '../../platform/live-bus';
 import type { Logger } from '../../platform/logger';
 import { apiKeyStore } from '../../stores/api-keys';
+import { presenceStore } from '../../stores/presence';
+import { ticketStore } from '../../stores/tickets';
+import { userStore } from '../../stores/users';
 import { apiKeyVerifier } from '../auth/authenticate';
 import { sessionStore } from '../auth/sessions';
 import { SigningKeyRing } from '../auth/signing-keys';
@@ -102,6 +105,9 @@ export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
   const sessions = sessionStore(redis, { refreshMs: config.REFRESH_TOKEN_TTL, sessionMs: config.SESSION_TTL });
   const verifyApiKey = apiKeyVerifier(apiKeyStore(deps.pool));
   const fanout = createFanout(redis, log);
+  const presence = presenceStore(redis, { ttlMs: config.LIVE_PRESENCE_TTL, typingTtlMs: config.LIVE_TYPING_TTL });
+  const tickets = ticketStore(deps.pool);
+  const users = userStore(deps.pool);
   const window = liveWindowOf(config);
   const origins = new Set(
     config.CORS_ORIGINS.split(',')
@@ -155,6 +161,10 @@ export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
     private held: LiveBusMessage[] | null = null;
     private lastSent: LiveEventId | null = null;
     private stopListening: (() => void) | null = null;
+    /** Tickets this connection said it is on (left when it closes). */
+    private onTickets = new Set<string>();
+    private status: 'online' | 'away' = 'online';
+    private who: { tenantId: string; id: string; name: string } | null = null;
     private recheckTimer: NodeJS.Timeout | undefined;
     private expiryTimer: NodeJS.Timeout | undefined;
     private closed = false;
@@ -193,6 +203,21 @@ export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
       const userId = identity.credential.kind === 'user' ? identity.credential.userId : null;
       this.send({ type: 'ready', user_id: userId, tenant_id: identity.tenantId, heartbeat_ms: config.LIVE_HEARTBEAT, token_expires_at: exp });
       if (lastEventId) await this.resume(lastEventId);
+      if (identity.credential.kind === 'user') {
+        const user = await this.user();
+        await presence.setStatus(user.tenantId, user.id, 'online', config.LIVE_PRESENCE_TTL);
+      }
+    }
+
+    /** The connection's user (presence is for people: an API key gets a 400). */
+    async user(): Promise<{ tenantId: string; id: string; name: string }> {
+      if (this.who) return this.who;
+      const credential = this.auth!.identity.credential;
+      if (credential.kind !== 'user') throw new DeskflowError('validation_failed', 'presence and status are for users, not API keys');
+      const tenantId = this.auth!.identity.tenantId;
+      const user = await users.get(tenantId, credential.userId);
+      this.who = { tenantId, id: credential.userId, name: user?.name ?? 'unknown' };
+      return this.who;
     }
 
     private scheduleExpiry(): void {
@@ -209,7 +234,8 @@ export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
     private async recheck(): Promise<void> {
       if (!this.auth || this.closed) return;
       try {
-        if (!(await stillValid(this.auth))) this.close(LIVE_CLOSE.revoked, 'the session has ended, the credential was revoked or its access changed');
+        if (!(await stillValid(this.auth))) return this.close(LIVE_CLOSE.revoked, 'the session has ended, the credential was revoked or its access changed');
+        if (this.who) await presence.setStatus(this.who.tenantId, this.who.id, this.status, config.LIVE_PRESENCE_TTL);
       } catch (err) {
         log.warn({ err }, 'live credential recheck failed; checked again at the next interval');
       }
@@ -265,18 +291,43 @@ export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
           this.scheduleExpiry();
           return;
         }
-        case 'subscribe':
+        case 'subscribe': {
           if (message.queue !== undefined) this.sub.queue = message.queue;
-          for (const id of message.tickets ?? []) if (this.sub.tickets.size < 100) this.sub.tickets.add(id);
+          const fresh = (message.tickets ?? []).filter((id) => !this.sub.tickets.has(id));
+          if (this.sub.tickets.size + fresh.length > 100) throw new DeskflowError('validation_failed', 'at most 100 followed tickets');
+          for (const id of fresh) this.sub.tickets.add(id);
+          // Who is on each newly followed ticket now (changes follow as `presence` messages).
+          const tenantId = this.auth!.identity.tenantId;
+          for (const id of fresh) this.send({ type: 'presence', ticket_id: id, viewers: await presence.viewers(tenantId, id) });
           return;
+        }
         case 'unsubscribe':
           for (const id of message.tickets) this.sub.tickets.delete(id);
           return;
         case 'resume':
           return this.resume(message.last_event_id);
-        case 'presence':
-        case 'status':
-          throw new DeskflowError('validation_failed', 'presence is not available on this node yet');
+        case 'presence': {
+          const user = await this.user();
+          if (message.state === 'left') {
+            this.onTickets.delete(message.ticket_id);
+            await presence.leave(user.tenantId, message.ticket_id, user.id);
+            return;
+          }
+          // Only a ticket of the tenant's (checked once per connection): presence never names anything else.
+          if (!this.onTickets.has(message.ticket_id)) {
+            if (!(await tickets.get(user.tenantId, message.ticket_id))) throw new DeskflowError('validation_failed', 'no such ticket');
+            if (this.onTickets.size >= 100) throw new DeskflowError('validation_failed', 'on at most 100 tickets at once');
+            this.onTickets.add(message.ticket_id);
+          }
+          await presence.touch(user.tenantId, message.ticket_id, user, message.state);
+          return;
+        }
+        case 'status': {
+          const user = await this.user();
+          this.status = message.status;
+          await presence.setStatus(user.tenantId, user.id, message.status, config.LIVE_PRESENCE_TTL);
+          return;
+        }
       }
     }
 
@@ -291,6 +342,13 @@ export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
         const left = (perUser.get(who) ?? 1) - 1;
         if (left > 0) perUser.set(who, left);
         else perUser.delete(who);
+        const user = this.who;
+        if (user) {
+          const gone = [...this.onTickets].map((ticketId) => presence.leave(user.tenantId, ticketId, user.id));
+          // Offline once no connection of the user is left on this node (another node's refreshes it within a recheck).
+          if (left <= 0) gone.push(presence.setStatus(user.tenantId, user.id, 'offline', 0).then(() => []));
+          void Promise.allSettled(gone);
+        }
       }
     }
   }
@@ -375,8 +433,12 @@ export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
     }
   }, config.LIVE_HEARTBEAT);
   heartbeat.unref();
+  // Viewers that vanished without `left` (a closed laptop) are removed and announced within a second.
+  const sweeper = setInterval(() => void presence.sweep().catch((err) => log.warn({ err }, 'presence sweep failed')), 1000);
+  sweeper.unref();
   server.once('close', () => {
     clearInterval(heartbeat);
+    clearInterval(sweeper);
     void fanout.close();
   });
 
@@ -392,6 +454,7 @@ export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
       while (open.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       for (const conn of open) conn.ws.terminate();
       clearInterval(heartbeat);
+      clearInterval(sweeper);
       await fanout.close();
     },
   };

@@ -193,7 +193,6 @@ it('narrowing the queue: only matching tickets, plus those followed one by one; 
   c.send({ type: 'subscribe', tickets: [followed] });
   const mine = await createTicket(acme, 'mine soon');
   const other = await createTicket(acme, 'not mine');
-  await c.waitFor(isEventOf(followed, 'ticket.created')).catch(() => undefined); // created before the follow: may be missed
   const assign = await http(a, 'PATCH', `/api/v1/tickets/${mine}`, {
     headers: { ...acme.agent.headers, 'If-Match': '"1"' },
     body: { assignee_id: acme.agentId },
@@ -277,4 +276,48 @@ describe('ways in and out', () => {
       await short.close();
     }
   });
+});
+
+it('presence over the socket: who is on a ticket reaches its followers and REST; leaving or closing ends it; not for foreign tickets or API keys', async () => {
+  const ticketId = await createTicket(acme, 'collision');
+  const watcher = await live(b, acme.admin.token);
+  watcher.send({ type: 'subscribe', tickets: [ticketId] });
+  expect(await watcher.waitFor((m) => m.type === 'presence' && m.ticket_id === ticketId)).toMatchObject({ viewers: [] });
+
+  const agent = await live(a, acme.agent.token);
+  agent.send({ type: 'presence', ticket_id: ticketId, state: 'replying' });
+  const seen = await watcher.waitFor((m) => m.type === 'presence' && m.ticket_id === ticketId && m.viewers.length === 1);
+  expect(seen).toMatchObject({ viewers: [{ user_id: acme.agentId, name: 'Acme agent', state: 'replying' }] });
+  const rest = await http(a, 'GET', `/api/v1/tickets/${ticketId}/presence`, { headers: acme.admin.headers });
+  expect(rest.body.data).toEqual([expect.objectContaining({ user_id: acme.agentId, state: 'replying' })]);
+
+  // Closing the connection leaves the ticket at once.
+  agent.ws.terminate();
+  await watcher.waitFor(
+    (m) => m.type === 'presence' && m.ticket_id === ticketId && m.viewers.length === 0 && watcher.messages.indexOf(m) > watcher.messages.indexOf(seen),
+  );
+
+  // Another tenant's ticket, or an API key: refused, and nothing is recorded.
+  const other = await live(a, globex.agent.token);
+  other.send({ type: 'presence', ticket_id: ticketId, state: 'viewing' });
+  expect(await other.waitFor((m) => m.type === 'error')).toMatchObject({ status: 400, detail: 'no such ticket' });
+  const key = await http(a, 'POST', '/api/v1/api-keys', {
+    headers: { ...acme.admin.headers, 'Idempotency-Key': randomUUID() },
+    body: { name: 'presence-less', scopes: ['tickets:read'] },
+  });
+  const integration = await live(a, key.body.token as string);
+  integration.send({ type: 'presence', ticket_id: ticketId, state: 'viewing' });
+  expect(await integration.waitFor((m) => m.type === 'error')).toMatchObject({ status: 400 });
+  const after = await http(a, 'GET', `/api/v1/tickets/${ticketId}/presence`, { headers: acme.admin.headers });
+  expect(after.body.data).toEqual([]);
+});
+
+it('agents online and away reach the tenant', async () => {
+  const watcher = await live(b, acme.admin.token);
+  const agent = await live(a, acme.agent.token);
+  await watcher.waitFor((m) => m.type === 'agent_status' && m.user_id === acme.agentId && m.status === 'online');
+  agent.send({ type: 'status', status: 'away' });
+  await watcher.waitFor((m) => m.type === 'agent_status' && m.user_id === acme.agentId && m.status === 'away');
+  agent.ws.terminate();
+  await watcher.waitFor((m) => m.type === 'agent_status' && m.user_id === acme.agentId && m.status === 'offline');
 });
