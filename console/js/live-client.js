@@ -255,7 +255,7 @@ export class LiveClient {
     clearTimeout(this.renewTimer);
     if (!expiresAt) return;
     const left = Date.parse(expiresAt) - Date.now();
-    const delay = Math.max(1000, Math.min(left - RENEW_MARGIN_MS, left / 2));
+    const delay = Math.max(1000, left > 2 * RENEW_MARGIN_MS ? left - RENEW_MARGIN_MS : left / 2);
     this.renewTimer = setTimeout(async () => {
       try {
         const token = await this.tokenOf();

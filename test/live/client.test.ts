@@ -5,6 +5,7 @@
  * longer kept, credential failures that stop it, and a renew before the access token expires.
  */
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import WebSocket from 'ws';
 import { LIVE_CLOSE, LiveClient, type LiveClientOptions, type LiveEnvelope, type LiveState, type StatusDetail } from '../../console/js/live-client.js';
 import { createTenant, http, login, startStack, type Tenant, type TestStack } from '../support/stack';
@@ -287,5 +288,63 @@ describe('with short-lived access tokens', () => {
     expect(res.status).toBe(201);
     await until(() => a.events.some((e) => ticketIdOf(e) === res.body.id), Boolean, 'an event after the renew');
     expect(a.errors).toEqual([]);
+  });
+});
+
+describe('a draining node', () => {
+  let nodeA: TestStack;
+  let nodeB: TestStack;
+  let balancer: net.Server;
+  let upstream: TestStack;
+  const pipes = new Set<net.Socket>();
+
+  beforeAll(async () => {
+    [nodeA, nodeB] = [await startStack(), await startStack()];
+    upstream = nodeA;
+    // A load balancer in front of the two nodes: new connections go to `upstream`.
+    balancer = net.createServer((client) => {
+      const server = net.connect(Number(new URL(upstream.url).port), '127.0.0.1');
+      for (const s of [client, server]) {
+        pipes.add(s);
+        s.on('close', () => pipes.delete(s));
+        s.on('error', () => undefined);
+      }
+      client.pipe(server).pipe(client);
+    });
+    await new Promise<void>((resolve) => balancer.listen(0, '127.0.0.1', resolve));
+  });
+  afterAll(async () => {
+    for (const s of pipes) s.destroy();
+    await new Promise((resolve) => balancer?.close(resolve));
+    await Promise.all([nodeA?.close(), nodeB?.close()]);
+  });
+
+  it('is left at once (not after the backoff) for another node, resuming with nothing missed or repeated', async () => {
+    const via = { url: `http://127.0.0.1:${(balancer.address() as net.AddressInfo).port}` };
+    // A backoff this long would show: a drain must not wait for it.
+    const a = open({ token: () => acme.agent.token, backoff: { initialMs: 20_000, maxMs: 20_000 } }, via);
+    await until(a.readyCount, (n) => n === 1, 'ready on node A');
+    const before = await createTicket(acme, 'Before the drain');
+    await until(() => a.events.some((e) => ticketIdOf(e) === before.id), Boolean, 'an event from node A');
+
+    upstream = nodeB;
+    const started = Date.now();
+    const draining = nodeA.live.drain(5000);
+    const during = await createTicket(acme, 'During the drain');
+    await until(a.readyCount, (n) => n === 2, 'ready on node B', 5000);
+    expect(Date.now() - started).toBeLessThan(5000);
+    await draining;
+    expect(nodeA.live.connections()).toBe(0);
+    expect(nodeB.live.connections()).toBe(1);
+    expect(a.states.map((s) => s.state)).toContain('reconnecting');
+    expect(a.states.find((s) => s.state === 'reconnecting')!.detail.delayMs).toBe(0);
+
+    const after = await createTicket(acme, 'After the drain');
+    await until(() => a.events.some((e) => ticketIdOf(e) === after.id), Boolean, 'an event from node B');
+    for (const t of [before, during, after]) {
+      expect(a.events.filter((e) => e.event.type === 'ticket.created' && ticketIdOf(e) === t.id)).toHaveLength(1);
+    }
+    expect(new Set(a.events.map((e) => e.id)).size).toBe(a.events.length);
+    expect(a.resyncs).toEqual([]);
   });
 });

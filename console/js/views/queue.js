@@ -236,6 +236,8 @@ export function mount(container, { session, showProblem, clearProblem }) {
         h('td', {}, time(ticket.updated_at)),
       ),
     );
+    // Lit once: a later render (any other change) must not start the animation again.
+    for (const r of rows) r.live = false;
     replace(
       listBox,
       h(
