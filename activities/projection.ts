@@ -15,7 +15,7 @@ import { nextDueAt } from '../domain/sla';
 import type { Ticket } from '../domain/ticket';
 import { type WebhookEvent, webhookEventsOf } from '../domain/webhooks';
 import { AUDIT_COLUMNS } from '../platform/audit';
-import { liveChannelOf } from '../platform/channels';
+import { DEFAULT_LIVE_WINDOW, type LiveRecord, type LiveWindow, publishLiveEvent } from '../platform/live-bus';
 import { classifyDbError } from '../platform/db-errors';
 import { withTenant } from '../platform/tenant-db';
 import type { ProjectionActivities, Projected } from '../workflows/ticket-contract';
@@ -104,7 +104,7 @@ SELECT array(SELECT version FROM events ORDER BY version) AS inserted,
         FROM sla_policies p LEFT JOIN business_hours b ON b.tenant_id = p.tenant_id AND b.id = p.calendar_id
         WHERE p.tenant_id = $2 AND p.id = $19) AS sla_config`;
 
-export function createProjectionActivities(pool: pg.Pool, redis?: Redis): ProjectionActivities {
+export function createProjectionActivities(pool: pg.Pool, redis?: Redis, liveWindow: LiveWindow = DEFAULT_LIVE_WINDOW): ProjectionActivities {
   return {
     async projectTicketChange({ ticket: t, events, message: m }) {
       const active = (t.sla?.metrics ?? []).filter((x) => x.status === 'running' || x.status === 'paused');
@@ -151,7 +151,8 @@ export function createProjectionActivities(pool: pg.Pool, redis?: Redis): Projec
         const a = auditOf(t, e);
         return { version: e.version, actor_type: a.actor.type, actor_id: a.actor.id, action: a.action, before: a.before, after: a.after };
       });
-      const hooks = webhookEventsOf(t, events, m).map((w) => ({
+      const deliverable = webhookEventsOf(t, events, m);
+      const hooks = deliverable.map((w) => ({
         id: webhookEventId(w),
         type: w.type,
         version: w.ticket_version,
@@ -192,12 +193,27 @@ export function createProjectionActivities(pool: pg.Pool, redis?: Redis): Projec
       const committedAt = Date.now();
       const inserted = new Set(result[0]?.inserted ?? []);
       const fresh = events.filter((e) => inserted.has(e.version));
-      // Live fan-out after commit; at most once (a lost live event is recovered from the timeline).
+      // Live fan-out after commit, in version order; at most once (a client that misses one re-reads over REST).
       if (redis && fresh.length) {
-        await Promise.all(fresh.map((e) => redis.publish(liveChannelOf(redis, t.tenant_id), JSON.stringify(e)))).catch(() => undefined);
+        const live = deliverable.filter((w) => inserted.has(w.ticket_version)).map((w) => liveRecordOf(t, events, w));
+        for (const record of live) await publishLiveEvent(redis, t.tenant_id, record, liveWindow).catch(() => undefined);
       }
       return { committed_at: committedAt, sla_config: result[0]?.sla_config ?? null };
     },
+  };
+}
+
+/** A catalog event as the live bus carries it: the webhook envelope, and the ticket's queue facts before and after. */
+function liveRecordOf(t: Ticket, events: TicketEvent[], w: WebhookEvent): LiveRecord {
+  const changes = events.find((e) => e.version === w.ticket_version)?.changes ?? {};
+  const before = <K extends 'status' | 'assignee_id' | 'group_id'>(field: K) => (field in changes ? (changes[field]!.from as Ticket[K]) : t[field]);
+  const was = { status: before('status'), assignee_id: before('assignee_id'), group_id: before('group_id') };
+  const moved = was.status !== t.status || was.assignee_id !== t.assignee_id || was.group_id !== t.group_id;
+  return {
+    audience: 'tickets',
+    ticket: { id: t.id, status: t.status, assignee_id: t.assignee_id, group_id: t.group_id, was: moved ? was : null },
+    internal: w.internal,
+    event: JSON.parse(w.body),
   };
 }
 

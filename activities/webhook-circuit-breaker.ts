@@ -17,7 +17,7 @@ import { type BreakerSettings, gateOf, incidentTicket } from '../domain/circuit-
 import type { Identity } from '../domain/identity';
 import { CreateTicketInput } from '../domain/ticket';
 import { SYSTEM_ACTOR } from '../domain/ticket-state-machine';
-import { liveChannelOf } from '../platform/channels';
+import { publishLiveNotice } from '../platform/live-bus';
 import type { Config } from '../platform/config';
 import type { FieldCrypto } from '../platform/field-crypto';
 import type { Logger } from '../platform/logger';
@@ -93,9 +93,8 @@ export function webhookCircuitBreaker(deps: BreakerDeps) {
   const publish = async (tenantId: string, event: Record<string, unknown>) => {
     if (!deps.redis) return;
     const redis = deps.redis;
-    await redis
-      .publish(liveChannelOf(redis, tenantId), JSON.stringify({ ...event, tenant_id: tenantId, occurred_at: new Date().toISOString() }))
-      .catch(() => undefined);
+    const { type, ...data } = event;
+    await publishLiveNotice(redis, tenantId, String(type), data).catch(() => undefined);
   };
 
   /** Opens the endpoint's pending incident ticket (idempotent), then marks it opened. False when Temporal is not at hand. */

@@ -13,7 +13,7 @@ import type pg from 'pg';
 import { assertSafeWebhookUrl, pinnedLookup, type WebhookUrlPolicy } from '../platform/ssrf';
 import { DeskflowError } from '../domain/errors';
 import { nextDelayMs, parseRetryAfter, type RetryPolicy, retryPolicyFor, verdictOf } from '../domain/webhook-retry';
-import { liveChannelOf } from '../platform/channels';
+import { publishLiveNotice } from '../platform/live-bus';
 import { poll } from '../platform/poller';
 import type { FieldCrypto } from '../platform/field-crypto';
 import type { Logger } from '../platform/logger';
@@ -65,9 +65,7 @@ export interface WebhookDeliveryDeps {
 /** A live notification for the tenant's admins: after commit, at most once (the audit entry is the record). */
 async function notifyDead(redis: Redis | undefined, dead: DeadLetter, reason: 'retries_exhausted' | 'gone'): Promise<void> {
   if (!redis) return;
-  const event = {
-    type: 'webhook.delivery_dead',
-    tenant_id: dead.tenant_id,
+  const data = {
     delivery_id: dead.id,
     endpoint_id: dead.endpoint_id,
     event_type: dead.event_type,
@@ -75,9 +73,8 @@ async function notifyDead(redis: Redis | undefined, dead: DeadLetter, reason: 'r
     last_status: dead.last_status,
     last_error: dead.last_error,
     reason,
-    occurred_at: new Date().toISOString(),
   };
-  await redis.publish(liveChannelOf(redis, dead.tenant_id), JSON.stringify(event)).catch(() => undefined);
+  await publishLiveNotice(redis, dead.tenant_id, 'webhook.delivery_dead', data).catch(() => undefined);
 }
 
 /** The one attempt both paths make: sign with a fresh timestamp, POST the stored bytes, log the answer. */

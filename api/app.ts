@@ -32,6 +32,7 @@ import { groupRoutes } from './routes/groups';
 import { mountDocs } from './routes/docs';
 import { healthRoutes } from './routes/health';
 import { inboundRoutes } from './routes/inbound';
+import { presenceRoutes } from './routes/presence';
 import { slaRoutes } from './routes/sla';
 import { tenantRoutes } from './routes/tenant';
 import { ticketRoutes } from './routes/tickets';
@@ -46,6 +47,7 @@ import { webhookDeliveryStore } from '../stores/webhook-deliveries';
 import { tenantStore } from '../stores/tenants';
 import { ticketStore } from '../stores/tickets';
 import { slaStore } from '../stores/sla';
+import { presenceStore } from '../stores/presence';
 import { ticketWorkflows } from './ticket-workflows';
 import { userStore } from '../stores/users';
 import { webhookEventStore } from '../stores/webhook-events';
@@ -74,6 +76,7 @@ export function buildRoutes({ config, pool, redis, temporal }: AppDeps) {
   const users = userStore(pool, { publishEpoch: sessions.publishEpoch });
   const apiKeys = apiKeyStore(pool);
   const audit = auditStore(pool);
+  const presence = presenceStore(redis, { ttlMs: config.LIVE_PRESENCE_TTL, typingTtlMs: config.LIVE_TYPING_TTL });
   const workflows = ticketWorkflows(
     temporal,
     config.TEMPORAL_TASK_QUEUE,
@@ -91,6 +94,7 @@ export function buildRoutes({ config, pool, redis, temporal }: AppDeps) {
     ...authRoutes({ users, audit, config, keys, tokens, sessions, limiters }),
     ...customerRoutes(customers),
     ...ticketRoutes({ tickets, workflows, atRiskWindowMs: config.SLA_AT_RISK_WINDOW }),
+    ...presenceRoutes({ tickets, presence }),
     ...userRoutes(users),
     ...groupRoutes(groupStore(pool)),
     ...apiKeyRoutes(apiKeys),
@@ -129,7 +133,7 @@ export function buildRoutes({ config, pool, redis, temporal }: AppDeps) {
     requireScope,
     idempotency: idempotency(redis, config.IDEMPOTENCY_TTL, crypto),
   };
-  return { routes, middleware, keys };
+  return { routes, middleware, keys, presence };
 }
 
 /**

@@ -6,6 +6,7 @@ import { createLogger } from '../platform/logger';
 import { createRedis } from '../platform/redis';
 import { connectTemporal } from '../platform/temporal';
 import { createApp } from './app';
+import { attachLiveServer } from './live/server';
 
 async function main() {
   const config = loadConfig();
@@ -19,13 +20,15 @@ async function main() {
     log.info({ url: `http://${config.HOST === '0.0.0.0' ? 'localhost' : config.HOST}:${config.PORT}` }, 'api listening');
   });
   server.keepAliveTimeout = 65_000;
+  const live = attachLiveServer(server, { config, pool, redis, log });
 
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'api stopping');
-    // Finish in-flight requests (bounded), then release connections.
+    // Live clients are told to reconnect elsewhere (and resume) first; then in-flight requests finish (bounded).
+    await live.drain();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);

@@ -102,6 +102,31 @@ export const ConfigSchema = z
     /** How often that schedule runs. */
     WEBHOOK_RETENTION_INTERVAL: Duration.default(60 * 60 * 1000),
 
+    /** Live updates (`/api/v1/live`): the server pings every this long; a connection without a pong by the next ping is closed. */
+    LIVE_HEARTBEAT: Duration.default(30_000),
+    /** A connection must authenticate within this long (header, subprotocol or first message). */
+    LIVE_AUTH_TIMEOUT: Duration.default(10_000),
+    /** How often a connection's session is checked again (ended, revoked, access changed: the socket closes). */
+    LIVE_AUTH_RECHECK: Duration.default(15_000),
+    /** A connection whose unsent data passes this many bytes is a slow consumer and is closed (4008). */
+    LIVE_MAX_BUFFER: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(1024 * 1024),
+    /** Open live connections per user on one API node (the next is closed with 4029). */
+    LIVE_MAX_CONNECTIONS_PER_USER: z.coerce.number().int().min(1).default(10),
+    /** The largest message a client may send (bytes; larger closes the socket with 1009). */
+    LIVE_MAX_MESSAGE: z.coerce
+      .number()
+      .int()
+      .min(256)
+      .default(16 * 1024),
+    /** Resume window: a tenant's last this many live events are kept for reconnecting clients… */
+    LIVE_RESUME_EVENTS: z.coerce.number().int().min(1).default(1000),
+    /** …and none older than this (older gaps get `resync`). */
+    LIVE_RESUME_WINDOW: Duration.default(5 * 60 * 1000),
+
     /** `kid:base64(32 bytes)` comma-separated; the first encrypts, all decrypt (rotation). */
     FIELD_ENCRYPTION_KEYS: z.string().default(DEV_FIELD_KEYS),
     /** base64(32 bytes): HMAC key of blind indexes (lookup of encrypted emails). */
@@ -144,6 +169,11 @@ export const ConfigSchema = z
     WEBHOOK_SECRET_ROTATION: Duration.default(90 * 24 * 60 * 60 * 1000),
     /** After a rotation the previous webhook secret keeps signing (a second signature) this long. */
     WEBHOOK_SECRET_OVERLAP: Duration.default(24 * 60 * 60 * 1000),
+
+    /** Live presence: a user on a ticket (viewing, replying) not heard from for this long is gone. */
+    LIVE_PRESENCE_TTL: Duration.default(30_000),
+    /** …and one typing, this long (typing is refreshed with each burst of keystrokes; stale typing misleads). */
+    LIVE_TYPING_TTL: Duration.default(6000),
 
     DEMO_SEED: Bool.default(true),
   })

@@ -14,8 +14,14 @@ import { liveChannelOf } from './channels';
 export interface LiveRecord {
   /** `tickets`: whoever may read the ticket (queue filters apply); `admins`: credentials with webhooks:manage. */
   audience: 'tickets' | 'admins';
-  /** The ticket as it is after the change (queue filters read it). */
-  ticket: { id: string; status: string; assignee_id: string | null; group_id: string | null } | null;
+  /** The ticket as it is after the change, and what it was before (queue filters read both). */
+  ticket: {
+    id: string;
+    status: string;
+    assignee_id: string | null;
+    group_id: string | null;
+    was: { status: string; assignee_id: string | null; group_id: string | null } | null;
+  } | null;
   /** An internal note: users only, never API keys. */
   internal: boolean;
   event: LiveEnvelope;
@@ -33,6 +39,14 @@ export interface LiveWindow {
   /** …and none older than this. */
   ms: number;
 }
+
+/** The issue's window: 1,000 events or 5 minutes (LIVE_RESUME_EVENTS, LIVE_RESUME_WINDOW). */
+export const DEFAULT_LIVE_WINDOW: LiveWindow = { events: 1000, ms: 5 * 60 * 1000 };
+
+export const liveWindowOf = (config: { LIVE_RESUME_EVENTS: number; LIVE_RESUME_WINDOW: number }): LiveWindow => ({
+  events: config.LIVE_RESUME_EVENTS,
+  ms: config.LIVE_RESUME_WINDOW,
+});
 
 export const liveStreamKey = (tenantId: string) => `live:events:${tenantId}`;
 
@@ -55,6 +69,18 @@ function withCommand(redis: Redis): WithLiveCommand {
 /** Appends a ticket event to the tenant's window and publishes it; returns its id. */
 export async function publishLiveEvent(redis: Redis, tenantId: string, record: LiveRecord, window: LiveWindow): Promise<LiveEventId> {
   return withCommand(redis).deskflowLiveAppend(liveStreamKey(tenantId), window.events, JSON.stringify(record), window.ms, liveChannelOf(redis, tenantId));
+}
+
+/** A notice for the tenant's admins (a webhook dead letter, a circuit breaker's move), kept for resuming like any event. */
+export async function publishLiveNotice(
+  redis: Redis,
+  tenantId: string,
+  type: string,
+  data: Record<string, unknown>,
+  window = DEFAULT_LIVE_WINDOW,
+): Promise<void> {
+  const event = { type, timestamp: new Date().toISOString(), data };
+  await publishLiveEvent(redis, tenantId, { audience: 'admins', ticket: null, internal: false, event }, window);
 }
 
 /** Publishes a message that is not kept (presence, agent status): a client that misses it re-reads the state. */

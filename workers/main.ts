@@ -18,6 +18,7 @@ import { createFieldCrypto } from '../platform/field-crypto';
 import { firstFreeAddress } from '../platform/free-address';
 import { createLogger } from '../platform/logger';
 import { createRedis } from '../platform/redis';
+import { liveWindowOf } from '../platform/live-bus';
 import { startOutboxRelay } from '../platform/sla-outbox';
 import { connectTemporal } from '../platform/temporal';
 import { rolloutStartOptions, SLA_ROLLOUT_WORKFLOW_TYPE, type SlaRolloutInput } from '../workflows/sla-rollout-contract';
@@ -58,7 +59,7 @@ async function main() {
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     workflowBundle,
-    activities: createActivities({ pool, redis, temporal }),
+    activities: createActivities({ pool, redis, liveWindow: liveWindowOf(config), temporal }),
     maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
     maxConcurrentLocalActivityExecutions: config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
     maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS ?? defaultCachedWorkflows(),

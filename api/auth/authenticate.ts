@@ -18,6 +18,32 @@ import type { AccessTokens } from './tokens';
 const BEARER = /^Bearer ([\x21-\x7e]{1,4096})$/;
 const TOUCH_EVERY_MS = 60_000;
 
+/** An API key's identity (401 for a malformed, unknown or revoked key); last use recorded to the minute. */
+export function apiKeyVerifier(apiKeys: Pick<ApiKeyStore, 'findForAuth' | 'touch'>): (token: string) => Promise<Identity> {
+  const lastTouched = new Map<string, number>();
+  return async function verifyApiKey(token: string): Promise<Identity> {
+    const parsed = parseApiKey(token);
+    if (!parsed) throw new DeskflowError('unauthenticated', 'malformed API key');
+    const key = await apiKeys.findForAuth(parsed.keyId);
+    if (!key || key.revoked_at !== null || !secretMatches(parsed.secret, key.secret_hash)) {
+      throw new DeskflowError('unauthenticated', 'invalid or revoked API key');
+    }
+    // last_used_at is kept to the minute: no write per request.
+    const now = Date.now();
+    if ((lastTouched.get(key.id) ?? 0) + TOUCH_EVERY_MS < now) {
+      if (lastTouched.size > 10_000) lastTouched.clear(); // bounded: forgetting only means an earlier touch
+      lastTouched.set(key.id, now);
+      void apiKeys.touch(key.id).catch(() => lastTouched.delete(key.id));
+    }
+    return {
+      tenantId: key.tenant_id,
+      actor: { type: 'api_key' as const, id: key.id },
+      scopes: new Set<Scope>(key.scopes.filter((s) => (SCOPES as readonly string[]).includes(s))),
+      credential: { kind: 'api_key' as const, keyId: key.id, rateLimitPerMin: key.rate_limit_per_min },
+    };
+  };
+}
+
 export function authenticate(deps: {
   apiKeys: Pick<ApiKeyStore, 'findForAuth' | 'touch'>;
   tokens: AccessTokens;
@@ -27,7 +53,7 @@ export function authenticate(deps: {
   /** Failed API-key authentications per source address (see RateLimiters.failures). */
   apiKeyFailures: { check(res: Response, source: string): Promise<void>; record(source: string): Promise<void> };
 }): RequestHandler {
-  const lastTouched = new Map<string, number>();
+  const verifyApiKey = apiKeyVerifier(deps.apiKeys);
 
   async function apiKeyIdentity(token: string, req: Request, res: Response): Promise<Identity> {
     const source = req.ip ?? 'unknown';
@@ -40,28 +66,6 @@ export function authenticate(deps: {
       if (err instanceof DeskflowError && err.code === 'unauthenticated') await deps.apiKeyFailures.record(source);
       throw err;
     }
-  }
-
-  async function verifyApiKey(token: string): Promise<Identity> {
-    const parsed = parseApiKey(token);
-    if (!parsed) throw new DeskflowError('unauthenticated', 'malformed API key');
-    const key = await deps.apiKeys.findForAuth(parsed.keyId);
-    if (!key || key.revoked_at !== null || !secretMatches(parsed.secret, key.secret_hash)) {
-      throw new DeskflowError('unauthenticated', 'invalid or revoked API key');
-    }
-    // last_used_at is kept to the minute: no write per request.
-    const now = Date.now();
-    if ((lastTouched.get(key.id) ?? 0) + TOUCH_EVERY_MS < now) {
-      if (lastTouched.size > 10_000) lastTouched.clear(); // bounded: forgetting only means an earlier touch
-      lastTouched.set(key.id, now);
-      void deps.apiKeys.touch(key.id).catch(() => lastTouched.delete(key.id));
-    }
-    return {
-      tenantId: key.tenant_id,
-      actor: { type: 'api_key' as const, id: key.id },
-      scopes: new Set<Scope>(key.scopes.filter((s) => (SCOPES as readonly string[]).includes(s))),
-      credential: { kind: 'api_key' as const, keyId: key.id, rateLimitPerMin: key.rate_limit_per_min },
-    };
   }
 
   async function userIdentity(token: string, res: Response): Promise<Identity> {

@@ -56,6 +56,7 @@ const fixtures: Record<string, () => Promise<Call> | Call> = {
   'get /api/v1/tickets/:id/messages': () => ({ path: `/api/v1/tickets/${ticketId}/messages`, ok: 200, owned: true }),
   'get /api/v1/tickets/:id/messages/:messageId': () => ({ path: `/api/v1/tickets/${ticketId}/messages/${messageId}`, ok: 200, owned: true }),
   'get /api/v1/tickets/:id/events': () => ({ path: `/api/v1/tickets/${ticketId}/events`, ok: 200, owned: true }),
+  'get /api/v1/tickets/:id/presence': () => ({ path: `/api/v1/tickets/${ticketId}/presence`, ok: 200, owned: true }),
   'post /api/v1/users': () => ({
     path: '/api/v1/users',
     body: { email: `m-${randomUUID()}@acme.test`, name: 'M', role: 'agent', password: 'matrix password 1' },

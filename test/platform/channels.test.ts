@@ -8,20 +8,24 @@ import { createProjectionActivities } from '../../activities/projection';
 import type { TicketEvent } from '../../domain/events';
 import type { Ticket } from '../../domain/ticket';
 import { liveChannel } from '../../platform/channels';
+import type { LiveBusMessage } from '../../platform/live-bus';
 import { createRedis } from '../../platform/redis';
 import { createTenant, http, startStack, type Tenant, type TestStack } from '../support/stack';
 
 let stack: TestStack;
 let tenant: Tenant;
 let subscriber: Redis;
-const heard: { channel: string; event: TicketEvent }[] = [];
+const heard: { channel: string; ticketId: string; type: string }[] = [];
 
 beforeAll(async () => {
   stack = await startStack();
   tenant = await createTenant(stack);
   // A bare client, as anything outside Deskflow would see the server: no prefix of its own.
   subscriber = new Redis(stack.config.REDIS_URL);
-  subscriber.on('pmessage', (_pattern, channel: string, message: string) => heard.push({ channel, event: JSON.parse(message) as TicketEvent }));
+  subscriber.on('pmessage', (_pattern, channel: string, message: string) => {
+    const m = JSON.parse(message) as LiveBusMessage;
+    if (m.kind === 'event' && m.ticket) heard.push({ channel, ticketId: m.ticket.id, type: m.event.type });
+  });
   await subscriber.psubscribe(`*live:${tenant.id}`);
 });
 
@@ -31,7 +35,7 @@ afterAll(async () => {
 });
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
-const channelsOf = (ticketId: string) => [...new Set(heard.filter((h) => h.event.ticket_id === ticketId).map((h) => h.channel))];
+const channelsOf = (ticketId: string) => [...new Set(heard.filter((h) => h.ticketId === ticketId).map((h) => h.channel))];
 
 async function waitFor<T>(probe: () => T | undefined, ms = 10_000): Promise<T> {
   const until = Date.now() + ms;
@@ -49,7 +53,7 @@ it("the worker publishes a ticket's events on the channel of the configured key 
     body: { subject: 'Live', description: 'heard on the prefixed channel', customer_id: tenant.customerId },
   });
   expect(res.status).toBe(201);
-  const created = await waitFor(() => heard.find((h) => h.event.ticket_id === res.body.id && h.event.type === 'ticket.created'));
+  const created = await waitFor(() => heard.find((h) => h.ticketId === res.body.id && h.type === 'ticket.created'));
   expect(created.channel).toBe(liveChannel(stack.config.REDIS_KEY_PREFIX, tenant.id));
   expect(created.channel.startsWith(stack.config.REDIS_KEY_PREFIX)).toBe(true);
   await settle();
@@ -61,18 +65,21 @@ it('two key prefixes publish on two channels: a subscriber of one hears nothing 
   const clients = prefixes.map((prefix) => createRedis({ REDIS_URL: stack.config.REDIS_URL, REDIS_KEY_PREFIX: prefix }));
   // Each deployment's own subscriber, listening on its own channel only.
   const subscribers = prefixes.map(() => new Redis(stack.config.REDIS_URL));
-  const received = prefixes.map(() => [] as TicketEvent[]);
+  const received = prefixes.map(() => [] as string[]);
   try {
     await Promise.all(
       subscribers.map(async (s, i) => {
-        s.on('message', (_channel: string, message: string) => received[i]!.push(JSON.parse(message) as TicketEvent));
+        s.on('message', (_channel: string, message: string) => {
+          const m = JSON.parse(message) as LiveBusMessage;
+          if (m.kind === 'event' && m.ticket) received[i]!.push(m.ticket.id);
+        });
         await s.subscribe(liveChannel(prefixes[i]!, tenant.id));
       }),
     );
     const ticketIds = await Promise.all(clients.map((redis) => project(redis)));
     await waitFor(() => (received.every((r) => r.length > 0) ? true : undefined));
     await settle();
-    expect(received.map((r) => r.map((e) => e.ticket_id))).toEqual([[ticketIds[0]], [ticketIds[1]]]);
+    expect(received).toEqual([[ticketIds[0]], [ticketIds[1]]]);
   } finally {
     await Promise.all([...clients, ...subscribers].map((c) => c.quit()));
   }

@@ -5,6 +5,7 @@ import type { Client } from '@temporalio/client';
 import type { Redis } from 'ioredis';
 import pg from 'pg';
 import { createApp } from '../../api/app';
+import { attachLiveServer, type LiveServer } from '../../api/live/server';
 import { customerStore } from '../../stores/customers';
 import type { Identity } from '../../domain/identity';
 import { userStore } from '../../stores/users';
@@ -26,6 +27,8 @@ export interface TestStack {
   admin: pg.Pool;
   redis: Redis;
   temporal: Client;
+  /** The live-updates WebSocket server on this API (`ws://…/api/v1/live`). */
+  live: LiveServer;
   close(): Promise<void>;
 }
 
@@ -40,6 +43,7 @@ export async function startStack(overrides: Partial<Record<string, string>> = {}
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
   const { port } = server.address() as AddressInfo;
+  const live = attachLiveServer(server, { config, pool, redis, log: createLogger(config, 'live-test') });
   return {
     url: `http://127.0.0.1:${port}`,
     config,
@@ -47,7 +51,9 @@ export async function startStack(overrides: Partial<Record<string, string>> = {}
     admin,
     redis,
     temporal,
+    live,
     async close() {
+      await live.drain(1000);
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await Promise.allSettled([pool.end(), admin.end(), redis.quit(), temporal.connection.close()]);

@@ -66,7 +66,11 @@ beforeAll(async () => {
   globex = await createTenant(stack, 'Globex');
   await subscriber.connect();
   await subscriber.subscribe(liveChannel(stack.config.REDIS_KEY_PREFIX, acme.id));
-  subscriber.on('message', (_channel, message) => live.push(JSON.parse(message)));
+  subscriber.on('message', (_channel, message) => {
+    // Admin notices on the live bus: `{kind, id, audience, event: {type, timestamp, data}}`, flattened here.
+    const m = JSON.parse(message);
+    if (m.audience === 'admins') live.push({ type: m.event.type, ...m.event.data });
+  });
 }, 120_000);
 afterAll(async () => {
   subscriber.disconnect();

@@ -163,7 +163,11 @@ it('always 500: dead after 1 + 3 attempts, audited and announced live; a redrive
   const subscriber = new Redis(stack.config.REDIS_URL);
   const live: Record<string, unknown>[] = [];
   await subscriber.subscribe(liveChannel(stack.config.REDIS_KEY_PREFIX, acme.id));
-  subscriber.on('message', (_channel, message) => live.push(JSON.parse(message)));
+  subscriber.on('message', (_channel, message) => {
+    // Admin notices on the live bus: `{kind, id, audience, event: {type, timestamp, data}}`, flattened here.
+    const m = JSON.parse(message);
+    if (m.audience === 'admins') live.push({ type: m.event.type, ...m.event.data });
+  });
   try {
     const d = await seedDelivery(stack, acme.id, endpoint.id);
     const dead = await eventually(

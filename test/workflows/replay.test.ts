@@ -84,9 +84,10 @@ describe('histories recorded by earlier code', () => {
     );
   });
 
+  // Replaying bundles the workflow code and runs every history: minutes under a loaded machine (CI shares two cores).
   it('replay with the current workflow code', async () => {
     expect(await replayAll(stored)).toEqual([]);
-  });
+  }, 240_000);
 });
 
 describe('histories recorded now', () => {
@@ -248,5 +249,5 @@ describe('histories recorded now', () => {
   it('replay with the current workflow code', async () => {
     expect(recorded.map((r) => r.name)).toHaveLength(7);
     expect(await replayAll(recorded)).toEqual([]);
-  });
+  }, 240_000);
 });

@@ -1,0 +1,280 @@
+/**
+ * Live updates over real WebSocket clients against two API nodes sharing Redis, with the run's real worker writing
+ * the events: fan-out across nodes, tenant isolation, internal notes, resume, revocation, slow consumers, a node
+ * draining, and the ways in (header, subprotocol, first message) and out (close codes).
+ */
+import { randomUUID } from 'node:crypto';
+import { LIVE_CLOSE } from '../../domain/live';
+import { publishLiveEvent } from '../../platform/live-bus';
+import { createTenant, http, login, startStack, type Tenant, type TestStack } from '../support/stack';
+import { connectLive, type LiveTestClient, typesOf } from './support';
+
+const NODE_SETTINGS = {
+  LIVE_AUTH_RECHECK: '300ms',
+  LIVE_AUTH_TIMEOUT: '1s',
+  LIVE_MAX_BUFFER: String(64 * 1024),
+  LIVE_MAX_CONNECTIONS_PER_USER: '4',
+};
+
+let a: TestStack; // two API nodes (one process here, two HTTP servers, each with its own live server and subscriber)
+let b: TestStack;
+let acme: Tenant;
+let globex: Tenant;
+const clients: LiveTestClient[] = [];
+
+beforeAll(async () => {
+  a = await startStack(NODE_SETTINGS);
+  b = await startStack(NODE_SETTINGS);
+  acme = await createTenant(a, 'Acme');
+  globex = await createTenant(a, 'Globex');
+});
+// Each test's connections end with it (the per-user bound counts open ones).
+afterEach(async () => {
+  const open = clients.splice(0);
+  for (const c of open) c.ws.terminate();
+  await Promise.all(open.map((c) => c.closed));
+  await new Promise((r) => setTimeout(r, 50)); // the server sees the closes too
+});
+afterAll(async () => {
+  await Promise.all([a?.close(), b?.close()]);
+});
+
+async function live(...args: Parameters<typeof connectLive>): Promise<LiveTestClient> {
+  const c = await connectLive(...args);
+  clients.push(c);
+  return c;
+}
+
+async function createTicket(tenant: Tenant, subject = 'Live ticket'): Promise<string> {
+  const res = await http(a, 'POST', '/api/v1/tickets', {
+    headers: { ...tenant.headers, 'Idempotency-Key': randomUUID() },
+    body: { subject, description: 'seen live', customer_id: tenant.customerId },
+  });
+  expect(res.status).toBe(201);
+  return res.body.id as string;
+}
+
+const isEventOf = (ticketId: string, type: string) => (m: { type: string; event?: { type: string; data: Record<string, unknown> } }) =>
+  m.type === 'event' && m.event?.type === type && m.event.data.ticket_id === ticketId;
+
+it('an event written by the worker reaches subscribers on both nodes, in the webhook envelope, with an id', async () => {
+  const onA = await live(a, acme.agent.token);
+  const onB = await live(b, acme.admin.token, { via: 'protocol' });
+  expect(onB.ws.protocol).toBe('deskflow.v1'); // the token is never echoed back
+  const ticketId = await createTicket(acme);
+  const [seenA, seenB] = await Promise.all([onA.waitFor(isEventOf(ticketId, 'ticket.created')), onB.waitFor(isEventOf(ticketId, 'ticket.created'))]);
+  expect(seenA).toEqual(seenB);
+  expect(seenA).toMatchObject({ type: 'event', id: expect.stringMatching(/^\d+-\d+$/), event: { type: 'ticket.created', timestamp: expect.any(String) } });
+  expect((seenA as unknown as { event: { data: { ticket: { subject: string } } } }).event.data.ticket.subject).toBe('Live ticket');
+});
+
+it("tenant B never receives tenant A's events", async () => {
+  const globexClient = await live(b, globex.agent.token);
+  const acmeClient = await live(b, acme.agent.token);
+  const ticketId = await createTicket(acme);
+  await acmeClient.waitFor(isEventOf(ticketId, 'ticket.created'));
+  const globexTicket = await createTicket(globex);
+  await globexClient.waitFor(isEventOf(globexTicket, 'ticket.created'));
+  // Globex's own event arrived after Acme's: had Acme's been sent to it, it would be there.
+  expect(globexClient.events().map((e) => e.event.data.ticket_id)).toEqual([globexTicket]);
+});
+
+it('an internal note reaches agents but never an API key; a public reply reaches both', async () => {
+  const key = await http(a, 'POST', '/api/v1/api-keys', {
+    headers: { ...acme.admin.headers, 'Idempotency-Key': randomUUID() },
+    body: { name: 'live reader', scopes: ['tickets:read'] },
+  });
+  expect(key.status).toBe(201);
+  const agent = await live(a, acme.agent.token);
+  const integration = await live(b, key.body.token as string);
+  const ticketId = await createTicket(acme);
+  await integration.waitFor(isEventOf(ticketId, 'ticket.created'));
+  for (const visibility of ['internal', 'public']) {
+    const res = await http(a, 'POST', `/api/v1/tickets/${ticketId}/messages`, {
+      headers: { ...acme.agent.headers, 'Idempotency-Key': randomUUID() },
+      body: { body: `a ${visibility} message`, visibility },
+    });
+    expect(res.status).toBe(201);
+  }
+  const visibilities = (c: LiveTestClient) =>
+    c
+      .events()
+      .filter((e) => e.event.type === 'ticket.message_added' && e.event.data.ticket_id === ticketId)
+      .map((e) => (e.event.data as { message: { visibility: string } }).message.visibility);
+  await agent.waitFor((m) => m.type === 'event' && m.event.type === 'ticket.message_added' && visibilities(agent).length === 2);
+  await integration.waitFor((m) => m.type === 'event' && m.event.type === 'ticket.message_added' && m.event.data.ticket_id === ticketId);
+  expect(visibilities(agent)).toEqual(['internal', 'public']);
+  expect(visibilities(integration)).toEqual(['public']);
+});
+
+it('a client reconnecting with its last id gets exactly the events it missed, on the other node', async () => {
+  const first = await live(a, acme.agent.token);
+  const before = await createTicket(acme, 'before the drop');
+  const last = await first.waitFor(isEventOf(before, 'ticket.created'));
+  first.ws.terminate();
+  const missed = [await createTicket(acme, 'missed 1'), await createTicket(acme, 'missed 2')];
+  const back = await live(b, acme.agent.token, { via: 'message', lastEventId: (last as { id: string }).id });
+  for (const id of missed) await back.waitFor(isEventOf(id, 'ticket.created'));
+  const after = await createTicket(acme, 'after the resume');
+  await back.waitFor(isEventOf(after, 'ticket.created'));
+  const created = back
+    .events()
+    .filter((e) => e.event.type === 'ticket.created')
+    .map((e) => e.event.data.ticket_id);
+  // Exactly the missed ones, then the live one: nothing before its last id, nothing twice.
+  expect(created.filter((id) => [before, ...missed, after].includes(id as string))).toEqual([...missed, after]);
+  const ids = back.events().map((e) => e.id);
+  expect(new Set(ids).size).toBe(ids.length);
+});
+
+it('a last id older than the resume window gets `resync`', async () => {
+  const c = await live(a, acme.agent.token, { via: 'message', lastEventId: `${Date.now() - 60 * 60 * 1000}-0` });
+  expect(await c.waitFor((m) => m.type === 'resync')).toMatchObject({ type: 'resync', reason: 'gap' });
+});
+
+it('logging out (the session ends, the token is revoked) closes the socket with 4003', async () => {
+  const session = await login(a, acme.agent.email, acme.agent.password);
+  const c = await live(b, session.token);
+  const res = await http(a, 'POST', '/api/v1/auth/logout', { headers: { Authorization: `Bearer ${session.token}` } });
+  expect(res.status).toBe(204);
+  expect((await c.closed).code).toBe(LIVE_CLOSE.revoked);
+  // And the token no longer opens one.
+  await expect(connectLive(a, session.token)).rejects.toMatchObject({ status: 401 });
+});
+
+it('a deliberately slow consumer is closed with 4008 without affecting the others', async () => {
+  const slowco = await createTenant(a, 'Slowco'); // its own stream: the large events below stay out of Acme's window
+  const slow = await live(a, slowco.agent.token);
+  const healthy = await live(a, slowco.admin.token);
+  // The slow one stops reading: its socket is paused, so the kernel's buffers fill and then the server's.
+  const socketOf = (c: LiveTestClient) => (c.ws as unknown as { _socket: import('node:net').Socket })._socket;
+  socketOf(slow).pause();
+  const ticketId = randomUUID();
+  const record = (n: number) => ({
+    audience: 'tickets' as const,
+    ticket: { id: ticketId, status: 'open', assignee_id: null, group_id: null, was: null },
+    internal: false,
+    event: { type: 'ticket.updated', timestamp: new Date().toISOString(), data: { ticket_id: ticketId, n, padding: 'x'.repeat(100 * 1024) } },
+  });
+  const total = 200; // 20 MB in all: past any loopback socket buffer, far past the 64 KiB bound
+  for (let n = 0; n < total; n++) await publishLiveEvent(a.redis, slowco.id, record(n), { events: 1000, ms: 300_000 });
+  socketOf(slow).resume(); // it reads again: what was queued before the close, then the close frame
+  await healthy.waitFor((m) => m.type === 'event' && m.event.data.n === total - 1, 30_000);
+  expect(healthy.events().filter((e) => e.event.data.ticket_id === ticketId)).toHaveLength(total);
+  expect((await slow.closed).code).toBe(LIVE_CLOSE.slowConsumer);
+  expect(slow.events().length).toBeLessThan(total); // cut off, not fed everything
+}, 60_000);
+
+it('a draining node tells its clients to reconnect (1012); resuming on the other node loses nothing', async () => {
+  const node = await startStack(NODE_SETTINGS);
+  try {
+    const c = await live(node, acme.agent.token);
+    const before = await createTicket(acme, 'before the restart');
+    const last = await c.waitFor(isEventOf(before, 'ticket.created'));
+    const draining = node.live.drain(2000);
+    await c.waitFor((m) => m.type === 'reconnect');
+    expect((await c.closed).code).toBe(LIVE_CLOSE.restart);
+    await draining;
+    const during = await createTicket(acme, 'while reconnecting');
+    const resumed = await live(b, acme.agent.token, { lastEventId: (last as { id: string }).id });
+    await resumed.waitFor(isEventOf(during, 'ticket.created'));
+    expect(resumed.events().filter((e) => e.event.data.ticket_id === before)).toEqual([]);
+    // A drained node refuses new connections.
+    await expect(connectLive(node, acme.agent.token)).rejects.toMatchObject({ status: 503 });
+  } finally {
+    await node.close();
+  }
+});
+
+it('narrowing the queue: only matching tickets, plus those followed one by one; a ticket leaving the filter is sent once more', async () => {
+  const c = await live(a, acme.agent.token);
+  c.send({ type: 'subscribe', queue: { assignee_id: 'me' } });
+  const followed = await createTicket(acme, 'followed');
+  c.send({ type: 'subscribe', tickets: [followed] });
+  const mine = await createTicket(acme, 'mine soon');
+  const other = await createTicket(acme, 'not mine');
+  await c.waitFor(isEventOf(followed, 'ticket.created')).catch(() => undefined); // created before the follow: may be missed
+  const assign = await http(a, 'PATCH', `/api/v1/tickets/${mine}`, {
+    headers: { ...acme.agent.headers, 'If-Match': '"1"' },
+    body: { assignee_id: acme.agentId },
+  });
+  expect(assign.status).toBe(200);
+  await c.waitFor(isEventOf(mine, 'ticket.updated'));
+  await http(a, 'PATCH', `/api/v1/tickets/${followed}`, { headers: { ...acme.agent.headers, 'If-Match': '"1"' }, body: { priority: 'high' } });
+  await c.waitFor(isEventOf(followed, 'ticket.updated'));
+  // Unassigned again: it leaves the filter, and that change is still sent.
+  const unassign = await http(a, 'PATCH', `/api/v1/tickets/${mine}`, { headers: { ...acme.agent.headers, 'If-Match': '"2"' }, body: { assignee_id: null } });
+  expect(unassign.status).toBe(200);
+  await c.waitFor(
+    (m) =>
+      isEventOf(mine, 'ticket.updated')(m as never) &&
+      (m as unknown as { event: { data: { ticket: { assignee_id: null } } } }).event.data.ticket.assignee_id === null,
+  );
+  expect(typesOf(c, other)).toEqual([]);
+  expect(typesOf(c, mine)).toEqual(['ticket.updated', 'ticket.updated']); // created unassigned: not in the queue then
+});
+
+describe('ways in and out', () => {
+  it('no credential within the timeout: 4001; a bad token on the upgrade: 401 before any socket', async () => {
+    const c = await live(a, null);
+    expect((await c.closed).code).toBe(LIVE_CLOSE.unauthenticated);
+    await expect(connectLive(a, 'not-a-token')).rejects.toMatchObject({ status: 401 });
+  });
+
+  it('a message before authenticating closes with 4001; an invalid message afterwards is answered with an error and changes nothing', async () => {
+    const early = await live(a, null);
+    early.send({ type: 'subscribe', tickets: [] });
+    expect((await early.closed).code).toBe(LIVE_CLOSE.unauthenticated);
+
+    const c = await live(a, acme.agent.token);
+    c.send('{not json');
+    c.send({ type: 'subscribe', queue: { status: ['nonsense'] } });
+    c.send({ type: 'presence', ticket_id: 'x\u0000y', state: 'viewing' });
+    const errors: unknown[] = [];
+    for (let i = 0; i < 3; i++) errors.push(await c.waitFor((m) => m.type === 'error' && !errors.includes(m)));
+    expect(errors).toEqual(Array(3).fill(expect.objectContaining({ type: 'error', status: 400 })));
+    expect(c.ws.readyState).toBe(c.ws.OPEN);
+    const ticketId = await createTicket(acme); // the bad subscribe changed nothing: the whole queue still arrives
+    await c.waitFor(isEventOf(ticketId, 'ticket.created'));
+  });
+
+  it('an oversized message closes with 1009; a foreign origin is refused with 403; too many connections: 4029', async () => {
+    const big = await live(a, acme.agent.token);
+    big.send({ type: 'subscribe', tickets: [], padding: 'x'.repeat(64 * 1024) });
+    expect((await big.closed).code).toBe(LIVE_CLOSE.tooBig);
+
+    await expect(connectLive(a, acme.agent.token, { origin: 'https://evil.example' })).rejects.toMatchObject({ status: 403 });
+    const same = await live(a, acme.agent.token, { origin: a.url });
+    expect(same.ws.readyState).toBe(same.ws.OPEN);
+
+    const session = await login(a, acme.admin.email, acme.admin.password);
+    const open: LiveTestClient[] = [];
+    for (let i = 0; i < 4; i++) open.push(await live(b, session.token));
+    const fifth = await live(b, null);
+    fifth.send({ type: 'auth', token: session.token });
+    expect((await fifth.closed).code).toBe(LIVE_CLOSE.tooManyConnections);
+    for (const c of open) c.close();
+  });
+
+  it('an access token that expires without a renew closes the socket (4002); a renew over the socket keeps it open', async () => {
+    const short = await startStack({ ...NODE_SETTINGS, ACCESS_TOKEN_TTL: '4s' });
+    try {
+      const expiring = await login(short, acme.agent.email, acme.agent.password);
+      const renewed = await login(short, acme.agent.email, acme.agent.password);
+      const lapses = await live(short, expiring.token);
+      const keeps = await live(short, renewed.token);
+      // Renewed with a fresh token (as the client's refresh would give) before the first one expires.
+      await new Promise((r) => setTimeout(r, 2000));
+      const fresh = await login(short, acme.agent.email, acme.agent.password);
+      keeps.send({ type: 'renew', token: fresh.token });
+      expect((await lapses.closed).code).toBe(LIVE_CLOSE.tokenExpired);
+      await new Promise((r) => setTimeout(r, 1000)); // past the first token's expiry, before the fresh one's
+      expect(keeps.ws.readyState).toBe(keeps.ws.OPEN);
+      // A renew with another user's token is refused (and the connection stays as it was).
+      keeps.send({ type: 'renew', token: (await login(short, acme.admin.email, acme.admin.password)).token });
+      expect(await keeps.waitFor((m) => m.type === 'error')).toMatchObject({ status: 400 });
+    } finally {
+      await short.close();
+    }
+  });
+});
