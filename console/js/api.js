@@ -8,6 +8,15 @@
 const API_ROOT = new URL('../../', import.meta.url);
 const REFRESH_KEY = 'deskflow.console.refresh';
 const EMAIL_KEY = 'deskflow.console.email';
+/** An access token this close to expiring is refreshed before it is handed out (a WebSocket keeps using it). */
+const EXPIRY_MARGIN_MS = 60_000;
+
+/** The live-updates WebSocket's URL (ws: or wss: like the page). */
+export function liveUrl() {
+  const url = new URL('api/v1/live', API_ROOT);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  return url.href;
+}
 
 export class Problem extends Error {
   /** `body`: the problem document, or what stands in for one when the answer was not a problem. */
@@ -99,7 +108,7 @@ export function createSession() {
       return access !== null;
     },
     get user() {
-      return { email: sessionStorage.getItem(EMAIL_KEY) ?? '', role: claims.role ?? '', tenantId: claims.tid ?? '' };
+      return { id: claims.sub ?? '', email: sessionStorage.getItem(EMAIL_KEY) ?? '', role: claims.role ?? '', tenantId: claims.tid ?? '' };
     },
     onChange(listener) {
       listeners.add(listener);
@@ -134,9 +143,13 @@ export function createSession() {
       if (token) await call('POST', '/api/v1/auth/logout', { token }).catch(() => undefined);
     },
 
-    /** A current access token (e.g. for a WebSocket's first message), refreshed when there is none. */
+    /**
+     * A current access token (e.g. for a WebSocket's first message or its renew), refreshed when there is none or it
+     * expires within a minute: a WebSocket cannot answer a 401 by refreshing, it is closed at the token's expiry.
+     */
     async accessToken() {
-      if (!access) await refresh();
+      const expiresAt = typeof claims.exp === 'number' ? claims.exp * 1000 : 0;
+      if (!access || expiresAt - Date.now() < EXPIRY_MARGIN_MS) await refresh();
       return access;
     },
 

@@ -6,4 +6,6 @@
 export const VIEWS = [
   // `roles`: who sees the page (the API still decides what each call may do).
   { id: 'webhooks', title: 'Webhooks', roles: ['admin'], load: () => import('./views/webhooks.js') },
+  // After webhooks, so an admin still lands on webhooks; an agent lands here.
+  { id: 'queue', title: 'Queue', roles: ['admin', 'agent'], load: () => import('./views/queue.js') },
 ];

@@ -218,7 +218,7 @@ it('retries a dead delivery from the page; it is delivered with the same webhook
   }
 });
 
-it('a reload signs back in with the refresh token; signing out ends the session; an agent has no page yet', async () => {
+it('a reload signs back in with the refresh token; signing out ends the session; an agent lands on the Queue', async () => {
   await page.reload();
   await endpointRow(endpoints.main.id).waitFor();
   const refreshToken = await page.evaluate(() => (globalThis as any).sessionStorage.getItem('deskflow.console.refresh') as string | null);
@@ -233,12 +233,12 @@ it('a reload signs back in with the refresh token; signing out ends the session;
   const refused = await http(stack, 'POST', '/api/v1/auth/refresh', { body: { refresh_token: refreshToken } });
   expect(refused.status).toBe(401);
 
-  // An agent has no console page yet (the webhooks page is for admins): told so, and no menu.
+  // An agent's only page is the Queue (the webhooks page is for admins): no Webhooks in the menu.
   await page.fill('#login-email', acme.agent.email);
   await page.fill('#login-password', acme.agent.password);
   await page.click('button[type=submit]');
-  await page.getByText('The console has no page for the agent role yet.').waitFor();
-  await expect(page.locator('#nav').isHidden()).resolves.toBe(true);
+  await page.locator('#queue').waitFor();
+  await expect(page.locator('#nav .nav-link').allTextContents()).resolves.toEqual(['Queue']);
   await expect(page.locator('#account-name').textContent()).resolves.toBe(`${acme.agent.email} (agent)`);
 });
 
