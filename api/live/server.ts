@@ -30,6 +30,7 @@ import { sessionStore } from '../auth/sessions';
 import { SigningKeyRing } from '../auth/signing-keys';
 import { type AccessClaims, accessTokens } from '../auth/tokens';
 import { createFanout } from './fanout';
+import { SendQueue } from './send-queue';
 import { mayReceive, type Subscription } from './visibility';
 
 export const LIVE_PATH = '/api/v1/live';
@@ -104,11 +105,11 @@ export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
   const tokens = accessTokens(keys, { issuer: config.JWT_ISSUER, ttlMs: config.ACCESS_TOKEN_TTL });
   const sessions = sessionStore(redis, { refreshMs: config.REFRESH_TOKEN_TTL, sessionMs: config.SESSION_TTL });
   const verifyApiKey = apiKeyVerifier(apiKeyStore(deps.pool));
-  const fanout = createFanout(redis, log);
+  const window = liveWindowOf(config);
+  const fanout = createFanout(redis, log, window);
   const presence = presenceStore(redis, { ttlMs: config.LIVE_PRESENCE_TTL, typingTtlMs: config.LIVE_TYPING_TTL });
   const tickets = ticketStore(deps.pool);
   const users = userStore(deps.pool);
-  const window = liveWindowOf(config);
   const origins = new Set(
     config.CORS_ORIGINS.split(',')
       .map((o) => o.trim())
@@ -158,7 +159,7 @@ export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
     sub: Subscription = { queue: {}, tickets: new Set() };
     alive = true;
     /** While a resume replays the stream, live messages wait here (then only those after the replay are sent). */
-    private held: LiveBusMessage[] | null = null;
+    private held: (LiveBusMessage | { kind: 'gap' })[] | null = null;
     private lastSent: LiveEventId | null = null;
     private stopListening: (() => void) | null = null;
     /** Tickets this connection said it is on (left when it closes). */
@@ -169,18 +170,23 @@ export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
     private expiryTimer: NodeJS.Timeout | undefined;
     private closed = false;
 
-    constructor(readonly ws: WebSocket) {}
+    // A client that does not read is closed, never buffered without bound.
+    private outgoing: SendQueue;
 
-    send(message: ServerMessage): void {
+    constructor(readonly ws: WebSocket) {
+      this.outgoing = new SendQueue(ws, config.LIVE_MAX_BUFFER, () => this.close(LIVE_CLOSE.slowConsumer, 'slow consumer: the send buffer is full'));
+    }
+
+    /** `coalesceKey`: while the client is behind, a later message with the same key replaces this one. */
+    send(message: ServerMessage, coalesceKey?: string): void {
       if (this.closed || this.ws.readyState !== WebSocket.OPEN) return;
-      // A client that does not read is closed, never buffered without bound.
-      if (this.ws.bufferedAmount > config.LIVE_MAX_BUFFER) this.close(LIVE_CLOSE.slowConsumer, 'slow consumer: the send buffer is full');
-      else this.ws.send(JSON.stringify(message));
+      this.outgoing.push(JSON.stringify(message), coalesceKey);
     }
 
     close(code: number, reason: string): void {
       if (this.closed) return;
       this.closed = true;
+      this.outgoing.clear();
       this.ws.close(code, reason.slice(0, 120));
       // A peer that never answers the close (or never reads) is cut off; nothing more is queued for it meanwhile.
       setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS).unref();
@@ -259,17 +265,23 @@ export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
     }
 
     /** A message from the bus (or a replayed one): sent if this connection may see it, once, in id order. */
-    deliver(message: LiveBusMessage, replaying = false): void {
+    deliver(message: LiveBusMessage | { kind: 'gap' }, replaying = false): void {
       if (!this.auth || this.closed) return;
       if (this.held && !replaying) {
         this.held.push(message);
+        return;
+      }
+      if (message.kind === 'gap') {
+        this.send({ type: 'resync', reason: 'gap', last_event_id: null });
         return;
       }
       if (!mayReceive(this.auth.identity, this.sub, message)) return;
       if (message.kind === 'event') {
         if (this.lastSent && compareLiveIds(message.id, this.lastSent) <= 0) return; // seen in the replay already
         this.lastSent = message.id;
-        this.send({ type: 'event', id: message.id, event: message.event });
+        // A burst of updates of one ticket to a client that is behind collapses to the latest (send-queue.ts).
+        const key = message.event.type === 'ticket.updated' && message.ticket ? `updated:${message.ticket.id}` : undefined;
+        this.send({ type: 'event', id: message.id, event: message.event }, key);
       } else if (message.kind === 'presence') {
         this.send({ type: 'presence', ticket_id: message.ticket_id, viewers: message.viewers });
       } else {

@@ -4,8 +4,9 @@
  * draining, and the ways in (header, subprotocol, first message) and out (close codes).
  */
 import { randomUUID } from 'node:crypto';
+import { subscriberNameOf } from '../../api/live/fanout';
 import { LIVE_CLOSE } from '../../domain/live';
-import { publishLiveEvent } from '../../platform/live-bus';
+import { compareLiveIds, publishLiveEvent } from '../../platform/live-bus';
 import { createTenant, http, login, startStack, type Tenant, type TestStack } from '../support/stack';
 import { connectLive, type LiveTestClient, typesOf } from './support';
 
@@ -142,27 +143,56 @@ it('logging out (the session ends, the token is revoked) closes the socket with 
   await expect(connectLive(a, session.token)).rejects.toMatchObject({ status: 401 });
 });
 
+/** Large live events straight on the bus (the worker's path, without making the changes): `ticketOf(n)` names each one's ticket. */
+async function flood(tenantId: string, count: number, bytes: number, type: string, ticketOf: (n: number) => string): Promise<void> {
+  for (let n = 0; n < count; n++) {
+    const ticketId = ticketOf(n);
+    await publishLiveEvent(
+      a.redis,
+      tenantId,
+      {
+        audience: 'tickets',
+        ticket: { id: ticketId, status: 'open', assignee_id: null, group_id: null, was: null },
+        internal: false,
+        event: { type, timestamp: new Date().toISOString(), data: { ticket_id: ticketId, n, padding: 'x'.repeat(bytes) } },
+      },
+      { events: 1000, ms: 300_000 },
+    );
+  }
+}
+const socketOf = (c: LiveTestClient) => (c.ws as unknown as { _socket: import('node:net').Socket })._socket;
+
 it('a deliberately slow consumer is closed with 4008 without affecting the others', async () => {
   const slowco = await createTenant(a, 'Slowco'); // its own stream: the large events below stay out of Acme's window
   const slow = await live(a, slowco.agent.token);
   const healthy = await live(a, slowco.admin.token);
   // The slow one stops reading: its socket is paused, so the kernel's buffers fill and then the server's.
-  const socketOf = (c: LiveTestClient) => (c.ws as unknown as { _socket: import('node:net').Socket })._socket;
   socketOf(slow).pause();
-  const ticketId = randomUUID();
-  const record = (n: number) => ({
-    audience: 'tickets' as const,
-    ticket: { id: ticketId, status: 'open', assignee_id: null, group_id: null, was: null },
-    internal: false,
-    event: { type: 'ticket.updated', timestamp: new Date().toISOString(), data: { ticket_id: ticketId, n, padding: 'x'.repeat(100 * 1024) } },
-  });
-  const total = 200; // 20 MB in all: past any loopback socket buffer, far past the 64 KiB bound
-  for (let n = 0; n < total; n++) await publishLiveEvent(a.redis, slowco.id, record(n), { events: 1000, ms: 300_000 });
-  socketOf(slow).resume(); // it reads again: what was queued before the close, then the close frame
+  const total = 200; // 20 MB of distinct tickets' events (nothing to collapse): past any loopback socket buffer and the bound
+  const tickets = Array.from({ length: total }, () => randomUUID());
+  await flood(slowco.id, total, 100 * 1024, 'ticket.created', (n) => tickets[n]!);
+  socketOf(slow).resume(); // it reads again: what was sent before the close, then the close frame
   await healthy.waitFor((m) => m.type === 'event' && m.event.data.n === total - 1, 30_000);
-  expect(healthy.events().filter((e) => e.event.data.ticket_id === ticketId)).toHaveLength(total);
+  expect(healthy.events().map((e) => e.event.data.ticket_id)).toEqual(tickets);
   expect((await slow.closed).code).toBe(LIVE_CLOSE.slowConsumer);
   expect(slow.events().length).toBeLessThan(total); // cut off, not fed everything
+}, 60_000);
+
+it('a burst of updates of one ticket to a client that is behind collapses to the latest, in order, and keeps it connected', async () => {
+  const burstco = await createTenant(a, 'Burstco');
+  const behind = await live(a, burstco.agent.token);
+  socketOf(behind).pause();
+  const ticketId = randomUUID();
+  const total = 1000; // 20 MB of updates of one ticket
+  await flood(burstco.id, total, 20 * 1024, 'ticket.updated', () => ticketId);
+  socketOf(behind).resume();
+  await behind.waitFor((m) => m.type === 'event' && m.event.data.n === total - 1, 30_000);
+  const ns = behind.events().map((e) => e.event.data.n as number);
+  expect(ns.length).toBeLessThan(total); // collapsed…
+  expect(ns).toEqual([...ns].sort((x, y) => x - y)); // …in order…
+  const ids = behind.events().map((e) => e.id);
+  expect(ids).toEqual([...ids].sort((x, y) => compareLiveIds(x, y)));
+  expect(behind.ws.readyState).toBe(behind.ws.OPEN); // …and not a slow consumer: its memory stayed bounded
 }, 60_000);
 
 it('a draining node tells its clients to reconnect (1012); resuming on the other node loses nothing', async () => {
@@ -320,4 +350,26 @@ it('agents online and away reach the tenant', async () => {
   await watcher.waitFor((m) => m.type === 'agent_status' && m.user_id === acme.agentId && m.status === 'away');
   agent.ws.terminate();
   await watcher.waitFor((m) => m.type === 'agent_status' && m.user_id === acme.agentId && m.status === 'offline');
+});
+
+it("a node's Redis subscriber connection killed: it reconnects and its clients miss nothing", async () => {
+  const c = await live(a, acme.agent.token);
+  const before = await createTicket(acme, 'before the kill');
+  await c.waitFor(isEventOf(before, 'ticket.created'));
+  // Kill this run's live subscribers (by their connection name), not anyone else's, then publish at once: these land
+  // while they are reconnecting, so pub/sub alone would lose them.
+  const name = subscriberNameOf(a.redis);
+  const list = (await a.redis.call('CLIENT', 'LIST', 'TYPE', 'pubsub')) as string;
+  const ids = list
+    .split('\n')
+    .filter((line) => line.includes(` name=${name} `))
+    .map((line) => /(?:^|\s)id=(\d+)/.exec(line)?.[1])
+    .filter((id): id is string => Boolean(id));
+  expect(ids.length).toBeGreaterThanOrEqual(1);
+  for (const id of ids) await a.redis.call('CLIENT', 'KILL', 'ID', id);
+  const during = Array.from({ length: 5 }, (): string => randomUUID());
+  await flood(acme.id, during.length, 10, 'ticket.created', (n) => during[n]!);
+  for (const id of during) await c.waitFor((m) => m.type === 'event' && m.event.data.ticket_id === id, 15_000);
+  const seen = c.events().map((e) => e.event.data.ticket_id);
+  expect(seen.filter((id) => during.includes(id as string))).toEqual(during); // each once, in order
 });
