@@ -23,6 +23,13 @@ function inQueue(filter: QueueFilter, t: Pick<TicketFacts, 'status' | 'assignee_
   return true;
 }
 
+/** An escalation that notifies this user (as the assignee or by name) reaches them whatever their filter. */
+function addressedTo(event: { type: string; data: Record<string, unknown> }, userId: string | null): boolean {
+  if (userId === null || event.type !== 'sla.escalated') return false;
+  const notify = (event.data.details as { notify?: { assignee_id?: string | null; user_ids?: string[] } | null } | undefined)?.notify;
+  return Boolean(notify && (notify.assignee_id === userId || notify.user_ids?.includes(userId)));
+}
+
 /** Users see internal notes (they work the tickets); API keys never do; webhook notices need webhooks:manage. */
 export function mayReceive(identity: Identity, sub: Subscription, message: LiveBusMessage): boolean {
   if (message.kind === 'agent_status') return true;
@@ -32,9 +39,9 @@ export function mayReceive(identity: Identity, sub: Subscription, message: LiveB
   if (message.internal && identity.credential.kind !== 'user') return false;
   const ticket = message.ticket;
   if (!ticket) return false;
-  if (sub.tickets.has(ticket.id)) return true;
-  if (sub.queue === null) return false;
   const userId = identity.credential.kind === 'user' ? identity.credential.userId : null;
+  if (sub.tickets.has(ticket.id) || addressedTo(message.event, userId)) return true;
+  if (sub.queue === null) return false;
   // A ticket that just left the filter (closed, reassigned) is sent once more, so a queue view can drop it.
   return inQueue(sub.queue, ticket, userId) || (ticket.was !== null && inQueue(sub.queue, ticket.was, userId));
 }

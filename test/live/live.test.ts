@@ -373,3 +373,33 @@ it("a node's Redis subscriber connection killed: it reconnects and its clients m
   const seen = c.events().map((e) => e.event.data.ticket_id);
   expect(seen.filter((id) => during.includes(id as string))).toEqual(during); // each once, in order
 });
+
+it('an SLA escalation that notifies an agent reaches that agent whatever their queue filter, and no other filtered-out agent', async () => {
+  const slaco = await createTenant(a, 'Slaco');
+  const policy = await http(a, 'POST', '/api/v1/sla-policies', {
+    headers: slaco.admin.headers,
+    body: {
+      position: 1,
+      name: 'Notify fast',
+      targets: { urgent: { first_reply: 4 / 60 } },
+      escalation_rules: [{ id: 'tell-agent', trigger: { type: 'warning', percent: 50 }, actions: [{ type: 'notify', user_ids: [slaco.agentId] }] }],
+    },
+  });
+  expect(policy.status).toBe(201);
+  const addressed = await live(a, slaco.agent.token);
+  const bystander = await live(b, slaco.admin.token);
+  // Both look only at their own tickets; the new ticket is nobody's.
+  for (const c of [addressed, bystander]) c.send({ type: 'subscribe', queue: { assignee_id: 'me' } });
+  const res = await http(a, 'POST', '/api/v1/tickets', {
+    headers: { ...slaco.headers, 'Idempotency-Key': randomUUID() },
+    body: { subject: 'Urgent', description: 'escalates', customer_id: slaco.customerId, priority: 'urgent' },
+  });
+  expect(res.status).toBe(201);
+  const escalated = await addressed.waitFor(isEventOf(res.body.id, 'sla.escalated'), 20_000);
+  expect((escalated as unknown as { event: { data: { details: { notify: { user_ids: string[] } } } } }).event.data.details.notify.user_ids).toEqual([
+    slaco.agentId,
+  ]);
+  await new Promise((r) => setTimeout(r, 300));
+  expect(typesOf(bystander, res.body.id)).toEqual([]);
+  expect(typesOf(addressed, res.body.id)).toEqual(['sla.escalated']); // the rest of the ticket stays out of the filter
+});
