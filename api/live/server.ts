@@ -26,6 +26,7 @@ import { presenceStore } from '../../stores/presence';
 import { ticketStore } from '../../stores/tickets';
 import { userStore } from '../../stores/users';
 import { apiKeyVerifier } from '../auth/authenticate';
+import { rateLimiters } from '../http/rate-limit';
 import { sessionStore } from '../auth/sessions';
 import { SigningKeyRing } from '../auth/signing-keys';
 import { type AccessClaims, accessTokens } from '../auth/tokens';
@@ -36,6 +37,8 @@ import { mayReceive, type Subscription } from './visibility';
 export const LIVE_PATH = '/api/v1/live';
 export const LIVE_PROTOCOL = 'deskflow.v1';
 const BEARER_PROTOCOL = 'bearer.';
+/** Client messages per connection per second; more closes it (1008). Presence repeats every ~20 s; this is slack. */
+const MAX_MESSAGES_PER_SECOND = 50;
 /** How long a closing connection may take to read what was sent before its close frame. */
 const CLOSE_GRACE_MS = 10_000;
 
@@ -65,6 +68,8 @@ class LiveError extends Error {
   constructor(
     readonly code: number,
     message: string,
+    /** The status when refused on the upgrade, before any socket. */
+    readonly httpStatus = 401,
   ) {
     super(message);
   }
@@ -80,6 +85,20 @@ function originAllowed(req: IncomingMessage, allowed: Set<string>): boolean {
   } catch {
     return false;
   }
+}
+
+/** The client's address, as Express's `trust proxy` with a hop count reads it (per-source budgets). */
+function sourceOf(req: IncomingMessage, trustedProxies: number): string {
+  const peer = req.socket.remoteAddress ?? 'unknown';
+  if (trustedProxies <= 0) return peer;
+  const chain = [
+    ...String(req.headers['x-forwarded-for'] ?? '')
+      .split(',')
+      .map((a) => a.trim())
+      .filter(Boolean),
+    peer,
+  ];
+  return chain[Math.max(0, chain.length - 1 - trustedProxies)] ?? peer;
 }
 
 /** The bearer token of an upgrade (header or subprotocol), if any; never logged. */
@@ -105,6 +124,11 @@ export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
   const tokens = accessTokens(keys, { issuer: config.JWT_ISSUER, ttlMs: config.ACCESS_TOKEN_TTL });
   const sessions = sessionStore(redis, { refreshMs: config.REFRESH_TOKEN_TTL, sessionMs: config.SESSION_TTL });
   const verifyApiKey = apiKeyVerifier(apiKeyStore(deps.pool));
+  const apiKeyFailures = rateLimiters(redis).failures({
+    name: 'api-key-failures-ip',
+    points: config.API_KEY_FAILURES_PER_IP,
+    windowSec: Math.ceil(config.LOGIN_WINDOW / 1000),
+  });
   const window = liveWindowOf(config);
   const fanout = createFanout(redis, log, window);
   const presence = presenceStore(redis, { ttlMs: config.LIVE_PRESENCE_TTL, typingTtlMs: config.LIVE_TYPING_TTL });
@@ -125,9 +149,21 @@ export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
   const perUser = new Map<string, number>();
   let draining = false;
 
-  async function authenticate(token: string): Promise<Authenticated> {
+  async function authenticate(token: string, source: string): Promise<Authenticated> {
     try {
-      if (looksLikeApiKey(token)) return { identity: await verifyApiKey(token), claims: null, apiKey: token };
+      if (looksLikeApiKey(token)) {
+        // The same per-source budget of failed API-key authentications as the REST API (no guessing over sockets).
+        if ((await apiKeyFailures.count(source)) >= config.API_KEY_FAILURES_PER_IP)
+          throw new LiveError(LIVE_CLOSE.unauthenticated, 'too many failed API-key authentications from this address; try later', 429);
+        return {
+          identity: await verifyApiKey(token).catch(async (err) => {
+            if (err instanceof DeskflowError && err.code === 'unauthenticated') await apiKeyFailures.record(source);
+            throw err;
+          }),
+          claims: null,
+          apiKey: token,
+        };
+      }
       const claims = await tokens.verify(token);
       if (!(await sessions.accessAllowed(claims))) throw new LiveError(LIVE_CLOSE.revoked, 'the session has ended or the token was revoked');
       const identity: Identity = {
@@ -173,7 +209,10 @@ export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
     // A client that does not read is closed, never buffered without bound.
     private outgoing: SendQueue;
 
-    constructor(readonly ws: WebSocket) {
+    constructor(
+      readonly ws: WebSocket,
+      readonly source: string,
+    ) {
       this.outgoing = new SendQueue(ws, config.LIVE_MAX_BUFFER, () => this.close(LIVE_CLOSE.slowConsumer, 'slow consumer: the send buffer is full'));
     }
 
@@ -293,9 +332,9 @@ export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
       switch (message.type) {
         case 'auth':
           if (this.auth) throw new DeskflowError('validation_failed', 'already authenticated');
-          return this.start(await authenticate(message.token), message.last_event_id);
+          return this.start(await authenticate(message.token, this.source), message.last_event_id);
         case 'renew': {
-          const next = await authenticate(message.token);
+          const next = await authenticate(message.token, this.source);
           const current = this.auth!.identity;
           if (next.identity.tenantId !== current.tenantId || next.identity.actor.id !== current.actor.id || !next.claims)
             throw new DeskflowError('validation_failed', 'renew needs an access token of the same user');
@@ -373,8 +412,8 @@ export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
     }
   }
 
-  wss.on('connection', (ws: WebSocket, _req: IncomingMessage, preAuth: Authenticated | null) => {
-    const conn = new Connection(ws);
+  wss.on('connection', (ws: WebSocket, req: IncomingMessage, preAuth: Authenticated | null) => {
+    const conn = new Connection(ws, sourceOf(req, config.TRUST_PROXY));
     open.add(conn);
     ws.on('pong', () => {
       conn.alive = true;
@@ -386,7 +425,16 @@ export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
     ws.on('error', () => undefined); // a broken socket ends in 'close'
     // Messages are handled one at a time, in order (a subscribe after an auth applies after it).
     let queue = Promise.resolve();
+    let windowStart = Date.now();
+    let inWindow = 0;
     ws.on('message', (data: RawData, isBinary: boolean) => {
+      // A flood of client messages (each may cost a Redis call) is a policy violation, not something to queue.
+      const now = Date.now();
+      if (now - windowStart >= 1000) {
+        windowStart = now;
+        inWindow = 0;
+      }
+      if (++inWindow > MAX_MESSAGES_PER_SECOND) return conn.close(LIVE_CLOSE.policy, `more than ${MAX_MESSAGES_PER_SECOND} messages per second`);
       queue = queue.then(async () => {
         let parsed: ClientMessage;
         try {
@@ -427,8 +475,8 @@ export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
     const token = upgradeToken(req);
     const accept = (auth: Authenticated | null) => wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req, auth));
     if (!token) return accept(null);
-    authenticate(token).then(accept, (err) => {
-      if (err instanceof LiveError) return reject(socket, 401, 'Unauthorized', err.message);
+    authenticate(token, sourceOf(req, config.TRUST_PROXY)).then(accept, (err) => {
+      if (err instanceof LiveError) return reject(socket, err.httpStatus, err.httpStatus === 429 ? 'Too Many Requests' : 'Unauthorized', err.message);
       log.warn({ err }, 'live authentication failed');
       reject(socket, 503, 'Service Unavailable', 'authentication is unavailable; try again');
     });

@@ -3,9 +3,10 @@
  * the events: fan-out across nodes, tenant isolation, internal notes, resume, revocation, slow consumers, a node
  * draining, and the ways in (header, subprotocol, first message) and out (close codes).
  */
-import { randomUUID } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import { subscriberNameOf } from '../../api/live/fanout';
 import { LIVE_CLOSE } from '../../domain/live';
+import { mintApiKey } from '../../platform/api-keys';
 import { compareLiveIds, publishLiveEvent } from '../../platform/live-bus';
 import { createTenant, http, login, startStack, type Tenant, type TestStack } from '../support/stack';
 import { connectLive, type LiveTestClient, typesOf } from './support';
@@ -283,6 +284,32 @@ describe('ways in and out', () => {
     fifth.send({ type: 'auth', token: session.token });
     expect((await fifth.closed).code).toBe(LIVE_CLOSE.tooManyConnections);
     for (const c of open) c.close();
+  });
+
+  it('guessing API keys over sockets spends the same per-address budget as REST; a message flood closes with 1008', async () => {
+    // Behind one trusted proxy, from an address of this test's own (the budget is shared by every stack of the run).
+    const strict = await startStack({ ...NODE_SETTINGS, API_KEY_FAILURES_PER_IP: '3', TRUST_PROXY: '1' });
+    const from = { 'X-Forwarded-For': `10.${randomInt(256)}.${randomInt(256)}.${randomInt(1, 255)}` };
+    try {
+      const guess = () => mintApiKey().token; // well-formed, unknown
+      for (let i = 0; i < 3; i++) await expect(connectLive(strict, guess(), { headers: from })).rejects.toMatchObject({ status: 401 });
+      const key = await http(strict, 'POST', '/api/v1/api-keys', {
+        headers: { ...acme.admin.headers, 'Idempotency-Key': randomUUID() },
+        body: { name: 'after the guesses', scopes: ['tickets:read'] },
+      });
+      // Spent: even a valid key from this address is refused until the window passes (over REST too).
+      await expect(connectLive(strict, key.body.token as string, { headers: from })).rejects.toMatchObject({ status: 429 });
+      expect((await http(strict, 'GET', '/api/v1/tickets', { headers: { ...from, Authorization: `Bearer ${key.body.token}` } })).status).toBe(429);
+      // Another address is not affected.
+      const elsewhere = await live(strict, key.body.token as string, { headers: { 'X-Forwarded-For': '10.255.255.1' } });
+      expect(elsewhere.ws.readyState).toBe(elsewhere.ws.OPEN);
+      elsewhere.ws.terminate();
+    } finally {
+      await strict.close();
+    }
+    const flooder = await live(a, acme.agent.token);
+    for (let i = 0; i < 60; i++) flooder.send({ type: 'unsubscribe', tickets: [] });
+    expect((await flooder.closed).code).toBe(LIVE_CLOSE.policy);
   });
 
   it('an access token that expires without a renew closes the socket (4002); a renew over the socket keeps it open', async () => {

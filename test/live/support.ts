@@ -22,12 +22,14 @@ export interface ConnectOptions {
   via?: 'header' | 'protocol' | 'message' | 'none';
   lastEventId?: string;
   origin?: string;
+  /** More upgrade headers (e.g. X-Forwarded-For behind a trusted proxy). */
+  headers?: Record<string, string>;
 }
 
 /** Opens a connection; resolves once it is open (and, when a token was given, once `ready` arrived). */
 export async function connectLive(stack: Pick<TestStack, 'url'>, token: string | null, opts: ConnectOptions = {}): Promise<LiveTestClient> {
   const via = token === null ? 'none' : (opts.via ?? 'header');
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { ...opts.headers };
   if (via === 'header') headers.Authorization = `Bearer ${token}`;
   if (opts.origin) headers.Origin = opts.origin;
   const protocols = via === 'protocol' ? ['deskflow.v1', `bearer.${token}`] : ['deskflow.v1'];
