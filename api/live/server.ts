@@ -12,31 +12,21 @@ import type { Duplex } from 'node:stream';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
-import { ROLE_SCOPES, type Scope } from '../../domain/auth';
 import { DeskflowError } from '../../domain/errors';
-import type { Identity } from '../../domain/identity';
 import { ClientMessage, LIVE_CLOSE, type LiveEventId, type ServerMessage } from '../../domain/live';
-import { looksLikeApiKey } from '../../platform/api-keys';
 import type { Config } from '../../platform/config';
-import { createFieldCrypto } from '../../platform/field-crypto';
 import { compareLiveIds, eventsSince, type LiveBusMessage, liveWindowOf } from '../../platform/live-bus';
 import type { Logger } from '../../platform/logger';
-import { apiKeyStore } from '../../stores/api-keys';
 import { presenceStore } from '../../stores/presence';
 import { ticketStore } from '../../stores/tickets';
 import { userStore } from '../../stores/users';
-import { apiKeyVerifier } from '../auth/authenticate';
-import { rateLimiters } from '../http/rate-limit';
-import { sessionStore } from '../auth/sessions';
-import { SigningKeyRing } from '../auth/signing-keys';
-import { type AccessClaims, accessTokens } from '../auth/tokens';
+import { type Authenticated, LiveError, liveCredentials, originAllowed, sourceOf, upgradeToken } from './credentials';
 import { createFanout } from './fanout';
 import { SendQueue } from './send-queue';
 import { mayReceive, type Subscription } from './visibility';
 
 export const LIVE_PATH = '/api/v1/live';
 export const LIVE_PROTOCOL = 'deskflow.v1';
-const BEARER_PROTOCOL = 'bearer.';
 /** Client messages per connection per second; more closes it (1008). Presence repeats every ~20 s; this is slack. */
 const MAX_MESSAGES_PER_SECOND = 50;
 /** How long a closing connection may take to read what was sent before its close frame. */
@@ -56,60 +46,6 @@ export interface LiveServer {
   drain(timeoutMs?: number): Promise<void>;
 }
 
-interface Authenticated {
-  identity: Identity;
-  /** Access-token claims (users); null for API keys. */
-  claims: AccessClaims | null;
-  /** The API key itself, checked again at every recheck (kept in memory only). */
-  apiKey: string | null;
-}
-
-class LiveError extends Error {
-  constructor(
-    readonly code: number,
-    message: string,
-    /** The status when refused on the upgrade, before any socket. */
-    readonly httpStatus = 401,
-  ) {
-    super(message);
-  }
-}
-
-/** Allowed browser origins: the API's own (same host) and CORS_ORIGINS. A client without Origin is not a browser. */
-function originAllowed(req: IncomingMessage, allowed: Set<string>): boolean {
-  const origin = req.headers.origin;
-  if (origin === undefined) return true;
-  if (allowed.has(origin)) return true;
-  try {
-    return new URL(origin).host === req.headers.host;
-  } catch {
-    return false;
-  }
-}
-
-/** The client's address, as Express's `trust proxy` with a hop count reads it (per-source budgets). */
-function sourceOf(req: IncomingMessage, trustedProxies: number): string {
-  const peer = req.socket.remoteAddress ?? 'unknown';
-  if (trustedProxies <= 0) return peer;
-  const chain = [
-    ...String(req.headers['x-forwarded-for'] ?? '')
-      .split(',')
-      .map((a) => a.trim())
-      .filter(Boolean),
-    peer,
-  ];
-  return chain[Math.max(0, chain.length - 1 - trustedProxies)] ?? peer;
-}
-
-/** The bearer token of an upgrade (header or subprotocol), if any; never logged. */
-function upgradeToken(req: IncomingMessage): string | null {
-  const header = /^Bearer ([\x21-\x7e]{1,4096})$/.exec(req.headers.authorization ?? '');
-  if (header) return header[1]!;
-  const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
-  const bearer = offered.find((p) => p.startsWith(BEARER_PROTOCOL));
-  return bearer ? bearer.slice(BEARER_PROTOCOL.length) || null : null;
-}
-
 function reject(socket: Duplex, status: number, title: string, detail: string): void {
   const body = JSON.stringify({ type: 'about:blank', title, status, detail });
   socket.end(
@@ -119,16 +55,7 @@ function reject(socket: Duplex, status: number, title: string, detail: string): 
 
 export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
   const { config, redis, log } = deps;
-  const crypto = createFieldCrypto(config);
-  const keys = new SigningKeyRing(deps.pool, crypto, config.SIGNING_KEY_ROTATION);
-  const tokens = accessTokens(keys, { issuer: config.JWT_ISSUER, ttlMs: config.ACCESS_TOKEN_TTL });
-  const sessions = sessionStore(redis, { refreshMs: config.REFRESH_TOKEN_TTL, sessionMs: config.SESSION_TTL });
-  const verifyApiKey = apiKeyVerifier(apiKeyStore(deps.pool));
-  const apiKeyFailures = rateLimiters(redis).failures({
-    name: 'api-key-failures-ip',
-    points: config.API_KEY_FAILURES_PER_IP,
-    windowSec: Math.ceil(config.LOGIN_WINDOW / 1000),
-  });
+  const { authenticate, stillValid } = liveCredentials(deps);
   const window = liveWindowOf(config);
   const fanout = createFanout(redis, log, window);
   const presence = presenceStore(redis, { ttlMs: config.LIVE_PRESENCE_TTL, typingTtlMs: config.LIVE_TYPING_TTL });
@@ -148,47 +75,6 @@ export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
   const open = new Set<Connection>();
   const perUser = new Map<string, number>();
   let draining = false;
-
-  async function authenticate(token: string, source: string): Promise<Authenticated> {
-    try {
-      if (looksLikeApiKey(token)) {
-        // The same per-source budget of failed API-key authentications as the REST API (no guessing over sockets).
-        if ((await apiKeyFailures.count(source)) >= config.API_KEY_FAILURES_PER_IP)
-          throw new LiveError(LIVE_CLOSE.unauthenticated, 'too many failed API-key authentications from this address; try later', 429);
-        return {
-          identity: await verifyApiKey(token).catch(async (err) => {
-            if (err instanceof DeskflowError && err.code === 'unauthenticated') await apiKeyFailures.record(source);
-            throw err;
-          }),
-          claims: null,
-          apiKey: token,
-        };
-      }
-      const claims = await tokens.verify(token);
-      if (!(await sessions.accessAllowed(claims))) throw new LiveError(LIVE_CLOSE.revoked, 'the session has ended or the token was revoked');
-      const identity: Identity = {
-        tenantId: claims.tid,
-        actor: { type: 'agent', id: claims.sub },
-        scopes: new Set<Scope>(ROLE_SCOPES[claims.role]),
-        credential: { kind: 'user', userId: claims.sub, role: claims.role, sessionId: claims.sid, jti: claims.jti, exp: claims.exp },
-      };
-      return { identity, claims, apiKey: null };
-    } catch (err) {
-      if (err instanceof LiveError) throw err;
-      if (err instanceof DeskflowError && err.code === 'unauthenticated') throw new LiveError(LIVE_CLOSE.unauthenticated, err.message);
-      throw err;
-    }
-  }
-
-  /** Still allowed to listen? (session alive, token not revoked, access unchanged; an API key not revoked) */
-  async function stillValid(auth: Authenticated): Promise<boolean> {
-    if (auth.apiKey)
-      return verifyApiKey(auth.apiKey).then(
-        () => true,
-        (err) => (err instanceof DeskflowError && err.code === 'unauthenticated' ? false : Promise.reject(err)),
-      );
-    return sessions.accessAllowed(auth.claims!);
-  }
 
   class Connection {
     auth: Authenticated | null = null;
