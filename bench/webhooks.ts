@@ -46,20 +46,19 @@ import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
 import { customerStore } from '../stores/customers';
 import { userStore } from '../stores/users';
-import { loadConfig } from '../platform/config';
-import { dropDatabase } from '../platform/db';
 import { createFieldCrypto } from '../platform/field-crypto';
-import { startTemporalDevServer } from '../platform/temporal-dev-server';
-import { freePort, runTs } from '../test/support/processes';
+import { freePort } from '../test/support/processes';
 import { login, operatorOf } from '../test/support/stack';
 import { webhookDeliveryWorkflowId } from '../workflows/webhook-delivery-contract';
 import { BARE_BATCH_WORKFLOW_TYPE, BARE_ONE_WORKFLOW_TYPE, type BarePost } from './baselines/webhook-contract';
-import { type Cleanup, deleteRedisKeys, must, numberEnv, requireServices, runBench, withDatabase, writeSection } from './lib/harness';
-import { postJson } from './lib/load';
+import { type Cleanup, numberEnv, requireServices, runBench, writeSection } from './lib/harness';
+import { openLoop, postJson } from './lib/load';
 import { describeMachine, loadAverage, type Machine } from './lib/machine';
 import { type PhaseUsage, ProcSampler } from './lib/proc-sampler';
+import { scratchNames, startScratch } from './lib/scratch';
 import { serviceGroup, waitForHttp } from './lib/services';
-import { median, percentile } from './lib/stats';
+import { table } from './lib/report';
+import { latencyFigures, median, rateWithin } from './lib/stats';
 
 const TAG = 'bench-webhooks';
 const RESULTS_FILE = path.join(__dirname, 'RESULTS.md');
@@ -67,7 +66,6 @@ const BEGIN = '<!-- bench-webhooks:begin -->';
 const END = '<!-- bench-webhooks:end -->';
 const PREAMBLE = '# Deskflow benchmark results\n\n';
 const WORKER_READY = "state: 'RUNNING'";
-const RAISED_LIMIT = '100000000';
 const TARGET_RATE = 300;
 const TARGET_P99_MS = 1000;
 /** After a step's load ends, its deliveries get this long to arrive (then the missing ones are counted). */
@@ -236,56 +234,6 @@ interface StepResult {
   failing?: { attempts: number; dead: number; outstanding: number };
 }
 
-function latencyFigures(latencies: number[]) {
-  const sorted = Float64Array.from(latencies).sort();
-  return {
-    p50: percentile(sorted, 50),
-    p95: percentile(sorted, 95),
-    p99: percentile(sorted, 99),
-    max: sorted.length ? sorted[sorted.length - 1]! : Number.NaN,
-  };
-}
-
-/** Receipts per second among `times` (epoch ms) within [from, to]. */
-function rateWithin(times: Iterable<number>, from: number, to: number): number {
-  let n = 0;
-  for (const t of times) if (t >= from && t <= to) n++;
-  return to > from ? (n * 1000) / (to - from) : Number.NaN;
-}
-
-// ---- open-loop pacing --------------------------------------------------------------------------------
-
-/** Calls `op(scheduledAt)` every 1000/`rate` ms for `seconds` (skipping while `maxInFlight` are running). */
-async function openLoop(rate: number, seconds: number, maxInFlight: number, op: (scheduledAt: number) => Promise<void>, health: () => void) {
-  const startedAt = Date.now();
-  const until = startedAt + seconds * 1000;
-  const inFlight = new Set<Promise<void>>();
-  let offered = 0;
-  let skipped = 0;
-  let errors = 0;
-  let firstError: string | undefined;
-  for (let next = startedAt; next < until; next += 1000 / rate) {
-    if (next > Date.now()) await sleep(next - Date.now());
-    health();
-    offered++;
-    if (inFlight.size >= maxInFlight) {
-      skipped++;
-      continue;
-    }
-    const p: Promise<void> = op(next)
-      .catch((err: unknown) => {
-        errors++;
-        firstError ??= err instanceof Error ? err.message : String(err);
-      })
-      .finally(() => inFlight.delete(p));
-    inFlight.add(p);
-  }
-  const endedAt = Date.now();
-  await Promise.all(inFlight);
-  if (errors > Math.max(5, offered * 0.01)) throw new Error(`${errors} of ${offered} load operations failed (first: ${firstError})`);
-  return { startedAt, endedAt, offered, skipped, errors, firstError };
-}
-
 // ---- the run -------------------------------------------------------------------------------------------
 
 /** The projection's fan-out (activities/projection.ts `hooks` and `deliveries`), for one event written directly. */
@@ -365,13 +313,8 @@ async function backendCpu(admin: pg.Pool, database: string): Promise<Map<number,
 
 async function main(cleanup: Cleanup): Promise<number> {
   const s = readSettings();
-  const base = loadConfig(process.env);
-  const runId = `${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
-  const databaseName = `deskflow_bench_wh_${runId}`;
-  const appDatabaseUrl = withDatabase(base.DATABASE_URL, databaseName);
-  const adminDatabaseUrl = withDatabase(base.DATABASE_ADMIN_URL, databaseName);
-  const serverUrl = withDatabase(base.DATABASE_ADMIN_URL, 'postgres');
-  const redisPrefix = `deskflow-bench-wh:${runId}:`;
+  const scratch = scratchNames('wh');
+  const { base, runId, databaseName, appDatabaseUrl, adminDatabaseUrl, serverUrl } = scratch;
   const taskQueue = `bench-wh-tickets-${runId}`;
   const webhookQueue = `bench-wh-webhooks-${runId}`;
   const bareQueue = `bench-wh-bare-${runId}`;
@@ -386,39 +329,11 @@ async function main(cleanup: Cleanup): Promise<number> {
   await receiver.start();
   cleanup.add('receiver', () => receiver.stop());
 
-  log('starting the Temporal dev server (in memory, headless)…');
-  const temporal = await must('Temporal dev server', async () => startTemporalDevServer({ port: await freePort() }));
-  cleanup.add('Temporal dev server', () => temporal.stop());
-  cleanup.add(`database ${databaseName}`, () => dropDatabase(adminDatabaseUrl));
-  cleanup.add(`Redis keys ${redisPrefix}*`, () => deleteRedisKeys(base.REDIS_URL, redisPrefix));
-
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    NODE_ENV: 'production',
-    LOG_LEVEL: 'warn',
-    HOST: '127.0.0.1',
-    DATABASE_URL: appDatabaseUrl,
-    DATABASE_ADMIN_URL: adminDatabaseUrl,
-    DATABASE_POOL_MAX: process.env.DATABASE_POOL_MAX ?? '20',
-    REDIS_URL: base.REDIS_URL,
-    REDIS_KEY_PREFIX: redisPrefix,
-    TEMPORAL_ADDRESS: temporal.address,
+  const { temporal, env, runConfig } = await startScratch(scratch, cleanup, log, s.timeoutS, {
     TEMPORAL_TASK_QUEUE: taskQueue,
     TEMPORAL_WEBHOOK_TASK_QUEUE: webhookQueue,
-    WORKER_METRICS_ADDRESS: '',
     WEBHOOK_ALLOW_LOOPBACK: 'true',
-    FIELD_ENCRYPTION_KEYS: `bench:${randomBytes(32).toString('base64')}`,
-    BLIND_INDEX_KEY: randomBytes(32).toString('base64'),
-    ACCESS_TOKEN_TTL: `${Math.max(3600, s.timeoutS + 600)}s`,
-    RATE_LIMIT_PER_MIN: RAISED_LIMIT,
-    LOGIN_ATTEMPTS_PER_IP: RAISED_LIMIT,
-    LOGIN_ATTEMPTS_PER_ACCOUNT: RAISED_LIMIT,
-    DEMO_SEED: 'false',
-  };
-  const runConfig = loadConfig(env);
-
-  log(`migrating ${databaseName} (as the owner)…`);
-  runTs('platform/cli/migrate.ts', env);
+  });
 
   const admin = new pg.Pool({ connectionString: adminDatabaseUrl, max: 8 });
   cleanup.add('owner pool', () => admin.end());
@@ -984,11 +899,6 @@ function describe(r: StepResult): string {
     `${fmtRate(r.rate)}/s (offered ${fmtRate(r.offered)}), ${r.received}/${r.expected} received, p50 ${ms(r.p50)} p95 ${ms(r.p95)} ` +
     `p99 ${ms(r.p99)} max ${ms(r.max)} ms, drain ${ms(r.drainMs)} ms, skipped ${r.skipped}, duplicates ${r.duplicates}${sla}${fail}`
   );
-}
-
-function table(head: string[], rows: string[][], leftColumns = 1): string {
-  const align = head.map((_, i) => (i < leftColumns ? ':--' : '--:'));
-  return [head, align, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
 }
 
 function render(r: {

@@ -102,3 +102,55 @@ export function postJson(agent: http.Agent, url: URL, headers: Record<string, st
     req.end(body);
   });
 }
+
+export interface OpenLoopResult {
+  startedAt: number;
+  endedAt: number;
+  offered: number;
+  /** Starts skipped because `maxInFlight` operations were running. */
+  skipped: number;
+  errors: number;
+  firstError?: string;
+}
+
+/**
+ * Calls `op(scheduledAt)` every 1000/`rate` ms for `seconds` (skipping while `maxInFlight` are running), then waits
+ * for those in flight. Throws when more than 1 % (at least 5) failed, unless `tolerateErrors` (a saturation step
+ * whose errors are a figure).
+ */
+export async function openLoop(
+  rate: number,
+  seconds: number,
+  maxInFlight: number,
+  op: (scheduledAt: number) => Promise<void>,
+  health: () => void,
+  { tolerateErrors = false } = {},
+): Promise<OpenLoopResult> {
+  const startedAt = Date.now();
+  const until = startedAt + seconds * 1000;
+  const inFlight = new Set<Promise<void>>();
+  let offered = 0;
+  let skipped = 0;
+  let errors = 0;
+  let firstError: string | undefined;
+  for (let next = startedAt; next < until; next += 1000 / rate) {
+    if (next > Date.now()) await sleep(next - Date.now());
+    health();
+    offered++;
+    if (inFlight.size >= maxInFlight) {
+      skipped++;
+      continue;
+    }
+    const p: Promise<void> = op(next)
+      .catch((err: unknown) => {
+        errors++;
+        firstError ??= err instanceof Error ? err.message : String(err);
+      })
+      .finally(() => inFlight.delete(p));
+    inFlight.add(p);
+  }
+  const endedAt = Date.now();
+  await Promise.all(inFlight);
+  if (!tolerateErrors && errors > Math.max(5, offered * 0.01)) throw new Error(`${errors} of ${offered} load operations failed (first: ${firstError})`);
+  return { startedAt, endedAt, offered, skipped, errors, ...(firstError === undefined ? {} : { firstError }) };
+}

@@ -59,7 +59,8 @@ function readStat(pid: number): Stat | undefined {
   }
 }
 
-function readRssKiB(pid: number): number {
+/** VmRSS of one process (KiB), 0 when it is gone. */
+export function readRssKiB(pid: number): number {
   try {
     const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) : 0;

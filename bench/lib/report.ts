@@ -218,3 +218,9 @@ export function writeResults(file: string, generated: string): void {
   const next = begin >= 0 && end >= 0 ? current.slice(0, begin) + block + current.slice(end + END.length) : `${current.trimEnd()}\n\n${block}\n`;
   writeFileSync(file, next);
 }
+
+/** A markdown table; the first `leftColumns` columns left-aligned, the others right-aligned. */
+export function table(head: string[], rows: string[][], leftColumns = 1): string {
+  const align = head.map((_, i) => (i < leftColumns ? ':--' : '--:'));
+  return [head, align, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
+}

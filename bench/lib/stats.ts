@@ -67,3 +67,21 @@ export function describeError(err: unknown): string {
   if (err instanceof Error) return `${err.name}: ${err.message}`.slice(0, 300);
   return String(err).slice(0, 300);
 }
+
+/** Nearest-rank p50/p95/p99 and the maximum of raw latencies (ms), in any order. */
+export function latencyFigures(latencies: readonly number[]) {
+  const sorted = Float64Array.from(latencies).sort();
+  return {
+    p50: percentile(sorted, 50),
+    p95: percentile(sorted, 95),
+    p99: percentile(sorted, 99),
+    max: sorted.length ? sorted[sorted.length - 1]! : Number.NaN,
+  };
+}
+
+/** Receipts per second among `times` (epoch ms) within [from, to]. */
+export function rateWithin(times: Iterable<number>, from: number, to: number): number {
+  let n = 0;
+  for (const t of times) if (t >= from && t <= to) n++;
+  return to > from ? (n * 1000) / (to - from) : Number.NaN;
+}
