@@ -88,7 +88,6 @@ export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
     private onTickets = new Set<string>();
     private status: 'online' | 'away' = 'online';
     private who: { tenantId: string; id: string; name: string } | null = null;
-    private recheckTimer: NodeJS.Timeout | undefined;
     private expiryTimer: NodeJS.Timeout | undefined;
     private closed = false;
 
@@ -126,7 +125,6 @@ export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
         throw new LiveError(LIVE_CLOSE.tooManyConnections, `at most ${config.LIVE_MAX_CONNECTIONS_PER_USER} live connections per user`);
       perUser.set(who, count + 1);
       this.auth = auth;
-      this.recheckTimer = setInterval(() => void this.recheck(), config.LIVE_AUTH_RECHECK);
       this.scheduleExpiry();
       this.held = lastEventId ? [] : null;
       this.stopListening = await fanout.listen(identity.tenantId, (m) => this.deliver(m));
@@ -134,10 +132,9 @@ export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
       const userId = identity.credential.kind === 'user' ? identity.credential.userId : null;
       this.send({ type: 'ready', user_id: userId, tenant_id: identity.tenantId, heartbeat_ms: config.LIVE_HEARTBEAT, token_expires_at: exp });
       if (lastEventId) await this.resume(lastEventId);
-      if (identity.credential.kind === 'user') {
-        const user = await this.user();
-        await presence.setStatus(user.tenantId, user.id, 'online', config.LIVE_PRESENCE_TTL);
-      }
+      // The user's first connection on this node says they are online (the rechecks keep it so).
+      if (identity.credential.kind === 'user' && count === 0)
+        await presence.setStatus(identity.tenantId, identity.credential.userId, 'online', config.LIVE_PRESENCE_TTL);
     }
 
     /** The connection's user (presence is for people: an API key gets a 400). */
@@ -162,14 +159,23 @@ export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
       );
     }
 
-    private async recheck(): Promise<void> {
-      if (!this.auth || this.closed) return;
+    /** Is the credential still good? (closes the connection when not) */
+    async recheck(): Promise<boolean> {
+      if (!this.auth || this.closed) return false;
       try {
-        if (!(await stillValid(this.auth))) return this.close(LIVE_CLOSE.revoked, 'the session has ended, the credential was revoked or its access changed');
-        if (this.who) await presence.setStatus(this.who.tenantId, this.who.id, this.status, config.LIVE_PRESENCE_TTL);
+        if (await stillValid(this.auth)) return true;
+        this.close(LIVE_CLOSE.revoked, 'the session has ended, the credential was revoked or its access changed');
       } catch (err) {
         log.warn({ err }, 'live credential recheck failed; checked again at the next interval');
       }
+      return false;
+    }
+
+    /** The user's status as this connection sees it (null for API keys). */
+    presenceOf(): { tenantId: string; userId: string; status: 'online' | 'away' } | null {
+      const credential = this.auth?.identity.credential;
+      if (credential?.kind !== 'user') return null;
+      return { tenantId: this.auth!.identity.tenantId, userId: credential.userId, status: this.status };
     }
 
     async resume(lastEventId: LiveEventId): Promise<void> {
@@ -260,9 +266,10 @@ export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
           return;
         }
         case 'status': {
-          const user = await this.user();
+          const user = this.presenceOf();
+          if (!user) throw new DeskflowError('validation_failed', 'presence and status are for users, not API keys');
           this.status = message.status;
-          await presence.setStatus(user.tenantId, user.id, message.status, config.LIVE_PRESENCE_TTL);
+          await presence.setStatus(user.tenantId, user.userId, message.status, config.LIVE_PRESENCE_TTL);
           return;
         }
       }
@@ -270,7 +277,6 @@ export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
 
     dispose(): void {
       this.closed = true;
-      clearInterval(this.recheckTimer);
       clearTimeout(this.expiryTimer);
       this.stopListening?.();
       const identity = this.auth?.identity;
@@ -279,11 +285,11 @@ export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
         const left = (perUser.get(who) ?? 1) - 1;
         if (left > 0) perUser.set(who, left);
         else perUser.delete(who);
-        const user = this.who;
+        const user = this.presenceOf();
         if (user) {
-          const gone = [...this.onTickets].map((ticketId) => presence.leave(user.tenantId, ticketId, user.id));
+          const gone = [...this.onTickets].map((ticketId) => presence.leave(user.tenantId, ticketId, user.userId));
           // Offline once no connection of the user is left on this node (another node's refreshes it within a recheck).
-          if (left <= 0) gone.push(presence.setStatus(user.tenantId, user.id, 'offline', 0).then(() => []));
+          if (left <= 0) gone.push(presence.setStatus(user.tenantId, user.userId, 'offline', 0).then(() => []));
           void Promise.allSettled(gone);
         }
       }
@@ -379,12 +385,28 @@ export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
     }
   }, config.LIVE_HEARTBEAT);
   heartbeat.unref();
+  // Every connection's credential is checked again, and each user's status refreshed once (online if any of their
+  // connections here says so), every LIVE_AUTH_RECHECK: one timer for the node, not one per connection.
+  const rechecks = setInterval(async () => {
+    const statuses = new Map<string, NonNullable<ReturnType<Connection['presenceOf']>>>();
+    await Promise.all(
+      [...open].map(async (conn) => {
+        const p = (await conn.recheck()) ? conn.presenceOf() : null;
+        const key = p && `${p.tenantId}:${p.userId}`;
+        if (p && key && statuses.get(key)?.status !== 'online') statuses.set(key, p);
+      }),
+    );
+    for (const p of statuses.values())
+      await presence.setStatus(p.tenantId, p.userId, p.status, config.LIVE_PRESENCE_TTL).catch((err) => log.warn({ err }, 'status refresh failed'));
+  }, config.LIVE_AUTH_RECHECK);
+  rechecks.unref();
   // Viewers that vanished without `left` (a closed laptop) are removed and announced within a second.
   const sweeper = setInterval(() => void presence.sweep().catch((err) => log.warn({ err }, 'presence sweep failed')), 1000);
   sweeper.unref();
   server.once('close', () => {
     clearInterval(heartbeat);
     clearInterval(sweeper);
+    clearInterval(rechecks);
     void fanout.close();
   });
 
@@ -401,6 +423,7 @@ export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
       for (const conn of open) conn.ws.terminate();
       clearInterval(heartbeat);
       clearInterval(sweeper);
+      clearInterval(rechecks);
       await fanout.close();
     },
   };
