@@ -127,7 +127,9 @@ export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
       this.auth = auth;
       this.scheduleExpiry();
       this.held = lastEventId ? [] : null;
-      this.stopListening = await fanout.listen(identity.tenantId, (m) => this.deliver(m));
+      const stop = await fanout.listen(identity.tenantId, (m) => this.deliver(m));
+      if (this.closed) return stop(); // it closed while subscribing: nothing to keep
+      this.stopListening = stop;
       const exp = auth.claims ? new Date(auth.claims.exp * 1000).toISOString() : null;
       const userId = identity.credential.kind === 'user' ? identity.credential.userId : null;
       this.send({ type: 'ready', user_id: userId, tenant_id: identity.tenantId, heartbeat_ms: config.LIVE_HEARTBEAT, token_expires_at: exp });
