@@ -88,6 +88,12 @@ export async function publishEphemeral(redis: Redis, tenantId: string, message: 
   await redis.publish(liveChannelOf(redis, tenantId), JSON.stringify(message));
 }
 
+/** The id of the tenant's newest kept event (where a client that resyncs carries on from), or null. */
+export async function newestLiveEventId(redis: Redis, tenantId: string): Promise<LiveEventId | null> {
+  const [newest] = await redis.xrevrange(liveStreamKey(tenantId), '+', '-', 'COUNT', 1);
+  return newest?.[0] ?? null;
+}
+
 /** Orders stream ids (`<ms>-<seq>`). */
 export function compareLiveIds(a: string, b: string): number {
   const [am = 0, as = 0] = a.split('-').map(Number);

@@ -15,7 +15,7 @@ import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import { DeskflowError } from '../../domain/errors';
 import { ClientMessage, LIVE_CLOSE, type LiveEventId, type ServerMessage } from '../../domain/live';
 import type { Config } from '../../platform/config';
-import { compareLiveIds, eventsSince, type LiveBusMessage, liveWindowOf } from '../../platform/live-bus';
+import { compareLiveIds, eventsSince, type LiveBusMessage, liveWindowOf, newestLiveEventId } from '../../platform/live-bus';
 import type { Logger } from '../../platform/logger';
 import { presenceStore } from '../../stores/presence';
 import { ticketStore } from '../../stores/tickets';
@@ -186,7 +186,10 @@ export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
       try {
         const missed = await eventsSince(redis, tenantId, lastEventId, window);
         if (missed === 'gap') {
-          this.send({ type: 'resync', reason: 'gap', last_event_id: null });
+          // Re-read over REST, then carry on from the newest event (it is in what REST shows).
+          const newest = await newestLiveEventId(redis, tenantId);
+          if (newest) this.lastSent = newest;
+          this.send({ type: 'resync', reason: 'gap', last_event_id: newest });
         } else {
           for (const record of missed) this.deliver({ kind: 'event', ...record }, true);
         }

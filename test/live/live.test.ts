@@ -129,9 +129,17 @@ it('a client reconnecting with its last id gets exactly the events it missed, on
   expect(new Set(ids).size).toBe(ids.length);
 });
 
-it('a last id older than the resume window gets `resync`', async () => {
+it('a last id older than the resume window gets `resync` naming the newest event to carry on from; live events follow', async () => {
+  const witness = await live(b, acme.admin.token);
+  const earlier = await createTicket(acme, 'kept in the window');
+  await witness.waitFor(isEventOf(earlier, 'ticket.created')); // the stream holds at least this one
   const c = await live(a, acme.agent.token, { via: 'message', lastEventId: `${Date.now() - 60 * 60 * 1000}-0` });
-  expect(await c.waitFor((m) => m.type === 'resync')).toMatchObject({ type: 'resync', reason: 'gap' });
+  const resync = await c.waitFor((m) => m.type === 'resync');
+  expect(resync).toMatchObject({ type: 'resync', reason: 'gap', last_event_id: expect.stringMatching(/^\d+-\d+$/) });
+  const ticketId = await createTicket(acme, 'after the resync');
+  const next = await c.waitFor(isEventOf(ticketId, 'ticket.created'));
+  expect(compareLiveIds((next as { id: string }).id, (resync as { last_event_id: string }).last_event_id)).toBeGreaterThan(0);
+  expect(c.events()).toHaveLength(1); // nothing older than the resync point
 });
 
 it('logging out (the session ends, the token is revoked) closes the socket with 4003', async () => {
