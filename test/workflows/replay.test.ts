@@ -1,5 +1,5 @@
 /**
- * Determinism: histories of ticket and rollout workflows replay with the current workflow code.
+ * Determinism: histories of ticket, rollout and webhook workflows replay with the current workflow code.
  *
  * `histories/*.json` were recorded by earlier workflow code (the runs a deployed worker may still
  * hold): a change to the workflows that alters the commands they produce fails here unless it is
@@ -9,46 +9,10 @@
  * To add fixtures for new paths, run this suite with RECORD_HISTORIES=1: the live histories are
  * written to `histories/` (existing files are kept; delete one to re-record it).
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import type { Client } from '@temporalio/client';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import { ticketWorkflowId } from '../../domain/ids';
-import { preloadModules, workflowsPath } from '../../workers/workflow-bundle';
 import { createPolicy, eventually, ofType, openTicket, timeline } from '../sla/support';
 import { createTenant, http, startStack, type Tenant, type TestStack } from '../support/stack';
-
-const FIXTURES = path.join(__dirname, 'histories');
-
-interface Recorded {
-  name: string;
-  workflowId: string;
-  /** Protobuf JSON, as `temporal workflow show --output json` writes it (what `historyFromJSON` reads). */
-  history: unknown;
-}
-
-// Bundled once for the suite: webpack is the slow part of a replay (tens of seconds on a loaded 2-core machine).
-let bundle: ReturnType<typeof bundleWorkflowCode> | undefined;
-
-/** Replays every history with one bundle of the workflow code; returns the names that failed, with why. */
-async function replayAll(recorded: Recorded[]): Promise<string[]> {
-  const failures: string[] = [];
-  bundle ??= bundleWorkflowCode({ workflowsPath, preloadModules });
-  const results = Worker.runReplayHistories(
-    { workflowBundle: await bundle },
-    recorded.map(({ name, history }) => ({ workflowId: name, history })),
-  );
-  for await (const { workflowId, error } of results) {
-    if (error) failures.push(`${workflowId}: ${error.message}`);
-  }
-  return failures;
-}
-
-async function record(temporal: Client, name: string, workflowId: string, runId?: string): Promise<Recorded> {
-  const history = await temporal.workflow.getHandle(workflowId, runId).fetchHistory();
-  return { name, workflowId, history: JSON.parse(historyToJSON(history)) };
-}
+import { fixtures, type Recorded, record, replayAll, saveRecorded } from './replay-support';
 
 /** The labels of the run's timers, as the Temporal UI shows them (the summary in each timer's user metadata). */
 function timerSummaries({ history }: Recorded): (string | null)[] {
@@ -58,14 +22,6 @@ function timerSummaries({ history }: Recorded): (string | null)[] {
     .map((e) => (e.userMetadata?.summary?.data ? (JSON.parse(Buffer.from(e.userMetadata.summary.data, 'base64').toString()) as string) : null));
 }
 const ISO = '\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z';
-
-const fixtures = (): Recorded[] =>
-  existsSync(FIXTURES)
-    ? readdirSync(FIXTURES)
-        .filter((f) => f.endsWith('.json'))
-        .sort()
-        .map((f) => JSON.parse(readFileSync(path.join(FIXTURES, f), 'utf8')) as Recorded)
-    : [];
 
 describe('histories recorded by earlier code', () => {
   const stored = fixtures();
@@ -80,6 +36,11 @@ describe('histories recorded by earlier code', () => {
         'ticket-policy-rollout',
         'sla-rollout',
         'ticket-deadline-refused',
+        // test/workflows/webhook-replay.test.ts
+        'webhook-delivery-retried',
+        'webhook-delivery-dead',
+        'webhook-redrive',
+        'webhook-retention',
       ]),
     );
   });
@@ -120,13 +81,7 @@ describe('histories recorded now', () => {
   }, 60_000);
   afterAll(async () => {
     await stack?.admin.query('DROP TRIGGER IF EXISTS refuse_for_replay ON ticket_events').catch(() => undefined);
-    if (process.env.RECORD_HISTORIES === '1') {
-      mkdirSync(FIXTURES, { recursive: true });
-      for (const r of recorded) {
-        const file = path.join(FIXTURES, `${r.name}.json`);
-        if (!existsSync(file)) writeFileSync(file, `${JSON.stringify(r)}\n`);
-      }
-    }
+    saveRecorded(recorded);
     await small?.close();
     await stack?.close();
   });
