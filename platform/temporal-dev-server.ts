@@ -32,6 +32,10 @@ export async function startTemporalDevServer(opts: DevServerOptions): Promise<De
   if (opts.dbFile) {
     mkdirSync(path.dirname(opts.dbFile), { recursive: true });
     args.push('--db-filename', opts.dbFile);
+    // SQLite's defaults (rollback journal, a sync per commit) saturated `npm start` below 20 writes/s (issue #12).
+    // WAL with synchronous=normal survives a crash of the process (nothing acknowledged is lost) but not of the
+    // machine's power: the last commits before a power cut may be lost. A production deployment runs a real cluster.
+    args.push('--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal');
   }
   for (const registration of searchAttributeRegistrations()) args.push('--search-attribute', registration);
   // Update-with-start and updates are how the API gets read-your-writes answers.

@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort, ROOT } from '../support/processes';
@@ -83,6 +83,8 @@ it('restarts a killed worker and API, and Ctrl-C leaves no process behind', asyn
   const apiPid = await until('the API', () => startedPid('api'));
   await until('readiness', ready);
   expect(await until('a first ticket', async () => ((await createTicket()) === 201 ? 201 : undefined))).toBe(201);
+  // The durable dev server writes ahead (WAL), not through a rollback journal synced at every commit (issue #12).
+  expect(existsSync(path.join(dataDir, 'temporal.sqlite-wal'))).toBe(true);
 
   let mark = output.length;
   process.kill(worker, 'SIGKILL');
