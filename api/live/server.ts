@@ -73,6 +73,16 @@ export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
     handleProtocols: (protocols) => (protocols.has(LIVE_PROTOCOL) ? LIVE_PROTOCOL : false),
   });
   const open = new Set<Connection>();
+  // An event's frame is serialised once for all the connections it goes to (the bus hands them the same object).
+  const frames = new WeakMap<object, string>();
+  const eventFrame = (message: Extract<LiveBusMessage, { kind: 'event' }>): string => {
+    let frame = frames.get(message);
+    if (frame === undefined) {
+      frame = JSON.stringify({ type: 'event', id: message.id, event: message.event } satisfies ServerMessage);
+      frames.set(message, frame);
+    }
+    return frame;
+  };
   const perUser = new Map<string, number>();
   let draining = false;
 
@@ -217,7 +227,8 @@ export function attachLiveServer(server: Server, deps: LiveDeps): LiveServer {
         this.lastSent = message.id;
         // A burst of updates of one ticket to a client that is behind collapses to the latest (send-queue.ts).
         const key = message.event.type === 'ticket.updated' && message.ticket ? `updated:${message.ticket.id}` : undefined;
-        this.send({ type: 'event', id: message.id, event: message.event }, key);
+        if (this.closed || this.ws.readyState !== WebSocket.OPEN) return;
+        this.outgoing.push(eventFrame(message), key);
       } else if (message.kind === 'presence') {
         this.send({ type: 'presence', ticket_id: message.ticket_id, viewers: message.viewers });
       } else {
