@@ -180,7 +180,9 @@ export function runBench(tag: string, main: (cleanup: Cleanup) => Promise<number
  * Replaces the text between `begin` and `end` in `file` (markers kept), leaving everything else as it is;
  * appends a marked block when the markers are missing, creates the file (with `preamble`) when it is.
  */
-export function writeSection(file: string, begin: string, end: string, generated: string, preamble: string): void {
+export function writeSection(target: string, begin: string, end: string, generated: string, preamble: string): void {
+  // BENCH_RESULTS_FILE sends a run's section elsewhere (a profiling run must not overwrite the recorded figures).
+  const file = process.env.BENCH_RESULTS_FILE || target;
   const block = `${begin}\n${generated}\n${end}`;
   if (!existsSync(file)) {
     writeFileSync(file, `${preamble}${block}\n`);

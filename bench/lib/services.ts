@@ -19,8 +19,8 @@ export interface Service {
 }
 
 /** `node --import tsx <entry>` from the repository root with `env`. */
-export function spawnTs(name: string, entry: string, env: NodeJS.ProcessEnv): Service {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, entry)], {
+export function spawnTs(name: string, entry: string, env: NodeJS.ProcessEnv, nodeArgs: string[] = []): Service {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(ROOT, entry)], {
     env,
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -98,13 +98,24 @@ export async function waitForHttp(service: Service, url: string, headers: Record
 }
 
 /**
+ * BENCH_CPU_PROFILE=worker,api (with BENCH_CPU_PROFILE_DIR) runs those services under `--cpu-prof`: each writes a
+ * V8 CPU profile into `<dir>/<name>/` when it exits (bench/profile.ts summarises it).
+ */
+function cpuProfileArgs(name: string): string[] {
+  const wanted = (process.env.BENCH_CPU_PROFILE ?? '').split(',').map((s) => s.trim());
+  const dir = process.env.BENCH_CPU_PROFILE_DIR;
+  // Node refuses --cpu-prof in NODE_OPTIONS: it goes on the command line.
+  return dir && wanted.includes(name) ? ['--cpu-prof', `--cpu-prof-dir=${path.join(dir, name)}`] : [];
+}
+
+/**
  * The services one bench run starts: each is stopped by `cleanup`, and `assertAllRunning` fails the run as soon
  * as one of them has died (a figure measured against a dead process would mean nothing).
  */
 export function serviceGroup(env: NodeJS.ProcessEnv, cleanup: Pick<Cleanup, 'add'>) {
   const services: Service[] = [];
   const start = (name: string, entry: string, extra: NodeJS.ProcessEnv = {}): Service => {
-    const service = spawnTs(name, entry, { ...env, ...extra });
+    const service = spawnTs(name, entry, { ...env, ...extra }, cpuProfileArgs(name));
     services.push(service);
     cleanup.add(`process ${name}`, () => service.stop());
     return service;
