@@ -3,7 +3,8 @@
  *
  * A ticket event is appended to its tenant's Redis stream (the resume window: the last LIVE_RESUME_EVENTS events, none
  * older than LIVE_RESUME_WINDOW) and published on the tenant's channel with the stream id, in one Lua call, so the
- * id a client sees live is the id it resumes from. Ephemeral messages (presence, agent status) are only published.
+ * id a client sees live is the id it resumes from. Ephemeral messages (presence, agent status) are only published
+ * (stores/presence.ts, in the same Lua call as the change they announce).
  * Stream keys get REDIS_KEY_PREFIX from ioredis; channel names carry it themselves (platform/channels.ts).
  */
 import type { Redis } from 'ioredis';
@@ -81,11 +82,6 @@ export async function publishLiveNotice(
 ): Promise<void> {
   const event = { type, timestamp: new Date().toISOString(), data };
   await publishLiveEvent(redis, tenantId, { audience: 'admins', ticket: null, internal: false, event }, window);
-}
-
-/** Publishes a message that is not kept (presence, agent status): a client that misses it re-reads the state. */
-export async function publishEphemeral(redis: Redis, tenantId: string, message: Exclude<LiveBusMessage, { kind: 'event' }>): Promise<void> {
-  await redis.publish(liveChannelOf(redis, tenantId), JSON.stringify(message));
 }
 
 /** The id of the tenant's newest kept event (where a client that resyncs carries on from), or null. */

@@ -84,6 +84,28 @@ export function time(iso) {
   return h('time', { datetime: d.toISOString(), title: d.toISOString() }, text);
 }
 
+/** A scrollable table with these column headings and body rows (the console's one table markup). */
+export function dataTable(headings, rows) {
+  return h(
+    'div',
+    { class: 'table-wrap' },
+    h(
+      'table',
+      { class: 'table' },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          headings.map((t) => h('th', { scope: 'col' }, t)),
+        ),
+      ),
+      h('tbody', {}, rows),
+    ),
+  );
+}
+
 /** A small coloured label: `kind` picks the colour (ok, warn, bad, info, off). */
 export function badge(text, kind) {
   return h('span', { class: `badge badge-${kind}` }, text);

@@ -8,7 +8,7 @@
  * that arrive while it is being read wait and are applied on top (a row never goes back to an older version).
  */
 import { liveUrl } from '../api.js';
-import { badge, h, replace, time } from '../dom.js';
+import { badge, dataTable, h, replace, time } from '../dom.js';
 import { LiveClient } from '../live-client.js';
 
 const OPEN_STATUSES = ['new', 'open', 'pending', 'on_hold'];
@@ -240,24 +240,7 @@ export function mount(container, { session, showProblem, clearProblem }) {
     for (const r of rows) r.live = false;
     replace(
       listBox,
-      h(
-        'div',
-        { class: 'table-wrap' },
-        h(
-          'table',
-          { class: 'table' },
-          h(
-            'thead',
-            {},
-            h(
-              'tr',
-              {},
-              ['Ticket', 'Status', 'Priority', 'Assignee', 'SLA', 'Viewing now', 'Updated'].map((t) => h('th', { scope: 'col' }, t)),
-            ),
-          ),
-          h('tbody', {}, body),
-        ),
-      ),
+      dataTable(['Ticket', 'Status', 'Priority', 'Assignee', 'SLA', 'Viewing now', 'Updated'], body),
       state.cursor ? h('button', { type: 'button', class: 'button more', on: { click: () => reload(true) } }, 'Show more tickets') : null,
     );
   }

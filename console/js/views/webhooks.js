@@ -3,7 +3,7 @@
  * (send a `webhook.test` event, rotate a secret and show the new one once, retry a dead delivery). Deliveries
  * still in flight are re-read until they settle: every 1.5 s, slowing to every 15 s while nothing changes.
  */
-import { badge, h, replace, time } from '../dom.js';
+import { badge, dataTable, h, replace, time } from '../dom.js';
 
 const POLL_MIN_MS = 1500;
 const POLL_MAX_MS = 15_000;
@@ -216,24 +216,7 @@ export function mount(container, { session, showProblem, clearProblem, notify })
     replace(
       endpointsBox,
       head,
-      h(
-        'div',
-        { class: 'table-wrap' },
-        h(
-          'table',
-          { class: 'table' },
-          h(
-            'thead',
-            {},
-            h(
-              'tr',
-              {},
-              ['Endpoint', 'Event types', 'State', 'Secret', ''].map((t) => h('th', { scope: 'col' }, t)),
-            ),
-          ),
-          h('tbody', {}, rows),
-        ),
-      ),
+      dataTable(['Endpoint', 'Event types', 'State', 'Secret', ''], rows),
       state.endpointsCursor
         ? h('button', { type: 'button', class: 'button more', on: { click: (e) => act(e.currentTarget, () => loadEndpoints(true)) } }, 'Show more endpoints')
         : null,
@@ -364,24 +347,7 @@ export function mount(container, { session, showProblem, clearProblem, notify })
     replace(
       deliveriesBox,
       head,
-      h(
-        'div',
-        { class: 'table-wrap' },
-        h(
-          'table',
-          { class: 'table' },
-          h(
-            'thead',
-            {},
-            h(
-              'tr',
-              {},
-              ['Time', 'Event', 'Status', 'Code', 'Attempts', 'Next attempt', ''].map((t) => h('th', { scope: 'col' }, t)),
-            ),
-          ),
-          h('tbody', {}, rows),
-        ),
-      ),
+      dataTable(['Time', 'Event', 'Status', 'Code', 'Attempts', 'Next attempt', ''], rows),
       state.deliveriesCursor
         ? h('button', { type: 'button', class: 'button more', on: { click: (e) => act(e.currentTarget, () => loadDeliveries(true)) } }, 'Show older deliveries')
         : null,
