@@ -54,6 +54,7 @@ import { type Cleanup, deleteRedisKeys, must, numberEnv, optionalNumberEnv, requ
 import { postJson } from './lib/load';
 import { describeMachine, loadAverage, type Machine } from './lib/machine';
 import { type PhaseUsage, ProcSampler } from './lib/proc-sampler';
+import { TIMER_FIRED_TABLE, TIMER_WORKFLOW_TYPE } from './baselines/timer-contract';
 import { pct } from './lib/report';
 import { serviceGroup, waitForHttp } from './lib/services';
 import { describeError, percentile, type Sample, summarize } from './lib/stats';
@@ -70,6 +71,11 @@ Notes (kept across runs: edit anything outside the bench markers; each benchmark
 const WORKER_READY = "state: 'RUNNING'"; // the Temporal SDK's log line once a worker polls its queue
 const RAISED_LIMIT = '100000000'; // the rate limiter runs on every request but never refuses
 const TARGET_P99_MS = 2000;
+// Issue #12: per SLA timer task, and breaches on time at 40/s.
+const TARGET_TASK_CPU_MS = 5;
+const TARGET_TASK_RATE_SHARE = 0.5;
+const TARGET_FAST_P99_MS = 1000;
+const TARGET_FAST_RATE = 40;
 const FULL_SIZE = 10_000;
 const MIN_TARGET_S = 5;
 const BACKGROUND_TARGET_MIN = 1440; // 24 h: never due during a run
@@ -78,6 +84,7 @@ const SETTLE_MS = 3000; // a trigger due this long ago is expected to be in the 
 const log = (msg: string) => console.log(`[${TAG}] ${msg}`);
 
 interface Settings {
+  baselineS: number;
   tickets: number;
   concurrency: number;
   calibrationS: number;
@@ -110,6 +117,7 @@ function readSettings(): Settings {
     phaseARate: optionalNumberEnv('BENCH_SLA_PHASE_A_RATE', { integer: false, min: 0.1, max: 1000 }),
     phaseBRateFactor: numberEnv('BENCH_SLA_PHASE_B_RATE_FACTOR', 0.1, { integer: false, min: 0.01, max: 2 }),
     workerHeapMb: numberEnv('BENCH_SLA_WORKER_HEAP_MB', 12288, { min: 512, max: 65_536 }),
+    baselineS: numberEnv('BENCH_SLA_BASELINE_SECONDS', 60, { integer: false, min: 0, max: 3600 }),
   };
 }
 
@@ -507,6 +515,90 @@ async function timerAnatomy(
 const ms = (v: number) => (Number.isNaN(v) ? '–' : Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(1));
 const num = (v: number, digits = 1) => (Number.isFinite(v) ? v.toFixed(digits) : '–');
 
+// ---- the worker's baseline (issue #12) ---------------------------------------------------------------
+
+interface TimerBaseline {
+  workflows: number;
+  /** Timers due in the firing window (the rest are open, cached and due in a day). */
+  firing: number;
+  rate: number;
+  window: { from: number; to: number };
+  /** Timer tasks whose local activity ran inside the window. */
+  firedInWindow: number;
+  fired: number;
+  lateness: Dist;
+  startRate: number;
+  overranMs: number;
+}
+
+/** Runs `fn` over 0..n-1 with at most `concurrency` in flight. */
+async function forEachLimited(n: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, n) }, async () => {
+      while (next < n) await fn(next++);
+    }),
+  );
+}
+
+/**
+ * The same number of open workflows as tickets, on the timer baseline's own worker: those due in the window fire at
+ * the breach rate, one timer task each (timer, then one local activity doing one INSERT); the others stay open.
+ */
+async function runTimerBaseline(o: {
+  client: Client;
+  admin: pg.Pool;
+  taskQueue: string;
+  workflows: number;
+  rate: number;
+  firingS: number;
+  setPhase: (phase: string) => void;
+  health: () => void;
+}): Promise<TimerBaseline> {
+  const firing = Math.max(1, Math.min(o.workflows, Math.round(o.rate * o.firingS)));
+  const start = (id: string, dueAt: number) =>
+    o.client.workflow.start(TIMER_WORKFLOW_TYPE, { taskQueue: o.taskQueue, workflowId: id, args: [dueAt] }).then(() => undefined);
+  o.setPhase('baseline start');
+  log(`baseline: starting ${o.workflows - firing} open timer workflows (due in a day), then ${firing} firing at ${num(o.rate)}/s…`);
+  const openedAt = Date.now();
+  const farDue = Date.now() + 86_400_000;
+  await forEachLimited(o.workflows - firing, 32, (i) => start(`bench-timer-open-${i}`, farDue));
+  const startRate = (o.workflows - firing) / Math.max(0.001, (Date.now() - openedAt) / 1000) || 100;
+  o.health();
+  // Leave time for the firing ones to start before the first is due (their starts are not part of the window).
+  const t0 = Date.now() + 10_000 + (firing / startRate) * 2000;
+  await forEachLimited(firing, 32, (i) => start(`bench-timer-fire-${i}`, Math.round(t0 + (i * 1000) / o.rate)));
+  const overranMs = Math.max(0, Date.now() - t0); // starts still running when the first timer was due: they count in the window
+  if (Date.now() < t0) await sleep(t0 - Date.now());
+  o.setPhase('baseline firing');
+  const from = Date.now();
+  const lastDue = t0 + ((firing - 1) * 1000) / o.rate;
+  await sleep(Math.max(0, lastDue + 1000 - Date.now()));
+  const to = Date.now();
+  o.setPhase('baseline drain');
+  o.health();
+  let fired = 0;
+  for (let waited = 0; waited < 30_000; waited += 1000) {
+    fired = (await o.admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${TIMER_FIRED_TABLE}`)).rows[0]!.n;
+    if (fired >= firing) break;
+    await sleep(1000);
+  }
+  const { rows } = await o.admin.query<{ due_at: number; fired_at: number }>(`SELECT due_at, fired_at FROM ${TIMER_FIRED_TABLE}`);
+  const firedInWindow = rows.filter((r) => r.fired_at >= from && r.fired_at <= to).length;
+  log(`baseline: ${fired} of ${firing} timers fired, ${firedInWindow} inside the ${((to - from) / 1000).toFixed(0)} s window`);
+  return {
+    workflows: o.workflows,
+    firing,
+    rate: o.rate,
+    window: { from, to },
+    firedInWindow,
+    fired,
+    lateness: dist(rows.map((r) => r.fired_at - r.due_at)),
+    startRate,
+    overranMs,
+  };
+}
+
 function table(head: string[], rows: string[][], leftColumns = 1): string {
   const align = head.map((_, i) => (i < leftColumns ? ':--' : '--:'));
   return [head, align, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
@@ -587,10 +679,25 @@ async function main(cleanup: Cleanup): Promise<number> {
   // workflow would be replayed from its history when its timer fires.
   const workerNodeOptions = [process.env.NODE_OPTIONS, `--max-old-space-size=${settings.workerHeapMb}`].filter(Boolean).join(' ');
   const worker = start('worker', 'workers/main.ts', { NODE_OPTIONS: workerNodeOptions });
+  // Baseline for the worker (issue #12): a timer, then one local activity doing one INSERT; own queue and process, same settings.
+  const timerQueue = `bench-sla-timer-${runId}`;
+  await admin.query(`CREATE TABLE ${TIMER_FIRED_TABLE} (workflow_id text PRIMARY KEY, due_at float8 NOT NULL, fired_at float8 NOT NULL)`);
+  const timerWorker =
+    settings.baselineS > 0
+      ? start('timer baseline worker', 'bench/baselines/timer-worker.ts', {
+          NODE_OPTIONS: workerNodeOptions,
+          BENCH_TIMER_TASK_QUEUE: timerQueue,
+          BENCH_TIMER_DATABASE_URL: adminDatabaseUrl,
+        })
+      : undefined;
   const apiPort = await freePort();
   const api = start('api', 'api/main.ts', { PORT: String(apiPort) });
   const apiUrl = `http://127.0.0.1:${apiPort}`;
-  await Promise.all([worker.waitForOutput(WORKER_READY, 90_000), waitForHttp(api, `${apiUrl}/readyz`, {}, 60_000)]);
+  await Promise.all([
+    worker.waitForOutput(WORKER_READY, 90_000),
+    timerWorker?.waitForOutput(WORKER_READY, 90_000),
+    waitForHttp(api, `${apiUrl}/readyz`, {}, 60_000),
+  ]);
 
   const connection = await Connection.connect({ address: temporal.address });
   cleanup.add('Temporal client connection', () => connection.close());
@@ -635,6 +742,7 @@ async function main(cleanup: Cleanup): Promise<number> {
     { name: 'worker', pid: worker.child.pid! },
     { name: 'temporal dev server', pid: temporal.process.pid! },
     { name: 'api', pid: api.child.pid! },
+    ...(timerWorker ? [{ name: 'timer baseline worker', pid: timerWorker.child.pid! }] : []),
   ]);
   sampler.start();
   cleanup.add('sampler', async () => sampler.stop());
@@ -745,9 +853,21 @@ async function main(cleanup: Cleanup): Promise<number> {
   // ---- phase W: the warnings fire with nothing else running -------------------------------------
   // With T > phase A, every ticket exists (its timers live) before the first breach is due.
   setPhase('W');
+  // The warnings' firing window is its own phase: the worker's CPU in it ÷ the warnings = CPU per SLA timer task.
+  const lastWarnDue = lastDue - targetS * 1000 * (1 - settings.warnPercent / 100);
+  let warnWindow: { from: number; to: number } | undefined;
   if (settings.phaseBS === undefined && Date.now() < firstBreachDue) {
     log(`phase W: waiting ${((firstBreachDue - Date.now()) / 1000).toFixed(0)} s for the first breach while the warnings fire…`);
-    await sleep(firstBreachDue - Date.now());
+    if (Date.now() < firstWarnDue) await sleep(firstWarnDue - Date.now());
+    const windowEnd = Math.min(firstBreachDue, lastWarnDue + 1000);
+    if (Date.now() < windowEnd - 5000) {
+      const from = Date.now();
+      setPhase('warnings');
+      await sleep(windowEnd - Date.now());
+      warnWindow = { from, to: Date.now() };
+      setPhase('W');
+    }
+    if (Date.now() < firstBreachDue) await sleep(firstBreachDue - Date.now());
   }
 
   // ---- phase B: creating while the breaches fire ----------------------------------------------------
@@ -815,6 +935,20 @@ async function main(cleanup: Cleanup): Promise<number> {
       .reduce((sum, l) => sum + Number(l.trim().split(/\s+/).at(-1)), 0);
   const histogramCount = metricValue('_count');
   const histogramSum = metricValue('_sum');
+
+  // ---- baseline: the same number of open workflows, a trivial timer task firing at the same rate ------
+  const baseline = timerWorker
+    ? await runTimerBaseline({
+        client: temporalClient,
+        admin,
+        taskQueue: timerQueue,
+        workflows: phaseA.done.length,
+        rate: aSample.rps,
+        firingS: settings.baselineS,
+        setPhase,
+        health,
+      })
+    : undefined;
 
   sampler.stop();
   dbSampler.stop();
@@ -895,8 +1029,43 @@ async function main(cleanup: Cleanup): Promise<number> {
 
   const usage = (name: string, phase: string) => sampler.summary(name, phase);
 
-  // ---- verdict --------------------------------------------------------------------------------------
+  const short = phaseA.done.length < FULL_SIZE;
   const complete = breachFig.completeness.missing === 0 && breachFig.completeness.duplicates === 0 && breachFig.completeness.notDue === 0;
+
+  // ---- issue #12: CPU per SLA timer task against the baseline; breaches on time at 40/s --------------
+  const cpuMsPerTask = (name: string, phase: string, tasks: number) => {
+    const u = usage(name, phase);
+    return u && tasks > 0 ? ((u.avgCpuPct / 100) * u.seconds * 1000) / tasks : Number.NaN;
+  };
+  const warningsInWindow = warnWindow
+    ? warnings.filter((e) => {
+        const firedAt = Date.parse(String(e.data.at)) + Number(e.data.lateness_ms);
+        return firedAt >= warnWindow.from && firedAt <= warnWindow.to;
+      }).length
+    : 0;
+  const tasks: TaskFigures = {
+    ours: {
+      seconds: warnWindow ? (warnWindow.to - warnWindow.from) / 1000 : 0,
+      tasks: warningsInWindow,
+      cpuMs: cpuMsPerTask('worker', 'warnings', warningsInWindow),
+      lateness: warnFig.workflow,
+    },
+    baseline: baseline && {
+      seconds: (baseline.window.to - baseline.window.from) / 1000,
+      tasks: baseline.firedInWindow,
+      cpuMs: cpuMsPerTask('timer baseline worker', 'baseline firing', baseline.firedInWindow),
+      lateness: baseline.lateness,
+    },
+    breachRate: lastDue > firstBreachDue ? (phaseA.done.length - 1) / ((lastDue - firstBreachDue) / 1000) : Number.NaN,
+  };
+  if (baseline && baseline.overranMs > 0) {
+    notes.push(`The baseline's starts ran ${num(baseline.overranMs / 1000)} s into its firing window (their CPU counts in it).`);
+  }
+  const rateShare = tasks.baseline ? tasks.baseline.cpuMs / tasks.ours.cpuMs : Number.NaN;
+  const taskMet = !short && tasks.ours.cpuMs <= TARGET_TASK_CPU_MS && rateShare >= TARGET_TASK_RATE_SHARE;
+  const fastMet = !short && complete && tasks.breachRate >= TARGET_FAST_RATE * 0.98 && breachFig.workflow.p99 < TARGET_FAST_P99_MS;
+
+  // ---- verdict --------------------------------------------------------------------------------------
   const p99 = breachFig.workflow.p99;
   const met = complete && breachFig.completeness.due > 0 && p99 < TARGET_P99_MS;
   const verdictDetail =
@@ -922,7 +1091,6 @@ async function main(cleanup: Cleanup): Promise<number> {
   if (breachFig.dueMismatches) notes.push(`${breachFig.dueMismatches} breach events name a due time other than their projected clock's.`);
 
   // ---- report ---------------------------------------------------------------------------------------
-  const short = phaseA.done.length < FULL_SIZE;
   const section = formatReport({
     machine,
     endLoad,
@@ -940,6 +1108,9 @@ async function main(cleanup: Cleanup): Promise<number> {
     targetS,
     bS,
     verdict: { met, detail: verdictDetail },
+    tasks,
+    taskVerdict: { met: taskMet, rateShare },
+    fastVerdict: { met: fastMet },
     creation: [
       { label: 'calibration (background tickets, no timer due)', s: calibrationSample },
       { label: 'phase A, whole', s: aSample },
@@ -967,8 +1138,12 @@ async function main(cleanup: Cleanup): Promise<number> {
     escalations: escalations.length,
     lateByPhase,
     anatomy,
-    resources: ['worker', 'temporal dev server', 'api'].flatMap((name) =>
-      ['calibration', 'A', 'W', 'B', 'drain'].map((phase) => ({ name, phase, u: usage(name, phase) })),
+    resources: ['worker', 'timer baseline worker', 'temporal dev server', 'api'].flatMap((name) =>
+      ['calibration', 'A', 'W', 'warnings', 'B', 'drain', 'baseline start', 'baseline firing', 'baseline drain'].map((phase) => ({
+        name,
+        phase,
+        u: usage(name, phase),
+      })),
     ),
     db: ['calibration', 'A', 'W', 'B', 'drain'].map((phase) => ({ phase, d: dbSampler.summary(phase) })),
     metrics: { address: metricsAddress, lines: metricLines, error: metricError, count: histogramCount, sum: histogramSum },
@@ -985,6 +1160,21 @@ const fmtSample = (s: Sample) =>
   `${s.ok} tickets in ${s.seconds.toFixed(1)} s = ${s.rps.toFixed(1)}/s, p50 ${s.p50.toFixed(0)} / p95 ${s.p95.toFixed(0)} / p99 ${s.p99.toFixed(0)} ms` +
   (s.errors ? `, ${s.errors} errors (${s.firstError ?? '?'})` : '');
 
+interface TaskSide {
+  seconds: number;
+  tasks: number;
+  /** Worker CPU (all its threads) in the window ÷ the timer tasks in it. */
+  cpuMs: number;
+  lateness: Dist;
+}
+
+interface TaskFigures {
+  ours: TaskSide;
+  baseline: TaskSide | undefined;
+  /** Breaches due per second over the breach window. */
+  breachRate: number;
+}
+
 interface ReportInput {
   machine: Machine;
   endLoad: string;
@@ -996,6 +1186,9 @@ interface ReportInput {
   targetS: number;
   bS: number;
   verdict: { met: boolean; detail: string };
+  tasks: TaskFigures;
+  taskVerdict: { met: boolean; rateShare: number };
+  fastVerdict: { met: boolean };
   creation: { label: string; s: Sample }[];
   ratio: number;
   phaseB: { rate: number; offered: number; skipped: number };
@@ -1030,7 +1223,20 @@ function formatReport(r: ReportInput): string {
   L.push(
     table(
       ['target', 'result', 'detail'],
-      [[`#4: breach-detection lateness p99 < 2 s (${r.aCount} open tickets with live timers)`, `**${r.verdict.met ? 'MET' : 'NOT MET'}**`, r.verdict.detail]],
+      [
+        [`#4: breach-detection lateness p99 < 2 s (${r.aCount} open tickets with live timers)`, `**${r.verdict.met ? 'MET' : 'NOT MET'}**`, r.verdict.detail],
+        [
+          `#12: worker CPU per SLA timer task ≤ ${TARGET_TASK_CPU_MS} ms and ≥ ${pct(TARGET_TASK_RATE_SHARE)} of the timer baseline's task rate`,
+          `**${r.taskVerdict.met ? 'MET' : 'NOT MET'}**`,
+          `${ms(r.tasks.ours.cpuMs)} ms per warning task (${r.tasks.ours.tasks} in ${num(r.tasks.ours.seconds, 0)} s); baseline ` +
+            (r.tasks.baseline ? `${ms(r.tasks.baseline.cpuMs)} ms: our rate = **${pct(r.taskVerdict.rateShare)}** of the baseline's` : 'not run'),
+        ],
+        [
+          `#12: breach lateness p99 < ${TARGET_FAST_P99_MS / 1000} s at ${FULL_SIZE} open tickets, breaches at ${TARGET_FAST_RATE}/s`,
+          `**${r.fastVerdict.met ? 'MET' : 'NOT MET'}**`,
+          `p99 ${ms(r.breachFig.workflow.p99)} ms with breaches due at ${num(r.tasks.breachRate)}/s over ${r.aCount} tickets`,
+        ],
+      ],
       3,
     ),
   );
@@ -1198,6 +1404,37 @@ function formatReport(r: ReportInput): string {
     ),
   );
   L.push('', `\`sla.escalated\` events (the warning rule’s notify action): ${r.escalations}.`, '');
+
+  L.push('### Worker CPU per SLA timer task against the baseline (issue #12)', '');
+  const side = (label: string, x: TaskSide | undefined) =>
+    x
+      ? [
+          label,
+          num(x.seconds, 0),
+          String(x.tasks),
+          num((x.cpuMs * x.tasks) / 1000),
+          ms(x.cpuMs),
+          num(1000 / x.cpuMs, 0),
+          ms(x.lateness.p50),
+          ms(x.lateness.p99),
+        ]
+      : [label, '–', '–', '–', '–', '–', '–', '–'];
+  L.push(
+    table(
+      ['side', 'window s', 'timer tasks', 'worker CPU s', 'CPU ms per task', 'tasks per CPU-second', 'lateness p50 ms', 'lateness p99 ms'],
+      [
+        side('Deskflow: SLA warning tasks (phase W; notify escalation and projection included)', r.tasks.ours),
+        side('baseline: timer + one local-activity INSERT (`bench/baselines/timer-*`)', r.tasks.baseline),
+      ],
+    ),
+  );
+  L.push(
+    '',
+    'Worker CPU = utime + stime of the worker process and its threads over the window (/proc, 1 s samples), divided by the timer tasks that ran in it. ' +
+      'The baseline has as many open workflows as the run has tickets (those not firing are due in a day), its timers firing at the breach rate, ' +
+      'on its own task queue and worker process with the same cache, concurrency and heap settings, after the Deskflow phases.',
+    '',
+  );
 
   L.push('### CPU and memory', '');
   L.push(

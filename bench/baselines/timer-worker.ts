@@ -1,0 +1,51 @@
+/**
+ * Baseline (worker): the timer workflow's worker on its own task queue (BENCH_TIMER_TASK_QUEUE), run as its own
+ * process like the real worker, with the same workflow-task, local-activity and cache settings. Its one activity
+ * INSERTs into the scratch database (BENCH_TIMER_DATABASE_URL).
+ */
+import { NativeConnection, Worker } from '@temporalio/worker';
+import pg from 'pg';
+import { DEFAULT_TEMPORAL_ADDRESS, loadConfig } from '../../platform/config';
+import { defaultCachedWorkflows } from '../../workers/workflow-bundle';
+import { TIMER_FIRED_TABLE, type TimerActivities } from './timer-contract';
+
+async function main() {
+  const config = loadConfig();
+  const taskQueue = process.env.BENCH_TIMER_TASK_QUEUE;
+  const databaseUrl = process.env.BENCH_TIMER_DATABASE_URL;
+  if (!taskQueue || !databaseUrl) throw new Error('BENCH_TIMER_TASK_QUEUE and BENCH_TIMER_DATABASE_URL are required');
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: config.DATABASE_POOL_MAX });
+  const activities: TimerActivities = {
+    async recordTimerFired(fired) {
+      await pool.query(`INSERT INTO ${TIMER_FIRED_TABLE} (workflow_id, due_at, fired_at) VALUES ($1, $2, $3)`, [
+        fired.workflow_id,
+        fired.due_at,
+        fired.fired_at,
+      ]);
+    },
+  };
+  const connection = await NativeConnection.connect({ address: DEFAULT_TEMPORAL_ADDRESS(config) });
+  const worker = await Worker.create({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue,
+    workflowsPath: require.resolve('./timer-workflows'),
+    activities,
+    maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
+    maxConcurrentLocalActivityExecutions: config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
+    maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS ?? defaultCachedWorkflows(),
+    stickyQueueScheduleToStartTimeout: config.WORKER_STICKY_QUEUE_TIMEOUT,
+    shutdownGraceTime: '10s',
+  });
+  try {
+    await worker.run();
+  } finally {
+    await connection.close();
+    await pool.end();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

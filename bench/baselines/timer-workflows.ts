@@ -1,0 +1,13 @@
+/**
+ * Baseline (worker): the floor cost of one timer task. The workflow waits on one timer, then runs one local
+ * activity doing one INSERT — what an SLA timer task of a ticket does, without the ticket.
+ */
+import { proxyLocalActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import type { TimerActivities } from './timer-contract';
+
+const { recordTimerFired } = proxyLocalActivities<TimerActivities>({ startToCloseTimeout: '15s' });
+
+export async function timerWorkflow(dueAt: number): Promise<void> {
+  await sleep(Math.max(1, dueAt - Date.now()));
+  await recordTimerFired({ workflow_id: workflowInfo().workflowId, due_at: dueAt, fired_at: Date.now() });
+}
