@@ -37,6 +37,7 @@ import { login, operatorOf } from '../test/support/stack';
 import { pingUpdate, TRIVIAL_WORKFLOW_TYPE } from './baselines/trivial-contract';
 import type { trivialWorkflow } from './baselines/trivial-workflows';
 import { measureAutocannon, measureLoop, postJson } from './lib/load';
+import { CpuPerRequest, databaseProcesses } from './lib/cpu-per-request';
 import { describeMachine, loadAverage } from './lib/machine';
 import {
   type Comparison,
@@ -321,6 +322,13 @@ async function main(cleanup: Cleanup): Promise<number> {
     { num: 'unauthenticated', den: 'bare' },
   ];
 
+  // CPU per GET request by process (the side's server, PostgreSQL, Redis): what separates the sides, split by who pays.
+  const cpu = new CpuPerRequest(
+    { bare: bare.child.pid, unauthenticated: unauth.child.pid, authenticated: api.child.pid },
+    await databaseProcesses(adminDatabaseUrl, base.REDIS_URL),
+  );
+  cleanup.add('CPU sampler', async () => cpu.stop());
+
   if (settings.warmupS > 0) {
     for (const key of scenarios) {
       for (const side of SIDES) {
@@ -356,7 +364,8 @@ async function main(cleanup: Cleanup): Promise<number> {
     for (const key of scenarios) {
       const samples: Partial<Record<SideKey, Sample>> = {};
       for (const side of order) {
-        const s = await measure[key][side](settings.durationS);
+        const run = () => measure[key][side](settings.durationS);
+        const s = key === 'get' ? await cpu.around(side, run) : await run();
         assertAllRunning();
         samples[side] = s;
         log(`round ${round}/${settings.rounds} ${key} ${names[key][side]}: ${fmt(s)}`);
@@ -458,12 +467,27 @@ async function main(cleanup: Cleanup): Promise<number> {
       'absolute figures across runs.',
   ];
 
-  const text = formatText(summaries);
+  cpu.stop();
+  const cpuTable = scenarios.includes('get') ? cpu.markdown(SIDES.map((key) => ({ key, name: names.get[key] }))) : undefined;
+  const cpuSection = cpuTable
+    ? [
+        `## GET /api/v1/tickets/:id — CPU per request by process`,
+        '',
+        'CPU time (user + system, from /proc, sampled every 0.5 s) of each process over each measurement ÷ its successful requests, median over ' +
+          'the rounds. **own process**: that side’s server (with its child processes); **PostgreSQL**: the postmaster and all its backends; ' +
+          '**Redis**: the server. Both databases are whole servers, so anything else using them at the time counts as well; the load ' +
+          'generator (this process) is not included.',
+        '',
+        cpuTable,
+      ].join('\n')
+    : undefined;
+  const text = formatText(summaries) + (cpuSection ? `\n\n${cpuSection}` : '');
   console.log(text);
   // A partial run (BENCH_SCENARIOS) must not replace the recorded figures of the scenarios it did not run.
   const resultsFile = process.env.BENCH_RESULTS_FILE || (partial ? undefined : RESULTS_FILE);
   if (resultsFile) {
-    writeResults(resultsFile, formatMarkdown(machine, settings, summaries, method, loadAverage()));
+    const markdown = formatMarkdown(machine, settings, summaries, method, loadAverage());
+    writeResults(resultsFile, cpuSection ? `${markdown}\n\n${cpuSection}` : markdown);
     log(`results written to ${path.relative(process.cwd(), resultsFile) || resultsFile}`);
   } else {
     log(`a partial run (BENCH_SCENARIOS=${scenarios.join(',')}): bench/RESULTS.md left as it was (BENCH_RESULTS_FILE writes the block elsewhere)`);
