@@ -17,6 +17,8 @@
  *      BENCH_GET_CONNECTIONS (50), BENCH_CREATE_CONCURRENCY (20), BENCH_STRICT=1 (exit 1 when a target is missed),
  *      BENCH_SCENARIOS (comma-separated of get, create; default both: a partial run leaves bench/RESULTS.md as it
  *      was), BENCH_RESULTS_FILE (write the generated block to that file instead of bench/RESULTS.md),
+ *      BENCH_BASE_ROOT (another checkout, with its node_modules, e.g. a `git worktree` of the commit before a change:
+ *      its authenticated API joins the GET scenario as a fourth side, so before and after are measured in one run),
  *      plus DATABASE_URL (the application role, deskflow_app) / DATABASE_ADMIN_URL (the owner) / REDIS_URL to
  *      point at other PostgreSQL / Redis servers (their database names are replaced by the scratch database).
  */
@@ -115,6 +117,8 @@ const RAISED_LIMIT = '100000000';
 
 type SideKey = 'bare' | 'unauthenticated' | 'authenticated';
 const SIDES: readonly SideKey[] = ['bare', 'unauthenticated', 'authenticated'];
+/** GET only, with BENCH_BASE_ROOT: the authenticated API of another checkout. */
+type GetSideKey = SideKey | 'base';
 
 async function main(cleanup: Cleanup): Promise<number> {
   const settings = readSettings();
@@ -138,7 +142,9 @@ async function main(cleanup: Cleanup): Promise<number> {
   log(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.ramGiB} GiB, Node ${machine.node}, load ${machine.loadAverage}`);
 
   // Access tokens must outlive the run (warm-up + rounds, three sides, two scenarios, with room to spare).
-  const runSeconds = (settings.warmupS + settings.rounds * settings.durationS) * SIDES.length * scenarios.length;
+  const baseRoot = process.env.BENCH_BASE_ROOT ? path.resolve(process.env.BENCH_BASE_ROOT) : undefined;
+  const getSides: GetSideKey[] = baseRoot ? ['bare', 'unauthenticated', 'base', 'authenticated'] : [...SIDES];
+  const runSeconds = (settings.warmupS + settings.rounds * settings.durationS) * getSides.length * scenarios.length;
   const accessTokenTtlS = Math.max(3600, Math.ceil(runSeconds * 2 + 600));
 
   // ---- the stack ---------------------------------------------------------------------------------
@@ -216,16 +222,20 @@ async function main(cleanup: Cleanup): Promise<number> {
     BARE_POOL_MAX: '20',
     BENCH_TENANT_ID: tenantId,
   });
-  const urls: Record<'authenticated' | 'unauthenticated' | 'bare', string> = {
+  const basePort = await freePort();
+  const base_ = baseRoot ? start('api-base', 'api/main.ts', { PORT: String(basePort) }, baseRoot) : undefined;
+  const urls: Record<GetSideKey, string> = {
     authenticated: `http://127.0.0.1:${apiPort}`,
     unauthenticated: `http://127.0.0.1:${unauthPort}`,
     bare: `http://127.0.0.1:${barePort}`,
+    base: `http://127.0.0.1:${basePort}`,
   };
   await Promise.all([
     worker.waitForOutput(WORKER_READY, 90_000),
     trivialWorker?.waitForOutput(WORKER_READY, 90_000),
     waitForHttp(api, `${urls.authenticated}/readyz`, {}, 60_000),
     waitForHttp(unauth, `${urls.unauthenticated}/readyz`, {}, 60_000),
+    base_ && waitForHttp(base_, `${urls.base}/readyz`, {}, 60_000),
     bare.waitForOutput('bare-get listening', 60_000),
   ]);
 
@@ -258,22 +268,22 @@ async function main(cleanup: Cleanup): Promise<number> {
   // Authentication and the limiter must be on in the real API, off in the unauthenticated one.
   const anonymous = await get(urls.authenticated + ticketPath, { Accept: 'application/json' });
   if (anonymous.status !== 401) throw new Error(`the API answered HTTP ${anonymous.status} without a credential (expected 401)`);
-  const answers = {
-    authenticated: await get(urls.authenticated + ticketPath, headers),
-    unauthenticated: await get(urls.unauthenticated + ticketPath, headers),
-    bare: await get(urls.bare + ticketPath, headers),
-  };
-  const policy = answers.authenticated.headers.get('ratelimit-policy');
+  const answers: Partial<Record<GetSideKey, Answer>> = {};
+  for (const side of getSides) answers[side] = await get(urls[side] + ticketPath, headers);
+  const policy = answers.authenticated!.headers.get('ratelimit-policy');
   if (!policy?.includes(`q=${RAISED_LIMIT}`)) throw new Error(`the API's rate limiter is not on with the raised limit (RateLimit-Policy: ${policy})`);
-  if (answers.unauthenticated.headers.get('ratelimit-policy') !== null) throw new Error('the unauthenticated API still rate-limits');
+  if (baseRoot && answers.base!.headers.get('ratelimit-policy') !== policy) throw new Error("the base checkout's API does not rate-limit as this one does");
+  if (answers.unauthenticated!.headers.get('ratelimit-policy') !== null) throw new Error('the unauthenticated API still rate-limits');
   // The baselines must do the same work: same row, same JSON.
-  const bodies = Object.fromEntries(SIDES.map((side) => [side, JSON.stringify(json200(`GET ${side}`, answers[side]))]));
-  if (bodies.bare !== bodies.authenticated || bodies.unauthenticated !== bodies.authenticated) {
+  const bodies = Object.fromEntries(getSides.map((side) => [side, JSON.stringify(json200(`GET ${side}`, answers[side]!))]));
+  if (getSides.some((side) => bodies[side] !== bodies.authenticated)) {
     throw new Error(
-      'the GET baselines do not answer what the API answers; update bench/baselines/\n' + SIDES.map((side) => `${side}: ${bodies[side]}`).join('\n'),
+      'the GET baselines do not answer what the API answers; update bench/baselines/\n' + getSides.map((side) => `${side}: ${bodies[side]}`).join('\n'),
     );
   }
-  log(`logged in; ticket ${created.id} created; 401 without a credential, RateLimit-Policy ${policy}; all three GET endpoints answer the same body`);
+  log(
+    `logged in; ticket ${created.id} created; 401 without a credential, RateLimit-Policy ${policy}; all ${getSides.length} GET endpoints answer the same body`,
+  );
 
   // ---- the measurements --------------------------------------------------------------------------
   const getOn = (origin: string) => (durationS: number) =>
@@ -291,7 +301,8 @@ async function main(cleanup: Cleanup): Promise<number> {
       bare: getOn(urls.bare),
       unauthenticated: getOn(urls.unauthenticated),
       authenticated: getOn(urls.authenticated),
-    },
+      base: getOn(urls.base),
+    } satisfies Record<GetSideKey, (durationS: number) => Promise<Sample>>,
     create: {
       bare: (durationS: number) =>
         measureLoop({
@@ -310,10 +321,10 @@ async function main(cleanup: Cleanup): Promise<number> {
       unauthenticated: createOn(createUrl.unauthenticated),
       authenticated: createOn(createUrl.authenticated),
     },
-  } satisfies Record<'get' | 'create', Record<SideKey, (durationS: number) => Promise<Sample>>>;
+  } satisfies { get: Record<GetSideKey, (durationS: number) => Promise<Sample>>; create: Record<SideKey, (durationS: number) => Promise<Sample>> };
 
-  const names: Record<'get' | 'create', Record<SideKey, string>> = {
-    get: { bare: 'bare express+pg', unauthenticated: 'api unauthenticated', authenticated: 'api authenticated' },
+  const names: Record<'get' | 'create', Record<string, string>> = {
+    get: { bare: 'bare express+pg', unauthenticated: 'api unauthenticated', authenticated: 'api authenticated', base: 'api authenticated (base checkout)' },
     create: { bare: 'bare temporal', unauthenticated: 'api unauthenticated', authenticated: 'api authenticated' },
   };
   const ratios = [
@@ -321,18 +332,21 @@ async function main(cleanup: Cleanup): Promise<number> {
     { num: 'authenticated', den: 'unauthenticated' },
     { num: 'unauthenticated', den: 'bare' },
   ];
+  const getRatios = baseRoot ? [...ratios, { num: 'base', den: 'bare' }, { num: 'authenticated', den: 'base' }] : ratios;
+  const sidesOf = (key: ScenarioKey): GetSideKey[] => (key === 'get' ? getSides : [...SIDES]);
+  const measureOf = (key: ScenarioKey, side: GetSideKey) => (key === 'get' ? measure.get[side] : measure.create[side as SideKey]);
 
   // CPU per GET request by process (the side's server, PostgreSQL, Redis): what separates the sides, split by who pays.
   const cpu = new CpuPerRequest(
-    { bare: bare.child.pid, unauthenticated: unauth.child.pid, authenticated: api.child.pid },
+    { bare: bare.child.pid, unauthenticated: unauth.child.pid, authenticated: api.child.pid, base: base_?.child.pid },
     await databaseProcesses(adminDatabaseUrl, base.REDIS_URL),
   );
   cleanup.add('CPU sampler', async () => cpu.stop());
 
   if (settings.warmupS > 0) {
     for (const key of scenarios) {
-      for (const side of SIDES) {
-        const s = await measure[key][side](settings.warmupS);
+      for (const side of sidesOf(key)) {
+        const s = await measureOf(key, side)(settings.warmupS);
         assertAllRunning();
         log(`warm-up ${key} ${names[key][side]}: ${fmt(s)}`);
         await sleep(SETTLE_MS);
@@ -344,14 +358,14 @@ async function main(cleanup: Cleanup): Promise<number> {
     get: {
       title: 'GET /api/v1/tickets/:id',
       load: `${settings.getConnections} connections (autocannon)`,
-      sides: SIDES.map((key) => ({ key, name: names.get[key] })),
-      ratios,
+      sides: getSides.map((key) => ({ key, name: names.get[key]! })),
+      ratios: getRatios,
       rounds: [],
     },
     create: {
       title: 'POST /api/v1/tickets',
       load: `${settings.createConcurrency} concurrent clients (measureLoop)`,
-      sides: SIDES.map((key) => ({ key, name: names.create[key] })),
+      sides: SIDES.map((key) => ({ key, name: names.create[key]! })),
       ratios,
       rounds: [],
     },
@@ -360,18 +374,19 @@ async function main(cleanup: Cleanup): Promise<number> {
   for (let round = 1; round <= settings.rounds; round++) {
     // Odd rounds: bare → unauthenticated → authenticated; even rounds the reverse, so over an even number of
     // rounds every pair of sides is measured as often in one order as in the other.
-    const order: SideKey[] = round % 2 === 1 ? [...SIDES] : [...SIDES].reverse();
     for (const key of scenarios) {
-      const samples: Partial<Record<SideKey, Sample>> = {};
+      const sides = sidesOf(key);
+      const order = round % 2 === 1 ? [...sides] : [...sides].reverse();
+      const samples: Partial<Record<GetSideKey, Sample>> = {};
       for (const side of order) {
-        const run = () => measure[key][side](settings.durationS);
+        const run = () => measureOf(key, side)(settings.durationS);
         const s = key === 'get' ? await cpu.around(side, run) : await run();
         assertAllRunning();
         samples[side] = s;
         log(`round ${round}/${settings.rounds} ${key} ${names[key][side]}: ${fmt(s)}`);
         await sleep(SETTLE_MS);
       }
-      comparisons[key].rounds.push({ order, samples: samples as Record<SideKey, Sample> });
+      comparisons[key].rounds.push({ order, samples: samples as Record<GetSideKey, Sample> });
     }
   }
 
@@ -468,7 +483,7 @@ async function main(cleanup: Cleanup): Promise<number> {
   ];
 
   cpu.stop();
-  const cpuTable = scenarios.includes('get') ? cpu.markdown(SIDES.map((key) => ({ key, name: names.get[key] }))) : undefined;
+  const cpuTable = scenarios.includes('get') ? cpu.markdown(getSides.map((key) => ({ key, name: names.get[key]! }))) : undefined;
   const cpuSection = cpuTable
     ? [
         `## GET /api/v1/tickets/:id — CPU per request by process`,
