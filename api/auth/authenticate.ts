@@ -18,6 +18,11 @@ import type { SessionStore } from './sessions';
 import type { AccessTokens } from './tokens';
 
 const BEARER = /^Bearer ([\x21-\x7e]{1,4096})$/;
+// One read-only set per role, shared by every request of that role (Identity.scopes is a ReadonlySet).
+const ROLE_SCOPE_SETS: Record<keyof typeof ROLE_SCOPES, ReadonlySet<Scope>> = {
+  admin: new Set(ROLE_SCOPES.admin),
+  agent: new Set(ROLE_SCOPES.agent),
+};
 const TOUCH_EVERY_MS = 60_000;
 
 /** An API key's identity (401 for a malformed, unknown or revoked key); last use recorded to the minute. */
@@ -75,7 +80,7 @@ export function authenticate(deps: {
     const identity: Identity = {
       tenantId: claims.tid,
       actor: { type: 'agent', id: claims.sub },
-      scopes: new Set<Scope>(ROLE_SCOPES[claims.role]),
+      scopes: ROLE_SCOPE_SETS[claims.role],
       credential: { kind: 'user', userId: claims.sub, role: claims.role, sessionId: claims.sid, jti: claims.jti, exp: claims.exp },
     };
     const { values, apply } = await deps.limit.spendAndRead(identity, deps.sessions.accessKeys(claims));
