@@ -165,17 +165,17 @@ export function createApp(deps: AppDeps, overrides: Partial<RouteMiddleware> = {
     .map((o) => o.trim())
     .filter(Boolean);
   app.use(cors({ origin: origins, credentials: false, exposedHeaders: ['ETag', 'Location', 'RateLimit', 'RateLimit-Policy', 'Retry-After', 'X-Request-Id'] }));
-  app.use(
-    express.json({
-      limit: config.BODY_LIMIT,
-      strict: true,
-      type: ['application/json', 'application/*+json'],
-      // Signed webhooks are verified over the exact bytes received.
-      verify: (req, _res, buf) => {
-        if ((req as express.Request).url.startsWith('/api/v1/inbound/')) (req as express.Request & { rawBody?: Buffer }).rawBody = buf;
-      },
-    }),
-  );
+  const json = express.json({
+    limit: config.BODY_LIMIT,
+    strict: true,
+    type: ['application/json', 'application/*+json'],
+    // Signed webhooks are verified over the exact bytes received.
+    verify: (req, _res, buf) => {
+      if ((req as express.Request).url.startsWith('/api/v1/inbound/')) (req as express.Request & { rawBody?: Buffer }).rawBody = buf;
+    },
+  });
+  // No route reads the body of a GET or HEAD: the reads (most of the traffic) skip the parser.
+  app.use((req, res, next) => (req.method === 'GET' || req.method === 'HEAD' ? next() : json(req, res, next)));
 
   const { routes, middleware } = buildRoutes(deps);
   mountRoutes(app, routes, { ...middleware, ...overrides });

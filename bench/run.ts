@@ -15,6 +15,10 @@
  *
  * Env: BENCH_ROUNDS (3), BENCH_DURATION seconds per measurement (10), BENCH_WARMUP seconds (3),
  *      BENCH_GET_CONNECTIONS (50), BENCH_CREATE_CONCURRENCY (20), BENCH_STRICT=1 (exit 1 when a target is missed),
+ *      BENCH_SCENARIOS (comma-separated of get, create; default both: a partial run leaves bench/RESULTS.md as it
+ *      was), BENCH_RESULTS_FILE (write the generated block to that file instead of bench/RESULTS.md),
+ *      BENCH_BASE_ROOT (another checkout, with its node_modules, e.g. a `git worktree` of the commit before a change:
+ *      its authenticated API joins the GET scenario as a fourth side, so before and after are measured in one run),
  *      plus DATABASE_URL (the application role, deskflow_app) / DATABASE_ADMIN_URL (the owner) / REDIS_URL to
  *      point at other PostgreSQL / Redis servers (their database names are replaced by the scratch database).
  */
@@ -35,6 +39,7 @@ import { login, operatorOf } from '../test/support/stack';
 import { pingUpdate, TRIVIAL_WORKFLOW_TYPE } from './baselines/trivial-contract';
 import type { trivialWorkflow } from './baselines/trivial-workflows';
 import { measureAutocannon, measureLoop, postJson } from './lib/load';
+import { CpuPerRequest, databaseProcesses } from './lib/cpu-per-request';
 import { describeMachine, loadAverage } from './lib/machine';
 import {
   type Comparison,
@@ -58,6 +63,20 @@ const WORKER_READY = "state: 'RUNNING'"; // the Temporal SDK's log line once a w
 const SETTLE_MS = 500;
 
 const log = (msg: string) => console.log(`[bench] ${msg}`);
+
+type ScenarioKey = 'get' | 'create';
+const SCENARIOS: readonly ScenarioKey[] = ['get', 'create'];
+
+/** BENCH_SCENARIOS: which scenarios to run (all when unset). */
+function readScenarios(): ScenarioKey[] {
+  const raw = (process.env.BENCH_SCENARIOS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const unknown = raw.filter((k) => !(SCENARIOS as readonly string[]).includes(k));
+  if (unknown.length) throw new Error(`BENCH_SCENARIOS: no scenario ${unknown.join(', ')} (known: ${SCENARIOS.join(', ')})`);
+  return raw.length ? SCENARIOS.filter((k) => raw.includes(k)) : [...SCENARIOS];
+}
 
 function readSettings(): Settings {
   return {
@@ -98,9 +117,13 @@ const RAISED_LIMIT = '100000000';
 
 type SideKey = 'bare' | 'unauthenticated' | 'authenticated';
 const SIDES: readonly SideKey[] = ['bare', 'unauthenticated', 'authenticated'];
+/** GET only, with BENCH_BASE_ROOT: the authenticated API of another checkout. */
+type GetSideKey = SideKey | 'base';
 
 async function main(cleanup: Cleanup): Promise<number> {
   const settings = readSettings();
+  const scenarios = readScenarios();
+  const partial = scenarios.length < SCENARIOS.length;
   const base = loadConfig(process.env);
   const runId = `${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
   const databaseName = `deskflow_bench_${runId}`;
@@ -113,13 +136,15 @@ async function main(cleanup: Cleanup): Promise<number> {
   const taskQueue = `bench-tickets-${runId}`;
   const trivialTaskQueue = `bench-trivial-${runId}`;
 
-  log(`run ${runId}: ${settings.rounds} round(s) × ${settings.durationS} s, warm-up ${settings.warmupS} s`);
+  log(`run ${runId}: ${scenarios.join(' + ')}, ${settings.rounds} round(s) × ${settings.durationS} s, warm-up ${settings.warmupS} s`);
   await requireServices(serverUrl, base.REDIS_URL);
   const machine = await describeMachine(serverUrl, base.REDIS_URL);
   log(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.ramGiB} GiB, Node ${machine.node}, load ${machine.loadAverage}`);
 
   // Access tokens must outlive the run (warm-up + rounds, three sides, two scenarios, with room to spare).
-  const runSeconds = (settings.warmupS + settings.rounds * settings.durationS) * SIDES.length * 2;
+  const baseRoot = process.env.BENCH_BASE_ROOT ? path.resolve(process.env.BENCH_BASE_ROOT) : undefined;
+  const getSides: GetSideKey[] = baseRoot ? ['bare', 'unauthenticated', 'base', 'authenticated'] : [...SIDES];
+  const runSeconds = (settings.warmupS + settings.rounds * settings.durationS) * getSides.length * scenarios.length;
   const accessTokenTtlS = Math.max(3600, Math.ceil(runSeconds * 2 + 600));
 
   // ---- the stack ---------------------------------------------------------------------------------
@@ -177,7 +202,11 @@ async function main(cleanup: Cleanup): Promise<number> {
 
   log('starting the worker, the trivial-workflow worker, both API processes and the bare GET baseline…');
   const worker = start('worker', 'workers/main.ts');
-  const trivialWorker = start('trivial-worker', 'bench/baselines/trivial-worker.ts', { BENCH_TRIVIAL_TASK_QUEUE: trivialTaskQueue });
+  // The trivial-workflow worker is the create scenario's baseline only. (The real worker is needed either way: the
+  // GET scenario's ticket is created through the API.)
+  const trivialWorker = scenarios.includes('create')
+    ? start('trivial-worker', 'bench/baselines/trivial-worker.ts', { BENCH_TRIVIAL_TASK_QUEUE: trivialTaskQueue })
+    : undefined;
   const apiPort = await freePort();
   const api = start('api', 'api/main.ts', { PORT: String(apiPort) });
   const unauthPort = await freePort();
@@ -193,16 +222,20 @@ async function main(cleanup: Cleanup): Promise<number> {
     BARE_POOL_MAX: '20',
     BENCH_TENANT_ID: tenantId,
   });
-  const urls: Record<'authenticated' | 'unauthenticated' | 'bare', string> = {
+  const basePort = await freePort();
+  const base_ = baseRoot ? start('api-base', 'api/main.ts', { PORT: String(basePort) }, baseRoot) : undefined;
+  const urls: Record<GetSideKey, string> = {
     authenticated: `http://127.0.0.1:${apiPort}`,
     unauthenticated: `http://127.0.0.1:${unauthPort}`,
     bare: `http://127.0.0.1:${barePort}`,
+    base: `http://127.0.0.1:${basePort}`,
   };
   await Promise.all([
     worker.waitForOutput(WORKER_READY, 90_000),
-    trivialWorker.waitForOutput(WORKER_READY, 90_000),
+    trivialWorker?.waitForOutput(WORKER_READY, 90_000),
     waitForHttp(api, `${urls.authenticated}/readyz`, {}, 60_000),
     waitForHttp(unauth, `${urls.unauthenticated}/readyz`, {}, 60_000),
+    base_ && waitForHttp(base_, `${urls.base}/readyz`, {}, 60_000),
     bare.waitForOutput('bare-get listening', 60_000),
   ]);
 
@@ -235,22 +268,22 @@ async function main(cleanup: Cleanup): Promise<number> {
   // Authentication and the limiter must be on in the real API, off in the unauthenticated one.
   const anonymous = await get(urls.authenticated + ticketPath, { Accept: 'application/json' });
   if (anonymous.status !== 401) throw new Error(`the API answered HTTP ${anonymous.status} without a credential (expected 401)`);
-  const answers = {
-    authenticated: await get(urls.authenticated + ticketPath, headers),
-    unauthenticated: await get(urls.unauthenticated + ticketPath, headers),
-    bare: await get(urls.bare + ticketPath, headers),
-  };
-  const policy = answers.authenticated.headers.get('ratelimit-policy');
+  const answers: Partial<Record<GetSideKey, Answer>> = {};
+  for (const side of getSides) answers[side] = await get(urls[side] + ticketPath, headers);
+  const policy = answers.authenticated!.headers.get('ratelimit-policy');
   if (!policy?.includes(`q=${RAISED_LIMIT}`)) throw new Error(`the API's rate limiter is not on with the raised limit (RateLimit-Policy: ${policy})`);
-  if (answers.unauthenticated.headers.get('ratelimit-policy') !== null) throw new Error('the unauthenticated API still rate-limits');
+  if (baseRoot && answers.base!.headers.get('ratelimit-policy') !== policy) throw new Error("the base checkout's API does not rate-limit as this one does");
+  if (answers.unauthenticated!.headers.get('ratelimit-policy') !== null) throw new Error('the unauthenticated API still rate-limits');
   // The baselines must do the same work: same row, same JSON.
-  const bodies = Object.fromEntries(SIDES.map((side) => [side, JSON.stringify(json200(`GET ${side}`, answers[side]))]));
-  if (bodies.bare !== bodies.authenticated || bodies.unauthenticated !== bodies.authenticated) {
+  const bodies = Object.fromEntries(getSides.map((side) => [side, JSON.stringify(json200(`GET ${side}`, answers[side]!))]));
+  if (getSides.some((side) => bodies[side] !== bodies.authenticated)) {
     throw new Error(
-      'the GET baselines do not answer what the API answers; update bench/baselines/\n' + SIDES.map((side) => `${side}: ${bodies[side]}`).join('\n'),
+      'the GET baselines do not answer what the API answers; update bench/baselines/\n' + getSides.map((side) => `${side}: ${bodies[side]}`).join('\n'),
     );
   }
-  log(`logged in; ticket ${created.id} created; 401 without a credential, RateLimit-Policy ${policy}; all three GET endpoints answer the same body`);
+  log(
+    `logged in; ticket ${created.id} created; 401 without a credential, RateLimit-Policy ${policy}; all ${getSides.length} GET endpoints answer the same body`,
+  );
 
   // ---- the measurements --------------------------------------------------------------------------
   const getOn = (origin: string) => (durationS: number) =>
@@ -268,7 +301,8 @@ async function main(cleanup: Cleanup): Promise<number> {
       bare: getOn(urls.bare),
       unauthenticated: getOn(urls.unauthenticated),
       authenticated: getOn(urls.authenticated),
-    },
+      base: getOn(urls.base),
+    } satisfies Record<GetSideKey, (durationS: number) => Promise<Sample>>,
     create: {
       bare: (durationS: number) =>
         measureLoop({
@@ -287,10 +321,10 @@ async function main(cleanup: Cleanup): Promise<number> {
       unauthenticated: createOn(createUrl.unauthenticated),
       authenticated: createOn(createUrl.authenticated),
     },
-  } satisfies Record<'get' | 'create', Record<SideKey, (durationS: number) => Promise<Sample>>>;
+  } satisfies { get: Record<GetSideKey, (durationS: number) => Promise<Sample>>; create: Record<SideKey, (durationS: number) => Promise<Sample>> };
 
-  const names: Record<'get' | 'create', Record<SideKey, string>> = {
-    get: { bare: 'bare express+pg', unauthenticated: 'api unauthenticated', authenticated: 'api authenticated' },
+  const names: Record<'get' | 'create', Record<string, string>> = {
+    get: { bare: 'bare express+pg', unauthenticated: 'api unauthenticated', authenticated: 'api authenticated', base: 'api authenticated (base checkout)' },
     create: { bare: 'bare temporal', unauthenticated: 'api unauthenticated', authenticated: 'api authenticated' },
   };
   const ratios = [
@@ -298,11 +332,21 @@ async function main(cleanup: Cleanup): Promise<number> {
     { num: 'authenticated', den: 'unauthenticated' },
     { num: 'unauthenticated', den: 'bare' },
   ];
+  const getRatios = baseRoot ? [...ratios, { num: 'base', den: 'bare' }, { num: 'authenticated', den: 'base' }] : ratios;
+  const sidesOf = (key: ScenarioKey): GetSideKey[] => (key === 'get' ? getSides : [...SIDES]);
+  const measureOf = (key: ScenarioKey, side: GetSideKey) => (key === 'get' ? measure.get[side] : measure.create[side as SideKey]);
+
+  // CPU per GET request by process (the side's server, PostgreSQL, Redis): what separates the sides, split by who pays.
+  const cpu = new CpuPerRequest(
+    { bare: bare.child.pid, unauthenticated: unauth.child.pid, authenticated: api.child.pid, base: base_?.child.pid },
+    await databaseProcesses(adminDatabaseUrl, base.REDIS_URL),
+  );
+  cleanup.add('CPU sampler', async () => cpu.stop());
 
   if (settings.warmupS > 0) {
-    for (const key of ['get', 'create'] as const) {
-      for (const side of SIDES) {
-        const s = await measure[key][side](settings.warmupS);
+    for (const key of scenarios) {
+      for (const side of sidesOf(key)) {
+        const s = await measureOf(key, side)(settings.warmupS);
         assertAllRunning();
         log(`warm-up ${key} ${names[key][side]}: ${fmt(s)}`);
         await sleep(SETTLE_MS);
@@ -314,14 +358,14 @@ async function main(cleanup: Cleanup): Promise<number> {
     get: {
       title: 'GET /api/v1/tickets/:id',
       load: `${settings.getConnections} connections (autocannon)`,
-      sides: SIDES.map((key) => ({ key, name: names.get[key] })),
-      ratios,
+      sides: getSides.map((key) => ({ key, name: names.get[key]! })),
+      ratios: getRatios,
       rounds: [],
     },
     create: {
       title: 'POST /api/v1/tickets',
       load: `${settings.createConcurrency} concurrent clients (measureLoop)`,
-      sides: SIDES.map((key) => ({ key, name: names.create[key] })),
+      sides: SIDES.map((key) => ({ key, name: names.create[key]! })),
       ratios,
       rounds: [],
     },
@@ -330,17 +374,19 @@ async function main(cleanup: Cleanup): Promise<number> {
   for (let round = 1; round <= settings.rounds; round++) {
     // Odd rounds: bare → unauthenticated → authenticated; even rounds the reverse, so over an even number of
     // rounds every pair of sides is measured as often in one order as in the other.
-    const order: SideKey[] = round % 2 === 1 ? [...SIDES] : [...SIDES].reverse();
-    for (const key of ['get', 'create'] as const) {
-      const samples: Partial<Record<SideKey, Sample>> = {};
+    for (const key of scenarios) {
+      const sides = sidesOf(key);
+      const order = round % 2 === 1 ? [...sides] : [...sides].reverse();
+      const samples: Partial<Record<GetSideKey, Sample>> = {};
       for (const side of order) {
-        const s = await measure[key][side](settings.durationS);
+        const run = () => measureOf(key, side)(settings.durationS);
+        const s = key === 'get' ? await cpu.around(side, run) : await run();
         assertAllRunning();
         samples[side] = s;
         log(`round ${round}/${settings.rounds} ${key} ${names[key][side]}: ${fmt(s)}`);
         await sleep(SETTLE_MS);
       }
-      comparisons[key].rounds.push({ order, samples: samples as Record<SideKey, Sample> });
+      comparisons[key].rounds.push({ order, samples: samples as Record<GetSideKey, Sample> });
     }
   }
 
@@ -357,9 +403,10 @@ async function main(cleanup: Cleanup): Promise<number> {
   };
   const auth = (s: Measured) => s.medians.authenticated!;
 
-  const summaries: Summary[] = [
-    summarizeComparison(comparisons.get, (s): Target[] => [
+  const verdicts: Record<ScenarioKey, (s: Measured) => Target[]> = {
+    get: (s) => [
       ratioTarget(s, `#2: authenticated GET at ${settings.getConnections} connections ≥ 60 % of bare Express + pg`, 'authenticated', 'bare', 0.6),
+      ratioTarget(s, `#12: authenticated GET at ${settings.getConnections} connections ≥ 75 % of bare Express + pg`, 'authenticated', 'bare', 0.75),
       {
         label: `#2: authenticated GET at ${settings.getConnections} connections p99 < 50 ms`,
         met: clean(s) && auth(s).p99 < 50,
@@ -368,8 +415,8 @@ async function main(cleanup: Cleanup): Promise<number> {
           `bare: ${s.medians.bare!.p99.toFixed(1)} ms)${errorNote(s)}`,
       },
       ratioTarget(s, `#3: authenticated GET at ${settings.getConnections} connections ≥ 80 % of unauthenticated`, 'authenticated', 'unauthenticated', 0.8),
-    ]),
-    summarizeComparison(comparisons.create, (s): Target[] => [
+    ],
+    create: (s) => [
       {
         label: `#2: authenticated create at ${settings.createConcurrency} concurrent clients p95 < 200 ms`,
         met: clean(s) && auth(s).p95 < 200,
@@ -384,10 +431,13 @@ async function main(cleanup: Cleanup): Promise<number> {
         'bare',
         0.5,
       ),
-    ]),
-  ];
-  const createCost = ratioOf(summaries[1]!, 'authenticated', 'unauthenticated');
-  log(`create, authenticated / unauthenticated (recorded, no target): ${pct(createCost.value)}`);
+    ],
+  };
+  const summaries: Summary[] = scenarios.map((key) => summarizeComparison(comparisons[key], verdicts[key]));
+  const createSummary = summaries.find((s) => s.comparison === comparisons.create);
+  if (createSummary) {
+    log(`create, authenticated / unauthenticated (recorded, no target): ${pct(ratioOf(createSummary, 'authenticated', 'unauthenticated').value)}`);
+  }
 
   const method = [
     'One run, one machine, loopback only. `bench/run.ts` starts a Temporal dev server (in memory, headless), a scratch ' +
@@ -432,10 +482,31 @@ async function main(cleanup: Cleanup): Promise<number> {
       'absolute figures across runs.',
   ];
 
-  const text = formatText(summaries);
+  cpu.stop();
+  const cpuTable = scenarios.includes('get') ? cpu.markdown(getSides.map((key) => ({ key, name: names.get[key]! }))) : undefined;
+  const cpuSection = cpuTable
+    ? [
+        `## GET /api/v1/tickets/:id — CPU per request by process`,
+        '',
+        'CPU time (user + system, from /proc, sampled every 0.5 s) of each process over each measurement ÷ its successful requests, median over ' +
+          'the rounds. **own process**: that side’s server (with its child processes); **PostgreSQL**: the postmaster and all its backends; ' +
+          '**Redis**: the server. Both databases are whole servers, so anything else using them at the time counts as well; the load ' +
+          'generator (this process) is not included.',
+        '',
+        cpuTable,
+      ].join('\n')
+    : undefined;
+  const text = formatText(summaries) + (cpuSection ? `\n\n${cpuSection}` : '');
   console.log(text);
-  writeResults(RESULTS_FILE, formatMarkdown(machine, settings, summaries, method, loadAverage()));
-  log(`results written to ${path.relative(process.cwd(), RESULTS_FILE) || RESULTS_FILE}`);
+  // A partial run (BENCH_SCENARIOS) must not replace the recorded figures of the scenarios it did not run.
+  const resultsFile = process.env.BENCH_RESULTS_FILE || (partial ? undefined : RESULTS_FILE);
+  if (resultsFile) {
+    const markdown = formatMarkdown(machine, settings, summaries, method, loadAverage());
+    writeResults(resultsFile, cpuSection ? `${markdown}\n\n${cpuSection}` : markdown);
+    log(`results written to ${path.relative(process.cwd(), resultsFile) || resultsFile}`);
+  } else {
+    log(`a partial run (BENCH_SCENARIOS=${scenarios.join(',')}): bench/RESULTS.md left as it was (BENCH_RESULTS_FILE writes the block elsewhere)`);
+  }
 
   const missed = summaries.flatMap((s) => s.targets).filter((t) => !t.met);
   if (missed.length) log(`${missed.length} target(s) not met${process.env.BENCH_STRICT === '1' ? ' (BENCH_STRICT=1: exit 1)' : ''}`);

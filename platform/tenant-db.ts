@@ -8,6 +8,10 @@
  * `set_config('app.tenant_id', $1, true)` in one pipelined message sequence closed by a single Sync.
  * PostgreSQL runs the messages before a Sync as one implicit transaction, so the transaction-local
  * setting applies to the statement and is gone when it commits. One round trip per statement, as before.
+ *
+ * A statement given a `name` (a hot read, e.g. `ticketStore.get`) is a prepared statement of each pooled
+ * connection: parsed and planned once per connection instead of on every call. The tenant still travels with every
+ * execution (the setting is not part of the plan; row-level security reads it when the statement runs).
  */
 import pg from 'pg';
 import { z } from 'zod';
@@ -15,12 +19,20 @@ import { z } from 'zod';
 export type Db = Pick<pg.PoolClient, 'query'>;
 
 const TenantId = z.uuid();
+// The very pattern z.uuid() checks with, tested directly on the hot path (zod's parse builds more than it needs to
+// here); a failure still goes through TenantId.parse, for the same error as ever.
+const TENANT_ID = z.regexes.uuid();
+const checkTenantId = (tenantId: string) => {
+  if (!TENANT_ID.test(tenantId)) TenantId.parse(tenantId);
+};
 
 const SET_TENANT = "SELECT set_config('app.tenant_id', $1, true)";
 
 /** The parts of pg's wire connection a Query writes to (not in @types/pg). */
 interface WireConnection {
   parse(config: { text: string; name?: string; types?: unknown[] }): void;
+  /** Named statements sent but not yet acknowledged (pg moves them to parsedStatements on ParseComplete). */
+  submittedNamedStatements: Record<string, string>;
   bind(config: { portal?: string; statement?: string; values?: unknown[] }): void;
   execute(config: { portal?: string; rows?: number }): void;
 }
@@ -31,16 +43,31 @@ interface WireConnection {
  */
 class TenantQuery extends pg.Query {
   private preludeDone = false;
+  declare name?: string;
+  declare text: string;
+  declare types?: unknown[];
+  declare queryMode?: string;
 
   constructor(
     private readonly tenantId: string,
-    config: pg.QueryConfig,
+    text: string,
+    values: unknown[] | undefined,
+    name: string | undefined,
   ) {
+    // Text and values as such: a config object would be copied property by property on every query.
+    super(text, values);
     // Always the extended protocol: the simple protocol would end the implicit transaction at each statement.
-    super({ ...config, queryMode: 'extended' } as pg.QueryConfig);
+    this.queryMode = 'extended';
+    this.name = name;
   }
 
   prepare(connection: WireConnection): void {
+    // A named statement not yet on this connection is parsed first: pg records a name as parsed at the first
+    // ParseComplete of its query, so that one must be the statement's own (a failed parse then records nothing).
+    if (this.name && !(this as unknown as { hasBeenParsed(c: WireConnection): boolean }).hasBeenParsed(connection)) {
+      connection.parse({ text: this.text, name: this.name, types: this.types ?? [] });
+      connection.submittedNamedStatements[this.name] = this.text;
+    }
     connection.parse({ text: SET_TENANT, name: '', types: [] });
     connection.bind({ portal: '', statement: '', values: [this.tenantId] });
     connection.execute({ portal: '', rows: 0 });
@@ -61,23 +88,33 @@ class TenantQuery extends pg.Query {
 }
 
 /** The `db` handed to tenant-scoped code: every statement carries the tenant; nothing else reaches the connection. */
+/** What a tenant-scoped `query` accepts: text (and values), or `{ text, values, name }` for a prepared statement. */
+const SUPPORTED = new Set(['text', 'values', 'name']);
+
 function scoped(client: pg.PoolClient, tenantId: string): Db {
   const query = (textOrConfig: string | pg.QueryConfig, values?: unknown[]) => {
-    if (typeof textOrConfig !== 'string' && typeof (textOrConfig as { submit?: unknown }).submit === 'function') {
-      throw new TypeError('custom query objects are not supported on a tenant-scoped connection');
+    let text: string;
+    let name: string | undefined;
+    if (typeof textOrConfig === 'string') text = textOrConfig;
+    else {
+      if (typeof (textOrConfig as { submit?: unknown }).submit === 'function') {
+        throw new TypeError('custom query objects are not supported on a tenant-scoped connection');
+      }
+      const other = Object.keys(textOrConfig).find((key) => !SUPPORTED.has(key));
+      if (other) throw new TypeError(`query option ${other} is not supported on a tenant-scoped connection`);
+      ({ text, name } = textOrConfig);
+      values ??= textOrConfig.values;
     }
-    const config: pg.QueryConfig =
-      typeof textOrConfig === 'string' ? { text: textOrConfig, values } : { ...textOrConfig, values: values ?? textOrConfig.values };
-    const caller = new Error();
-    return new Promise<pg.QueryResult>((resolve, reject) => {
-      const q = new TenantQuery(tenantId, config) as TenantQuery & { callback: (err: Error | null, res: pg.QueryResult) => void };
-      q.callback = (err, res) => {
-        if (!err) return resolve(res);
-        // Point the stack at the application code that made the query, not at the socket read.
-        err.stack = `${err.name}: ${err.message}\n${caller.stack?.split('\n').slice(1).join('\n') ?? ''}`;
-        reject(err);
-      };
+    const result = new Promise<pg.QueryResult>((resolve, reject) => {
+      const q = new TenantQuery(tenantId, text, values, name) as TenantQuery & { callback: (err: Error | null, res: pg.QueryResult) => void };
+      q.callback = (err, res) => (err ? reject(err) : resolve(res));
       client.query(q);
+    });
+    // Point a failure's stack at the application code that made the query, not at the socket read: captured in the
+    // rejection handler, it carries the awaiting callers (V8 async stack traces) and costs nothing when all goes well.
+    return result.catch((err: Error) => {
+      Error.captureStackTrace(err);
+      throw err;
     });
   };
   return { query } as unknown as Db;
@@ -90,7 +127,7 @@ function release(client: pg.PoolClient, failed: boolean): void {
 }
 
 export async function withTenant<T>(pool: pg.Pool, tenantId: string, fn: (db: Db) => Promise<T>): Promise<T> {
-  TenantId.parse(tenantId);
+  checkTenantId(tenantId);
   const client = await pool.connect();
   try {
     return await fn(scoped(client, tenantId));
@@ -101,7 +138,7 @@ export async function withTenant<T>(pool: pg.Pool, tenantId: string, fn: (db: Db
 
 /** As withTenant, inside one transaction (the setting is local to it, so it ends with it). */
 export async function inTenantTransaction<T>(pool: pg.Pool, tenantId: string, fn: (db: Db) => Promise<T>): Promise<T> {
-  TenantId.parse(tenantId);
+  checkTenantId(tenantId);
   const client = await pool.connect();
   let failed = false;
   try {

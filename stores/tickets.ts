@@ -9,6 +9,7 @@ import { DeskflowError } from '../domain/errors';
 
 const TICKET_COLUMNS = `id, tenant_id, subject, description, status, priority, channel, customer_id, assignee_id, group_id,
   tags, version, created_at, updated_at, first_agent_reply_at, solved_at, closed_at, sla`;
+const GET_TICKET = `SELECT ${TICKET_COLUMNS} FROM tickets WHERE tenant_id = $1 AND id = $2`;
 const MESSAGE_COLUMNS = 'id, tenant_id, ticket_id, visibility, author_type, author_id, body, external_id, created_at';
 
 export interface TicketFilter {
@@ -46,7 +47,8 @@ export function ticketStore(pool: pg.Pool) {
   return {
     async get(tenantId: string, id: string): Promise<Ticket | null> {
       return withTenant(pool, tenantId, async (db) => {
-        const { rows } = await db.query<Ticket>(`SELECT ${TICKET_COLUMNS} FROM tickets WHERE tenant_id = $1 AND id = $2`, [tenantId, id]);
+        // The hottest read of the API: a prepared statement of each pooled connection (parsed and planned once).
+        const { rows } = await db.query<Ticket>({ name: 'ticket_get', text: GET_TICKET, values: [tenantId, id] });
         return rows[0] ?? null;
       });
     },

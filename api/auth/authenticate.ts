@@ -2,7 +2,8 @@
  * Who is calling, and may they call now: `Authorization: Bearer <access JWT | API key>`. The tenant comes
  * from the credential, never from the request. Sets `req.identity`; anything missing or wrong is a 401;
  * then the credential's rate limit applies (429). For access tokens the session/revocation/credential-epoch
- * check and the rate-limit spend go to Redis together (one round trip with auto-pipelining).
+ * check and the rate-limit spend are one Redis call (one script): the spend happens whatever the verdict, as before,
+ * and a refused token is a 401 before any 429.
  * Failed API-key authentications spend a per-source budget; once it is spent, API keys from that source are
  * refused (429) before any database look-up.
  */
@@ -12,10 +13,16 @@ import { DeskflowError } from '../../domain/errors';
 import { looksLikeApiKey, parseApiKey, secretMatches } from '../../platform/api-keys';
 import type { ApiKeyStore } from '../../stores/api-keys';
 import type { Identity } from '../../domain/identity';
+import type { CredentialRateLimit } from '../http/rate-limit';
 import type { SessionStore } from './sessions';
 import type { AccessTokens } from './tokens';
 
 const BEARER = /^Bearer ([\x21-\x7e]{1,4096})$/;
+// One read-only set per role, shared by every request of that role (Identity.scopes is a ReadonlySet).
+const ROLE_SCOPE_SETS: Record<keyof typeof ROLE_SCOPES, ReadonlySet<Scope>> = {
+  admin: new Set(ROLE_SCOPES.admin),
+  agent: new Set(ROLE_SCOPES.agent),
+};
 const TOUCH_EVERY_MS = 60_000;
 
 /** An API key's identity (401 for a malformed, unknown or revoked key); last use recorded to the minute. */
@@ -48,8 +55,8 @@ export function authenticate(deps: {
   apiKeys: Pick<ApiKeyStore, 'findForAuth' | 'touch'>;
   tokens: AccessTokens;
   sessions: SessionStore;
-  /** Spends one request of the identity's rate limit (throws a 429 problem when exhausted). */
-  limit: (identity: Identity, res: Response) => Promise<void>;
+  /** The identity's rate limit (a 429 problem when exhausted). */
+  limit: CredentialRateLimit;
   /** Failed API-key authentications per source address (see RateLimiters.failures). */
   apiKeyFailures: { check(res: Response, source: string): Promise<void>; record(source: string): Promise<void> };
 }): RequestHandler {
@@ -73,14 +80,17 @@ export function authenticate(deps: {
     const identity: Identity = {
       tenantId: claims.tid,
       actor: { type: 'agent', id: claims.sub },
-      scopes: new Set<Scope>(ROLE_SCOPES[claims.role]),
+      scopes: ROLE_SCOPE_SETS[claims.role],
       credential: { kind: 'user', userId: claims.sub, role: claims.role, sessionId: claims.sid, jti: claims.jti, exp: claims.exp },
     };
-    const [access, limited] = await Promise.allSettled([deps.sessions.accessAllowed(claims), deps.limit(identity, res)]);
-    if (access.status === 'rejected') throw access.reason;
-    if (!access.value)
+    const { values, apply } = await deps.limit.spendAndRead(identity, deps.sessions.accessKeys(claims));
+    if (!deps.sessions.accessFrom(claims, values))
       throw new DeskflowError('unauthenticated', 'the session has ended, the token was revoked, or the access of its user has changed since it was issued');
-    if (limited.status === 'rejected') throw Object.assign(limited.reason as Error, { afterAuthentication: true });
+    try {
+      apply(res);
+    } catch (err) {
+      throw Object.assign(err as Error, { afterAuthentication: true });
+    }
     return identity;
   }
 
@@ -96,7 +106,7 @@ export function authenticate(deps: {
     try {
       if (looksLikeApiKey(token)) {
         req.identity = await apiKeyIdentity(token, req, res);
-        await deps.limit(req.identity, res).catch((err) => {
+        await deps.limit.spend(req.identity, res).catch((err) => {
           throw Object.assign(err as Error, { afterAuthentication: true });
         });
       } else {

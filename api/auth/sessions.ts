@@ -37,6 +37,16 @@ if current and current > epoch then return current end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return epoch`;
 
+type AccessCheck = { sid: string; jti: string; sub: string; cep: number };
+
+/** Session, revoked-token marker and the user's credential epoch, in this order. */
+const accessKeys = (claims: AccessCheck): string[] => [sessionKey(claims.sid), revokedJtiKey(claims.jti), epochKey(claims.sub)];
+
+/** The verdict on the values of `accessKeys`: session alive, token not revoked, issued under the current epoch. */
+function accessFrom(claims: AccessCheck, [session, revoked, epoch]: (string | null | undefined)[]): boolean {
+  return session != null && revoked == null && epoch != null && Number(epoch) === claims.cep;
+}
+
 export function sessionStore(redis: Redis, ttl: { refreshMs: number; sessionMs: number }) {
   async function mintRefreshToken(session: Session): Promise<string> {
     // The session id rides in the token so a replayed token can be traced to its session (family).
@@ -115,10 +125,13 @@ export function sessionStore(redis: Redis, ttl: { refreshMs: number; sessionMs: 
      * One round trip: is the session alive, the access token not revoked, and was it issued under the
      * user's current credential epoch? A missing epoch fails closed (the client refreshes, which republishes it).
      */
-    async accessAllowed(claims: { sid: string; jti: string; sub: string; cep: number }): Promise<boolean> {
-      const [session, revoked, epoch] = await redis.mget(sessionKey(claims.sid), revokedJtiKey(claims.jti), epochKey(claims.sub));
-      return session !== null && revoked === null && epoch !== null && Number(epoch) === claims.cep;
+    async accessAllowed(claims: AccessCheck): Promise<boolean> {
+      return accessFrom(claims, await redis.mget(...accessKeys(claims)));
     },
+
+    /** The keys `accessAllowed` reads, for a caller that reads them in a Redis call of its own (then `accessFrom`). */
+    accessKeys,
+    accessFrom,
   };
 }
 export type SessionStore = ReturnType<typeof sessionStore>;

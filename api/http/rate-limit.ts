@@ -14,7 +14,31 @@ export interface Limit {
   windowSec: number;
 }
 
+/**
+ * One point spent, as RateLimiterRedis spends it (same key, same fixed window: the counter is created with the
+ * window's expiry, incremented, its time to live read), then a GET of each further key, in one script: the
+ * authenticated hot path spends its credential's budget and reads its session state in one Redis call.
+ */
+const SPEND_AND_READ = `
+redis.call('SET', KEYS[1], 0, 'EX', ARGV[1], 'NX')
+local consumed = redis.call('INCRBY', KEYS[1], 1)
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl == -1 then
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+  ttl = 1000 * tonumber(ARGV[1])
+end
+local out = { consumed, ttl }
+for i = 2, #KEYS do out[i + 1] = redis.call('GET', KEYS[i]) end
+return out`;
+
+type SpendAndRead = (numKeys: number, ...keysAndArgs: string[]) => Promise<[number, number, ...(string | null)[]]>;
+
 export function rateLimiters(redis: Redis) {
+  if (!(redis as unknown as { deskflowSpendAndRead?: unknown }).deskflowSpendAndRead) {
+    redis.defineCommand('deskflowSpendAndRead', { lua: SPEND_AND_READ }); // EVALSHA, EVAL only when the script is not cached yet
+  }
+  const spendAndRead = (redis as unknown as { deskflowSpendAndRead: SpendAndRead }).deskflowSpendAndRead.bind(redis);
+
   const limiters = new Map<string, RateLimiterRedis>();
   const limiterFor = (limit: Limit) => {
     const id = `${limit.name}:${limit.points}:${limit.windowSec}`;
@@ -36,6 +60,23 @@ export function rateLimiters(redis: Redis) {
         if (!(err instanceof RateLimiterRes)) throw err;
         refuse(res, limit, err);
       }
+    },
+
+    /**
+     * As `consume`, and the values of `reads` (GET each) from the same Redis call. Nothing is applied yet: the
+     * caller judges the values first, then `apply(res)` sets the headers and throws the 429 when exhausted.
+     */
+    async consumeAndRead(limit: Limit, key: string, reads: string[]): Promise<{ values: (string | null)[]; apply(res: Response): void }> {
+      // The key RateLimiterRedis uses for the same limit (`${keyPrefix}:${key}`), so both spend one budget.
+      const [consumed, ttl, ...values] = await spendAndRead(1 + reads.length, `rl:${limit.name}:${key}`, ...reads, String(limit.windowSec));
+      const state = new RateLimiterRes(Math.max(limit.points - consumed, 0), ttl, consumed, consumed === 1);
+      return {
+        values,
+        apply(res) {
+          if (consumed > limit.points) refuse(res, limit, state);
+          setHeaders(res, limit, state);
+        },
+      };
     },
 
     /** Gives `key` its whole budget back (e.g. after a successful login from that address). */
@@ -87,10 +128,23 @@ function setItem(res: Response, header: string, name: string, params: string) {
 
 /** Per credential: the key's own limit, else its tenant's, else the default (RATE_LIMIT_PER_MIN). */
 export function credentialRateLimit(limiters: RateLimiters, tenantLimit: (tenantId: string) => Promise<number | null>, defaultPerMin: number) {
-  return async (who: Identity, res: Response): Promise<void> => {
+  const limitOf = async (who: Identity): Promise<{ limit: Limit; key: string }> => {
     const c = who.credential;
-    const credentialKey = c.kind === 'api_key' ? `key:${c.keyId}` : c.kind === 'user' ? `user:${c.userId}` : `${c.kind}:${who.tenantId}`;
+    const key = c.kind === 'api_key' ? `key:${c.keyId}` : c.kind === 'user' ? `user:${c.userId}` : `${c.kind}:${who.tenantId}`;
     const perMin = (c.kind === 'api_key' ? c.rateLimitPerMin : null) ?? (await tenantLimit(who.tenantId)) ?? defaultPerMin;
-    await limiters.consume(res, { name: 'default', points: perMin, windowSec: 60 }, credentialKey);
+    return { limit: { name: 'default', points: perMin, windowSec: 60 }, key };
+  };
+  return {
+    /** Spends one request of the credential's budget (throws a 429 problem when exhausted). */
+    async spend(who: Identity, res: Response): Promise<void> {
+      const { limit, key } = await limitOf(who);
+      await limiters.consume(res, limit, key);
+    },
+    /** As `spend`, reading `reads` in the same Redis call; see RateLimiters.consumeAndRead. */
+    async spendAndRead(who: Identity, reads: string[]): Promise<{ values: (string | null)[]; apply(res: Response): void }> {
+      const { limit, key } = await limitOf(who);
+      return limiters.consumeAndRead(limit, key, reads);
+    },
   };
 }
+export type CredentialRateLimit = ReturnType<typeof credentialRateLimit>;

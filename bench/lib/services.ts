@@ -19,10 +19,10 @@ export interface Service {
 }
 
 /** `node --import tsx <entry>` from the repository root with `env`. */
-export function spawnTs(name: string, entry: string, env: NodeJS.ProcessEnv, nodeArgs: string[] = []): Service {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(ROOT, entry)], {
+export function spawnTs(name: string, entry: string, env: NodeJS.ProcessEnv, nodeArgs: string[] = [], root = ROOT): Service {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(root, entry)], {
     env,
-    cwd: ROOT,
+    cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -114,8 +114,9 @@ function cpuProfileArgs(name: string): string[] {
  */
 export function serviceGroup(env: NodeJS.ProcessEnv, cleanup: Pick<Cleanup, 'add'>) {
   const services: Service[] = [];
-  const start = (name: string, entry: string, extra: NodeJS.ProcessEnv = {}): Service => {
-    const service = spawnTs(name, entry, { ...env, ...extra }, cpuProfileArgs(name));
+  /** `root`: another checkout to run `entry` from (bench/run.ts BENCH_BASE_ROOT). */
+  const start = (name: string, entry: string, extra: NodeJS.ProcessEnv = {}, root?: string): Service => {
+    const service = spawnTs(name, entry, { ...env, ...extra }, cpuProfileArgs(name), root);
     services.push(service);
     cleanup.add(`process ${name}`, () => service.stop());
     return service;

@@ -15,6 +15,7 @@ import { reindexBlindIndexes } from '../../platform/migrate';
 import { connectTemporal } from '../../platform/temporal';
 import { inTenantTransaction, withTenant } from '../../platform/tenant-db';
 import { signPayload } from '../../platform/signing';
+import { ticketStore } from '../../stores/tickets';
 import { type ApiProcess, startApiProcess } from '../support/api-process';
 import { createTenant, type HttpResult, http, login, startStack, type Tenant, type TestStack } from '../support/stack';
 
@@ -248,6 +249,29 @@ describe('row-level security: the second wall', () => {
       const fresh = await afterwards();
       expect(fresh).toMatchObject({ tenant: '', customers: 0, tickets: 0 });
       expect(fresh.pid).not.toBe(inside.pid);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('a prepared (named) statement reused on one connection sees the tenant of each execution, never the one it was planned for', async () => {
+    const pool = createPool({ ...stack.config, DATABASE_POOL_MAX: 1 });
+    // No tenant filter of its own: row-level security is the only wall here.
+    const probe = { name: 'rls_probe', text: 'SELECT count(*)::int AS n, coalesce(array_agg(DISTINCT tenant_id), $1::uuid[]) AS tenants FROM tickets' };
+    const run = (tenantId: string) => withTenant(pool, tenantId, async (db) => (await db.query({ ...probe, values: [[]] })).rows[0]);
+    try {
+      // Past PostgreSQL's five custom plans, so the cached generic plan is what runs in the later rounds.
+      for (let i = 0; i < 8; i++) {
+        expect(await run(globex.id)).toMatchObject({ tenants: [globex.id] });
+        expect(await run(acme.id)).toMatchObject({ tenants: expect.not.arrayContaining([globex.id]) });
+      }
+      const prepared = await withTenant(pool, acme.id, async (db) => (await db.query('SELECT name FROM pg_prepared_statements')).rows.map((r) => r.name));
+      expect(prepared).toContain('rls_probe');
+      // The API's own named read (ticketStore.get) on the same connection: another tenant's ticket is not found.
+      const tickets = ticketStore(pool);
+      expect((await tickets.get(globex.id, globexTicketId))?.id).toBe(globexTicketId);
+      expect(await tickets.get(acme.id, globexTicketId)).toBeNull();
+      expect((await tickets.get(globex.id, globexTicketId))?.id).toBe(globexTicketId);
     } finally {
       await pool.end();
     }
