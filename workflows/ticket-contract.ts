@@ -24,6 +24,12 @@ export interface TicketWorkflowInput {
   settings: TicketSettings;
   /** Set only by continue-as-new: the live state carried into the next run. */
   carried?: { ticket: Ticket; policy: PolicySnapshot | null };
+  /**
+   * Set by `ticketStartOptions` when the start's search attributes name the API's policy, so opening the ticket
+   * upserts nothing. In the input (so in history) because runs started without it upsert SlaPolicyId when they
+   * open, and their replays must keep doing so.
+   */
+  policy_attribute_set?: true;
 }
 
 /**
@@ -34,7 +40,7 @@ export interface TicketWorkflowInput {
 export const ticketStartOptions = (taskQueue: string, args: TicketWorkflowInput) => ({
   workflowId: ticketWorkflowId(args.open.ticket_id),
   taskQueue,
-  args: [args] as [TicketWorkflowInput],
+  args: [args.open.sla_policy ? { ...args, policy_attribute_set: true } : args] as [TicketWorkflowInput],
   workflowIdConflictPolicy: 'USE_EXISTING' as const,
   workflowIdReusePolicy: 'REJECT_DUPLICATE' as const,
   typedSearchAttributes: [
@@ -42,6 +48,8 @@ export const ticketStartOptions = (taskQueue: string, args: TicketWorkflowInput)
     { key: SA.status, value: 'new' },
     { key: SA.priority, value: args.open.input.priority },
     ...(args.open.input.assignee_id ? [{ key: SA.assignee, value: args.open.input.assignee_id }] : []),
+    // The policy the API matched: the workflow then has nothing to upsert when it opens the ticket.
+    ...(args.open.sla_policy ? [{ key: SA.slaPolicy, value: args.open.sla_policy.id }] : []),
   ],
 });
 

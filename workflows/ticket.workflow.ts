@@ -218,8 +218,9 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
         } else {
           change = await rematch(opened, 'rematched');
         }
-        // The starter set the opening search attributes already; nothing to upsert for the new ticket.
-        await commit(change, { searchAttributesSet: change.ticket.sla === null });
+        // The starter set the opening search attributes already (the policy too, when it named one): nothing to upsert.
+        const policySet = change.ticket.sla === null || (input.policy_attribute_set === true && change.ticket.sla.policy_id === input.open.sla_policy?.id);
+        await commit(change, { searchAttributesSet: policySet });
       });
     } catch (err) {
       // A ticket that cannot be opened never existed: the creating request gets the problem, the run fails visibly.

@@ -1,4 +1,6 @@
 /** SLA clocks in the ticket workflow, against the real dev server, with targets of seconds. */
+import { ticketWorkflowId } from '../../domain/ids';
+import { TicketSearchAttributes as SA } from '../../domain/search-attributes';
 import { createTenant, http, startStack, type Tenant, type TestStack } from '../support/stack';
 import { createPolicy, eventually, ofType, openTicket, sleep, timeline } from './support';
 
@@ -131,6 +133,18 @@ describe('pauses, priorities and policy edits', () => {
 
   const slaOf = async (id: string) => (await http(stack, 'GET', `/api/v1/tickets/${id}`, { headers: tenant.headers })).body.sla;
   const metric = (sla: any, name: string) => sla.metrics.find((m: any) => m.metric === name);
+
+  it('the ticket run names its policy from the start (SlaPolicyId), with no search-attribute upsert when it opens', async () => {
+    const ticket = await openTicket(stack, tenant);
+    expect(ticket.sla.policy_id).toBe(policyId);
+    const handle = stack.temporal.workflow.getHandle(ticketWorkflowId(ticket.id));
+    expect((await handle.describe()).typedSearchAttributes.get(SA.slaPolicy)).toBe(policyId);
+    const history = await handle.fetchHistory();
+    expect(history.events!.filter((e) => e.upsertWorkflowSearchAttributesEventAttributes)).toHaveLength(0);
+    // A change of what the attributes show is still published.
+    await http(stack, 'PATCH', `/api/v1/tickets/${ticket.id}`, { headers: tenant.headers, body: { priority: 'urgent' } });
+    expect((await handle.describe()).typedSearchAttributes.get(SA.priority)).toBe('urgent');
+  });
 
   it('pending pauses the clock; resuming shifts the deadline by exactly the paused time', async () => {
     const ticket = await openTicket(stack, tenant);
