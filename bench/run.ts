@@ -13,7 +13,7 @@
  *             server and on a dev server started as `npm start` starts it (SQLite file), until p95 exceeds a bound or the
  *             rate is not served;
  *  startup    (e) a fresh `npm start`-like stack (file dev server, worker and API started together): creates at
- *             BENCH_STARTUP_RATE for BENCH_STARTUP_S seconds from the moment /readyz first answers 200.
+ *             BENCH_STARTUP_RATE for BENCH_STARTUP_S seconds from the moment /readyz first answers 200, then as long again.
  *
  * Starts everything it needs (Temporal dev servers, a scratch database, a Redis key prefix, workers, API processes and
  * the baselines), seeds a tenant, an agent and a customer, logs the agent in, runs warm-up then BENCH_ROUNDS rounds
@@ -726,7 +726,10 @@ async function main(cleanup: Cleanup): Promise<number> {
     const comparison: Comparison = {
       title: `Start-up: creates in the first ${settings.startupS} s after /readyz`,
       load: `${settings.startupRate} req/s offered (measureOpenLoop) from the first 200 of /readyz, fresh ${SERVER_NAMES.file}, worker and API`,
-      sides: [{ key: 'create', name: OPEN_NAMES.create }],
+      sides: [
+        { key: 'first', name: `creates, first ${settings.startupS} s` },
+        { key: 'then', name: `creates, next ${settings.startupS} s` },
+      ],
       ratios: [],
       rounds: [],
     };
@@ -753,21 +756,32 @@ async function main(cleanup: Cleanup): Promise<number> {
       readyAfter.push((Date.now() - t0) / 1000);
       const points: { scheduledAt: number; ms: number }[] = [];
       const began = Date.now();
-      const s = await measureOpenLoop({
+      const createOp = createVia(apiUrl);
+      const first = await measureOpenLoop({
         rate: settings.startupRate,
         durationS: settings.startupS,
         maxInFlight: OPEN_MAX_IN_FLIGHT,
-        op: createVia(apiUrl),
+        op: createOp,
         health: assertAllRunning,
         record: (scheduledAt, ms) => points.push({ scheduledAt, ms }),
       });
+      // The same load right after, on the now warm stack: what the first seconds are compared with.
+      const then = await openLoopOf(settings.startupRate, settings.startupS, createOp);
       const perWindow = Array.from({ length: Math.ceil(settings.startupS / windowS) }, (_, i) => windowP95(points, began, i * windowS, (i + 1) * windowS));
       windows.push(perWindow);
       log(
-        `round ${round}/${settings.rounds} start-up: /readyz 200 after ${readyAfter.at(-1)!.toFixed(1)} s; creates ${fmt(s)}; ` +
-          `p95 per ${windowS} s: ${perWindow.map(ms1).join(', ')} ms`,
+        `round ${round}/${settings.rounds} start-up: /readyz 200 after ${readyAfter.at(-1)!.toFixed(1)} s; first ${settings.startupS} s: ${fmt(first)}; ` +
+          `p95 per ${windowS} s: ${perWindow.map(ms1).join(', ')} ms; next ${settings.startupS} s: ${fmt(then)}`,
       );
-      comparison.rounds.push({ order: ['create'], samples: { create: s } });
+      if (first.errors || then.errors) {
+        // What the API logged about the failures (its errors are level 50 in pino's JSON).
+        const logged = api
+          .output()
+          .split('\n')
+          .filter((line) => line.includes('"level":50'));
+        log(`the API's error log (last ${Math.min(3, logged.length)} of ${logged.length}):\n${logged.slice(-3).join('\n')}`);
+      }
+      comparison.rounds.push({ order: ['first', 'then'], samples: { first, then } });
       await Promise.all([api.stop(), worker.stop()]);
       await server.stop();
       rmSync(dir, { recursive: true, force: true });
@@ -776,8 +790,10 @@ async function main(cleanup: Cleanup): Promise<number> {
       summarizeComparison(comparison, (s) => [
         {
           label: `#12: creates at ${settings.startupRate}/s in the first ${settings.startupS} s after /readyz says ready (fresh npm start-like stack) p95 < ${WRITE_P95_MS} ms`,
-          met: clean(s) && s.medians.create!.p95 < WRITE_P95_MS,
-          detail: `p95 ${ms1(s.medians.create!.p95)} ms, p99 ${ms1(s.medians.create!.p99)} ms${errorNote(s)}`,
+          met: s.medians.first!.errors === 0 && s.medians.first!.p95 < WRITE_P95_MS,
+          detail:
+            `p95 ${ms1(s.medians.first!.p95)} ms, p99 ${ms1(s.medians.first!.p99)} ms; the next ${settings.startupS} s: p95 ${ms1(s.medians.then!.p95)} ms` +
+            (s.medians.first!.errors ? ` — ${s.medians.first!.errors} failed or unsent, so not met` : ''),
         },
       ]),
     );
@@ -840,8 +856,9 @@ async function main(cleanup: Cleanup): Promise<number> {
       'and API; one tenant. Targets (issue #12): creates at 20/s p95 < 200 ms; at 40/s p95 ≤ 1.5× bare update-with-start’s at 40/s on the same server.',
     `(e) start-up: per round, a fresh dev server as \`npm start\` starts it (its own scratch directory), then the worker and the API ` +
       'started together (as npm start’s supervisor does), /readyz polled every 200 ms; from its first 200, creates at BENCH_STARTUP_RATE ' +
-      'for BENCH_STARTUP_S seconds, open loop. Reported: seconds from starting the processes to /readyz 200, the creates’ figures, ' +
-      'and their p95 per 5 s window (by scheduled time).',
+      'for BENCH_STARTUP_S seconds, open loop, then the same for another BENCH_STARTUP_S seconds (the warm stack, for comparison). ' +
+      'Reported: seconds from starting the processes to /readyz 200, both periods’ figures, and the first period’s p95 per 5 s ' +
+      'window (by scheduled time). Target (issue #12): the first period’s p95 < 200 ms.',
     `Warm-up: ${settings.warmupS} s per side and scenario before round 1, not recorded. Each round measures the three sides for ` +
       `${settings.durationS} s each, odd rounds in the order bare → unauthenticated → authenticated, even rounds in the reverse order.`,
     'req/s = successful requests ÷ wall time of the measurement; percentiles are nearest-rank over every successful request of a ' +
