@@ -590,7 +590,7 @@ async function main(cleanup: Cleanup): Promise<number> {
   const apiPort = await freePort();
   const api = start('api', 'api/main.ts', { PORT: String(apiPort) });
   const apiUrl = `http://127.0.0.1:${apiPort}`;
-  await Promise.all([worker.waitForOutput(WORKER_READY, 90_000), waitForHttp(api, `${apiUrl}/readyz`, {}, 60_000)]);
+  await Promise.all([worker.waitForOutput(WORKER_READY, 90_000), waitForHttp(api, `${apiUrl}/readyz`, {}, 90_000)]);
 
   const connection = await Connection.connect({ address: temporal.address });
   cleanup.add('Temporal client connection', () => connection.close());
