@@ -195,6 +195,8 @@ interface TemporalStack {
   kind: ServerKind;
   apiUrl: string;
   client: Client;
+  /** The real worker's, which the API sends its ticket workflows to. */
+  taskQueue: string;
   trivialTaskQueue: string;
   /** Stops its processes (and its dev server when it owns it); cleanup would otherwise at the end. */
   stop(): Promise<void>;
@@ -292,11 +294,12 @@ async function main(cleanup: Cleanup): Promise<number> {
       waitForHttp(api, `${apiUrl}/readyz`, {}, 90_000),
     ]);
     const connection = await Connection.connect({ address: server.address });
-    cleanup.add(`Temporal client connection (${kind}${suffix})`, () => connection.close());
+    cleanup.add(`Temporal client connection (${kind})`, () => connection.close());
     return {
       kind,
       apiUrl,
       client: new Client({ connection, namespace: base.TEMPORAL_NAMESPACE }),
+      taskQueue,
       trivialTaskQueue,
       async stop() {
         await Promise.all([api.stop(), worker.stop(), trivialWorker.stop()]);
@@ -350,6 +353,7 @@ async function main(cleanup: Cleanup): Promise<number> {
     const unauthPort = await freePort();
     const unauth = start('unauthenticated-api', 'bench/baselines/unauthenticated-api.ts', {
       PORT: String(unauthPort),
+      TEMPORAL_TASK_QUEUE: memory.taskQueue, // served by the same real worker as the API
       BENCH_TENANT_ID: tenantId,
       BENCH_AGENT_ID: agentId,
     });
