@@ -49,6 +49,7 @@ import { ticketStore } from '../stores/tickets';
 import { slaStore } from '../stores/sla';
 import { presenceStore } from '../stores/presence';
 import { ticketWorkflows } from './ticket-workflows';
+import { warmUpApi } from './warm-up';
 import { userStore } from '../stores/users';
 import { webhookEventStore } from '../stores/webhook-events';
 import { webhookEndpointStore } from '../stores/webhook-endpoints';
@@ -90,7 +91,7 @@ export function buildRoutes({ config, pool, redis, temporal }: AppDeps) {
   );
 
   const routes: RouteSpec[] = [
-    ...healthRoutes({ pool, redis, temporal }),
+    ...healthRoutes({ pool, redis, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, warmUp: warmUpApi({ pool, temporal }) }),
     ...authRoutes({ users, audit, config, keys, tokens, sessions, limiters }),
     ...customerRoutes(customers),
     ...ticketRoutes({ tickets, workflows, atRiskWindowMs: config.SLA_AT_RISK_WINDOW }),

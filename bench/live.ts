@@ -355,7 +355,7 @@ async function main(cleanup: Cleanup): Promise<number> {
   const bareUrl = `http://127.0.0.1:${barePort}`;
   await Promise.all([
     worker.waitForOutput(WORKER_READY, 90_000),
-    waitForHttp(api, `${apiUrl}/readyz`, {}, 60_000),
+    waitForHttp(api, `${apiUrl}/readyz`, {}, 90_000),
     bare.waitForOutput('live-broadcast listening', 30_000),
   ]);
   const limits = { api: openFilesLimit(api.child.pid!), bare: openFilesLimit(bare.child.pid!) };

@@ -1,29 +1,37 @@
 /**
  * `npm run bench`: Deskflow against bare baselines and against itself without authentication, measured in
- * one run on this machine, loopback only. Two scenarios, three sides each:
+ * one run on this machine, loopback only. Scenarios (BENCH_SCENARIOS, comma-separated; all by default):
  *
- *  (a) GET /api/v1/tickets/:id — bare Express 5 + pg running the same SELECT (bench/baselines/bare-get.ts),
- *      the API without auth / rate limit (bench/baselines/unauthenticated-api.ts), the real API (api/main.ts)
- *      with an access JWT and the Redis rate limiter on (limits raised so it never refuses);
- *  (b) POST /api/v1/tickets — a bare loop of Temporal update-with-start on a trivial workflow, the
- *      unauthenticated API, the authenticated API (both with the real worker).
+ *  get        (a) GET /api/v1/tickets/:id, closed loop — bare Express 5 + pg running the same SELECT
+ *             (bench/baselines/bare-get.ts), the API without auth / rate limit (bench/baselines/unauthenticated-api.ts),
+ *             the real API (api/main.ts) with an access JWT and the Redis rate limiter on (limits raised so it never refuses);
+ *  create     (b) POST /api/v1/tickets, closed loop — a bare loop of Temporal update-with-start on a trivial workflow,
+ *             the unauthenticated API, the authenticated API (both with the real worker);
+ *  open       (c) open loop (fixed arrival rate) at BENCH_OPEN_RATES: creates and messages added to a pool of existing
+ *             tickets, against bare update-with-start at the same rate;
+ *  saturation (d) open-loop creates stepped up (BENCH_SATURATION_*) against bare update-with-start, on the in-memory dev
+ *             server and on a dev server started as `npm start` starts it (SQLite file), until p95 exceeds a bound or the
+ *             rate is not served;
+ *  startup    (e) a fresh `npm start`-like stack (file dev server, worker and API started together): creates at
+ *             BENCH_STARTUP_RATE for BENCH_STARTUP_S seconds from the moment /readyz first answers 200, then as long again.
  *
- * Starts everything it needs (Temporal dev server in memory, a scratch database, a Redis key prefix, the worker,
- * both API processes and the baselines), seeds a tenant, an agent and a customer, logs the agent in, runs
- * warm-up then BENCH_ROUNDS rounds alternating the order of the sides, prints the table, rewrites the
- * generated block of bench/RESULTS.md, and cleans up even when a step fails.
+ * Starts everything it needs (Temporal dev servers, a scratch database, a Redis key prefix, workers, API processes and
+ * the baselines), seeds a tenant, an agent and a customer, logs the agent in, runs warm-up then BENCH_ROUNDS rounds
+ * alternating the order of the sides, prints the table, rewrites the generated block of bench/RESULTS.md (or
+ * BENCH_RESULTS_FILE), and cleans up even when a step fails.
  *
  * Env: BENCH_ROUNDS (3), BENCH_DURATION seconds per measurement (10), BENCH_WARMUP seconds (3),
- *      BENCH_GET_CONNECTIONS (50), BENCH_CREATE_CONCURRENCY (20), BENCH_STRICT=1 (exit 1 when a target is missed),
- *      BENCH_SCENARIOS (comma-separated of get, create; default both: a partial run leaves bench/RESULTS.md as it
- *      was), BENCH_RESULTS_FILE (write the generated block to that file instead of bench/RESULTS.md),
- *      BENCH_BASE_ROOT (another checkout, with its node_modules, e.g. a `git worktree` of the commit before a change:
- *      its authenticated API joins the GET scenario as a fourth side, so before and after are measured in one run),
- *      plus DATABASE_URL (the application role, deskflow_app) / DATABASE_ADMIN_URL (the owner) / REDIS_URL to
- *      point at other PostgreSQL / Redis servers (their database names are replaced by the scratch database).
+ *      BENCH_GET_CONNECTIONS (50), BENCH_CREATE_CONCURRENCY (20), BENCH_OPEN_RATES (7,20), BENCH_MESSAGE_TICKETS (100),
+ *      BENCH_SATURATION_SERVERS (memory,file), BENCH_SATURATION_START (20), BENCH_SATURATION_STEP (20),
+ *      BENCH_SATURATION_MAX (300), BENCH_SATURATION_P95_MS (500), BENCH_STARTUP_RATE (7), BENCH_STARTUP_S (20),
+ *      BENCH_STRICT=1 (exit 1 when a target is missed), plus DATABASE_URL (the application role, deskflow_app) /
+ *      DATABASE_ADMIN_URL (the owner) / REDIS_URL to point at other PostgreSQL / Redis servers (their database names are
+ *      replaced by the scratch database).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection, WithStartWorkflowOperation } from '@temporalio/client';
@@ -33,16 +41,17 @@ import { userStore } from '../stores/users';
 import { loadConfig } from '../platform/config';
 import { dropDatabase } from '../platform/db';
 import { createFieldCrypto } from '../platform/field-crypto';
-import { startTemporalDevServer } from '../platform/temporal-dev-server';
+import { type DevServer, npmStartDevServerOptions, startTemporalDevServer } from '../platform/temporal-dev-server';
 import { freePort, runTs } from '../test/support/processes';
 import { login, operatorOf } from '../test/support/stack';
 import { pingUpdate, TRIVIAL_WORKFLOW_TYPE } from './baselines/trivial-contract';
 import type { trivialWorkflow } from './baselines/trivial-workflows';
-import { measureAutocannon, measureLoop, postJson } from './lib/load';
 import { CpuPerRequest, databaseProcesses } from './lib/cpu-per-request';
+import { LATE_MS, measureAutocannon, measureLoop, measureOpenLoop, postJson, windowP95 } from './lib/load';
 import { describeMachine, loadAverage } from './lib/machine';
 import {
   type Comparison,
+  type Extra,
   formatMarkdown,
   formatText,
   type Measured,
@@ -52,40 +61,97 @@ import {
   type Summary,
   summarizeComparison,
   type Target,
+  table,
+  textTable,
   writeResults,
 } from './lib/report';
 import { serviceGroup, waitForHttp } from './lib/services';
-import type { Sample } from './lib/stats';
+import { median, medianSample, type Sample } from './lib/stats';
 import { Cleanup, deleteRedisKeys, must, numberEnv, requireServices, withDatabase } from './lib/harness';
 
 const RESULTS_FILE = path.join(__dirname, 'RESULTS.md');
 const WORKER_READY = "state: 'RUNNING'"; // the Temporal SDK's log line once a worker polls its queue
 const SETTLE_MS = 500;
+/** Open loop: requests in flight beyond which a scheduled one is not sent (counted as failed and late). */
+const OPEN_MAX_IN_FLIGHT = 2000;
+/** Targets of issue #12 for writes under a fixed arrival rate. */
+const WRITE_P95_MS = 200;
+const WRITE_P95_VS_BARE = 1.5;
 
 const log = (msg: string) => console.log(`[bench] ${msg}`);
 
-type ScenarioKey = 'get' | 'create';
-const SCENARIOS: readonly ScenarioKey[] = ['get', 'create'];
+const SCENARIOS = ['get', 'create', 'open', 'saturation', 'startup'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+const SERVERS = ['memory', 'file'] as const;
+type ServerKind = (typeof SERVERS)[number];
+const SERVER_NAMES: Record<ServerKind, string> = {
+  memory: 'in-memory dev server',
+  file: 'SQLite-file dev server (as npm start)',
+};
 
-/** BENCH_SCENARIOS: which scenarios to run (all when unset). */
-function readScenarios(): ScenarioKey[] {
-  const raw = (process.env.BENCH_SCENARIOS ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  const unknown = raw.filter((k) => !(SCENARIOS as readonly string[]).includes(k));
-  if (unknown.length) throw new Error(`BENCH_SCENARIOS: no scenario ${unknown.join(', ')} (known: ${SCENARIOS.join(', ')})`);
-  return raw.length ? SCENARIOS.filter((k) => raw.includes(k)) : [...SCENARIOS];
+/** A comma-separated list of names from `allowed`; `fallback` when unset or empty. */
+function listEnv<T extends string>(name: string, allowed: readonly T[], fallback: readonly T[]): T[] {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return [...fallback];
+  const items = raw.split(',').map((x) => x.trim());
+  const bad = items.filter((x) => !(allowed as readonly string[]).includes(x));
+  if (bad.length) throw new Error(`${name}=${raw}: unknown ${bad.join(', ')} (expected some of ${allowed.join(', ')})`);
+  return items as T[];
 }
 
-function readSettings(): Settings {
-  return {
+function ratesEnv(name: string, fallback: number[]): number[] {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const rates = raw.split(',').map((x) => Number(x.trim()));
+  if (rates.some((r) => !Number.isFinite(r) || r <= 0)) throw new Error(`${name}=${raw}: expected positive rates, comma-separated`);
+  return rates;
+}
+
+interface RunSettings extends Settings {
+  scenarios: Set<Scenario>;
+  openRates: number[];
+  messageTickets: number;
+  saturationServers: ServerKind[];
+  saturationStart: number;
+  saturationStep: number;
+  saturationMax: number;
+  saturationP95Ms: number;
+  startupRate: number;
+  startupS: number;
+}
+
+function readSettings(): RunSettings {
+  const scenarios = listEnv('BENCH_SCENARIOS', SCENARIOS, SCENARIOS);
+  const s = {
     rounds: numberEnv('BENCH_ROUNDS', 3),
     durationS: numberEnv('BENCH_DURATION', 10, { integer: false, min: 1 }),
     warmupS: numberEnv('BENCH_WARMUP', 3, { integer: false, min: 0 }),
     getConnections: numberEnv('BENCH_GET_CONNECTIONS', 50),
     createConcurrency: numberEnv('BENCH_CREATE_CONCURRENCY', 20),
+    scenarios: new Set(scenarios),
+    openRates: ratesEnv('BENCH_OPEN_RATES', [7, 20]),
+    messageTickets: numberEnv('BENCH_MESSAGE_TICKETS', 100),
+    saturationServers: listEnv('BENCH_SATURATION_SERVERS', SERVERS, SERVERS),
+    saturationStart: numberEnv('BENCH_SATURATION_START', 20),
+    saturationStep: numberEnv('BENCH_SATURATION_STEP', 20),
+    saturationMax: numberEnv('BENCH_SATURATION_MAX', 300),
+    saturationP95Ms: numberEnv('BENCH_SATURATION_P95_MS', 500),
+    startupRate: numberEnv('BENCH_STARTUP_RATE', 7, { integer: false, min: 0.1 }),
+    startupS: numberEnv('BENCH_STARTUP_S', 20, { integer: false, min: 1 }),
   };
+  const extra = [
+    `BENCH_SCENARIOS=${scenarios.join(',')}`,
+    `BENCH_OPEN_RATES=${s.openRates.join(',')}`,
+    `BENCH_MESSAGE_TICKETS=${s.messageTickets}`,
+    `BENCH_SATURATION_SERVERS=${s.saturationServers.join(',')}`,
+    `BENCH_SATURATION_START=${s.saturationStart}`,
+    `BENCH_SATURATION_STEP=${s.saturationStep}`,
+    `BENCH_SATURATION_MAX=${s.saturationMax}`,
+    `BENCH_SATURATION_P95_MS=${s.saturationP95Ms}`,
+    `BENCH_STARTUP_RATE=${s.startupRate}`,
+    `BENCH_STARTUP_S=${s.startupS}`,
+  ].join(' ');
+  return { ...s, extra };
 }
 
 function isTicket(value: unknown): value is { id: string; status: string } {
@@ -110,6 +176,7 @@ function json200(what: string, answer: Answer): unknown {
 
 const fmt = (s: Sample) =>
   `${s.rps.toFixed(1)} req/s, p50 ${s.p50.toFixed(1)} / p95 ${s.p95.toFixed(1)} / p99 ${s.p99.toFixed(1)} ms` +
+  (s.late ? `, ${s.late} late` : '') +
   (s.errors ? `, ${s.errors} errors (${s.firstError ?? '?'})` : '');
 
 /** Rate limits of the run: the limiter runs on every authenticated request but never refuses one. */
@@ -117,13 +184,31 @@ const RAISED_LIMIT = '100000000';
 
 type SideKey = 'bare' | 'unauthenticated' | 'authenticated';
 const SIDES: readonly SideKey[] = ['bare', 'unauthenticated', 'authenticated'];
-/** GET only, with BENCH_BASE_ROOT: the authenticated API of another checkout. */
-type GetSideKey = SideKey | 'base';
+type OpenSide = 'bare' | 'create' | 'message';
+const OPEN_NAMES: Record<OpenSide, string> = {
+  bare: 'bare update-with-start',
+  create: 'POST /tickets',
+  message: 'POST /tickets/:id/messages',
+};
+
+/** The real worker, the trivial-workflow worker and the real API on one Temporal dev server. */
+interface TemporalStack {
+  kind: ServerKind;
+  apiUrl: string;
+  apiPid: number | undefined;
+  client: Client;
+  /** The real worker's, which the API sends its ticket workflows to. */
+  taskQueue: string;
+  trivialTaskQueue: string;
+  /** Stops its processes (and its dev server when it owns it); cleanup would otherwise at the end. */
+  stop(): Promise<void>;
+}
+
+const ms1 = (v: number) => (Number.isNaN(v) ? '–' : v.toFixed(1));
 
 async function main(cleanup: Cleanup): Promise<number> {
   const settings = readSettings();
-  const scenarios = readScenarios();
-  const partial = scenarios.length < SCENARIOS.length;
+  const want = (s: Scenario) => settings.scenarios.has(s);
   const base = loadConfig(process.env);
   const runId = `${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
   const databaseName = `deskflow_bench_${runId}`;
@@ -133,19 +218,14 @@ async function main(cleanup: Cleanup): Promise<number> {
   const adminDatabaseUrl = withDatabase(base.DATABASE_ADMIN_URL, databaseName);
   const serverUrl = withDatabase(base.DATABASE_ADMIN_URL, 'postgres');
   const redisPrefix = `deskflow-bench:${runId}:`;
-  const taskQueue = `bench-tickets-${runId}`;
-  const trivialTaskQueue = `bench-trivial-${runId}`;
 
-  log(`run ${runId}: ${scenarios.join(' + ')}, ${settings.rounds} round(s) × ${settings.durationS} s, warm-up ${settings.warmupS} s`);
+  log(`run ${runId}: ${settings.rounds} round(s) × ${settings.durationS} s, warm-up ${settings.warmupS} s; scenarios ${[...settings.scenarios].join(', ')}`);
   await requireServices(serverUrl, base.REDIS_URL);
   const machine = await describeMachine(serverUrl, base.REDIS_URL);
   log(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.ramGiB} GiB, Node ${machine.node}, load ${machine.loadAverage}`);
 
-  // Access tokens must outlive the run (warm-up + rounds, three sides, two scenarios, with room to spare).
-  const baseRoot = process.env.BENCH_BASE_ROOT ? path.resolve(process.env.BENCH_BASE_ROOT) : undefined;
-  const getSides: GetSideKey[] = baseRoot ? ['bare', 'unauthenticated', 'base', 'authenticated'] : [...SIDES];
-  const runSeconds = (settings.warmupS + settings.rounds * settings.durationS) * getSides.length * scenarios.length;
-  const accessTokenTtlS = Math.max(3600, Math.ceil(runSeconds * 2 + 600));
+  // Access tokens must outlive the run, whatever the scenarios: hours, with room to spare.
+  const accessTokenTtlS = 6 * 3600;
 
   // ---- the stack ---------------------------------------------------------------------------------
   log('starting the Temporal dev server (in memory, headless)…');
@@ -165,7 +245,7 @@ async function main(cleanup: Cleanup): Promise<number> {
     REDIS_URL: base.REDIS_URL,
     REDIS_KEY_PREFIX: redisPrefix,
     TEMPORAL_ADDRESS: temporal.address,
-    TEMPORAL_TASK_QUEUE: taskQueue,
+    TEMPORAL_TASK_QUEUE: `bench-tickets-${runId}`,
     // Production refuses the development keys: fresh ones for this run (the database is dropped after it).
     FIELD_ENCRYPTION_KEYS: `bench:${randomBytes(32).toString('base64')}`,
     BLIND_INDEX_KEY: randomBytes(32).toString('base64'),
@@ -200,53 +280,47 @@ async function main(cleanup: Cleanup): Promise<number> {
 
   const { start, assertAllRunning } = serviceGroup(env, cleanup);
 
-  log('starting the worker, the trivial-workflow worker, both API processes and the bare GET baseline…');
-  const worker = start('worker', 'workers/main.ts');
-  // The trivial-workflow worker is the create scenario's baseline only. (The real worker is needed either way: the
-  // GET scenario's ticket is created through the API.)
-  const trivialWorker = scenarios.includes('create')
-    ? start('trivial-worker', 'bench/baselines/trivial-worker.ts', { BENCH_TRIVIAL_TASK_QUEUE: trivialTaskQueue })
-    : undefined;
-  const apiPort = await freePort();
-  const api = start('api', 'api/main.ts', { PORT: String(apiPort) });
-  const unauthPort = await freePort();
-  const unauth = start('unauthenticated-api', 'bench/baselines/unauthenticated-api.ts', {
-    PORT: String(unauthPort),
-    BENCH_TENANT_ID: tenantId,
-    BENCH_AGENT_ID: agentId,
-  });
-  const barePort = await freePort();
-  const bare = start('bare-get', 'bench/baselines/bare-get.ts', {
-    PORT: String(barePort),
-    DATABASE_URL: adminDatabaseUrl, // the owner: RLS does not filter, no set_config needed
-    BARE_POOL_MAX: '20',
-    BENCH_TENANT_ID: tenantId,
-  });
-  const basePort = await freePort();
-  const base_ = baseRoot ? start('api-base', 'api/main.ts', { PORT: String(basePort) }, baseRoot) : undefined;
-  const urls: Record<GetSideKey, string> = {
-    authenticated: `http://127.0.0.1:${apiPort}`,
-    unauthenticated: `http://127.0.0.1:${unauthPort}`,
-    bare: `http://127.0.0.1:${barePort}`,
-    base: `http://127.0.0.1:${basePort}`,
+  /** Starts the real worker, the trivial worker and the real API on `server` (task queues of their own). */
+  const startTemporalStack = async (kind: ServerKind, server: DevServer, suffix: string, ownsServer: boolean): Promise<TemporalStack> => {
+    const taskQueue = `bench-tickets-${kind}${suffix}-${runId}`;
+    const trivialTaskQueue = `bench-trivial-${kind}${suffix}-${runId}`;
+    const onServer = { TEMPORAL_ADDRESS: server.address, TEMPORAL_TASK_QUEUE: taskQueue };
+    const worker = start(`worker${suffix}`, 'workers/main.ts', onServer);
+    const trivialWorker = start(`trivial-worker${suffix}`, 'bench/baselines/trivial-worker.ts', { ...onServer, BENCH_TRIVIAL_TASK_QUEUE: trivialTaskQueue });
+    const port = await freePort();
+    const api = start(`api${suffix}`, 'api/main.ts', { ...onServer, PORT: String(port) });
+    const apiUrl = `http://127.0.0.1:${port}`;
+    await Promise.all([
+      worker.waitForOutput(WORKER_READY, 90_000),
+      trivialWorker.waitForOutput(WORKER_READY, 90_000),
+      waitForHttp(api, `${apiUrl}/readyz`, {}, 90_000),
+    ]);
+    const connection = await Connection.connect({ address: server.address });
+    cleanup.add(`Temporal client connection (${kind})`, () => connection.close());
+    return {
+      kind,
+      apiUrl,
+      apiPid: api.child.pid,
+      client: new Client({ connection, namespace: base.TEMPORAL_NAMESPACE }),
+      taskQueue,
+      trivialTaskQueue,
+      async stop() {
+        await Promise.all([api.stop(), worker.stop(), trivialWorker.stop()]);
+        await connection.close();
+        if (ownsServer) await server.stop();
+      },
+    };
   };
-  await Promise.all([
-    worker.waitForOutput(WORKER_READY, 90_000),
-    trivialWorker?.waitForOutput(WORKER_READY, 90_000),
-    waitForHttp(api, `${urls.authenticated}/readyz`, {}, 60_000),
-    waitForHttp(unauth, `${urls.unauthenticated}/readyz`, {}, 60_000),
-    base_ && waitForHttp(base_, `${urls.base}/readyz`, {}, 60_000),
-    bare.waitForOutput('bare-get listening', 60_000),
-  ]);
 
-  const connection = await Connection.connect({ address: temporal.address });
-  cleanup.add('Temporal client connection', () => connection.close());
-  const temporalClient = new Client({ connection, namespace: base.TEMPORAL_NAMESPACE });
+  log('starting the worker, the trivial-workflow worker and the API on the in-memory dev server…');
+  const memory = await startTemporalStack('memory', temporal, '', false);
   const agent = new http.Agent({ keepAlive: true, maxSockets: settings.createConcurrency });
   cleanup.add('HTTP agent', async () => agent.destroy());
+  // Open loop: every scheduled request is sent at once, so no socket limit may queue it in the client.
+  const openAgent = new http.Agent({ keepAlive: true });
+  cleanup.add('HTTP agent (open loop)', async () => openAgent.destroy());
 
-  // ---- log in, create one ticket, check the three GET endpoints ----------------------------------
-  const { token } = await login({ url: urls.authenticated }, email, password);
+  const { token } = await login({ url: memory.apiUrl }, email, password);
   // Every side gets the same request headers (the bare baseline and the unauthenticated API ignore Authorization).
   const headers = { Authorization: `Bearer ${token}`, Accept: 'application/json' };
   const createBody = JSON.stringify({
@@ -255,192 +329,518 @@ async function main(cleanup: Cleanup): Promise<number> {
     customer_id: customerId,
     priority: 'normal',
   });
-  const createUrl = {
-    authenticated: new URL('/api/v1/tickets', urls.authenticated),
-    unauthenticated: new URL('/api/v1/tickets', urls.unauthenticated),
-  };
-  const created = await postJson(agent, createUrl.authenticated, headers, createBody);
-  if (!isTicket(created)) throw new Error(`POST /api/v1/tickets answered something that is not a ticket: ${JSON.stringify(created)}`);
-  const viaUnauth = await postJson(agent, createUrl.unauthenticated, headers, createBody);
-  if (!isTicket(viaUnauth)) throw new Error(`the unauthenticated API's POST /api/v1/tickets answered: ${JSON.stringify(viaUnauth)}`);
-  const ticketPath = `/api/v1/tickets/${created.id}`;
-
-  // Authentication and the limiter must be on in the real API, off in the unauthenticated one.
-  const anonymous = await get(urls.authenticated + ticketPath, { Accept: 'application/json' });
-  if (anonymous.status !== 401) throw new Error(`the API answered HTTP ${anonymous.status} without a credential (expected 401)`);
-  const answers: Partial<Record<GetSideKey, Answer>> = {};
-  for (const side of getSides) answers[side] = await get(urls[side] + ticketPath, headers);
-  const policy = answers.authenticated!.headers.get('ratelimit-policy');
-  if (!policy?.includes(`q=${RAISED_LIMIT}`)) throw new Error(`the API's rate limiter is not on with the raised limit (RateLimit-Policy: ${policy})`);
-  if (baseRoot && answers.base!.headers.get('ratelimit-policy') !== policy) throw new Error("the base checkout's API does not rate-limit as this one does");
-  if (answers.unauthenticated!.headers.get('ratelimit-policy') !== null) throw new Error('the unauthenticated API still rate-limits');
-  // The baselines must do the same work: same row, same JSON.
-  const bodies = Object.fromEntries(getSides.map((side) => [side, JSON.stringify(json200(`GET ${side}`, answers[side]!))]));
-  if (getSides.some((side) => bodies[side] !== bodies.authenticated)) {
-    throw new Error(
-      'the GET baselines do not answer what the API answers; update bench/baselines/\n' + getSides.map((side) => `${side}: ${bodies[side]}`).join('\n'),
-    );
-  }
-  log(
-    `logged in; ticket ${created.id} created; 401 without a credential, RateLimit-Policy ${policy}; all ${getSides.length} GET endpoints answer the same body`,
-  );
-
-  // ---- the measurements --------------------------------------------------------------------------
-  const getOn = (origin: string) => (durationS: number) =>
-    measureAutocannon({ url: origin + ticketPath, connections: settings.getConnections, durationS, headers });
-  const createOn = (url: URL) => (durationS: number) =>
-    measureLoop({
-      concurrency: settings.createConcurrency,
-      durationMs: durationS * 1000,
-      op: async () => {
-        await postJson(agent, url, headers, createBody);
-      },
+  const messageBody = JSON.stringify({ body: 'A benchmark reply.', visibility: 'public' });
+  const bareUpdateWithStart = (stack: TemporalStack) => async () => {
+    await stack.client.workflow.executeUpdateWithStart(pingUpdate, {
+      startWorkflowOperation: new WithStartWorkflowOperation<typeof trivialWorkflow>(TRIVIAL_WORKFLOW_TYPE, {
+        workflowId: `bench-trivial-${randomUUID()}`,
+        taskQueue: stack.trivialTaskQueue,
+        workflowIdConflictPolicy: 'USE_EXISTING',
+      }),
     });
-  const measure = {
-    get: {
-      bare: getOn(urls.bare),
-      unauthenticated: getOn(urls.unauthenticated),
-      authenticated: getOn(urls.authenticated),
-      base: getOn(urls.base),
-    } satisfies Record<GetSideKey, (durationS: number) => Promise<Sample>>,
-    create: {
-      bare: (durationS: number) =>
-        measureLoop({
-          concurrency: settings.createConcurrency,
-          durationMs: durationS * 1000,
-          op: async () => {
-            await temporalClient.workflow.executeUpdateWithStart(pingUpdate, {
-              startWorkflowOperation: new WithStartWorkflowOperation<typeof trivialWorkflow>(TRIVIAL_WORKFLOW_TYPE, {
-                workflowId: `bench-trivial-${randomUUID()}`,
-                taskQueue: trivialTaskQueue,
-                workflowIdConflictPolicy: 'USE_EXISTING',
-              }),
-            });
-          },
-        }),
-      unauthenticated: createOn(createUrl.unauthenticated),
-      authenticated: createOn(createUrl.authenticated),
-    },
-  } satisfies { get: Record<GetSideKey, (durationS: number) => Promise<Sample>>; create: Record<SideKey, (durationS: number) => Promise<Sample>> };
-
-  const names: Record<'get' | 'create', Record<string, string>> = {
-    get: { bare: 'bare express+pg', unauthenticated: 'api unauthenticated', authenticated: 'api authenticated', base: 'api authenticated (base checkout)' },
-    create: { bare: 'bare temporal', unauthenticated: 'api unauthenticated', authenticated: 'api authenticated' },
   };
-  const ratios = [
-    { num: 'authenticated', den: 'bare' },
-    { num: 'authenticated', den: 'unauthenticated' },
-    { num: 'unauthenticated', den: 'bare' },
-  ];
-  const getRatios = baseRoot ? [...ratios, { num: 'base', den: 'bare' }, { num: 'authenticated', den: 'base' }] : ratios;
-  const sidesOf = (key: ScenarioKey): GetSideKey[] => (key === 'get' ? getSides : [...SIDES]);
-  const measureOf = (key: ScenarioKey, side: GetSideKey) => (key === 'get' ? measure.get[side] : measure.create[side as SideKey]);
-
-  // CPU per GET request by process (the side's server, PostgreSQL, Redis): what separates the sides, split by who pays.
-  const cpu = new CpuPerRequest(
-    { bare: bare.child.pid, unauthenticated: unauth.child.pid, authenticated: api.child.pid, base: base_?.child.pid },
-    await databaseProcesses(adminDatabaseUrl, base.REDIS_URL),
-  );
-  cleanup.add('CPU sampler', async () => cpu.stop());
-
-  if (settings.warmupS > 0) {
-    for (const key of scenarios) {
-      for (const side of sidesOf(key)) {
-        const s = await measureOf(key, side)(settings.warmupS);
-        assertAllRunning();
-        log(`warm-up ${key} ${names[key][side]}: ${fmt(s)}`);
-        await sleep(SETTLE_MS);
-      }
-    }
-  }
-
-  const comparisons: Record<'get' | 'create', Comparison> = {
-    get: {
-      title: 'GET /api/v1/tickets/:id',
-      load: `${settings.getConnections} connections (autocannon)`,
-      sides: getSides.map((key) => ({ key, name: names.get[key]! })),
-      ratios: getRatios,
-      rounds: [],
-    },
-    create: {
-      title: 'POST /api/v1/tickets',
-      load: `${settings.createConcurrency} concurrent clients (measureLoop)`,
-      sides: SIDES.map((key) => ({ key, name: names.create[key]! })),
-      ratios,
-      rounds: [],
-    },
+  const createVia = (apiUrl: string, via = openAgent) => {
+    const url = new URL('/api/v1/tickets', apiUrl);
+    return async () => void (await postJson(via, url, headers, createBody));
   };
+  const openLoopOf = (rate: number, durationS: number, op: () => Promise<void>) =>
+    measureOpenLoop({ rate, durationS, maxInFlight: OPEN_MAX_IN_FLIGHT, op, health: assertAllRunning });
 
-  for (let round = 1; round <= settings.rounds; round++) {
-    // Odd rounds: bare → unauthenticated → authenticated; even rounds the reverse, so over an even number of
-    // rounds every pair of sides is measured as often in one order as in the other.
-    for (const key of scenarios) {
-      const sides = sidesOf(key);
-      const order = round % 2 === 1 ? [...sides] : [...sides].reverse();
-      const samples: Partial<Record<GetSideKey, Sample>> = {};
-      for (const side of order) {
-        const run = () => measureOf(key, side)(settings.durationS);
-        const s = key === 'get' ? await cpu.around(side, run) : await run();
-        assertAllRunning();
-        samples[side] = s;
-        log(`round ${round}/${settings.rounds} ${key} ${names[key][side]}: ${fmt(s)}`);
-        await sleep(SETTLE_MS);
-      }
-      comparisons[key].rounds.push({ order, samples: samples as Record<GetSideKey, Sample> });
-    }
-  }
-
-  // ---- verdicts, table, RESULTS.md ---------------------------------------------------------------
+  const summaries: Summary[] = [];
+  const extra: Extra = { targets: [], markdown: [], text: [] };
   const clean = (s: Measured) => s.errors === 0;
   const errorNote = (s: Measured) => (clean(s) ? '' : ` — ${s.errors} failed requests in this scenario, so not met`);
-  const ratioTarget = (s: Measured, label: string, num: SideKey, den: SideKey, min: number): Target => {
-    const r = ratioOf(s, num, den);
-    return {
-      label,
-      met: clean(s) && r.value >= min,
-      detail: `${pct(r.value)} (${s.medians[num]!.rps.toFixed(0)} vs ${s.medians[den]!.rps.toFixed(0)} req/s)${errorNote(s)}`,
-    };
-  };
-  const auth = (s: Measured) => s.medians.authenticated!;
 
-  const verdicts: Record<ScenarioKey, (s: Measured) => Target[]> = {
-    get: (s) => [
-      ratioTarget(s, `#2: authenticated GET at ${settings.getConnections} connections ≥ 60 % of bare Express + pg`, 'authenticated', 'bare', 0.6),
-      ratioTarget(s, `#12: authenticated GET at ${settings.getConnections} connections ≥ 75 % of bare Express + pg`, 'authenticated', 'bare', 0.75),
-      {
-        label: `#2: authenticated GET at ${settings.getConnections} connections p99 < 50 ms`,
-        met: clean(s) && auth(s).p99 < 50,
-        detail:
-          `p99 ${auth(s).p99.toFixed(1)} ms (unauthenticated: ${s.medians.unauthenticated!.p99.toFixed(1)} ms, ` +
-          `bare: ${s.medians.bare!.p99.toFixed(1)} ms)${errorNote(s)}`,
+  // ==== (a), (b): closed loop ======================================================================
+  if (want('get') || want('create')) {
+    const unauthPort = await freePort();
+    const unauth = start('unauthenticated-api', 'bench/baselines/unauthenticated-api.ts', {
+      PORT: String(unauthPort),
+      TEMPORAL_TASK_QUEUE: memory.taskQueue, // served by the same real worker as the API
+      BENCH_TENANT_ID: tenantId,
+      BENCH_AGENT_ID: agentId,
+    });
+    const barePort = await freePort();
+    const bare = start('bare-get', 'bench/baselines/bare-get.ts', {
+      PORT: String(barePort),
+      DATABASE_URL: adminDatabaseUrl, // the owner: RLS does not filter, no set_config needed
+      BARE_POOL_MAX: '20',
+      BENCH_TENANT_ID: tenantId,
+    });
+    const urls: Record<'authenticated' | 'unauthenticated' | 'bare', string> = {
+      authenticated: memory.apiUrl,
+      unauthenticated: `http://127.0.0.1:${unauthPort}`,
+      bare: `http://127.0.0.1:${barePort}`,
+    };
+    await Promise.all([waitForHttp(unauth, `${urls.unauthenticated}/readyz`, {}, 60_000), bare.waitForOutput('bare-get listening', 60_000)]);
+
+    // ---- create one ticket, check the three GET endpoints ------------------------------------------
+    const createUrl = {
+      authenticated: new URL('/api/v1/tickets', urls.authenticated),
+      unauthenticated: new URL('/api/v1/tickets', urls.unauthenticated),
+    };
+    const created = await postJson(agent, createUrl.authenticated, headers, createBody);
+    if (!isTicket(created)) throw new Error(`POST /api/v1/tickets answered something that is not a ticket: ${JSON.stringify(created)}`);
+    const viaUnauth = await postJson(agent, createUrl.unauthenticated, headers, createBody);
+    if (!isTicket(viaUnauth)) throw new Error(`the unauthenticated API's POST /api/v1/tickets answered: ${JSON.stringify(viaUnauth)}`);
+    const ticketPath = `/api/v1/tickets/${created.id}`;
+
+    // Authentication and the limiter must be on in the real API, off in the unauthenticated one.
+    const anonymous = await get(urls.authenticated + ticketPath, { Accept: 'application/json' });
+    if (anonymous.status !== 401) throw new Error(`the API answered HTTP ${anonymous.status} without a credential (expected 401)`);
+    const answers = {
+      authenticated: await get(urls.authenticated + ticketPath, headers),
+      unauthenticated: await get(urls.unauthenticated + ticketPath, headers),
+      bare: await get(urls.bare + ticketPath, headers),
+    };
+    const policy = answers.authenticated.headers.get('ratelimit-policy');
+    if (!policy?.includes(`q=${RAISED_LIMIT}`)) throw new Error(`the API's rate limiter is not on with the raised limit (RateLimit-Policy: ${policy})`);
+    if (answers.unauthenticated.headers.get('ratelimit-policy') !== null) throw new Error('the unauthenticated API still rate-limits');
+    // The baselines must do the same work: same row, same JSON.
+    const bodies = Object.fromEntries(SIDES.map((side) => [side, JSON.stringify(json200(`GET ${side}`, answers[side]))]));
+    if (bodies.bare !== bodies.authenticated || bodies.unauthenticated !== bodies.authenticated) {
+      throw new Error(
+        'the GET baselines do not answer what the API answers; update bench/baselines/\n' + SIDES.map((side) => `${side}: ${bodies[side]}`).join('\n'),
+      );
+    }
+    log(`logged in; ticket ${created.id} created; 401 without a credential, RateLimit-Policy ${policy}; all three GET endpoints answer the same body`);
+
+    // ---- the measurements --------------------------------------------------------------------------
+    const getOn = (origin: string) => (durationS: number) =>
+      measureAutocannon({ url: origin + ticketPath, connections: settings.getConnections, durationS, headers });
+    const createOn = (url: URL) => (durationS: number) =>
+      measureLoop({
+        concurrency: settings.createConcurrency,
+        durationMs: durationS * 1000,
+        op: async () => {
+          await postJson(agent, url, headers, createBody);
+        },
+      });
+    const bareOp = bareUpdateWithStart(memory);
+    const measure = {
+      get: {
+        bare: getOn(urls.bare),
+        unauthenticated: getOn(urls.unauthenticated),
+        authenticated: getOn(urls.authenticated),
       },
-      ratioTarget(s, `#3: authenticated GET at ${settings.getConnections} connections ≥ 80 % of unauthenticated`, 'authenticated', 'unauthenticated', 0.8),
-    ],
-    create: (s) => [
-      {
-        label: `#2: authenticated create at ${settings.createConcurrency} concurrent clients p95 < 200 ms`,
-        met: clean(s) && auth(s).p95 < 200,
-        detail:
-          `p95 ${auth(s).p95.toFixed(1)} ms (unauthenticated: ${s.medians.unauthenticated!.p95.toFixed(1)} ms, ` +
-          `bare: ${s.medians.bare!.p95.toFixed(1)} ms)${errorNote(s)}`,
+      create: {
+        bare: (durationS: number) => measureLoop({ concurrency: settings.createConcurrency, durationMs: durationS * 1000, op: bareOp }),
+        unauthenticated: createOn(createUrl.unauthenticated),
+        authenticated: createOn(createUrl.authenticated),
       },
-      ratioTarget(
-        s,
-        `#2: authenticated create at ${settings.createConcurrency} concurrent clients ≥ 50 % of bare Temporal update-with-start`,
-        'authenticated',
-        'bare',
-        0.5,
-      ),
-    ],
-  };
-  const summaries: Summary[] = scenarios.map((key) => summarizeComparison(comparisons[key], verdicts[key]));
-  const createSummary = summaries.find((s) => s.comparison === comparisons.create);
-  if (createSummary) {
-    log(`create, authenticated / unauthenticated (recorded, no target): ${pct(ratioOf(createSummary, 'authenticated', 'unauthenticated').value)}`);
+    } satisfies Record<'get' | 'create', Record<SideKey, (durationS: number) => Promise<Sample>>>;
+
+    const names: Record<'get' | 'create', Record<SideKey, string>> = {
+      get: { bare: 'bare express+pg', unauthenticated: 'api unauthenticated', authenticated: 'api authenticated' },
+      create: { bare: 'bare temporal', unauthenticated: 'api unauthenticated', authenticated: 'api authenticated' },
+    };
+    const ratios = [
+      { num: 'authenticated', den: 'bare' },
+      { num: 'authenticated', den: 'unauthenticated' },
+      { num: 'unauthenticated', den: 'bare' },
+    ];
+    const keys = (['get', 'create'] as const).filter(want);
+    // CPU per GET request by process (the side's server, PostgreSQL, Redis): what separates the sides, split by who pays.
+    const cpu = new CpuPerRequest(
+      { bare: bare.child.pid, unauthenticated: unauth.child.pid, authenticated: memory.apiPid },
+      await databaseProcesses(adminDatabaseUrl, base.REDIS_URL),
+    );
+    cleanup.add('CPU sampler', async () => cpu.stop());
+
+    if (settings.warmupS > 0) {
+      for (const key of keys) {
+        for (const side of SIDES) {
+          const s = await measure[key][side](settings.warmupS);
+          assertAllRunning();
+          log(`warm-up ${key} ${names[key][side]}: ${fmt(s)}`);
+          await sleep(SETTLE_MS);
+        }
+      }
+    }
+
+    const comparisons: Record<'get' | 'create', Comparison> = {
+      get: {
+        title: 'GET /api/v1/tickets/:id',
+        load: `${settings.getConnections} connections (autocannon)`,
+        sides: SIDES.map((key) => ({ key, name: names.get[key] })),
+        ratios,
+        rounds: [],
+      },
+      create: {
+        title: 'POST /api/v1/tickets',
+        load: `${settings.createConcurrency} concurrent clients (measureLoop)`,
+        sides: SIDES.map((key) => ({ key, name: names.create[key] })),
+        ratios,
+        rounds: [],
+      },
+    };
+
+    for (let round = 1; round <= settings.rounds; round++) {
+      // Odd rounds: bare → unauthenticated → authenticated; even rounds the reverse, so over an even number of
+      // rounds every pair of sides is measured as often in one order as in the other.
+      const order: SideKey[] = round % 2 === 1 ? [...SIDES] : [...SIDES].reverse();
+      for (const key of keys) {
+        const samples: Partial<Record<SideKey, Sample>> = {};
+        for (const side of order) {
+          const run = () => measure[key][side](settings.durationS);
+          const s = key === 'get' ? await cpu.around(side, run) : await run();
+          assertAllRunning();
+          samples[side] = s;
+          log(`round ${round}/${settings.rounds} ${key} ${names[key][side]}: ${fmt(s)}`);
+          await sleep(SETTLE_MS);
+        }
+        comparisons[key].rounds.push({ order, samples: samples as Record<SideKey, Sample> });
+      }
+    }
+    await Promise.all([unauth.stop(), bare.stop()]);
+    cpu.stop();
+    const cpuTable = want('get') ? cpu.markdown(SIDES.map((key) => ({ key, name: names.get[key] }))) : undefined;
+    if (cpuTable) {
+      const section = [
+        '## GET /api/v1/tickets/:id — CPU per request by process',
+        '',
+        'CPU time (user + system, from /proc, sampled every 0.5 s) of each process over each measurement ÷ its successful requests, median over ' +
+          'the rounds. **own process**: that side’s server (with its child processes); **PostgreSQL**: the postmaster and all its backends; ' +
+          '**Redis**: the server. Both databases are whole servers, so anything else using them at the time counts as well; the load ' +
+          'generator (this process) is not included.',
+        '',
+        cpuTable,
+      ].join('\n');
+      extra.markdown.push(section);
+      extra.text.push(section);
+    }
+
+    // ---- verdicts ------------------------------------------------------------------------------------
+    const ratioTarget = (s: Measured, label: string, num: SideKey, den: SideKey, min: number): Target => {
+      const r = ratioOf(s, num, den);
+      return {
+        label,
+        met: clean(s) && r.value >= min,
+        detail: `${pct(r.value)} (${s.medians[num]!.rps.toFixed(0)} vs ${s.medians[den]!.rps.toFixed(0)} req/s)${errorNote(s)}`,
+      };
+    };
+    const auth = (s: Measured) => s.medians.authenticated!;
+
+    if (want('get')) {
+      summaries.push(
+        summarizeComparison(comparisons.get, (s): Target[] => [
+          ratioTarget(s, `#2: authenticated GET at ${settings.getConnections} connections ≥ 60 % of bare Express + pg`, 'authenticated', 'bare', 0.6),
+          ratioTarget(s, `#12: authenticated GET at ${settings.getConnections} connections ≥ 75 % of bare Express + pg`, 'authenticated', 'bare', 0.75),
+          {
+            label: `#2: authenticated GET at ${settings.getConnections} connections p99 < 50 ms`,
+            met: clean(s) && auth(s).p99 < 50,
+            detail:
+              `p99 ${auth(s).p99.toFixed(1)} ms (unauthenticated: ${s.medians.unauthenticated!.p99.toFixed(1)} ms, ` +
+              `bare: ${s.medians.bare!.p99.toFixed(1)} ms)${errorNote(s)}`,
+          },
+          ratioTarget(s, `#3: authenticated GET at ${settings.getConnections} connections ≥ 80 % of unauthenticated`, 'authenticated', 'unauthenticated', 0.8),
+        ]),
+      );
+    }
+    if (want('create')) {
+      const create = summarizeComparison(comparisons.create, (s): Target[] => [
+        {
+          label: `#2: authenticated create at ${settings.createConcurrency} concurrent clients p95 < 200 ms`,
+          met: clean(s) && auth(s).p95 < 200,
+          detail:
+            `p95 ${auth(s).p95.toFixed(1)} ms (unauthenticated: ${s.medians.unauthenticated!.p95.toFixed(1)} ms, ` +
+            `bare: ${s.medians.bare!.p95.toFixed(1)} ms)${errorNote(s)}`,
+        },
+        ratioTarget(
+          s,
+          `#2: authenticated create at ${settings.createConcurrency} concurrent clients ≥ 50 % of bare Temporal update-with-start`,
+          'authenticated',
+          'bare',
+          0.5,
+        ),
+      ]);
+      summaries.push(create);
+      log(`create, authenticated / unauthenticated (recorded, no target): ${pct(ratioOf(create, 'authenticated', 'unauthenticated').value)}`);
+    }
   }
 
+  /** The #12 write target: p95 < 200 ms and ≤ 1.5× bare update-with-start's p95 at the same rate, no failure. */
+  const writeTarget = (label: string, x: Sample, bare: Sample, errors: number): Target => {
+    const ratio = x.p95 / bare.p95;
+    return {
+      label,
+      met: errors === 0 && x.p95 < WRITE_P95_MS && ratio <= WRITE_P95_VS_BARE,
+      detail:
+        `p95 ${ms1(x.p95)} ms vs bare ${ms1(bare.p95)} ms (${ratio.toFixed(2)}×); p50 ${ms1(x.p50)} / p99 ${ms1(x.p99)} ms, ` +
+        `${x.late ?? 0} late` +
+        (errors ? ` — ${errors} failed or unsent requests, so not met` : ''),
+    };
+  };
+
+  // ==== (c) open loop: creates and messages at fixed rates ===========================================
+  if (want('open')) {
+    // Messages go to existing tickets, round-robin over a pool created first (so no ticket's history dominates).
+    log(`creating ${settings.messageTickets} tickets for the message scenario…`);
+    const pool: string[] = [];
+    const createOne = async () => {
+      const t = await postJson(agent, new URL('/api/v1/tickets', memory.apiUrl), headers, createBody);
+      if (!isTicket(t)) throw new Error(`POST /api/v1/tickets answered: ${JSON.stringify(t)}`);
+      pool.push(t.id);
+    };
+    for (let i = 0; i < settings.messageTickets; i += 10) {
+      await Promise.all(Array.from({ length: Math.min(10, settings.messageTickets - i) }, createOne));
+    }
+    let next = 0;
+    const messageOp = async () => {
+      const id = pool[next++ % pool.length]!;
+      await postJson(openAgent, new URL(`/api/v1/tickets/${id}/messages`, memory.apiUrl), headers, messageBody);
+    };
+    const ops: Record<OpenSide, () => Promise<void>> = { bare: bareUpdateWithStart(memory), create: createVia(memory.apiUrl), message: messageOp };
+    const openSides: OpenSide[] = ['bare', 'create', 'message'];
+    if (settings.warmupS > 0) {
+      for (const side of openSides) {
+        const s = await openLoopOf(settings.openRates[0]!, settings.warmupS, ops[side]);
+        log(`warm-up open ${OPEN_NAMES[side]} at ${settings.openRates[0]}/s: ${fmt(s)}`);
+        await sleep(SETTLE_MS);
+      }
+    }
+    for (const rate of settings.openRates) {
+      const comparison: Comparison = {
+        title: `Open loop at ${rate}/s: create and add a message`,
+        load: `${rate} req/s offered for ${settings.durationS} s (measureOpenLoop), ${SERVER_NAMES.memory}, messages over ${pool.length} tickets`,
+        sides: openSides.map((key) => ({ key, name: OPEN_NAMES[key] })),
+        ratios: [],
+        rounds: [],
+      };
+      for (let round = 1; round <= settings.rounds; round++) {
+        const order = round % 2 === 1 ? [...openSides] : [...openSides].reverse();
+        const samples: Partial<Record<OpenSide, Sample>> = {};
+        for (const side of order) {
+          samples[side] = await openLoopOf(rate, settings.durationS, ops[side]);
+          log(`round ${round}/${settings.rounds} open ${rate}/s ${OPEN_NAMES[side]}: ${fmt(samples[side]!)}`);
+          await sleep(SETTLE_MS);
+        }
+        comparison.rounds.push({ order, samples: samples as Record<OpenSide, Sample> });
+      }
+      summaries.push(
+        summarizeComparison(comparison, (s) =>
+          (['create', 'message'] as const).map((side) =>
+            writeTarget(
+              `#12: ${OPEN_NAMES[side]} at ${rate}/s (open loop) p95 < ${WRITE_P95_MS} ms and ≤ ${WRITE_P95_VS_BARE}× bare update-with-start's p95`,
+              s.medians[side]!,
+              s.medians.bare!,
+              s.medians[side]!.errors,
+            ),
+          ),
+        ),
+      );
+    }
+  }
+
+  // ==== (d) saturation: creates stepped up, in-memory and SQLite-file dev servers ===================
+  if (want('saturation')) {
+    for (const kind of settings.saturationServers) {
+      let stack = memory;
+      let dataDir: string | undefined;
+      if (kind === 'file') {
+        dataDir = mkdtempSync(path.join(tmpdir(), 'deskflow-bench-temporal-'));
+        const dir = dataDir;
+        cleanup.add(`directory ${dir}`, async () => rmSync(dir, { recursive: true, force: true }));
+        log(`starting a dev server as npm start does (SQLite file in ${dataDir}), its worker, trivial worker and API…`);
+        const server = await must('Temporal dev server (file)', async () =>
+          startTemporalDevServer(
+            npmStartDevServerOptions({ dataDir: dir, port: await freePort(), uiPort: await freePort(), namespace: base.TEMPORAL_NAMESPACE }),
+          ),
+        );
+        cleanup.add('Temporal dev server (file)', () => server.stop());
+        stack = await startTemporalStack('file', server, '-file', true);
+      }
+      const ops = { bare: bareUpdateWithStart(stack), create: createVia(stack.apiUrl) };
+      const satSides = ['bare', 'create'] as const;
+      if (settings.warmupS > 0) {
+        for (const side of satSides) {
+          const s = await openLoopOf(settings.saturationStart, settings.warmupS, ops[side]);
+          log(`warm-up saturation ${kind} ${OPEN_NAMES[side]} at ${settings.saturationStart}/s: ${fmt(s)}`);
+          await sleep(SETTLE_MS);
+        }
+      }
+      const steps: { rate: number; bare: Sample; create: Sample; saturated: string | undefined }[] = [];
+      const saturatedBy = (x: Sample, rate: number) =>
+        x.errors > 0
+          ? `${x.errors} failed or unsent`
+          : x.p95 > settings.saturationP95Ms
+            ? `p95 ${ms1(x.p95)} ms > ${settings.saturationP95Ms} ms`
+            : x.rps < 0.9 * rate
+              ? `served ${x.rps.toFixed(1)}/s < 90 % of offered`
+              : undefined;
+      for (let rate = settings.saturationStart; rate <= settings.saturationMax; rate += settings.saturationStep) {
+        const rounds: Record<'bare' | 'create', Sample[]> = { bare: [], create: [] };
+        for (let round = 1; round <= settings.rounds; round++) {
+          const order = round % 2 === 1 ? [...satSides] : [...satSides].reverse();
+          for (const side of order) {
+            const s = await openLoopOf(rate, settings.durationS, ops[side]);
+            rounds[side].push(s);
+            log(`round ${round}/${settings.rounds} saturation ${kind} ${rate}/s ${OPEN_NAMES[side]}: ${fmt(s)}`);
+            await sleep(SETTLE_MS);
+          }
+        }
+        const step = { rate, bare: medianSample(rounds.bare), create: medianSample(rounds.create), saturated: undefined as string | undefined };
+        step.saturated = saturatedBy(step.create, rate);
+        steps.push(step);
+        // The targets are judged at 20/s and 40/s: both are measured even past saturation.
+        if (step.saturated && rate >= 40) {
+          log(`saturation ${kind}: creates at ${rate}/s: ${step.saturated}; stopping`);
+          break;
+        }
+        // A queue left behind by this step would be measured by the next one.
+        await sleep(2 * SETTLE_MS);
+      }
+      if (kind === 'file') await stack.stop();
+
+      const firstSaturated = steps.findIndex((x) => x.saturated);
+      const served = (firstSaturated < 0 ? steps : steps.slice(0, firstSaturated)).at(-1);
+      const satLine =
+        `creates on the ${SERVER_NAMES[kind]}: highest rate served with p95 ≤ ${settings.saturationP95Ms} ms, no failure: ` +
+        (served ? `${served.rate}/s` : `none (from ${settings.saturationStart}/s)`) +
+        (firstSaturated >= 0 ? `; at ${steps[firstSaturated]!.rate}/s ${steps[firstSaturated]!.saturated}` : `; not saturated up to ${steps.at(-1)?.rate}/s`);
+      log(satLine);
+      const stepAt = (rate: number) => steps.find((x) => x.rate === rate);
+      const at20 = stepAt(20);
+      const at40 = stepAt(40);
+      const notMeasured = (label: string, rate: number): Target => ({
+        label,
+        met: false,
+        detail: `not measured: the steps (${steps.map((x) => x.rate).join(', ')}/s) did not include ${rate}/s`,
+      });
+      const label20 = `#12: creates at 20/s on the ${SERVER_NAMES[kind]} (open loop) p95 < ${WRITE_P95_MS} ms`;
+      const label40 = `#12: creates at 40/s on the ${SERVER_NAMES[kind]} (open loop) p95 ≤ ${WRITE_P95_VS_BARE}× bare update-with-start's p95 at 40/s`;
+      extra.targets.push(
+        at20
+          ? {
+              label: label20,
+              met: at20.create.errors === 0 && at20.create.p95 < WRITE_P95_MS,
+              detail: `p95 ${ms1(at20.create.p95)} ms (bare ${ms1(at20.bare.p95)} ms)${at20.create.errors ? ` — ${at20.create.errors} failed or unsent` : ''}`,
+            }
+          : notMeasured(label20, 20),
+        at40
+          ? {
+              label: label40,
+              met: at40.create.errors === 0 && at40.create.p95 <= WRITE_P95_VS_BARE * at40.bare.p95,
+              detail:
+                `p95 ${ms1(at40.create.p95)} ms vs bare ${ms1(at40.bare.p95)} ms (${(at40.create.p95 / at40.bare.p95).toFixed(2)}×)` +
+                (at40.create.errors ? ` — ${at40.create.errors} failed or unsent` : ''),
+            }
+          : notMeasured(label40, 40),
+        { label: `#12: saturation, ${SERVER_NAMES[kind]} (recorded, no target)`, met: true, detail: satLine },
+      );
+      const head = ['offered /s', 'side', 'served /s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'ok', 'errors', 'late', 'p95 / bare'];
+      const rowsOf = steps.flatMap((x) =>
+        (['bare', 'create'] as const).map((side) => [
+          String(x.rate),
+          OPEN_NAMES[side] + (side === 'create' && x.saturated ? ` (${x.saturated})` : ''),
+          x[side].rps.toFixed(1),
+          ms1(x[side].p50),
+          ms1(x[side].p95),
+          ms1(x[side].p99),
+          ms1(x[side].max),
+          String(x[side].ok),
+          String(x[side].errors),
+          String(x[side].late ?? 0),
+          side === 'create' ? `${(x.create.p95 / x.bare.p95).toFixed(2)}×` : '',
+        ]),
+      );
+      extra.markdown.push(
+        `## Saturation: open-loop creates on the ${SERVER_NAMES[kind]} — ${settings.durationS} s per step and side, medians over ${settings.rounds} round(s)\n\n` +
+          `${table(head, rowsOf, 2)}\n\n${satLine}.`,
+      );
+      extra.text.push(`\n== Saturation, ${SERVER_NAMES[kind]}`, textTable([head, ...rowsOf]), satLine);
+    }
+  }
+
+  // ==== (e) start-up: creates right after /readyz on a fresh npm start-like stack ======================
+  if (want('startup')) {
+    const comparison: Comparison = {
+      title: `Start-up: creates in the first ${settings.startupS} s after /readyz`,
+      load: `${settings.startupRate} req/s offered (measureOpenLoop) from the first 200 of /readyz, fresh ${SERVER_NAMES.file}, worker and API`,
+      sides: [
+        { key: 'first', name: `creates, first ${settings.startupS} s` },
+        { key: 'then', name: `creates, next ${settings.startupS} s` },
+      ],
+      ratios: [],
+      rounds: [],
+    };
+    const readyAfter: number[] = [];
+    const windows: number[][] = [];
+    const windowS = 5;
+    for (let round = 1; round <= settings.rounds; round++) {
+      const dir = mkdtempSync(path.join(tmpdir(), 'deskflow-bench-startup-'));
+      cleanup.add(`directory ${dir}`, async () => rmSync(dir, { recursive: true, force: true }));
+      const server = await must('Temporal dev server (start-up)', async () =>
+        startTemporalDevServer(
+          npmStartDevServerOptions({ dataDir: dir, port: await freePort(), uiPort: await freePort(), namespace: base.TEMPORAL_NAMESPACE }),
+        ),
+      );
+      cleanup.add(`Temporal dev server (start-up ${round})`, () => server.stop());
+      // As npm start: once its dev server answers, the worker and the API are started together.
+      const onServer = { TEMPORAL_ADDRESS: server.address, TEMPORAL_TASK_QUEUE: `bench-startup-${round}-${runId}` };
+      const t0 = Date.now();
+      const worker = start(`worker-startup-${round}`, 'workers/main.ts', onServer);
+      const port = await freePort();
+      const api = start(`api-startup-${round}`, 'api/main.ts', { ...onServer, PORT: String(port) });
+      const apiUrl = `http://127.0.0.1:${port}`;
+      await waitForHttp(api, `${apiUrl}/readyz`, {}, 120_000);
+      readyAfter.push((Date.now() - t0) / 1000);
+      const points: { scheduledAt: number; ms: number }[] = [];
+      const began = Date.now();
+      const createOp = createVia(apiUrl);
+      const first = await measureOpenLoop({
+        rate: settings.startupRate,
+        durationS: settings.startupS,
+        maxInFlight: OPEN_MAX_IN_FLIGHT,
+        op: createOp,
+        health: assertAllRunning,
+        record: (scheduledAt, ms) => points.push({ scheduledAt, ms }),
+      });
+      // The same load right after, on the now warm stack: what the first seconds are compared with.
+      const then = await openLoopOf(settings.startupRate, settings.startupS, createOp);
+      const perWindow = Array.from({ length: Math.ceil(settings.startupS / windowS) }, (_, i) => windowP95(points, began, i * windowS, (i + 1) * windowS));
+      windows.push(perWindow);
+      log(
+        `round ${round}/${settings.rounds} start-up: /readyz 200 after ${readyAfter.at(-1)!.toFixed(1)} s; first ${settings.startupS} s: ${fmt(first)}; ` +
+          `p95 per ${windowS} s: ${perWindow.map(ms1).join(', ')} ms; next ${settings.startupS} s: ${fmt(then)}`,
+      );
+      if (first.errors || then.errors) {
+        // What the API logged about the failures (its errors are level 50 in pino's JSON).
+        const logged = api
+          .output()
+          .split('\n')
+          .filter((line) => line.includes('"level":50'));
+        log(`the API's error log (last ${Math.min(3, logged.length)} of ${logged.length}):\n${logged.slice(-3).join('\n')}`);
+      }
+      comparison.rounds.push({ order: ['first', 'then'], samples: { first, then } });
+      await Promise.all([api.stop(), worker.stop()]);
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    summaries.push(
+      summarizeComparison(comparison, (s) => [
+        {
+          label: `#12: creates at ${settings.startupRate}/s in the first ${settings.startupS} s after /readyz says ready (fresh npm start-like stack) p95 < ${WRITE_P95_MS} ms`,
+          met: s.medians.first!.errors === 0 && s.medians.first!.p95 < WRITE_P95_MS,
+          detail:
+            `p95 ${ms1(s.medians.first!.p95)} ms, p99 ${ms1(s.medians.first!.p99)} ms; the next ${settings.startupS} s: p95 ${ms1(s.medians.then!.p95)} ms` +
+            (s.medians.first!.errors ? ` — ${s.medians.first!.errors} failed or unsent, so not met` : ''),
+        },
+      ]),
+    );
+    const windowMedians = windows[0]!.map((_, i) => median(windows.map((w) => w[i]!)));
+    const line =
+      `Start-up: /readyz answered 200 after ${readyAfter.map((x) => x.toFixed(1)).join(', ')} s (per round) from starting the worker and the API; ` +
+      `creates' p95 per ${windowS} s after that (median over rounds): ${windowMedians.map((v, i) => `${i * windowS}–${(i + 1) * windowS} s ${ms1(v)} ms`).join(', ')}.`;
+    log(line);
+    extra.markdown.push(line);
+    extra.text.push(line);
+  }
+
+  // ---- table, RESULTS.md -------------------------------------------------------------------------
   const method = [
-    'One run, one machine, loopback only. `bench/run.ts` starts a Temporal dev server (in memory, headless), a scratch ' +
+    `Scenarios run: ${[...settings.scenarios].join(', ')} (BENCH_SCENARIOS). ` +
+      'One run, one machine, loopback only. `bench/run.ts` starts a Temporal dev server (in memory, headless), a scratch ' +
       'PostgreSQL database migrated as the owner (DATABASE_ADMIN_URL), a Redis key prefix, one real worker process ' +
       '(`workers/main.ts`), the real API process (`api/main.ts`), the unauthenticated API process and the baselines; all are ' +
       'removed at the end. Both API processes and the worker run with NODE_ENV=production, LOG_LEVEL=warn, DATABASE_POOL_MAX=20, ' +
@@ -471,6 +871,25 @@ async function main(cleanup: Cleanup): Promise<number> {
       'its update handler returns at once) with a fresh workflow id and USE_EXISTING, on its own task queue and worker process ' +
       '(`bench/baselines/trivial-worker.ts`, same workflow-task settings as the real worker). API sides: POST /api/v1/tickets over ' +
       'keep-alive HTTP, a new ticket each time (no Idempotency-Key), both API processes served by the same real worker.',
+    '(c) open loop (`measureOpenLoop` in bench/lib/load.ts): requests are started on a fixed schedule (1000/rate ms apart) for the ' +
+      'duration whatever the answers take, and each latency runs from the scheduled time, so waiting behind a slow server (or a ' +
+      `late generator) is counted. **late** = sent ≥ ${LATE_MS} ms behind schedule or not sent at all (more than ${OPEN_MAX_IN_FLIGHT} in flight); ` +
+      'errors = failed + not sent; req/s = the rate served (successful requests ÷ time from the first scheduled request to the last ' +
+      'answer). Sides, each alone on the in-memory dev server at each rate of BENCH_OPEN_RATES, order alternating per round: **bare ' +
+      'update-with-start** (the baseline of (b)), **POST /tickets** (a new ticket each time), **POST /tickets/:id/messages** (a public ' +
+      `reply, round-robin over BENCH_MESSAGE_TICKETS tickets created through the API just before). Target (issue #12): p95 < ${WRITE_P95_MS} ms ` +
+      `and ≤ ${WRITE_P95_VS_BARE}× bare update-with-start’s p95 at the same rate, with no failed request.`,
+    '(d) saturation: open-loop creates and bare update-with-start stepped from BENCH_SATURATION_START by BENCH_SATURATION_STEP per ' +
+      'second (each step: every round measures both sides, medians over rounds) until the creates’ p95 exceeds BENCH_SATURATION_P95_MS, ' +
+      'a request fails or is not sent, or less than 90 % of the offered rate is served. Once on the in-memory dev server (the same ' +
+      'stack as (a)–(c)) and once on a dev server started by `npmStartDevServerOptions` (platform/temporal-dev-server.ts), the very ' +
+      'options `npm start` uses: a SQLite file (WAL, synchronous=normal) in a scratch directory, UI on, its own worker, trivial worker ' +
+      'and API; one tenant. Targets (issue #12): creates at 20/s p95 < 200 ms; at 40/s p95 ≤ 1.5× bare update-with-start’s at 40/s on the same server.',
+    `(e) start-up: per round, a fresh dev server as \`npm start\` starts it (its own scratch directory), then the worker and the API ` +
+      'started together (as npm start’s supervisor does), /readyz polled every 200 ms; from its first 200, creates at BENCH_STARTUP_RATE ' +
+      'for BENCH_STARTUP_S seconds, open loop, then the same for another BENCH_STARTUP_S seconds (the warm stack, for comparison). ' +
+      'Reported: seconds from starting the processes to /readyz 200, both periods’ figures, and the first period’s p95 per 5 s ' +
+      'window (by scheduled time). Target (issue #12): the first period’s p95 < 200 ms.',
     `Warm-up: ${settings.warmupS} s per side and scenario before round 1, not recorded. Each round measures the three sides for ` +
       `${settings.durationS} s each, odd rounds in the order bare → unauthenticated → authenticated, even rounds in the reverse order.`,
     'req/s = successful requests ÷ wall time of the measurement; percentiles are nearest-rank over every successful request of a ' +
@@ -482,33 +901,19 @@ async function main(cleanup: Cleanup): Promise<number> {
       'absolute figures across runs.',
   ];
 
-  cpu.stop();
-  const cpuTable = scenarios.includes('get') ? cpu.markdown(getSides.map((key) => ({ key, name: names.get[key]! }))) : undefined;
-  const cpuSection = cpuTable
-    ? [
-        `## GET /api/v1/tickets/:id — CPU per request by process`,
-        '',
-        'CPU time (user + system, from /proc, sampled every 0.5 s) of each process over each measurement ÷ its successful requests, median over ' +
-          'the rounds. **own process**: that side’s server (with its child processes); **PostgreSQL**: the postmaster and all its backends; ' +
-          '**Redis**: the server. Both databases are whole servers, so anything else using them at the time counts as well; the load ' +
-          'generator (this process) is not included.',
-        '',
-        cpuTable,
-      ].join('\n')
-    : undefined;
-  const text = formatText(summaries) + (cpuSection ? `\n\n${cpuSection}` : '');
+  const text = formatText(summaries, extra);
   console.log(text);
   // A partial run (BENCH_SCENARIOS) must not replace the recorded figures of the scenarios it did not run.
-  const resultsFile = process.env.BENCH_RESULTS_FILE || (partial ? undefined : RESULTS_FILE);
-  if (resultsFile) {
-    const markdown = formatMarkdown(machine, settings, summaries, method, loadAverage());
-    writeResults(resultsFile, cpuSection ? `${markdown}\n\n${cpuSection}` : markdown);
-    log(`results written to ${path.relative(process.cwd(), resultsFile) || resultsFile}`);
+  const partial = settings.scenarios.size < SCENARIOS.length;
+  if (partial && !process.env.BENCH_RESULTS_FILE) {
+    log(`a partial run (BENCH_SCENARIOS): bench/RESULTS.md left as it was (BENCH_RESULTS_FILE writes the block elsewhere)`);
   } else {
-    log(`a partial run (BENCH_SCENARIOS=${scenarios.join(',')}): bench/RESULTS.md left as it was (BENCH_RESULTS_FILE writes the block elsewhere)`);
+    writeResults(RESULTS_FILE, formatMarkdown(machine, settings, summaries, method, loadAverage(), extra));
+    const written = process.env.BENCH_RESULTS_FILE || RESULTS_FILE;
+    log(`results written to ${path.relative(process.cwd(), written) || written}`);
   }
 
-  const missed = summaries.flatMap((s) => s.targets).filter((t) => !t.met);
+  const missed = [...summaries.flatMap((s) => s.targets), ...extra.targets].filter((t) => !t.met);
   if (missed.length) log(`${missed.length} target(s) not met${process.env.BENCH_STRICT === '1' ? ' (BENCH_STRICT=1: exit 1)' : ''}`);
   return missed.length && process.env.BENCH_STRICT === '1' ? 1 : 0;
 }

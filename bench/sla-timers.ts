@@ -696,7 +696,7 @@ async function main(cleanup: Cleanup): Promise<number> {
   await Promise.all([
     worker.waitForOutput(WORKER_READY, 90_000),
     timerWorker?.waitForOutput(WORKER_READY, 90_000),
-    waitForHttp(api, `${apiUrl}/readyz`, {}, 60_000),
+    waitForHttp(api, `${apiUrl}/readyz`, {}, 90_000),
   ]);
 
   const connection = await Connection.connect({ address: temporal.address });

@@ -23,6 +23,20 @@ export interface DevServer {
   stop(): Promise<void>;
 }
 
+/**
+ * The dev server as `npm start` runs it: durable (SQLite file in WAL mode in `dataDir`, log beside it), UI on.
+ * `npm run bench` starts the same to measure what users run.
+ */
+export function npmStartDevServerOptions(opts: { dataDir: string; port: number; uiPort: number; namespace: string }): DevServerOptions {
+  return {
+    port: opts.port,
+    uiPort: opts.uiPort,
+    dbFile: path.join(opts.dataDir, 'temporal.sqlite'),
+    logFile: path.join(opts.dataDir, 'temporal.log'),
+    namespace: opts.namespace,
+  };
+}
+
 export async function startTemporalDevServer(opts: DevServerOptions): Promise<DevServer> {
   const cli = resolveTemporalCli();
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(opts.port), '--log-level', 'warn'];

@@ -4,9 +4,11 @@
  * and SLA timers for task slots), the webhook dispatcher (first attempts) and the SLA outbox relay.
  * SIGINT/SIGTERM drain in-flight tasks before exit (the SDK's default shutdown signals).
  */
+import { randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { createWarmupActivities } from '../activities/worker-warmup';
 import { breakerSettingsOf, webhookCircuitBreaker } from '../activities/webhook-circuit-breaker';
 import { createWebhookDeliveryActivities, startWebhookDispatcher } from '../activities/webhook-delivery';
 import { createWebhookRedriveActivities } from '../activities/webhook-redrive';
@@ -21,8 +23,10 @@ import { createRedis } from '../platform/redis';
 import { liveWindowOf } from '../platform/live-bus';
 import { startOutboxRelay } from '../platform/sla-outbox';
 import { connectTemporal } from '../platform/temporal';
+import { announceWarmWorker, type WarmAnnouncement } from '../platform/worker-readiness';
 import { rolloutStartOptions, SLA_ROLLOUT_WORKFLOW_TYPE, type SlaRolloutInput } from '../workflows/sla-rollout-contract';
 import type { slaRolloutWorkflow } from '../workflows/sla-rollout.workflow';
+import { warmUpWorker } from './warm-up';
 import { ensureWebhookRetentionSchedule } from './webhook-retention-schedule';
 import { defaultCachedWorkflows, preloadModules, workflowsPath } from './workflow-bundle';
 
@@ -59,7 +63,7 @@ async function main() {
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     workflowBundle,
-    activities: createActivities({ pool, redis, liveWindow: liveWindowOf(config), temporal }),
+    activities: { ...createActivities({ pool, redis, liveWindow: liveWindowOf(config), temporal }), ...createWarmupActivities(pool) },
     maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
     maxConcurrentLocalActivityExecutions: config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
     maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS ?? defaultCachedWorkflows(),
@@ -136,14 +140,31 @@ async function main() {
       });
     },
   });
+  const instanceId = randomUUID();
+  let announcement: WarmAnnouncement | undefined;
+  // A stopping worker takes no new task: the API stops counting it at once, not after the drain.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void announcement?.withdraw().catch(() => undefined));
   try {
     // Both stop together on SIGINT/SIGTERM (the runtime shuts every worker down).
     // Should one fail, the other is stopped too: the process exits and is restarted whole.
     const stopOther = (other: Worker) => () => {
       if (other.getState() === 'RUNNING') other.shutdown();
     };
-    await Promise.all([worker.run().finally(stopOther(webhookWorker)), webhookWorker.run().finally(stopOther(worker))]);
+    const running = Promise.all([worker.run().finally(stopOther(webhookWorker)), webhookWorker.run().finally(stopOther(worker))]);
+    // Ready (for the API's /readyz) only once a create-shaped workflow has gone through this worker's task queue.
+    const warm = warmUpWorker(temporal, config.TEMPORAL_TASK_QUEUE, instanceId, log, () => worker.getState() === 'RUNNING').then(
+      async (done) => {
+        if (!done || worker.getState() !== 'RUNNING') return;
+        announcement = await announceWarmWorker(redis, config.TEMPORAL_TASK_QUEUE, instanceId, (err) =>
+          log.warn({ err }, 'could not renew the warm-worker entry'),
+        );
+        log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE }, 'worker warm');
+      },
+      (err: unknown) => log.error({ err }, 'worker warm-up failed: the API does not count this worker as ready'),
+    );
+    await Promise.all([running, warm]);
   } finally {
+    await announcement?.withdraw().catch(() => undefined);
     await dispatcher.stop();
     await breakerSweeper.stop();
     await relay.stop();

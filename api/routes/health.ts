@@ -2,19 +2,28 @@ import type { Client } from '@temporalio/client';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { z } from 'zod';
+import { countWarmWorkers } from '../../platform/worker-readiness';
 import type { RouteSpec } from '../http/route';
+import type { WarmUp } from '../warm-up';
 
 const withTimeout = <T>(p: Promise<T>, ms: number) =>
   Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms).unref())]);
 
 const Readiness = z.object({ status: z.enum(['ready', 'not_ready']), checks: z.record(z.string(), z.string()) });
 
-/** `/healthz`: the process is alive. `/readyz`: PostgreSQL, Redis and Temporal all answer. */
-export function healthRoutes(deps: { pool: pg.Pool; redis: Redis; temporal: Client }): RouteSpec[] {
+/**
+ * `/healthz`: the process is alive. `/readyz`: PostgreSQL, Redis and Temporal all answer, this API has warmed up,
+ * and a worker that has warmed up serves TEMPORAL_TASK_QUEUE (else the first writes wait seconds for one).
+ */
+export function healthRoutes(deps: { pool: pg.Pool; redis: Redis; temporal: Client; taskQueue: string; warmUp: WarmUp }): RouteSpec[] {
   const checks: Record<string, () => Promise<unknown>> = {
     postgres: () => deps.pool.query('SELECT 1'),
     redis: () => deps.redis.ping(),
     temporal: () => deps.temporal.workflowService.getSystemInfo({}),
+    api: () => deps.warmUp.check(),
+    worker: async () => {
+      if ((await countWarmWorkers(deps.redis, deps.taskQueue)) === 0) throw new Error(`no warm worker on task queue ${deps.taskQueue} yet`);
+    },
   };
   return [
     {
@@ -30,9 +39,9 @@ export function healthRoutes(deps: { pool: pg.Pool; redis: Redis; temporal: Clie
       method: 'get',
       path: '/readyz',
       tag: 'Health',
-      summary: 'Readiness: PostgreSQL, Redis and Temporal reachable',
+      summary: 'Readiness: PostgreSQL, Redis and Temporal reachable, the API and a worker warmed up',
       auth: 'public',
-      responses: { 200: { description: 'Ready', body: Readiness }, 503: { description: 'A dependency is down', body: Readiness } },
+      responses: { 200: { description: 'Ready', body: Readiness }, 503: { description: 'A dependency is down, or still warming up', body: Readiness } },
       handler: async (_req, res) => {
         const results = await Promise.all(
           Object.entries(checks).map(async ([name, check]) => {

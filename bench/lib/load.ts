@@ -5,7 +5,7 @@
 import http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import autocannon from 'autocannon';
-import { describeError, type Sample, summarize } from './stats';
+import { describeError, percentile, type Sample, summarize } from './stats';
 
 export interface LoopOptions {
   /** Concurrent async clients, each doing one request at a time. */
@@ -153,4 +153,63 @@ export async function openLoop(
   await Promise.all(inFlight);
   if (!tolerateErrors && errors > Math.max(5, offered * 0.01)) throw new Error(`${errors} of ${offered} load operations failed (first: ${firstError})`);
   return { startedAt, endedAt, offered, skipped, errors, ...(firstError === undefined ? {} : { firstError }) };
+}
+
+/** A request sent this long after its scheduled time counts as late (the generator or the in-flight cap held it). */
+export const LATE_MS = 20;
+
+export interface OpenLoopSampleOptions {
+  /** Requests per second offered, on a fixed schedule whatever the answers take. */
+  rate: number;
+  durationS: number;
+  /** Requests in flight beyond which a scheduled request is not sent (counted late and failed). */
+  maxInFlight: number;
+  op: () => Promise<void>;
+  health: () => void;
+  /** Called with each successful request's scheduled time (epoch ms) and latency (ms). */
+  record?: (scheduledAt: number, ms: number) => void;
+}
+
+/**
+ * Open-loop load as a Sample: `op` is started every 1000/`rate` ms for `durationS` (openLoop), and each request's
+ * latency runs from its scheduled time, so time spent waiting behind a slow server or a late generator is counted
+ * (no coordinated omission). `rps` is the rate served: successful requests ÷ time from the first scheduled request to
+ * the last answer. `errors` counts failed requests and requests not sent (in-flight cap); `late` counts requests sent
+ * ≥ LATE_MS behind schedule plus those not sent.
+ */
+export async function measureOpenLoop({ rate, durationS, maxInFlight, op, health, record }: OpenLoopSampleOptions): Promise<Sample> {
+  const latencies: number[] = [];
+  let late = 0;
+  let lastDone = 0;
+  const load = await openLoop(
+    rate,
+    durationS,
+    maxInFlight,
+    async (scheduledAt) => {
+      const behind = Math.max(0, Date.now() - scheduledAt);
+      if (behind >= LATE_MS) late++;
+      const t0 = process.hrtime.bigint();
+      await op();
+      const ms = behind + Number(process.hrtime.bigint() - t0) / 1e6;
+      latencies.push(ms);
+      record?.(scheduledAt, ms);
+      lastDone = Date.now();
+    },
+    health,
+    { tolerateErrors: true },
+  );
+  const seconds = (Math.max(lastDone, load.endedAt) - load.startedAt) / 1000;
+  const sample = summarize(
+    latencies,
+    load.errors + load.skipped,
+    seconds,
+    load.firstError ?? (load.skipped ? `${load.skipped} not sent (${maxInFlight} in flight)` : undefined),
+  );
+  return { ...sample, late: late + load.skipped };
+}
+
+/** The p95 (ms) of the requests whose scheduled time fell in [fromS, toS) seconds after `t0` (epoch ms). */
+export function windowP95(points: { scheduledAt: number; ms: number }[], t0: number, fromS: number, toS: number): number {
+  const inside = points.filter((p) => p.scheduledAt >= t0 + fromS * 1000 && p.scheduledAt < t0 + toS * 1000);
+  return percentile(Float64Array.from(inside.map((p) => p.ms)).sort(), 95);
 }

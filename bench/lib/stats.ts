@@ -13,6 +13,8 @@ export interface Sample {
   errors: number;
   /** Measured wall time, seconds. */
   seconds: number;
+  /** Open loop only: requests sent behind their schedule or not sent at all (see measureOpenLoop). */
+  late?: number;
   firstError?: string;
 }
 
@@ -59,6 +61,7 @@ export function medianSample(samples: readonly Sample[]): Sample {
     ok: samples.reduce((sum, s) => sum + s.ok, 0),
     errors: samples.reduce((sum, s) => sum + s.errors, 0),
     seconds: samples.reduce((sum, s) => sum + s.seconds, 0),
+    ...(samples.some((s) => s.late !== undefined) ? { late: samples.reduce((sum, s) => sum + (s.late ?? 0), 0) } : {}),
     ...(firstError === undefined ? {} : { firstError }),
   };
 }

@@ -9,7 +9,7 @@ import { loadConfig } from '../config';
 import { DEMO } from '../demo';
 import { migrate } from '../migrate';
 import { type Supervised, supervise } from '../supervisor';
-import { type DevServer, startTemporalDevServer } from '../temporal-dev-server';
+import { type DevServer, npmStartDevServerOptions, startTemporalDevServer } from '../temporal-dev-server';
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -40,13 +40,9 @@ async function main() {
   if (!config.TEMPORAL_ADDRESS) {
     const dataDir = path.resolve(root, config.DATA_DIR);
     console.log('[deskflow] starting Temporal dev server…');
-    temporal = await startTemporalDevServer({
-      port: config.TEMPORAL_DEV_PORT,
-      uiPort: config.TEMPORAL_UI_PORT,
-      dbFile: path.join(dataDir, 'temporal.sqlite'),
-      logFile: path.join(dataDir, 'temporal.log'),
-      namespace: config.TEMPORAL_NAMESPACE,
-    });
+    temporal = await startTemporalDevServer(
+      npmStartDevServerOptions({ dataDir, port: config.TEMPORAL_DEV_PORT, uiPort: config.TEMPORAL_UI_PORT, namespace: config.TEMPORAL_NAMESPACE }),
+    );
     env.TEMPORAL_ADDRESS = temporal.address;
     log(`Temporal dev server started (pid ${temporal.process.pid})`);
     temporal.process.once('exit', (code, signal) => {

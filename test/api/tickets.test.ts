@@ -295,11 +295,11 @@ describe('bad input persists nothing', () => {
 });
 
 describe('health', () => {
-  it('/healthz is alive and /readyz sees PostgreSQL, Redis and Temporal', async () => {
+  it('/healthz is alive and /readyz sees PostgreSQL, Redis, Temporal, its own warm-up and a warm worker', async () => {
     expect((await http(stack, 'GET', '/healthz')).body).toEqual({ status: 'ok' });
     const ready = await http(stack, 'GET', '/readyz');
     expect(ready.status).toBe(200);
-    expect(ready.body.checks).toEqual({ postgres: 'ok', redis: 'ok', temporal: 'ok' });
+    expect(ready.body.checks).toEqual({ postgres: 'ok', redis: 'ok', temporal: 'ok', api: 'ok', worker: 'ok' });
   });
 
   it('/readyz is a 503 naming the dependency that is down', async () => {

@@ -11,8 +11,11 @@ export interface ApiProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `api/main.ts` with process.env plus `overrides` and resolves once `/readyz` answers 200 (bounded: 60 s). */
-export async function startApiProcess(overrides: Record<string, string> = {}): Promise<ApiProcess> {
+/**
+ * Starts `api/main.ts` with process.env plus `overrides` and resolves once `/readyz` answers 200 (bounded: 60 s).
+ * `withoutWorker`: once every check but the worker's is ok (a test whose task queue has no worker yet).
+ */
+export async function startApiProcess(overrides: Record<string, string> = {}, { withoutWorker = false } = {}): Promise<ApiProcess> {
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'api/main.ts')], {
     env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), ...overrides },
@@ -29,7 +32,12 @@ export async function startApiProcess(overrides: Record<string, string> = {}): P
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`api process exited (${child.exitCode ?? child.signalCode}):\n${output}`);
     const ready = await fetch(`${url}/readyz`).then(
-      (r) => r.status === 200,
+      async (r) => {
+        if (r.status === 200) return true;
+        if (!withoutWorker || r.status !== 503) return false;
+        const { checks } = (await r.json()) as { checks: Record<string, string> };
+        return Object.entries(checks).every(([name, state]) => name === 'worker' || state === 'ok');
+      },
       () => false,
     );
     if (ready) return api;

@@ -10,7 +10,10 @@ export function runTs(entry: string, env: NodeJS.ProcessEnv): void {
   if (result.status !== 0) throw new Error(`${entry} failed (${result.status}):\n${result.stdout}\n${result.stderr}`);
 }
 
-/** Starts a worker process and resolves once it polls its task queue. */
+/** Its log line once it has warmed up and counts as ready (platform/worker-readiness.ts). */
+const WORKER_WARM = '"msg":"worker warm"';
+
+/** Starts a worker process and resolves once it polls its task queue and has warmed up. */
 export async function startWorkerProcess(env: NodeJS.ProcessEnv): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'workers/main.ts')], {
     env: { ...env, LOG_LEVEL: 'info' },
@@ -22,7 +25,7 @@ export async function startWorkerProcess(env: NodeJS.ProcessEnv): Promise<ChildP
     const timer = setTimeout(() => reject(new Error(`worker did not start in 60 s:\n${output}`)), 60_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      if (output.includes("state: 'RUNNING'")) {
+      if (output.includes(WORKER_WARM)) {
         clearTimeout(timer);
         resolve();
       }
