@@ -14,15 +14,23 @@ const Readiness = z.object({ status: z.enum(['ready', 'not_ready']), checks: z.r
 /**
  * `/healthz`: the process is alive. `/readyz`: PostgreSQL, Redis and Temporal all answer, this API has warmed up,
  * and a worker that has warmed up serves TEMPORAL_TASK_QUEUE (else the first writes wait seconds for one).
+ * The worker check latches: once this API has seen a warm worker it stays ready without one (the check says so), so
+ * losing every worker leaves reads served and writes waiting for a worker, instead of taking every API out of rotation.
  */
 export function healthRoutes(deps: { pool: pg.Pool; redis: Redis; temporal: Client; taskQueue: string; warmUp: WarmUp }): RouteSpec[] {
+  let workerSeen = false;
   const checks: Record<string, () => Promise<unknown>> = {
     postgres: () => deps.pool.query('SELECT 1'),
     redis: () => deps.redis.ping(),
     temporal: () => deps.temporal.workflowService.getSystemInfo({}),
     api: () => deps.warmUp.check(),
     worker: async () => {
-      if ((await countWarmWorkers(deps.redis, deps.taskQueue)) === 0) throw new Error(`no warm worker on task queue ${deps.taskQueue} yet`);
+      if ((await countWarmWorkers(deps.redis, deps.taskQueue)) > 0) {
+        workerSeen = true;
+        return 'ok';
+      }
+      if (!workerSeen) throw new Error(`no warm worker on task queue ${deps.taskQueue} yet`);
+      return 'ok (no warm worker now: writes wait for one)';
     },
   };
   return [
@@ -46,14 +54,14 @@ export function healthRoutes(deps: { pool: pg.Pool; redis: Redis; temporal: Clie
         const results = await Promise.all(
           Object.entries(checks).map(async ([name, check]) => {
             try {
-              await withTimeout(check(), 2000);
-              return [name, 'ok'] as const;
+              const state = await withTimeout(check(), 2000);
+              return [name, typeof state === 'string' && state.startsWith('ok') ? state : 'ok'] as const;
             } catch (err) {
               return [name, `unavailable: ${(err as Error).message}`] as const;
             }
           }),
         );
-        const ready = results.every(([, state]) => state === 'ok');
+        const ready = results.every(([, state]) => state.startsWith('ok'));
         res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', checks: Object.fromEntries(results) });
       },
     },
