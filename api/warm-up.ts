@@ -5,9 +5,7 @@
  */
 import type { Client } from '@temporalio/client';
 import type pg from 'pg';
-
-/** Connections opened at once: what a burst of first requests needs (pg closes idle ones after 10 s). */
-const WARM_CONNECTIONS = 4;
+import { warmPool } from '../platform/db';
 
 export interface WarmUp {
   /** Resolves once warm (waiting for the attempt in flight, or starting a new one); rejects with its failure. */
@@ -16,13 +14,7 @@ export interface WarmUp {
 
 export function warmUpApi(deps: { pool: pg.Pool; temporal: Client }): WarmUp {
   const steps = async () => {
-    const n = Math.min(WARM_CONNECTIONS, deps.pool.options.max ?? 10);
-    const clients = await Promise.all(Array.from({ length: n }, () => deps.pool.connect()));
-    try {
-      await Promise.all(clients.map((c) => c.query('SELECT 1')));
-    } finally {
-      for (const c of clients) c.release();
-    }
+    await warmPool(deps.pool);
     await deps.temporal.workflowService.describeNamespace({ namespace: deps.temporal.options.namespace });
   };
   let warm = false;

@@ -87,10 +87,10 @@ class TenantQuery extends pg.Query {
   }
 }
 
-/** The `db` handed to tenant-scoped code: every statement carries the tenant; nothing else reaches the connection. */
 /** What a tenant-scoped `query` accepts: text (and values), or `{ text, values, name }` for a prepared statement. */
 const SUPPORTED = new Set(['text', 'values', 'name']);
 
+/** The `db` handed to tenant-scoped code: every statement carries the tenant; nothing else reaches the connection. */
 function scoped(client: pg.PoolClient, tenantId: string): Db {
   const query = (textOrConfig: string | pg.QueryConfig, values?: unknown[]) => {
     let text: string;
