@@ -88,6 +88,7 @@ export function buildRoutes({ config, pool, redis, temporal }: AppDeps) {
       if (ticket?.status === 'closed') throw new DeskflowError('ticket_closed', `ticket ${ticketId} is closed`);
       throw new DeskflowError('not_found', 'ticket not found');
     },
+    config.TICKET_WRITE_TIMEOUT,
   );
 
   const routes: RouteSpec[] = [

@@ -70,9 +70,10 @@ export function idempotency(redis: Redis, ttlMs: number, crypto: FieldCrypto): R
         await redis.set(redisKey, seal({ ...record, response }), 'PX', ttlMs);
       },
     };
-    // A failed attempt (4xx/5xx) frees the key so a corrected request can use it.
+    // A refused request (4xx) changed nothing: the key is freed so a corrected request can use it. A 5xx keeps
+    // it (and its resource id): the change may be in flight on its workflow, and the retry must join it.
     res.on('finish', () => {
-      if (res.statusCode >= 400 && reserved !== null) void redis.del(redisKey).catch(() => undefined);
+      if (res.statusCode >= 400 && res.statusCode < 500 && reserved !== null) void redis.del(redisKey).catch(() => undefined);
     });
     next();
   };

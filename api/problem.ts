@@ -7,7 +7,7 @@ import type { Logger } from '../platform/logger';
 export const PROBLEM_BASE = 'https://deskflow.dev/problems/';
 
 export function sendProblem(req: Request, res: Response, err: DeskflowError): void {
-  if (err.code === 'rate_limited' && typeof err.extra.retry_after === 'number') {
+  if (typeof err.extra.retry_after === 'number') {
     res.setHeader('Retry-After', String(err.extra.retry_after));
   }
   res

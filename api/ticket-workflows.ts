@@ -55,13 +55,32 @@ export function ticketWorkflows(
   settings: TicketSettings,
   /** Resolves the error of a call on a ticket whose workflow is gone (closed, or never existed). */
   whenNoWorkflow: (who: Identity, ticketId: string) => Promise<never>,
+  /** The longest a write waits for its workflow to confirm it (no worker, a stuck server): then 503, never a hung request. */
+  writeTimeoutMs: number,
 ): TicketWorkflows {
   const handleOf = (ticketId: string) => client.workflow.getHandle(ticketWorkflowId(ticketId));
+  /** The change may still apply after the deadline (it is queued on the workflow): a retry with the same Idempotency-Key joins it. */
+  const bounded = async <T>(fn: () => Promise<T>): Promise<T> => {
+    const deadline = Date.now() + writeTimeoutMs;
+    try {
+      return await client.withDeadline(deadline, fn);
+    } catch (err) {
+      if (Date.now() >= deadline && (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || err instanceof ServiceError || isGrpcServiceError(err))) {
+        throw new DeskflowError(
+          'service_unavailable',
+          `the ticket's workflow did not confirm the change within ${writeTimeoutMs / 1000} s; it may still apply: retry with the same Idempotency-Key`,
+          { retry_after: 1 },
+        );
+      }
+      throw err;
+    }
+  };
 
   async function call<T>(who: Identity, ticketId: string, fn: () => Promise<T>): Promise<T> {
     try {
-      return await fn();
+      return await bounded(fn);
     } catch (err) {
+      if (err instanceof DeskflowError) throw err;
       if (isWorkflowGone(err)) return whenNoWorkflow(who, ticketId);
       throw translate(err);
     }
@@ -83,11 +102,14 @@ export function ticketWorkflows(
       // A retried create (same Idempotency-Key → same ticket id) joins the running workflow.
       const start = new WithStartWorkflowOperation<typeof ticketWorkflow>(TICKET_WORKFLOW_TYPE, ticketStartOptions(taskQueue, args));
       try {
-        return await client.workflow.executeUpdateWithStart(ticketOpenedUpdate, {
-          args: [{ tenant_id: who.tenantId }],
-          startWorkflowOperation: start,
-        });
+        return await bounded(() =>
+          client.workflow.executeUpdateWithStart(ticketOpenedUpdate, {
+            args: [{ tenant_id: who.tenantId }],
+            startWorkflowOperation: start,
+          }),
+        );
       } catch (err) {
+        if (err instanceof DeskflowError) throw err;
         if (err instanceof WorkflowExecutionAlreadyStartedError) {
           throw new DeskflowError('conflict', 'this ticket was already created and has since closed');
         }

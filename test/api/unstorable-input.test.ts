@@ -308,9 +308,15 @@ describe('a change the projection refuses (sent past the edge, straight to the w
   }, 120_000);
 
   it('a ticket that cannot be opened fails its create with the problem and never exists', async () => {
-    const workflows = ticketWorkflows(stack.temporal, stack.config.TEMPORAL_TASK_QUEUE, { autoCloseAfterMs: 60_000, historyEventLimit: 2000 }, async () => {
-      throw new DeskflowError('not_found');
-    });
+    const workflows = ticketWorkflows(
+      stack.temporal,
+      stack.config.TEMPORAL_TASK_QUEUE,
+      { autoCloseAfterMs: 60_000, historyEventLimit: 2000 },
+      async () => {
+        throw new DeskflowError('not_found');
+      },
+      30_000,
+    );
     const ticketId = randomUUID();
     const who = {
       tenantId: tenant.id,

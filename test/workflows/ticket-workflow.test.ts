@@ -39,6 +39,7 @@ const workflows = (settings: { autoCloseAfterMs?: number; historyEventLimit?: nu
     taskQueue,
     { autoCloseAfterMs: settings.autoCloseAfterMs ?? 60_000, historyEventLimit: settings.historyEventLimit ?? 2000 },
     notFound,
+    30_000,
   );
 
 const input = () => ({
