@@ -160,43 +160,49 @@ export function createProjectionActivities(pool: pg.Pool, redis?: Redis, liveWin
         body: w.body,
       }));
       const { rows: result } = await withTenant(pool, t.tenant_id, (db) =>
-        db.query<{ inserted: number[]; sla_config: Projected['sla_config'] }>(PROJECT_CHANGE, [
-          t.id,
-          t.tenant_id,
-          t.subject,
-          t.description,
-          t.status,
-          t.priority,
-          t.channel,
-          t.customer_id,
-          t.assignee_id,
-          t.group_id,
-          t.tags,
-          t.version,
-          t.created_at,
-          t.updated_at,
-          t.first_agent_reply_at,
-          t.solved_at,
-          t.closed_at,
-          t.sla ? JSON.stringify(t.sla) : null,
-          t.sla?.policy_id ?? null,
-          nextDueAt(t.sla),
-          active.some((x) => x.warned_at !== null),
-          active.some((x) => x.breached_at !== null),
-          JSON.stringify(metrics),
-          JSON.stringify(messages),
-          JSON.stringify(rows),
-          JSON.stringify(audits),
-          JSON.stringify(hooks),
-        ]),
+        // A prepared statement of each pooled connection: this CTE is parsed and planned once per connection, not per write.
+        db.query<{ inserted: number[]; sla_config: Projected['sla_config'] }>({
+          name: 'project_ticket_change',
+          text: PROJECT_CHANGE,
+          values: [
+            t.id,
+            t.tenant_id,
+            t.subject,
+            t.description,
+            t.status,
+            t.priority,
+            t.channel,
+            t.customer_id,
+            t.assignee_id,
+            t.group_id,
+            t.tags,
+            t.version,
+            t.created_at,
+            t.updated_at,
+            t.first_agent_reply_at,
+            t.solved_at,
+            t.closed_at,
+            t.sla ? JSON.stringify(t.sla) : null,
+            t.sla?.policy_id ?? null,
+            nextDueAt(t.sla),
+            active.some((x) => x.warned_at !== null),
+            active.some((x) => x.breached_at !== null),
+            JSON.stringify(metrics),
+            JSON.stringify(messages),
+            JSON.stringify(rows),
+            JSON.stringify(audits),
+            JSON.stringify(hooks),
+          ],
+        }),
       ).catch(nonRetryableUnlessTransient);
       const committedAt = Date.now();
       const inserted = new Set(result[0]?.inserted ?? []);
       const fresh = events.filter((e) => inserted.has(e.version));
       // Live fan-out after commit, in version order; at most once (a client that misses one re-reads over REST).
+      // Sent, not awaited: one connection keeps the order, and neither the write's answer nor a Redis outage waits on it.
       if (redis && fresh.length) {
         const live = deliverable.filter((w) => inserted.has(w.ticket_version)).map((w) => liveRecordOf(t, events, w));
-        for (const record of live) await publishLiveEvent(redis, t.tenant_id, record, liveWindow).catch(() => undefined);
+        for (const record of live) void publishLiveEvent(redis, t.tenant_id, record, liveWindow).catch(() => undefined);
       }
       return { committed_at: committedAt, sla_config: result[0]?.sla_config ?? null };
     },

@@ -38,6 +38,7 @@ import { Client, Connection, WithStartWorkflowOperation } from '@temporalio/clie
 import pg from 'pg';
 import { customerStore } from '../stores/customers';
 import { userStore } from '../stores/users';
+import { ticketWorkflowId } from '../domain/ids';
 import { loadConfig } from '../platform/config';
 import { dropDatabase } from '../platform/db';
 import { createFieldCrypto } from '../platform/field-crypto';
@@ -47,6 +48,7 @@ import { login, operatorOf } from '../test/support/stack';
 import { pingUpdate, TRIVIAL_WORKFLOW_TYPE } from './baselines/trivial-contract';
 import type { trivialWorkflow } from './baselines/trivial-workflows';
 import { CpuPerRequest, databaseProcesses } from './lib/cpu-per-request';
+import { historyPhases } from './lib/history-phases';
 import { LATE_MS, measureAutocannon, measureLoop, measureOpenLoop, postJson, windowP95 } from './lib/load';
 import { describeMachine, loadAverage } from './lib/machine';
 import {
@@ -74,6 +76,8 @@ const WORKER_READY = "state: 'RUNNING'"; // the Temporal SDK's log line once a w
 const SETTLE_MS = 500;
 /** Open loop: requests in flight beyond which a scheduled one is not sent (counted as failed and late). */
 const OPEN_MAX_IN_FLIGHT = 2000;
+/** Workflows per side read back for the history-phase breakdown of the open loop. */
+const PHASE_SAMPLE = 40;
 /** Targets of issue #12 for writes under a fixed arrival rate. */
 const WRITE_P95_MS = 200;
 const WRITE_P95_VS_BARE = 1.5;
@@ -330,15 +334,19 @@ async function main(cleanup: Cleanup): Promise<number> {
     priority: 'normal',
   });
   const messageBody = JSON.stringify({ body: 'A benchmark reply.', visibility: 'public' });
-  const bareUpdateWithStart = (stack: TemporalStack) => async () => {
+  /** One update-with-start of a new trivial workflow; resolves with its id. */
+  const bareStart = async (stack: TemporalStack) => {
+    const workflowId = `bench-trivial-${randomUUID()}`;
     await stack.client.workflow.executeUpdateWithStart(pingUpdate, {
       startWorkflowOperation: new WithStartWorkflowOperation<typeof trivialWorkflow>(TRIVIAL_WORKFLOW_TYPE, {
-        workflowId: `bench-trivial-${randomUUID()}`,
+        workflowId,
         taskQueue: stack.trivialTaskQueue,
         workflowIdConflictPolicy: 'USE_EXISTING',
       }),
     });
+    return workflowId;
   };
+  const bareUpdateWithStart = (stack: TemporalStack) => async () => void (await bareStart(stack));
   const createVia = (apiUrl: string, via = openAgent) => {
     const url = new URL('/api/v1/tickets', apiUrl);
     return async () => void (await postJson(via, url, headers, createBody));
@@ -586,11 +594,24 @@ async function main(cleanup: Cleanup): Promise<number> {
       await Promise.all(Array.from({ length: Math.min(10, settings.messageTickets - i) }, createOne));
     }
     let next = 0;
+    // The workflows each side wrote last, for the history-phase breakdown (the most recent PHASE_SAMPLE of each).
+    const written: Record<OpenSide, string[]> = { bare: [], create: [], message: [] };
+    const remember = (side: OpenSide, workflowId: string) => {
+      written[side].push(workflowId);
+      if (written[side].length > PHASE_SAMPLE) written[side].shift();
+    };
     const messageOp = async () => {
       const id = pool[next++ % pool.length]!;
       await postJson(openAgent, new URL(`/api/v1/tickets/${id}/messages`, memory.apiUrl), headers, messageBody);
+      remember('message', ticketWorkflowId(id));
     };
-    const ops: Record<OpenSide, () => Promise<void>> = { bare: bareUpdateWithStart(memory), create: createVia(memory.apiUrl), message: messageOp };
+    const createOp = async () => {
+      const t = await postJson(openAgent, new URL('/api/v1/tickets', memory.apiUrl), headers, createBody);
+      if (isTicket(t)) remember('create', ticketWorkflowId(t.id));
+    };
+    const bareOp = async () => remember('bare', await bareStart(memory));
+    const ops: Record<OpenSide, () => Promise<void>> = { bare: bareOp, create: createOp, message: messageOp };
+    const phaseRows: string[] = [];
     const openSides: OpenSide[] = ['bare', 'create', 'message'];
     if (settings.warmupS > 0) {
       for (const side of openSides) {
@@ -617,6 +638,14 @@ async function main(cleanup: Cleanup): Promise<number> {
         }
         comparison.rounds.push({ order, samples: samples as Record<OpenSide, Sample> });
       }
+      for (const side of openSides) {
+        const p = await historyPhases(memory.client, written[side], { lastUpdate: side === 'message' });
+        const client = comparison.rounds.at(-1)!.samples[side]!;
+        phaseRows.push(
+          `| ${rate}/s | ${OPEN_NAMES[side]} | ${p.n} | ${p.tasks} | ${p.scheduleToStart.toFixed(0)} | ${p.startToComplete.toFixed(0)} | ` +
+            `${p.serverTotal.toFixed(0)} | ${client.p50.toFixed(0)} | ${(client.p50 - p.serverTotal).toFixed(0)} |`,
+        );
+      }
       summaries.push(
         summarizeComparison(comparison, (s) =>
           (['create', 'message'] as const).map((side) =>
@@ -630,6 +659,22 @@ async function main(cleanup: Cleanup): Promise<number> {
         ),
       );
     }
+    const phases = [
+      "## Where a write's time goes (open loop, from the workflows' histories)",
+      '',
+      `The last round of each rate: the most recent ${PHASE_SAMPLE} workflows each side wrote, read back from their histories ` +
+        "(server timestamps; `bench/lib/history-phases.ts`), medians. **tasks**: workflow tasks from the write's arrival to " +
+        'its update completing; **schedule→start**: a task waiting for a worker poll; **start→complete**: the task on the ' +
+        "worker (workflow code and its local activities, e.g. the projection's statement); **server total**: arrival " +
+        "(the start, or the task carrying the update) to the update completed; **client − server**: the client's median " +
+        "latency minus that, i.e. the API's own work, the RPCs and the answer travelling back.",
+      '',
+      '| rate | side | workflows | tasks | schedule→start ms | start→complete ms | server total ms | client p50 ms | client − server ms |',
+      '|---|---|---|---|---|---|---|---|---|',
+      ...phaseRows,
+    ].join('\n');
+    extra.markdown.push(phases);
+    extra.text.push(phases);
   }
 
   // ==== (d) saturation: creates stepped up, in-memory and SQLite-file dev servers ===================

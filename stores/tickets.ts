@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { TicketEvent } from '../domain/events';
 import type { PolicySnapshot } from '../domain/sla-policy';
 import type { CreateTicketInput, Message, Ticket, TicketPriority, TicketStatus } from '../domain/ticket';
-import { resolveSlaPolicy } from '../platform/sla-policies';
+import { ACTIVE_POLICIES_JSON, pickSlaPolicy } from '../platform/sla-policies';
 import { type Db, withTenant } from '../platform/tenant-db';
 import { DeskflowError } from '../domain/errors';
 
@@ -32,16 +32,24 @@ export interface TicketReferences {
   group_id?: string | null;
 }
 
+const REFERENCES = `($2::uuid IS NULL OR EXISTS (SELECT 1 FROM users WHERE tenant_id = $1 AND id = $2 AND active)) AS assignee,
+  ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM groups WHERE tenant_id = $1 AND id = $3)) AS grp`;
+
 async function assertReferences(db: Db, tenantId: string, refs: TicketReferences): Promise<void> {
   if (!refs.assignee_id && !refs.group_id) return;
-  const { rows } = await db.query<{ assignee: boolean; grp: boolean }>(
-    `SELECT ($2::uuid IS NULL OR EXISTS (SELECT 1 FROM users WHERE tenant_id = $1 AND id = $2 AND active)) AS assignee,
-            ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM groups WHERE tenant_id = $1 AND id = $3)) AS grp`,
-    [tenantId, refs.assignee_id ?? null, refs.group_id ?? null],
-  );
-  if (!rows[0]?.assignee) throw new DeskflowError('unknown_reference', 'assignee_id does not name an active user of this tenant', { field: 'assignee_id' });
-  if (!rows[0]?.grp) throw new DeskflowError('unknown_reference', 'group_id does not name a group of this tenant', { field: 'group_id' });
+  const { rows } = await db.query<{ assignee: boolean; grp: boolean }>(`SELECT ${REFERENCES}`, [tenantId, refs.assignee_id ?? null, refs.group_id ?? null]);
+  refuseUnknownReferences(rows[0]?.assignee, rows[0]?.grp);
 }
+
+function refuseUnknownReferences(assignee: boolean | undefined, group: boolean | undefined): void {
+  if (!assignee) throw new DeskflowError('unknown_reference', 'assignee_id does not name an active user of this tenant', { field: 'assignee_id' });
+  if (!group) throw new DeskflowError('unknown_reference', 'group_id does not name a group of this tenant', { field: 'group_id' });
+}
+
+/** $1 tenant, $2 customer, $3 assignee, $4 group. */
+const OPENING_FACTS = `SELECT EXISTS (SELECT 1 FROM customers WHERE tenant_id = $1 AND id = $2) AS customer,
+  ${REFERENCES.replaceAll('$3', '$4').replaceAll('$2', '$3')},
+  ${ACTIVE_POLICIES_JSON} AS policies`;
 
 export function ticketStore(pool: pg.Pool) {
   return {
@@ -58,18 +66,24 @@ export function ticketStore(pool: pg.Pool) {
      * assignee and group, which SLA policy applies.
      */
     async openingFacts(tenantId: string, input: CreateTicketInput): Promise<{ customerExists: boolean; policy: PolicySnapshot | null }> {
-      return withTenant(pool, tenantId, async (db) => {
-        const { rowCount } = await db.query('SELECT 1 FROM customers WHERE tenant_id = $1 AND id = $2', [tenantId, input.customer_id]);
-        if (!rowCount) return { customerExists: false, policy: null };
-        await assertReferences(db, tenantId, input);
-        const policy = await resolveSlaPolicy(db, tenantId, {
-          priority: input.priority,
-          channel: input.channel,
-          tags: input.tags,
-          customer_id: input.customer_id,
-        });
-        return { customerExists: true, policy };
+      // One round trip on the create path: the customer, the references and the policies with their calendars.
+      const { rows } = await withTenant(pool, tenantId, (db) =>
+        db.query<{ customer: boolean; assignee: boolean; grp: boolean; policies: Parameters<typeof pickSlaPolicy>[0] }>({
+          name: 'ticket_opening_facts',
+          text: OPENING_FACTS,
+          values: [tenantId, input.customer_id, input.assignee_id ?? null, input.group_id ?? null],
+        }),
+      );
+      const facts = rows[0]!;
+      if (!facts.customer) return { customerExists: false, policy: null };
+      refuseUnknownReferences(facts.assignee, facts.grp);
+      const policy = pickSlaPolicy(facts.policies, {
+        priority: input.priority,
+        channel: input.channel,
+        tags: input.tags,
+        customer_id: input.customer_id,
       });
+      return { customerExists: true, policy };
     },
 
     /** An assignee must be an active user and a group a group of the tenant (else 422, whatever the reason). */
