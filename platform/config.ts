@@ -59,6 +59,11 @@ export const ConfigSchema = z
      * then replay its history). Longer rides out load peaks without replay storms; shorter fails over faster after a crash.
      */
     WORKER_STICKY_QUEUE_TIMEOUT: Duration.default(10_000),
+    /**
+     * Threads running workflow code (the SDK's workflowThreadPoolSize; its default with a reused V8 context is 1). One thread
+     * is one core's worth of workflow tasks: the 10,000-ticket SLA run saturates it (bench/RESULTS.md); more cores, more threads.
+     */
+    WORKER_WORKFLOW_THREADS: z.coerce.number().int().min(1).max(64).default(1),
     /** Sticky cache size; unset: sized from the worker's heap limit (workers/workflow-bundle.ts). */
     WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
     /** host:port of the worker's Prometheus /metrics (SDK metrics and SLA timer lateness); empty disables. */

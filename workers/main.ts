@@ -68,6 +68,7 @@ async function main() {
     maxConcurrentLocalActivityExecutions: config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
     maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS ?? defaultCachedWorkflows(),
     stickyQueueScheduleToStartTimeout: config.WORKER_STICKY_QUEUE_TIMEOUT,
+    workflowThreadPoolSize: config.WORKER_WORKFLOW_THREADS,
     shutdownGraceTime: '10s',
   });
   const crypto = createFieldCrypto(config);
