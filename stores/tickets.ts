@@ -32,12 +32,18 @@ export interface TicketReferences {
   group_id?: string | null;
 }
 
-const REFERENCES = `($2::uuid IS NULL OR EXISTS (SELECT 1 FROM users WHERE tenant_id = $1 AND id = $2 AND active)) AS assignee,
-  ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM groups WHERE tenant_id = $1 AND id = $3)) AS grp`;
+/** Whether the assignee and the group (placeholders given; NULL: none named) exist in tenant $1. */
+const references = (assignee: string, group: string) =>
+  `(${assignee}::uuid IS NULL OR EXISTS (SELECT 1 FROM users WHERE tenant_id = $1 AND id = ${assignee} AND active)) AS assignee,
+  (${group}::uuid IS NULL OR EXISTS (SELECT 1 FROM groups WHERE tenant_id = $1 AND id = ${group})) AS grp`;
 
 async function assertReferences(db: Db, tenantId: string, refs: TicketReferences): Promise<void> {
   if (!refs.assignee_id && !refs.group_id) return;
-  const { rows } = await db.query<{ assignee: boolean; grp: boolean }>(`SELECT ${REFERENCES}`, [tenantId, refs.assignee_id ?? null, refs.group_id ?? null]);
+  const { rows } = await db.query<{ assignee: boolean; grp: boolean }>(`SELECT ${references('$2', '$3')}`, [
+    tenantId,
+    refs.assignee_id ?? null,
+    refs.group_id ?? null,
+  ]);
   refuseUnknownReferences(rows[0]?.assignee, rows[0]?.grp);
 }
 
@@ -48,7 +54,7 @@ function refuseUnknownReferences(assignee: boolean | undefined, group: boolean |
 
 /** $1 tenant, $2 customer, $3 assignee, $4 group. */
 const OPENING_FACTS = `SELECT EXISTS (SELECT 1 FROM customers WHERE tenant_id = $1 AND id = $2) AS customer,
-  ${REFERENCES.replaceAll('$3', '$4').replaceAll('$2', '$3')},
+  ${references('$3', '$4')},
   ${ACTIVE_POLICIES_JSON} AS policies`;
 
 export function ticketStore(pool: pg.Pool) {
