@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { TicketEvent } from '../domain/events';
 import type { PolicySnapshot } from '../domain/sla-policy';
 import type { CreateTicketInput, Message, Ticket, TicketPriority, TicketStatus } from '../domain/ticket';
-import { ACTIVE_POLICIES_JSON, pickSlaPolicy } from '../platform/sla-policies';
+import { ACTIVE_POLICIES_JSON, type ActivePolicy, pickSlaPolicy } from '../platform/sla-policies';
 import { type Db, withTenant } from '../platform/tenant-db';
 import { DeskflowError } from '../domain/errors';
 
@@ -74,7 +74,7 @@ export function ticketStore(pool: pg.Pool) {
     async openingFacts(tenantId: string, input: CreateTicketInput): Promise<{ customerExists: boolean; policy: PolicySnapshot | null }> {
       // One round trip on the create path: the customer, the references and the policies with their calendars.
       const { rows } = await withTenant(pool, tenantId, (db) =>
-        db.query<{ customer: boolean; assignee: boolean; grp: boolean; policies: Parameters<typeof pickSlaPolicy>[0] }>({
+        db.query<{ customer: boolean; assignee: boolean; grp: boolean; policies: ActivePolicy[] }>({
           name: 'ticket_opening_facts',
           text: OPENING_FACTS,
           values: [tenantId, input.customer_id, input.assignee_id ?? null, input.group_id ?? null],

@@ -37,6 +37,12 @@ const timedOut = {
   subject: `Timeout probe ${randomUUID()}`,
   key: `timeout-${randomUUID()}`,
 };
+/** The no-worker test's create, sent first to an API without a worker, later retried as is. */
+const createTimedOut = (api: ApiProcess) =>
+  http(api, 'POST', '/api/v1/tickets', {
+    headers: { ...waiting.headers, 'Idempotency-Key': timedOut.key },
+    body: { subject: timedOut.subject, description: 'Nobody works this queue yet.', customer_id: waiting.customerId },
+  });
 
 beforeAll(async () => {
   stack = await startStack({ TEMPORAL_TASK_QUEUE: taskQueue });
@@ -52,14 +58,7 @@ it('no worker: a create is answered 503 after TICKET_WRITE_TIMEOUT (Retry-After)
   const api = await step('start an API', 60_000, startApiProcess({ TEMPORAL_TASK_QUEUE: taskQueue, TICKET_WRITE_TIMEOUT: '2s' }, { withoutWorker: true }));
   apis.push(api);
   const started = Date.now();
-  const res = await step(
-    'a create without a worker',
-    30_000,
-    http(api, 'POST', '/api/v1/tickets', {
-      headers: { ...waiting.headers, 'Idempotency-Key': timedOut.key },
-      body: { subject: timedOut.subject, description: 'Nobody works this queue yet.', customer_id: waiting.customerId },
-    }),
-  );
+  const res = await step('a create without a worker', 30_000, createTimedOut(api));
   expect({ status: res.status, code: res.body.code }).toEqual({ status: 503, code: 'service_unavailable' });
   expect(res.body.detail).toMatch(/same Idempotency-Key/);
   expect(res.headers.get('retry-after')).toBe('1');
@@ -108,14 +107,7 @@ it('kill -9 the API mid-create, retry with the same Idempotency-Key elsewhere: e
   expect(await rows()).toEqual([retried.body.id]);
 
   // The create that timed out earlier (503) was queued on its workflow: its retry is that one ticket.
-  const late = await step(
-    'the retried timed-out create',
-    40_000,
-    http(second, 'POST', '/api/v1/tickets', {
-      headers: { ...waiting.headers, 'Idempotency-Key': timedOut.key },
-      body: { subject: timedOut.subject, description: 'Nobody works this queue yet.', customer_id: waiting.customerId },
-    }),
-  );
+  const late = await step('the retried timed-out create', 40_000, createTimedOut(second));
   expect(late.status).toBe(201);
   expect(await ticketRows(timedOut.subject)).toEqual([late.body.id]);
 }, 240_000);
