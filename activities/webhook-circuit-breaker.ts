@@ -9,6 +9,7 @@
  * system customer ("Deskflow webhooks"), with an id derived from the endpoint and its disable count: a retried
  * or repeated opening (a retried round, sweepers of several workers) joins the same ticket, so there is exactly one.
  */
+import { workerMetrics } from './metrics';
 import { type Client, WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
@@ -134,6 +135,7 @@ export function webhookCircuitBreaker(deps: BreakerDeps) {
   /** After commit: logged, announced on the tenant's live channel (at most once; the audit entry is the record). */
   async function announce({ tenant_id, endpoint_id, outcome }: BreakerEvent): Promise<void> {
     const log = { tenantId: tenant_id, endpointId: endpoint_id, ...outcome };
+    workerMetrics.breakerTransition(outcome.kind);
     if (outcome.kind === 'closed') {
       deps.log?.info(log, 'webhook circuit breaker closed');
       await publish(tenant_id, { type: 'webhook.endpoint_circuit_closed', endpoint_id, released: outcome.released });

@@ -20,6 +20,7 @@ import type { Logger } from '../platform/logger';
 import { postWebhook, type WebhookResponse } from '../platform/webhook-http';
 import { signWebhook } from '../platform/webhook-signing';
 import { groupCommit } from '../platform/group-commit';
+import { workerMetrics } from './metrics';
 import {
   type AttemptContext,
   type AttemptOutcome,
@@ -124,8 +125,10 @@ export function webhookAttempts(deps: WebhookDeliveryDeps) {
     const retryAfter = parseRetryAfter(response.headers?.['retry-after'], Date.now());
     const next_delay_ms = outcome === 'failed' ? nextDelayMs(ctx.attempts + 1, policy, jitter, retryAfter) : null;
     await record({ ctx, response, outcome, nextAttemptInMs: next_delay_ms });
+    workerMetrics.webhookAttempt(outcome);
     await deps.breaker?.observe(ctx, gate, outcome);
     if (outcome === 'gone') {
+      workerMetrics.webhookDeadLetter('gone');
       await notifyDead(
         deps.redis,
         {
@@ -169,6 +172,7 @@ export function createWebhookDeliveryActivities(deps: WebhookDeliveryDeps): Webh
     async deadLetterWebhookDelivery({ tenant_id, delivery_id, reason, round = 0 }) {
       const dead = await store.deadLetter(tenant_id, delivery_id, reason, round);
       if (dead) {
+        workerMetrics.webhookDeadLetter('retries_exhausted');
         deps.log?.warn({ tenantId: tenant_id, deliveryId: delivery_id, endpointId: dead.endpoint_id }, 'webhook delivery dead-lettered');
         await notifyDead(deps.redis, dead, 'retries_exhausted');
       }

@@ -10,6 +10,7 @@ import { DeskflowError } from '../domain/errors';
 import type { Config } from '../platform/config';
 import { createFieldCrypto } from '../platform/field-crypto';
 import type { Logger } from '../platform/logger';
+import { type RequestContext, requestContext } from '../platform/request-context';
 import { apiKeyStore } from '../stores/api-keys';
 import { auditStore } from '../stores/audit';
 import { authenticate, requireScope } from './auth/authenticate';
@@ -22,6 +23,7 @@ import { groupStore } from '../stores/groups';
 import { credentialRateLimit, rateLimiters } from './http/rate-limit';
 import { mountRoutes, type RouteMiddleware, type RouteSpec } from './http/route';
 import { idempotency } from './idempotency';
+import type { ApiMetrics } from './metrics';
 import { notFoundHandler, problemHandler } from './problem';
 import { apiKeyRoutes } from './routes/api-keys';
 import { auditRoutes } from './routes/audit';
@@ -60,12 +62,16 @@ export interface AppDeps {
   redis: Redis;
   temporal: Client;
   log: Logger;
+  /** Request metrics (api/metrics.ts); absent in processes that serve none. */
+  metrics?: Pick<ApiMetrics, 'http'>;
+  /** True once the process is shutting down: /readyz then fails so load balancers stop sending. */
+  isDraining?: () => boolean;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
 /** Every route of the API, declared once (also the source of the OpenAPI document). */
-export function buildRoutes({ config, pool, redis, temporal }: AppDeps) {
+export function buildRoutes({ config, pool, redis, temporal, isDraining }: AppDeps) {
   const crypto = createFieldCrypto(config);
   const keys = new SigningKeyRing(pool, crypto, config.SIGNING_KEY_ROTATION);
   const tokens = accessTokens(keys, { issuer: config.JWT_ISSUER, ttlMs: config.ACCESS_TOKEN_TTL });
@@ -92,7 +98,7 @@ export function buildRoutes({ config, pool, redis, temporal }: AppDeps) {
   );
 
   const routes: RouteSpec[] = [
-    ...healthRoutes({ pool, redis, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, warmUp: warmUpApi({ pool, temporal }) }),
+    ...healthRoutes({ pool, redis, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, warmUp: warmUpApi({ pool, temporal }), isDraining }),
     ...authRoutes({ users, audit, config, keys, tokens, sessions, limiters }),
     ...customerRoutes(customers),
     ...ticketRoutes({ tickets, workflows, atRiskWindowMs: config.SLA_AT_RISK_WINDOW }),
@@ -148,19 +154,24 @@ export function createApp(deps: AppDeps, overrides: Partial<RouteMiddleware> = {
   app.disable('x-powered-by');
   app.set('etag', false); // ETags are object versions, set explicitly
   app.set('trust proxy', config.TRUST_PROXY);
+  if (deps.metrics) app.use(deps.metrics.http);
 
   app.use((req, res, next) => {
     const incoming = req.headers['x-request-id'];
     req.requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     res.setHeader('X-Request-Id', req.requestId);
+    const context: RequestContext = { requestId: req.requestId };
     if (log.isLevelEnabled('info')) {
       const started = process.hrtime.bigint();
       res.on('finish', () => {
         const ms = Number(process.hrtime.bigint() - started) / 1e6;
-        log.info({ requestId: req.requestId, method: req.method, path: req.path, status: res.statusCode, ms }, 'request');
+        // 'finish' fires outside the request's async context: the line names it from the context object itself.
+        const { requestId, tenantId, actor } = context;
+        log.info({ requestId, tenantId, actor, method: req.method, path: req.path, status: res.statusCode, ms }, 'request');
       });
     }
-    next();
+    // Everything the request runs, however deep, logs with its request id (and tenant and actor once known).
+    requestContext.run(context, next);
   });
   app.use(helmet());
   const origins = config.CORS_ORIGINS.split(',')

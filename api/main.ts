@@ -2,36 +2,51 @@
 import type { Server } from 'node:http';
 import { loadConfig } from '../platform/config';
 import { createPool } from '../platform/db';
+import { firstFreeAddress } from '../platform/free-address';
 import { createLogger } from '../platform/logger';
 import { createRedis } from '../platform/redis';
 import { connectTemporal } from '../platform/temporal';
 import { createApp } from './app';
 import { attachLiveServer } from './live/server';
+import { createApiMetrics, metricsUrl, serveMetrics } from './metrics';
 
 async function main() {
   const config = loadConfig();
   const log = createLogger(config, 'api');
   const pool = createPool(config);
   const redis = createRedis(config);
-  const temporal = await connectTemporal(config);
-  const app = createApp({ config, pool, redis, temporal, log });
+  const metrics = createApiMetrics({ pool, redis });
+  const temporal = await connectTemporal(config, [metrics.temporalInterceptor]);
+  let draining = false;
+  const app = createApp({ config, pool, redis, temporal, log, metrics, isDraining: () => draining });
 
   const server: Server = app.listen(config.PORT, config.HOST, () => {
     log.info({ url: `http://${config.HOST === '0.0.0.0' ? 'localhost' : config.HOST}:${config.PORT}` }, 'api listening');
   });
   server.keepAliveTimeout = 65_000;
   const live = attachLiveServer(server, { config, pool, redis, log });
+  metrics.countLiveConnectionsWith(live.connections);
+
+  // A second API on the same machine takes the next free port rather than failing to start.
+  const metricsAddress = config.API_METRICS_ADDRESS ? await firstFreeAddress(config.API_METRICS_ADDRESS) : null;
+  if (config.API_METRICS_ADDRESS && !metricsAddress)
+    log.warn({ address: config.API_METRICS_ADDRESS }, 'no free metrics port near the configured one; metrics disabled');
+  const metricsServer = metricsAddress ? await serveMetrics(metrics.registry, metricsAddress, config.METRICS_TOKEN || undefined) : null;
+  if (metricsServer) log.info({ metrics: metricsUrl(metricsServer), token: config.METRICS_TOKEN ? 'required' : 'none' }, 'api metrics');
 
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
+    draining = true; // /readyz fails from now on
     log.info({ signal }, 'api stopping');
     // Live clients are told to reconnect elsewhere (and resume) first; then in-flight requests finish (bounded).
     await live.drain();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
+    metrics.stop();
+    metricsServer?.close();
     await Promise.allSettled([pool.end(), redis.quit(), temporal.connection.close()]);
     process.exit(0);
   };

@@ -68,6 +68,13 @@ export const ConfigSchema = z
     WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
     /** host:port of the worker's Prometheus /metrics (SDK metrics and SLA timer lateness); empty disables. */
     WORKER_METRICS_ADDRESS: z.string().default('127.0.0.1:9464'),
+    /**
+     * host:port of the API's Prometheus /metrics (its own listener, never the public port; the next free port when taken);
+     * empty disables. Off loopback in production it needs METRICS_TOKEN.
+     */
+    API_METRICS_ADDRESS: z.string().default('127.0.0.1:9465'),
+    /** When set, a scrape of the API's /metrics must send `Authorization: Bearer <this>`. */
+    METRICS_TOKEN: z.union([z.literal(''), z.string().min(16, 'at least 16 characters')]).default(''),
     /** Lists' `sla=at_risk`: tickets warned, or due within this window. */
     SLA_AT_RISK_WINDOW: Duration.default(60 * 60 * 1000),
 
@@ -189,11 +196,18 @@ export const ConfigSchema = z
       if (config.FIELD_ENCRYPTION_KEYS === DEV_FIELD_KEYS)
         ctx.addIssue({ code: 'custom', path: ['FIELD_ENCRYPTION_KEYS'], message: 'set a real key in production' });
       if (config.BLIND_INDEX_KEY === DEV_BLIND_INDEX_KEY) ctx.addIssue({ code: 'custom', path: ['BLIND_INDEX_KEY'], message: 'set a real key in production' });
+      if (config.API_METRICS_ADDRESS && !isLoopbackAddress(config.API_METRICS_ADDRESS) && !config.METRICS_TOKEN)
+        ctx.addIssue({ code: 'custom', path: ['METRICS_TOKEN'], message: 'metrics served off loopback need a token in production' });
       if (config.DEMO_SEED) ctx.addIssue({ code: 'custom', path: ['DEMO_SEED'], message: 'no demo tenant in production' });
     }
   });
 
 export type Config = z.infer<typeof ConfigSchema>;
+
+function isLoopbackAddress(address: string): boolean {
+  const host = address.slice(0, address.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = ConfigSchema.safeParse(env);

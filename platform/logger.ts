@@ -1,33 +1,31 @@
 import pino from 'pino';
 import type { Config } from './config';
+import { redactText, redactValue } from './log-redaction';
+import { requestContext } from './request-context';
 
-/** Structured JSON logs; credentials are redacted wherever they appear. */
-export function createLogger(config: Pick<Config, 'LOG_LEVEL'>, name: string) {
-  return pino({
-    name,
-    level: config.LOG_LEVEL,
-    redact: {
-      // Credentials, tokens and customer PII never reach the logs.
-      paths: [
-        'req.headers.authorization',
-        'req.headers.cookie',
-        'req.headers["x-deskflow-signature"]',
-        '*.password',
-        '*.password_hash',
-        '*.token',
-        '*.access_token',
-        '*.refresh_token',
-        '*.secret',
-        '*.inbound_secret',
-        '*.email',
-        '*.phone',
-        '*.body',
-        '*.text',
-        'err.config',
-        'err.response',
-      ],
-      censor: '[redacted]',
+/**
+ * Structured JSON logs. Each line inside a request carries its request id, tenant and actor; credentials and
+ * personal data are censored wherever they appear (platform/log-redaction.ts).
+ */
+export function createLogger(config: Pick<Config, 'LOG_LEVEL'>, name: string, destination?: pino.DestinationStream) {
+  return pino(
+    {
+      name,
+      level: config.LOG_LEVEL,
+      mixin() {
+        const c = requestContext.current();
+        return c ? { requestId: c.requestId, tenantId: c.tenantId, actor: c.actor } : {};
+      },
+      // After serializers (err): the whole line's object, censored by field name and by shape.
+      formatters: { log: (object) => redactValue(object) as Record<string, unknown> },
+      hooks: {
+        logMethod(args, method) {
+          // The message text (and printf-style arguments) are censored by shape too.
+          method.apply(this, args.map((a) => (typeof a === 'string' ? redactText(a) : a)) as Parameters<typeof method>);
+        },
+      },
     },
-  });
+    destination,
+  );
 }
 export type Logger = ReturnType<typeof createLogger>;

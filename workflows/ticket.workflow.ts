@@ -28,7 +28,7 @@ import { serialQueue } from './serial';
 import { acknowledgeSla, adoptPolicy, assertCanAcknowledge, closeIfDue, matchFacts, withSlaEffects } from './ticket/commands';
 import { asFailure, refused, toFailure } from './ticket/failures';
 import { searchAttributePublisher } from './ticket/search-attributes';
-import { dueSlaDecisions, escalate, nextWakeUp, recordSlaLateness, retryAfterRefusal } from './ticket/sla';
+import { dueSlaDecisions, escalate, nextWakeUp, recordSlaTriggers, retryAfterRefusal } from './ticket/sla';
 
 // Projection writes and policy look-ups are short and idempotent: local activities keep them
 // inside the workflow task.
@@ -121,7 +121,7 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
     const firedOn = current();
     const due = dueSlaDecisions(firedOn, policy, Date.now());
     if (!due) return;
-    recordSlaLateness(due.lateness_ms);
+    recordSlaTriggers(due.triggers);
     let change = due.change;
     for (const escalation of due.escalations) {
       const escalated = escalate(change, escalation, policy, firedOn, Date.now());

@@ -12,6 +12,7 @@ import { ROLE_SCOPES, type Scope, SCOPES } from '../../domain/auth';
 import { DeskflowError } from '../../domain/errors';
 import { looksLikeApiKey, parseApiKey, secretMatches } from '../../platform/api-keys';
 import type { ApiKeyStore } from '../../stores/api-keys';
+import { requestContext } from '../../platform/request-context';
 import type { Identity } from '../../domain/identity';
 import type { CredentialRateLimit } from '../http/rate-limit';
 import type { SessionStore } from './sessions';
@@ -112,6 +113,7 @@ export function authenticate(deps: {
       } else {
         req.identity = await userIdentity(token, res);
       }
+      requestContext.identify(req.identity.tenantId, req.identity.actor);
     } catch (err) {
       // A rate-limit refusal is not an authentication failure: no WWW-Authenticate challenge for it.
       if (!(err as { afterAuthentication?: boolean }).afterAuthentication) {

@@ -12,14 +12,25 @@ const withTimeout = <T>(p: Promise<T>, ms: number) =>
 const Readiness = z.object({ status: z.enum(['ready', 'not_ready']), checks: z.record(z.string(), z.string()) });
 
 /**
- * `/healthz`: the process is alive. `/readyz`: PostgreSQL, Redis and Temporal all answer, this API has warmed up,
+ * `/healthz`: the process is alive. `/readyz`: the node is not draining, PostgreSQL, Redis and Temporal all answer, this API has warmed up,
  * and a worker that has warmed up serves TEMPORAL_TASK_QUEUE (else the first writes wait seconds for one).
  * The worker check latches: once this API has seen a warm worker it stays ready without one (the check says so), so
  * losing every worker leaves reads served and writes waiting for a worker, instead of taking every API out of rotation.
  */
-export function healthRoutes(deps: { pool: pg.Pool; redis: Redis; temporal: Client; taskQueue: string; warmUp: WarmUp }): RouteSpec[] {
+export function healthRoutes(deps: {
+  pool: pg.Pool;
+  redis: Redis;
+  temporal: Client;
+  taskQueue: string;
+  warmUp: WarmUp;
+  isDraining?: () => boolean;
+}): RouteSpec[] {
   let workerSeen = false;
   const checks: Record<string, () => Promise<unknown>> = {
+    // First: a node shutting down leaves the rotation while it finishes what it has.
+    lifecycle: async () => {
+      if (deps.isDraining?.()) throw new Error('draining: this node is shutting down');
+    },
     postgres: () => deps.pool.query('SELECT 1'),
     redis: () => deps.redis.ping(),
     temporal: () => deps.temporal.workflowService.getSystemInfo({}),

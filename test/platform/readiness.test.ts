@@ -34,7 +34,7 @@ it('is 503 until a worker has warmed up on the task queue, then 200, and stays 2
   expect(await countWarmWorkers(stack.redis, taskQueue)).toBe(1);
   const ready = await http(stack, 'GET', '/readyz');
   expect(ready.status).toBe(200);
-  expect(ready.body).toEqual({ status: 'ready', checks: { postgres: 'ok', redis: 'ok', temporal: 'ok', api: 'ok', worker: 'ok' } });
+  expect(ready.body).toEqual({ status: 'ready', checks: { lifecycle: 'ok', postgres: 'ok', redis: 'ok', temporal: 'ok', api: 'ok', worker: 'ok' } });
 
   // Stopped (SIGTERM: it withdraws before draining), it no longer counts; the API stays in rotation for reads.
   await stopProcess(worker);

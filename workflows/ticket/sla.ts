@@ -27,19 +27,33 @@ export function dueSlaDecisions(
   ticket: Ticket,
   policy: PolicySnapshot | null,
   now: number,
-): { change: TicketChange; escalations: Escalation[]; lateness_ms: number[] } | null {
+): { change: TicketChange; escalations: Escalation[]; triggers: SlaTrigger[] } | null {
   if (!policy || !ticket.sla || ticket.status === 'closed') return null;
   const fired = fireDue(ticket.sla, policy, now);
   // One observation per detection (a breach or a warning), not per rule it triggers.
-  const lateness_ms = fired.decisions
+  const triggers = fired.decisions
     .filter((d) => (d.type === 'sla.breached' || d.type === 'sla.warning') && typeof d.data.lateness_ms === 'number')
-    .map((d) => Math.max(0, Math.round(d.data.lateness_ms as number)));
-  return { change: withSlaDecisions({ ticket, events: [] }, fired.decisions, fired.sla, now), escalations: fired.escalations, lateness_ms };
+    .map((d) => ({
+      type: d.type === 'sla.breached' ? ('breach' as const) : ('warning' as const),
+      lateness_ms: Math.max(0, Math.round(d.data.lateness_ms as number)),
+    }));
+  return { change: withSlaDecisions({ ticket, events: [] }, fired.decisions, fired.sla, now), escalations: fired.escalations, triggers };
 }
 
+/** A warning or breach detected when its timer fired, and how late that was. */
+export interface SlaTrigger {
+  type: 'warning' | 'breach';
+  lateness_ms: number;
+}
+
+// The workflow's metric meter records nothing while replaying, so each trigger counts once.
 const slaLateness = metricMeter.createHistogram('deskflow_sla_trigger_lateness', 'int', 'ms', 'SLA timer fired minus due time');
-export function recordSlaLateness(lateness_ms: number[]): void {
-  for (const ms of lateness_ms) slaLateness.record(ms);
+const slaTriggers = metricMeter.createCounter('deskflow_sla_triggers', '1', 'SLA warnings and breaches detected, by type');
+export function recordSlaTriggers(triggers: SlaTrigger[]): void {
+  for (const t of triggers) {
+    slaLateness.record(t.lateness_ms, { type: t.type });
+    slaTriggers.add(1, { type: t.type });
+  }
 }
 
 /**

@@ -1,0 +1,163 @@
+/**
+ * The API's and the worker's Prometheus metrics, scraped after real traffic. The suite runs its own database, task
+ * queues and Redis prefix (one API process, one worker process) so no other suite's worker sends its webhooks or runs
+ * its SLA timers: what the worker's counters say is this suite's traffic only.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { ChildProcess } from 'node:child_process';
+import WebSocket from 'ws';
+import { dropDatabase } from '../../platform/db';
+import { startApiProcess, type ApiProcess } from '../support/api-process';
+import { freePort, runTs, startWorkerProcess, stopProcess } from '../support/processes';
+import { createTenant, http, startStack, type Tenant, type TestStack } from '../support/stack';
+import { createPolicy, eventually, openTicket } from '../sla/support';
+import { type Receiver, seedEndpoint, startReceiver } from '../webhooks/support';
+
+jest.setTimeout(120_000);
+
+const token = randomBytes(24).toString('base64url');
+let env: Record<string, string>;
+let adminUrl: string;
+let worker: ChildProcess;
+let api: ApiProcess;
+let stack: TestStack;
+let tenant: Tenant;
+let receiver: Receiver;
+let apiMetrics: string;
+let workerMetrics: string;
+
+beforeAll(async () => {
+  const id = randomBytes(4).toString('hex');
+  const app = new URL(process.env.DATABASE_URL!);
+  app.pathname = `${app.pathname}_metrics_${id}`;
+  const admin = new URL(process.env.DATABASE_ADMIN_URL!);
+  admin.pathname = app.pathname;
+  adminUrl = admin.toString();
+  const [apiPort, workerPort] = [await freePort(), await freePort()];
+  apiMetrics = `http://127.0.0.1:${apiPort}/metrics`;
+  workerMetrics = `http://127.0.0.1:${workerPort}/metrics`;
+  env = {
+    ...(process.env as Record<string, string>),
+    DATABASE_URL: app.toString(),
+    DATABASE_ADMIN_URL: adminUrl,
+    REDIS_KEY_PREFIX: `${process.env.REDIS_KEY_PREFIX}metrics-${id}:`,
+    TEMPORAL_TASK_QUEUE: `tickets-metrics-${id}`,
+    TEMPORAL_WEBHOOK_TASK_QUEUE: `webhooks-metrics-${id}`,
+    API_METRICS_ADDRESS: `127.0.0.1:${apiPort}`,
+    METRICS_TOKEN: token,
+    WORKER_METRICS_ADDRESS: `127.0.0.1:${workerPort}`,
+  };
+  runTs('platform/cli/migrate.ts', env);
+  worker = await startWorkerProcess(env);
+  api = await startApiProcess(env);
+  stack = await startStack(env);
+  tenant = await createTenant(stack, 'Metrics');
+  receiver = await startReceiver();
+  await seedEndpoint(stack, tenant.id, receiver.url);
+});
+
+afterAll(async () => {
+  await Promise.allSettled([api?.stop(), worker && stopProcess(worker), stack?.close(), receiver?.close()]);
+  if (adminUrl) await dropDatabase(adminUrl);
+});
+
+const scrape = async (url: string, headers: Record<string, string> = {}) => {
+  const res = await fetch(url, { headers });
+  return { status: res.status, text: await res.text() };
+};
+const withToken = { Authorization: `Bearer ${token}` };
+
+/** The value of the first sample of `name` whose labels include all of `labels` (NaN when there is none). */
+function sample(text: string, name: string, labels: Record<string, string> = {}): number {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    const wanted = Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`));
+    if (wanted) return Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return Number.NaN;
+}
+
+test('the API metrics are refused without their token, and absent from the public port', async () => {
+  expect((await scrape(apiMetrics)).status).toBe(401);
+  expect((await scrape(apiMetrics, { Authorization: `Bearer ${token}x` })).status).toBe(401);
+  expect((await scrape(apiMetrics, { Authorization: token })).status).toBe(401);
+  const pub = await fetch(`${api.url}/metrics`, { headers: withToken });
+  expect(pub.status).toBe(404);
+  expect(await pub.text()).not.toContain('deskflow_http_request_duration_seconds');
+  expect((await scrape(apiMetrics.replace('/metrics', '/other'), withToken)).status).toBe(404);
+});
+
+test('after traffic the API exposes each family with sane values', async () => {
+  const ws = new WebSocket(`${api.url.replace('http', 'ws')}/api/v1/live`, { headers: { Authorization: tenant.headers.Authorization! } });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('message', () => resolve());
+    ws.once('error', reject);
+  });
+  const created = await http({ url: api.url }, 'POST', '/api/v1/tickets', {
+    headers: tenant.headers,
+    body: { subject: 'Metered', description: 'Count me.', customer_id: tenant.customerId },
+  });
+  expect(created.status).toBe(201);
+  for (let i = 0; i < 3; i++) expect((await http({ url: api.url }, 'GET', `/api/v1/tickets/${created.body.id}`, { headers: tenant.headers })).status).toBe(200);
+  expect((await http({ url: api.url }, 'GET', `/api/v1/tickets/${randomUUID()}`, { headers: tenant.headers })).status).toBe(404);
+  expect((await http({ url: api.url }, 'GET', '/api/v1/nothing-here', { headers: tenant.headers })).status).toBe(404);
+
+  // The Redis round trip is sampled every 5 s.
+  const { status, text } = await eventually(
+    () => scrape(apiMetrics, withToken),
+    (r) => sample(r.text, 'deskflow_redis_roundtrip_seconds_count') >= 1,
+    15_000,
+  );
+  ws.close();
+  expect(status).toBe(200);
+  const get = { method: 'GET', route: '/api/v1/tickets/:id' };
+  // Route templates, not paths: one series for every ticket id; 404s of unknown paths share one `unmatched` series.
+  expect(sample(text, 'deskflow_http_request_duration_seconds_count', { ...get, status: '200' })).toBeGreaterThanOrEqual(3);
+  expect(sample(text, 'deskflow_http_request_duration_seconds_count', { ...get, status: '404' })).toBeGreaterThanOrEqual(1);
+  expect(sample(text, 'deskflow_http_request_duration_seconds_count', { method: 'POST', route: '/api/v1/tickets', status: '201' })).toBe(1);
+  expect(sample(text, 'deskflow_http_request_duration_seconds_count', { route: 'unmatched', status: '404' })).toBeGreaterThanOrEqual(1);
+  expect(text).not.toContain(created.body.id);
+  const sum = sample(text, 'deskflow_http_request_duration_seconds_sum', { ...get, status: '200' });
+  expect(sum).toBeGreaterThan(0);
+  expect(sum).toBeLessThan(60);
+  expect(sample(text, 'deskflow_http_requests_in_flight')).toBe(0);
+  expect(sample(text, 'deskflow_live_connections')).toBe(1);
+  expect(sample(text, 'deskflow_db_pool_max')).toBe(Number(env.DATABASE_POOL_MAX));
+  const inUse = sample(text, 'deskflow_db_pool_connections', { state: 'in_use' });
+  const idle = sample(text, 'deskflow_db_pool_connections', { state: 'idle' });
+  expect(inUse).toBeGreaterThanOrEqual(0);
+  expect(idle).toBeGreaterThanOrEqual(1);
+  expect(inUse + idle).toBeLessThanOrEqual(Number(env.DATABASE_POOL_MAX));
+  expect(sample(text, 'deskflow_db_pool_connections', { state: 'waiting' })).toBe(0);
+  expect(sample(text, 'deskflow_redis_roundtrip_seconds_sum')).toBeLessThan(1);
+  // The create is one update-with-start (ExecuteMultiOperation), answered OK (gRPC code 0).
+  expect(sample(text, 'deskflow_temporal_client_rpc_duration_seconds_count', { rpc: 'ExecuteMultiOperation', code: '0' })).toBeGreaterThanOrEqual(1);
+  expect(sample(text, 'process_cpu_seconds_total')).toBeGreaterThan(0);
+});
+
+test('the worker counts webhook attempts and SLA triggers beside the SDK metrics', async () => {
+  await createPolicy(stack, tenant, {
+    name: 'Metered',
+    targets: { normal: { first_reply: 3 / 60 } },
+    escalation_rules: [
+      { id: 'warn', trigger: { type: 'warning', percent: 50 }, actions: [{ type: 'add_tag', tag: 'warned' }] },
+      { id: 'breach', trigger: { type: 'breach' }, actions: [{ type: 'add_tag', tag: 'breached' }] },
+    ],
+  });
+  await openTicket({ ...stack, url: api.url }, tenant);
+  const delivered = (text: string) => sample(text, 'deskflow_webhook_attempts', { outcome: 'delivered' });
+  // An attempt is counted once its answer is in: poll until the counter has caught up with what the receiver got.
+  const { text, received } = await eventually(
+    async () => ({ ...(await scrape(workerMetrics)), received: receiver.received.length }),
+    (r) => sample(r.text, 'deskflow_sla_triggers', { type: 'breach' }) >= 1 && r.received >= 2 && delivered(r.text) === r.received,
+    30_000,
+  );
+  expect(sample(text, 'deskflow_sla_triggers', { type: 'warning' })).toBe(1);
+  expect(sample(text, 'deskflow_sla_triggers', { type: 'breach' })).toBe(1);
+  // Lateness: fired minus due, in ms; the design's objective is 2 s.
+  expect(sample(text, 'deskflow_sla_trigger_lateness_count', { type: 'breach' })).toBe(1);
+  expect(sample(text, 'deskflow_sla_trigger_lateness_sum', { type: 'breach' })).toBeLessThan(2000);
+  // Every deliverable event of the tenant went to its one endpoint, each counted once.
+  expect(delivered(text)).toBe(received);
+  expect(sample(text, 'temporal_workflow_task_execution_latency_count')).toBeGreaterThan(0);
+});
