@@ -1,5 +1,5 @@
 // Installs what `npm start` / `npm test` need on a fresh clone, so nothing has to be run before them:
-// the npm dependencies, and for tests (`--test`) Debian's chromium, which the console tests drive headless.
+// the npm dependencies, and for tests (`--test`) Debian's chromium and prometheus (promtool).
 const { existsSync } = require('node:fs');
 const { execSync } = require('node:child_process');
 const path = require('node:path');
@@ -22,14 +22,20 @@ function onPath(binary) {
   return undefined;
 }
 
-if (process.argv.includes('--test') && !onPath('chromium')) {
-  // Debian's package, never a browser download (`npx playwright install` is not allowed here).
+// Debian packages the tests need: chromium (the console tests drive it headless; never a browser download,
+// `npx playwright install` is not allowed here) and prometheus, for promtool (the alert rules' checks and unit tests).
+const debianPackages = [
+  { binary: 'chromium', pkg: 'chromium', why: 'the console tests' },
+  { binary: 'promtool', pkg: 'prometheus', why: 'the alert-rule tests (promtool)' },
+].filter((p) => !onPath(p.binary));
+if (process.argv.includes('--test') && debianPackages.length > 0) {
   const sudo = process.getuid && process.getuid() !== 0 ? 'sudo ' : '';
-  console.log('[deskflow] installing Debian chromium for the console tests (one time)…');
+  const names = debianPackages.map((p) => p.pkg).join(' ');
+  console.log(`[deskflow] installing Debian ${names} for ${debianPackages.map((p) => p.why).join(' and ')} (one time)…`);
   try {
-    execSync(`${sudo}apt-get update -qq && ${sudo}env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium`, { stdio: 'inherit' });
+    execSync(`${sudo}apt-get update -qq && ${sudo}env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${names}`, { stdio: 'inherit' });
   } catch {
-    console.error('[deskflow] could not install chromium with apt-get; install it (apt-get install chromium).');
+    console.error(`[deskflow] could not install ${names} with apt-get; install them (apt-get install ${names}).`);
     process.exit(1);
   }
 }

@@ -84,7 +84,8 @@ test('lines logged inside a request carry its id, and its tenant and actor once 
     const anonymous = await http({ url }, 'GET', '/api/v1/tickets', {});
     expect(anonymous.status).toBe(401);
     // The request line is written when the answer has gone: wait for both.
-    for (let i = 0; i < 50 && lines.filter((l) => l.msg === 'request' && l.path === '/api/v1/tickets').length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 50 && lines.filter((l) => l.msg === 'request' && l.path === '/api/v1/tickets').length < 2; i++)
+      await new Promise((r) => setTimeout(r, 20));
     // (The test client also reads /openapi.json to check answers against the contract: those lines are left out.)
     const [first, second] = lines.filter((l) => l.msg === 'request' && l.path === '/api/v1/tickets');
     expect(first).toMatchObject({ requestId, tenantId: tenant.id, actor: `agent:${tenant.agentId}`, status: 200, path: '/api/v1/tickets' });

@@ -5,10 +5,12 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import WebSocket from 'ws';
 import { dropDatabase } from '../../platform/db';
 import { startApiProcess, type ApiProcess } from '../support/api-process';
-import { freePort, runTs, startWorkerProcess, stopProcess } from '../support/processes';
+import { freePort, ROOT, runTs, startWorkerProcess, stopProcess } from '../support/processes';
 import { createTenant, http, startStack, type Tenant, type TestStack } from '../support/stack';
 import { createPolicy, eventually, openTicket } from '../sla/support';
 import { type Receiver, seedEndpoint, startReceiver } from '../webhooks/support';
@@ -23,6 +25,7 @@ let api: ApiProcess;
 let stack: TestStack;
 let tenant: Tenant;
 let receiver: Receiver;
+let gone: Receiver;
 let apiMetrics: string;
 let workerMetrics: string;
 
@@ -54,10 +57,13 @@ beforeAll(async () => {
   tenant = await createTenant(stack, 'Metrics');
   receiver = await startReceiver();
   await seedEndpoint(stack, tenant.id, receiver.url);
+  // A receiver that says its endpoint is gone: each of its deliveries is dead-lettered at once.
+  gone = await startReceiver(() => ({ status: 410 }));
+  await seedEndpoint(stack, tenant.id, gone.url);
 });
 
 afterAll(async () => {
-  await Promise.allSettled([api?.stop(), worker && stopProcess(worker), stack?.close(), receiver?.close()]);
+  await Promise.allSettled([api?.stop(), worker && stopProcess(worker), stack?.close(), receiver?.close(), gone?.close()]);
   if (adminUrl) await dropDatabase(adminUrl);
 });
 
@@ -157,7 +163,36 @@ test('the worker counts webhook attempts and SLA triggers beside the SDK metrics
   // Lateness: fired minus due, in ms; the design's objective is 2 s.
   expect(sample(text, 'deskflow_sla_trigger_lateness_count', { type: 'breach' })).toBe(1);
   expect(sample(text, 'deskflow_sla_trigger_lateness_sum', { type: 'breach' })).toBeLessThan(2000);
-  // Every deliverable event of the tenant went to its one endpoint, each counted once.
+  // Every deliverable event of the tenant went to the live endpoint, each counted once; the gone one's were dead-lettered.
   expect(delivered(text)).toBe(received);
+  const deadLettered = await eventually(
+    async () => sample((await scrape(workerMetrics)).text, 'deskflow_webhook_dead_letters', { reason: 'gone' }),
+    (n) => n === gone.received.length && n >= 1,
+  );
+  expect(deadLettered).toBe(gone.received.length);
   expect(sample(text, 'temporal_workflow_task_execution_latency_count')).toBeGreaterThan(0);
+});
+
+test('every metric the alert rules read is one the API or the worker exports', async () => {
+  const rules = readFileSync(path.join(ROOT, 'ops/prometheus/alerts.yml'), 'utf8');
+  const referenced = new Set(rules.match(/\b(?:deskflow|temporal)_[a-z_]+/g));
+  const exported = `${(await scrape(apiMetrics, withToken)).text}\n${(await scrape(workerMetrics)).text}`;
+  const names = new Set(
+    exported
+      .split('\n')
+      .filter((l) => l && !l.startsWith('#'))
+      .map((l) => l.split(/[{ ]/)[0]!),
+  );
+  // Some SDK metrics appear only after their first event (an eviction, a regular activity): those must at least be in
+  // the SDK core's own catalog (the names compiled into its native module), so a misspelt one still fails here.
+  const releases = path.join(path.dirname(require.resolve('@temporalio/core-bridge/package.json')), 'releases');
+  const native = readdirSync(releases)
+    .map((dir) => path.join(releases, dir, 'index.node'))
+    .find((f) => existsSync(f));
+  if (!native) throw new Error(`no native module of @temporalio/core-bridge under ${releases}`);
+  const core = readFileSync(native).toString('latin1');
+  const inCatalog = (name: string) => name.startsWith('temporal_') && core.includes(name.replace(/^temporal_/, '').replace(/_(bucket|sum|count)$/, ''));
+  const missing = [...referenced].filter((name) => !names.has(name) && !inCatalog(name));
+  expect(missing).toEqual([]);
+  expect(referenced.size).toBeGreaterThanOrEqual(8);
 });

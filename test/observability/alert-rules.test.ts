@@ -1,0 +1,39 @@
+/**
+ * The alert rules (ops/prometheus/alerts.yml) parse, and each fires on the trouble it names and not below it
+ * (ops/prometheus/alerts.test.yml), checked by Prometheus's own promtool (Debian's prometheus package, installed by
+ * `npm test`'s pretest step).
+ */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { ROOT } from '../support/processes';
+
+const dir = path.join(ROOT, 'ops/prometheus');
+
+function promtool(...args: string[]) {
+  const result = spawnSync('promtool', args, { cwd: dir, encoding: 'utf8' });
+  if (result.error) throw new Error(`promtool is required (apt-get install prometheus): ${result.error.message}`);
+  return { status: result.status, output: `${result.stdout}${result.stderr}` };
+}
+
+test('promtool check rules accepts the alert rules', () => {
+  const { status, output } = promtool('check', 'rules', 'alerts.yml');
+  expect(output).toMatch(/SUCCESS: \d+ rules found/);
+  expect(status).toBe(0);
+});
+
+test('promtool test rules: every alert fires when it should and stays quiet when it should', () => {
+  const { status, output } = promtool('test', 'rules', 'alerts.test.yml');
+  expect(output).toContain('SUCCESS');
+  expect(output).not.toContain('FAILED');
+  expect(status).toBe(0);
+});
+
+test('every alert has a unit test', () => {
+  const { output } = promtool('check', 'rules', 'alerts.yml');
+  const count = Number(/SUCCESS: (\d+) rules found/.exec(output)?.[1]);
+  const rules = require('node:fs').readFileSync(path.join(dir, 'alerts.yml'), 'utf8') as string;
+  const tests = require('node:fs').readFileSync(path.join(dir, 'alerts.test.yml'), 'utf8') as string;
+  const alerts = [...rules.matchAll(/- alert: (\w+)/g)].map((m) => m[1]!);
+  expect(alerts).toHaveLength(count);
+  for (const alert of alerts) expect(tests).toContain(`alertname: ${alert}`);
+});
