@@ -89,6 +89,8 @@ export const TenantSettings = z.object({
   rate_limit_per_min: z.number().int().nullable(),
   inbound_secret_set: z.boolean(),
   webhook_retry_schedule: WebhookRetrySchedule,
+  /** When the tenant's webhook delivery was paused (an incident switch); null: delivering. */
+  webhooks_paused_at: z.string().nullable(),
   created_at: z.string(),
 });
 export type TenantSettings = z.infer<typeof TenantSettings>;
@@ -98,6 +100,8 @@ export const PatchTenantInput = z
     rate_limit_per_min: z.number().int().min(1).max(100_000).nullable().optional(),
     /** Applies to deliveries whose backoff starts after the change; running ones keep their schedule. */
     webhook_retry_schedule: WebhookRetrySchedule.optional(),
+    /** Pause (true) or resume (false) every webhook delivery of the tenant: paused ones wait, nothing is dropped. */
+    webhooks_paused: z.boolean().optional(),
   })
   .strict()
   .refine((p) => Object.keys(p).length > 0, { message: 'at least one field is required' });

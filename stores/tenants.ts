@@ -8,7 +8,12 @@ import { inTenantTransaction, withTenant } from '../platform/tenant-db';
 import type { Identity } from '../domain/identity';
 import type { PatchTenantInput, TenantSettings } from '../domain/auth';
 
-const COLUMNS = 'id, name, rate_limit_per_min, inbound_secret_enc IS NOT NULL AS inbound_secret_set, webhook_retry_schedule, created_at';
+const COLUMNS = 'id, name, rate_limit_per_min, inbound_secret_enc IS NOT NULL AS inbound_secret_set, webhook_retry_schedule, webhooks_paused_at, created_at';
+
+/** Deliveries held back by a pause (kept pending, looked at again later) made due now: one tenant's ($1), or all. */
+const RELEASE = "UPDATE webhook_deliveries SET next_attempt_at = now(), updated_at = now() WHERE status = 'pending' AND next_attempt_at > now()";
+export const RELEASE_PAUSED = `${RELEASE} AND tenant_id = $1`;
+export const RELEASE_ALL_PAUSED = RELEASE;
 
 export function tenantStore(pool: pg.Pool, crypto: FieldCrypto, cacheMs = 30_000) {
   const limits = new Map<string, { value: number | null; at: number }>();
@@ -50,17 +55,30 @@ export function tenantStore(pool: pg.Pool, crypto: FieldCrypto, cacheMs = 30_000
         const before = (await db.query<TenantSettings>(`SELECT ${COLUMNS} FROM tenants WHERE id = $1 FOR UPDATE`, [who.tenantId])).rows[0]!;
         const { rows } = await db.query<TenantSettings>(
           `UPDATE tenants SET name = coalesce($2, name), rate_limit_per_min = CASE WHEN $3 THEN $4::int ELSE rate_limit_per_min END,
-                  webhook_retry_schedule = coalesce($5, webhook_retry_schedule)
+                  webhook_retry_schedule = coalesce($5, webhook_retry_schedule),
+                  webhooks_paused_at = CASE WHEN $6::boolean IS NULL THEN webhooks_paused_at
+                                            WHEN $6 THEN coalesce(webhooks_paused_at, now()) END
            WHERE id = $1 RETURNING ${COLUMNS}`,
-          [who.tenantId, patch.name ?? null, patch.rate_limit_per_min !== undefined, patch.rate_limit_per_min ?? null, patch.webhook_retry_schedule ?? null],
+          [
+            who.tenantId,
+            patch.name ?? null,
+            patch.rate_limit_per_min !== undefined,
+            patch.rate_limit_per_min ?? null,
+            patch.webhook_retry_schedule ?? null,
+            patch.webhooks_paused ?? null,
+          ],
         );
+        // Resumed: what the pause kept waiting is due now, not at its next look (up to a minute later).
+        if (patch.webhooks_paused === false && before.webhooks_paused_at !== null) await db.query(RELEASE_PAUSED, [who.tenantId]);
         await appendAudit(db, {
           tenant_id: who.tenantId,
           actor: who.actor,
           action: 'tenant.updated',
           entity_type: 'tenant',
           entity_id: who.tenantId,
-          before: Object.fromEntries(Object.keys(patch).map((k) => [k, before[k as keyof TenantSettings]])),
+          before: Object.fromEntries(
+            Object.keys(patch).map((k) => [k, k === 'webhooks_paused' ? before.webhooks_paused_at !== null : before[k as keyof TenantSettings]]),
+          ),
           after: patch,
           request_id: requestId,
         });

@@ -115,10 +115,16 @@ export interface AttemptRecord {
   error: string | null;
 }
 
+/**
+ * Delivery paused for the delivery's tenant (`t`) or for all (migration 016): its deliveries are treated as those of a
+ * disabled endpoint (kept pending, looked at again later), so a pause loses nothing and sends nothing.
+ */
+export const WEBHOOKS_PAUSED = '(t.webhooks_paused_at IS NOT NULL OR (SELECT g.paused_at IS NOT NULL FROM webhook_global_pause g))';
+
 /** Everything one attempt needs, for the delivery whose id is `idExpr` (the tenant is $1). */
 const contextOf = (idExpr: string) => `
 SELECT d.id, d.tenant_id, d.status, d.attempts, d.round, d.endpoint_id, d.ticket_id, d.event_seq, d.event_type, ev.body,
-       e.url, e.headers, e.enabled, e.secret_enc, e.previous_secret_enc,
+       e.url, e.headers, e.enabled AND NOT ${WEBHOOKS_PAUSED} AS enabled, e.secret_enc, e.previous_secret_enc,
        coalesce(e.previous_secret_expires_at > now(), false) AS previous_secret_valid,
        e.breaker_state, e.breaker_retry_at, e.breaker_probe_delivery_id, e.breaker_probe_started_at,
        t.webhook_retry_schedule AS retry_schedule
@@ -134,11 +140,12 @@ WHERE d.tenant_id = $1 AND d.id = ${idExpr}`;
  */
 const CLAIM = `
 WITH d AS (
-  SELECT d.id, e.enabled, coalesce(e.breaker_probe_delivery_id = d.id, false) AS probe,
+  SELECT d.id, e.enabled AND NOT ${WEBHOOKS_PAUSED} AS enabled, coalesce(e.breaker_probe_delivery_id = d.id, false) AS probe,
          EXISTS (SELECT 1 FROM webhook_deliveries o
                  WHERE o.endpoint_id = d.endpoint_id AND o.ticket_id = d.ticket_id AND o.event_seq < d.event_seq
                    AND o.status NOT IN ('delivered', 'dead')) AS blocked
   FROM webhook_deliveries d JOIN webhook_endpoints e ON e.tenant_id = d.tenant_id AND e.id = d.endpoint_id
+  JOIN tenants t ON t.id = d.tenant_id
   WHERE d.tenant_id = $1 AND d.id = ANY($2::uuid[]) AND d.status = 'pending' AND d.next_attempt_at <= now()
     AND (d.leased_until IS NULL OR d.leased_until <= now())
   FOR NO KEY UPDATE OF d SKIP LOCKED

@@ -5,6 +5,8 @@
  *   npm run admin -- verify-audit [--tenant <id>] [--anchor <file or JSON line>]
  *   npm run admin -- audit-head [--tenant <id>]     (signed anchors, one JSON line per tenant: store them elsewhere)
  *   npm run admin -- seed-demo
+ *   npm run admin -- webhooks-pause [--tenant <id>] [--reason <text>]   (an incident switch; nothing is dropped)
+ *   npm run admin -- webhooks-resume [--tenant <id>]
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -20,7 +22,7 @@ import { DEMO } from '../demo';
 import { apiKeyStore } from '../../stores/api-keys';
 import { customerStore } from '../../stores/customers';
 import type { Identity } from '../../domain/identity';
-import { tenantStore } from '../../stores/tenants';
+import { RELEASE_ALL_PAUSED, tenantStore } from '../../stores/tenants';
 import { userStore } from '../../stores/users';
 
 const operator = (tenantId: string): Identity => ({
@@ -75,6 +77,11 @@ const COMMANDS: Record<string, { usage: string; summary: string }> = {
   },
   'audit-head': { usage: 'audit-head [--tenant <id>]', summary: "print each tenant's signed audit-chain head, to store outside the database" },
   'seed-demo': { usage: 'seed-demo', summary: 'the demo tenant, admin and customer of `npm start` (idempotent)' },
+  'webhooks-pause': {
+    usage: 'webhooks-pause [--tenant <id>] [--reason <text>]',
+    summary: 'pause webhook delivery for every tenant (or one): deliveries wait, nothing is dropped',
+  },
+  'webhooks-resume': { usage: 'webhooks-resume [--tenant <id>]', summary: 'lift that pause; what it held back is due at once' },
 };
 
 function help(command?: string): string {
@@ -115,6 +122,7 @@ async function main() {
       tenant: { type: 'string' },
       scopes: { type: 'string' },
       anchor: { type: 'string' },
+      reason: { type: 'string' },
     },
   });
   const config = loadConfig();
@@ -186,6 +194,35 @@ async function main() {
           .catch((err) => {
             if ((err as { code?: string }).code !== 'conflict') throw err;
           });
+        return 0;
+      }
+      case 'webhooks-pause':
+      case 'webhooks-resume': {
+        const paused = command === 'webhooks-pause';
+        if (values.tenant !== undefined) {
+          if (!(await tenantExists(pool, crypto, values.tenant))) return 1;
+          const settings = await tenantStore(pool, crypto).patch(operator(values.tenant), { webhooks_paused: paused });
+          console.log(JSON.stringify({ tenant_id: values.tenant, webhooks_paused_at: settings.webhooks_paused_at }));
+          return 0;
+        }
+        const client = await pool.connect();
+        try {
+          await client.query('BEGIN');
+          const { rows } = await client.query(
+            `UPDATE webhook_global_pause SET paused_at = CASE WHEN $1 THEN coalesce(paused_at, now()) END, reason = CASE WHEN $1 THEN $2 END
+             RETURNING paused_at, reason`,
+            [paused, values.reason ?? null],
+          );
+          // Resumed: every tenant's deliveries the pause held back are due now (the owner's connection sees all tenants).
+          const released = paused ? 0 : (await client.query(RELEASE_ALL_PAUSED)).rowCount;
+          await client.query('COMMIT');
+          console.log(JSON.stringify({ scope: 'all tenants', paused_at: rows[0]?.paused_at ?? null, reason: rows[0]?.reason ?? null, released }));
+        } catch (err) {
+          await client.query('ROLLBACK').catch(() => undefined);
+          throw err;
+        } finally {
+          client.release();
+        }
         return 0;
       }
       default:

@@ -4,13 +4,12 @@
  * its SLA timers: what the worker's counters say is this suite's traffic only.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { dropDatabase } from '../../platform/db';
-import { startApiProcess, type ApiProcess } from '../support/api-process';
-import { freePort, ROOT, runTs, startWorkerProcess, stopProcess } from '../support/processes';
+import type { ApiProcess } from '../support/api-process';
+import { type IsolatedStack, startIsolatedStack } from '../support/isolated-stack';
+import { freePort, ROOT } from '../support/processes';
 import { createTenant, http, startStack, type Tenant, type TestStack } from '../support/stack';
 import { createPolicy, eventually, openTicket } from '../sla/support';
 import { type Receiver, seedEndpoint, startReceiver } from '../webhooks/support';
@@ -18,9 +17,8 @@ import { type Receiver, seedEndpoint, startReceiver } from '../webhooks/support'
 jest.setTimeout(120_000);
 
 const token = randomBytes(24).toString('base64url');
+let isolated: IsolatedStack;
 let env: Record<string, string>;
-let adminUrl: string;
-let worker: ChildProcess;
 let api: ApiProcess;
 let stack: TestStack;
 let tenant: Tenant;
@@ -30,30 +28,15 @@ let apiMetrics: string;
 let workerMetrics: string;
 
 beforeAll(async () => {
-  const id = randomBytes(4).toString('hex');
-  const app = new URL(process.env.DATABASE_URL!);
-  app.pathname = `${app.pathname}_metrics_${id}`;
-  const admin = new URL(process.env.DATABASE_ADMIN_URL!);
-  admin.pathname = app.pathname;
-  adminUrl = admin.toString();
   const [apiPort, workerPort] = [await freePort(), await freePort()];
   apiMetrics = `http://127.0.0.1:${apiPort}/metrics`;
   workerMetrics = `http://127.0.0.1:${workerPort}/metrics`;
-  env = {
-    ...(process.env as Record<string, string>),
-    DATABASE_URL: app.toString(),
-    DATABASE_ADMIN_URL: adminUrl,
-    REDIS_KEY_PREFIX: `${process.env.REDIS_KEY_PREFIX}metrics-${id}:`,
-    TEMPORAL_TASK_QUEUE: `tickets-metrics-${id}`,
-    TEMPORAL_WEBHOOK_TASK_QUEUE: `webhooks-metrics-${id}`,
+  isolated = await startIsolatedStack('metrics', {
     API_METRICS_ADDRESS: `127.0.0.1:${apiPort}`,
     METRICS_TOKEN: token,
     WORKER_METRICS_ADDRESS: `127.0.0.1:${workerPort}`,
-  };
-  runTs('platform/cli/migrate.ts', env);
-  worker = await startWorkerProcess(env);
-  api = await startApiProcess(env);
-  stack = await startStack(env);
+  });
+  ({ env, api, stack } = isolated);
   tenant = await createTenant(stack, 'Metrics');
   receiver = await startReceiver();
   await seedEndpoint(stack, tenant.id, receiver.url);
@@ -63,8 +46,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.allSettled([api?.stop(), worker && stopProcess(worker), stack?.close(), receiver?.close(), gone?.close()]);
-  if (adminUrl) await dropDatabase(adminUrl);
+  await Promise.allSettled([receiver?.close(), gone?.close()]);
+  await isolated?.close();
 });
 
 const scrape = async (url: string, headers: Record<string, string> = {}) => {

@@ -24,7 +24,7 @@ const tenantsNamed = async (name: string) => (await admin.query('SELECT count(*)
 it('lists its commands, and each has --help', () => {
   const top = cli('--help');
   expect(top.code).toBe(0);
-  for (const command of ['create-tenant', 'create-api-key', 'verify-audit', 'audit-head', 'seed-demo']) {
+  for (const command of ['create-tenant', 'create-api-key', 'verify-audit', 'audit-head', 'seed-demo', 'webhooks-pause', 'webhooks-resume']) {
     expect(top.out).toContain(command);
     const one = cli(command, '--help');
     expect({ command, code: one.code }).toEqual({ command, code: 0 });
