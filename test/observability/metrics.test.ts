@@ -10,7 +10,7 @@ import WebSocket from 'ws';
 import type { ApiProcess } from '../support/api-process';
 import { type IsolatedStack, startIsolatedStack } from '../support/isolated-stack';
 import { freePort, ROOT } from '../support/processes';
-import { createTenant, http, startStack, type Tenant, type TestStack } from '../support/stack';
+import { createTenant, http, type Tenant, type TestStack } from '../support/stack';
 import { createPolicy, eventually, openTicket } from '../sla/support';
 import { type Receiver, seedEndpoint, startReceiver } from '../webhooks/support';
 
