@@ -15,8 +15,9 @@ async function main() {
   const log = createLogger(config, 'api');
   const pool = createPool(config);
   const redis = createRedis(config);
-  const metrics = createApiMetrics({ pool, redis });
-  const temporal = await connectTemporal(config, [metrics.temporalInterceptor]);
+  // Metrics off (API_METRICS_ADDRESS empty): nothing measured at all, not merely not served.
+  const metrics = config.API_METRICS_ADDRESS ? createApiMetrics({ pool, redis }) : undefined;
+  const temporal = await connectTemporal(config, metrics ? [metrics.temporalInterceptor] : []);
   let draining = false;
   const app = createApp({ config, pool, redis, temporal, log, metrics, isDraining: () => draining });
 
@@ -25,13 +26,13 @@ async function main() {
   });
   server.keepAliveTimeout = 65_000;
   const live = attachLiveServer(server, { config, pool, redis, log });
-  metrics.countLiveConnectionsWith(live.connections);
+  metrics?.countLiveConnectionsWith(live.connections);
 
   // A second API on the same machine takes the next free port rather than failing to start.
   const metricsAddress = config.API_METRICS_ADDRESS ? await firstFreeAddress(config.API_METRICS_ADDRESS) : null;
   if (config.API_METRICS_ADDRESS && !metricsAddress)
-    log.warn({ address: config.API_METRICS_ADDRESS }, 'no free metrics port near the configured one; metrics disabled');
-  const metricsServer = metricsAddress ? await serveMetrics(metrics.registry, metricsAddress, config.METRICS_TOKEN || undefined) : null;
+    log.warn({ address: config.API_METRICS_ADDRESS }, 'no free metrics port near the configured one; metrics not served');
+  const metricsServer = metrics && metricsAddress ? await serveMetrics(metrics.registry, metricsAddress, config.METRICS_TOKEN || undefined) : null;
   if (metricsServer) log.info({ metrics: metricsUrl(metricsServer), token: config.METRICS_TOKEN ? 'required' : 'none' }, 'api metrics');
 
   let stopping = false;
@@ -45,7 +46,7 @@ async function main() {
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
-    metrics.stop();
+    metrics?.stop();
     metricsServer?.close();
     await Promise.allSettled([pool.end(), redis.quit(), temporal.connection.close()]);
     process.exit(0);
