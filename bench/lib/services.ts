@@ -114,7 +114,7 @@ function cpuProfileArgs(name: string): string[] {
  */
 export function serviceGroup(env: NodeJS.ProcessEnv, cleanup: Pick<Cleanup, 'add'>) {
   const services: Service[] = [];
-  /** `root`: another checkout to run `entry` from (bench/run.ts BENCH_BASE_ROOT). */
+  /** `root`: another checkout to run `entry` from (an A/B of two commits in one run; no bench passes it yet). */
   const start = (name: string, entry: string, extra: NodeJS.ProcessEnv = {}, root?: string): Service => {
     const service = spawnTs(name, entry, { ...env, ...extra }, cpuProfileArgs(name), root);
     services.push(service);
