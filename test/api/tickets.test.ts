@@ -299,7 +299,7 @@ describe('health', () => {
     expect((await http(stack, 'GET', '/healthz')).body).toEqual({ status: 'ok' });
     const ready = await http(stack, 'GET', '/readyz');
     expect(ready.status).toBe(200);
-    expect(ready.body.checks).toEqual({ postgres: 'ok', redis: 'ok', temporal: 'ok', api: 'ok', worker: 'ok' });
+    expect(ready.body.checks).toEqual({ lifecycle: 'ok', postgres: 'ok', redis: 'ok', temporal: 'ok', api: 'ok', worker: 'ok' });
   });
 
   it('/readyz is a 503 naming the dependency that is down', async () => {
