@@ -13,7 +13,10 @@
  *             server and on a dev server started as `npm start` starts it (SQLite file), until p95 exceeds a bound or the
  *             rate is not served;
  *  startup    (e) a fresh `npm start`-like stack (file dev server, worker and API started together): creates at
- *             BENCH_STARTUP_RATE for BENCH_STARTUP_S seconds from the moment /readyz first answers 200, then as long again.
+ *             BENCH_STARTUP_RATE for BENCH_STARTUP_S seconds from the moment /readyz first answers 200, then as long again;
+ *  metrics    (f) the cost of the API's metrics (issue #13): the authenticated GET and closed-loop create against the
+ *             real API as configured (metrics on) and a second API process with API_METRICS_ADDRESS empty (metrics
+ *             off, nothing measured), same worker, same server, alternating.
  *
  * Starts everything it needs (Temporal dev servers, a scratch database, a Redis key prefix, workers, API processes and
  * the baselines), seeds a tenant, an agent and a customer, logs the agent in, runs warm-up then BENCH_ROUNDS rounds
@@ -86,7 +89,7 @@ const WRITE_P95_VS_BARE = 1.5;
 
 const log = (msg: string) => console.log(`[bench] ${msg}`);
 
-const SCENARIOS = ['get', 'create', 'open', 'saturation', 'startup'] as const;
+const SCENARIOS = ['get', 'create', 'open', 'saturation', 'startup', 'metrics'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 const SERVERS = ['memory', 'file'] as const;
 type ServerKind = (typeof SERVERS)[number];
@@ -695,6 +698,71 @@ async function main(cleanup: Cleanup): Promise<number> {
     ].join('\n');
     extra.markdown.push(phases);
     extra.text.push(phases);
+  }
+
+  // ==== (f) the cost of the API's metrics (issue #13) ================================================
+  if (want('metrics')) {
+    const offPort = await freePort();
+    const off = start('api-metrics-off', 'api/main.ts', {
+      TEMPORAL_ADDRESS: temporal.address,
+      TEMPORAL_TASK_QUEUE: memory.taskQueue,
+      PORT: String(offPort),
+      API_METRICS_ADDRESS: '',
+    });
+    const sideUrl = { on: memory.apiUrl, off: `http://127.0.0.1:${offPort}` };
+    await waitForHttp(off, `${sideUrl.off}/readyz`, {}, 60_000);
+    const ticket = await postJson(agent, new URL('/api/v1/tickets', memory.apiUrl), headers, createBody);
+    if (!isTicket(ticket)) throw new Error(`POST /api/v1/tickets answered: ${JSON.stringify(ticket)}`);
+    const sides = ['on', 'off'] as const;
+    const sideNames = { on: 'api, metrics on', off: 'api, metrics off' };
+    const measureSide = {
+      get: (side: (typeof sides)[number]) => (durationS: number) =>
+        measureAutocannon({ url: `${sideUrl[side]}/api/v1/tickets/${ticket.id}`, connections: settings.getConnections, durationS, headers }),
+      create: (side: (typeof sides)[number]) => (durationS: number) =>
+        measureLoop({
+          concurrency: settings.createConcurrency,
+          durationMs: durationS * 1000,
+          op: async () => {
+            await postJson(agent, new URL('/api/v1/tickets', sideUrl[side]), headers, createBody);
+          },
+        }),
+    };
+    for (const key of ['get', 'create'] as const) {
+      const comparison: Comparison = {
+        title: `${key === 'get' ? 'GET /api/v1/tickets/:id' : 'POST /api/v1/tickets'}: the API's metrics on and off`,
+        load: key === 'get' ? `${settings.getConnections} connections (autocannon)` : `${settings.createConcurrency} concurrent clients (measureLoop)`,
+        sides: sides.map((k) => ({ key: k, name: sideNames[k] })),
+        ratios: [{ num: 'on', den: 'off' }],
+        rounds: [],
+      };
+      for (const side of sides) {
+        if (settings.warmupS > 0) log(`warm-up metrics ${key} ${sideNames[side]}: ${fmt(await measureSide[key](side)(settings.warmupS))}`);
+      }
+      for (let round = 1; round <= settings.rounds; round++) {
+        const order = round % 2 === 1 ? [...sides] : [...sides].reverse();
+        const samples: Record<string, Sample> = {};
+        for (const side of order) {
+          samples[side] = await measureSide[key](side)(settings.durationS);
+          assertAllRunning();
+          log(`round ${round}/${settings.rounds} metrics ${key} ${sideNames[side]}: ${fmt(samples[side]!)}`);
+          await sleep(SETTLE_MS);
+        }
+        comparison.rounds.push({ order, samples });
+      }
+      summaries.push(
+        summarizeComparison(comparison, (s): Target[] => {
+          const r = ratioOf(s, 'on', 'off');
+          return [
+            {
+              label: `#13: ${key === 'get' ? 'authenticated GET' : 'create'} with the API's metrics on ≥ 90 % of the same with them off`,
+              met: clean(s) && r.value >= 0.9,
+              detail: `${pct(r.value)} (${s.medians.on!.rps.toFixed(0)} vs ${s.medians.off!.rps.toFixed(0)} req/s; p95 ${s.medians.on!.p95.toFixed(1)} vs ${s.medians.off!.p95.toFixed(1)} ms)${errorNote(s)}`,
+            },
+          ];
+        }),
+      );
+    }
+    await off.stop();
   }
 
   // ==== (d) saturation: creates stepped up, in-memory and SQLite-file dev servers ===================
