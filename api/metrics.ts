@@ -10,6 +10,7 @@ import { type Interceptor, InterceptingCall } from '@grpc/grpc-js';
 import type { RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
+import { splitAddress } from '../platform/free-address';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Seconds; dense around the API's 200 ms objective so the alert on p95 can be computed from the buckets. */
@@ -137,9 +138,7 @@ export type ApiMetrics = ReturnType<typeof createApiMetrics>;
  * without `Authorization: Bearer <token>` is a 401.
  */
 export async function serveMetrics(registry: Registry, address: string, token?: string): Promise<http.Server> {
-  const colon = address.lastIndexOf(':');
-  const host = address.slice(0, colon).replace(/^\[|\]$/g, '');
-  const port = Number(address.slice(colon + 1));
+  const { host, port } = splitAddress(address);
   const expected = token ? Buffer.from(`Bearer ${token}`) : null;
   const server = http.createServer((req, res) => {
     void (async () => {

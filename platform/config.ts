@@ -4,6 +4,7 @@
  */
 import { msToNumber } from '@temporalio/common/lib/time';
 import { z } from 'zod';
+import { splitAddress } from './free-address';
 
 const Duration = z.string().transform((value, ctx) => {
   try {
@@ -205,7 +206,7 @@ export const ConfigSchema = z
 export type Config = z.infer<typeof ConfigSchema>;
 
 function isLoopbackAddress(address: string): boolean {
-  const host = address.slice(0, address.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+  const { host } = splitAddress(address);
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 

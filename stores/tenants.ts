@@ -5,15 +5,11 @@ import { DeskflowError } from '../domain/errors';
 import { appendAudit } from '../platform/audit';
 import type { FieldCrypto } from '../platform/field-crypto';
 import { inTenantTransaction, withTenant } from '../platform/tenant-db';
+import { RELEASE_PAUSED } from './webhook-deliveries';
 import type { Identity } from '../domain/identity';
 import type { PatchTenantInput, TenantSettings } from '../domain/auth';
 
 const COLUMNS = 'id, name, rate_limit_per_min, inbound_secret_enc IS NOT NULL AS inbound_secret_set, webhook_retry_schedule, webhooks_paused_at, created_at';
-
-/** Deliveries held back by a pause (kept pending, looked at again later) made due now: one tenant's ($1), or all. */
-const RELEASE = "UPDATE webhook_deliveries SET next_attempt_at = now(), updated_at = now() WHERE status = 'pending' AND next_attempt_at > now()";
-export const RELEASE_PAUSED = `${RELEASE} AND tenant_id = $1`;
-export const RELEASE_ALL_PAUSED = RELEASE;
 
 export function tenantStore(pool: pg.Pool, crypto: FieldCrypto, cacheMs = 30_000) {
   const limits = new Map<string, { value: number | null; at: number }>();

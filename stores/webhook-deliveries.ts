@@ -121,6 +121,11 @@ export interface AttemptRecord {
  */
 export const WEBHOOKS_PAUSED = '(t.webhooks_paused_at IS NOT NULL OR (SELECT g.paused_at IS NOT NULL FROM webhook_global_pause g))';
 
+/** Lifting a pause: the deliveries it held back (kept pending, looked at again later) are due now; one tenant's ($1), or all. */
+const RELEASE = "UPDATE webhook_deliveries SET next_attempt_at = now(), updated_at = now() WHERE status = 'pending' AND next_attempt_at > now()";
+export const RELEASE_PAUSED = `${RELEASE} AND tenant_id = $1`;
+export const RELEASE_ALL_PAUSED = RELEASE;
+
 /** Everything one attempt needs, for the delivery whose id is `idExpr` (the tenant is $1). */
 const contextOf = (idExpr: string) => `
 SELECT d.id, d.tenant_id, d.status, d.attempts, d.round, d.endpoint_id, d.ticket_id, d.event_seq, d.event_type, ev.body,

@@ -22,7 +22,8 @@ import { DEMO } from '../demo';
 import { apiKeyStore } from '../../stores/api-keys';
 import { customerStore } from '../../stores/customers';
 import type { Identity } from '../../domain/identity';
-import { RELEASE_ALL_PAUSED, tenantStore } from '../../stores/tenants';
+import { tenantStore } from '../../stores/tenants';
+import { RELEASE_ALL_PAUSED } from '../../stores/webhook-deliveries';
 import { userStore } from '../../stores/users';
 
 const operator = (tenantId: string): Identity => ({
