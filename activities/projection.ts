@@ -18,6 +18,7 @@ import { AUDIT_COLUMNS } from '../platform/audit';
 import { DEFAULT_LIVE_WINDOW, type LiveRecord, type LiveWindow, publishLiveEvent } from '../platform/live-bus';
 import { classifyDbError } from '../platform/db-errors';
 import { withTenant } from '../platform/tenant-db';
+import { currentTraceParent } from '../platform/tracing';
 import type { ProjectionActivities, Projected } from '../workflows/ticket-contract';
 
 /**
@@ -81,8 +82,8 @@ WITH t AS (
   -- The change's deliverable events, once per version like the timeline. They wait for the audit rows, whose
   -- trigger holds the tenant's chain lock until commit, so within a tenant \`seq\` is taken in commit order:
   -- a feed reader past seq n never sees an event below n commit later.
-  INSERT INTO webhook_events (id, tenant_id, type, ticket_id, ticket_version, internal, body)
-  SELECT w.id, $2, w.type, $1, w.version, w.internal, w.body
+  INSERT INTO webhook_events (id, tenant_id, type, ticket_id, ticket_version, internal, body, trace_parent)
+  SELECT w.id, $2, w.type, $1, w.version, w.internal, w.body, $28
   FROM jsonb_to_recordset($27::jsonb) AS w(id uuid, type text, version integer, internal boolean, body text)
   WHERE w.version IN (SELECT version FROM events) AND EXISTS (SELECT 1 FROM audit)
   ORDER BY w.version
@@ -192,6 +193,7 @@ export function createProjectionActivities(pool: pg.Pool, redis?: Redis, liveWin
             JSON.stringify(rows),
             JSON.stringify(audits),
             JSON.stringify(hooks),
+            hooks.length ? currentTraceParent() : null,
           ],
         }),
       ).catch(nonRetryableUnlessTransient);

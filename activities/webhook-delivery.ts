@@ -15,6 +15,7 @@ import { DeskflowError } from '../domain/errors';
 import { nextDelayMs, parseRetryAfter, type RetryPolicy, retryPolicyFor, verdictOf } from '../domain/webhook-retry';
 import { publishLiveNotice } from '../platform/live-bus';
 import { poll } from '../platform/poller';
+import { inSpanOf } from '../platform/tracing';
 import type { FieldCrypto } from '../platform/field-crypto';
 import type { Logger } from '../platform/logger';
 import { postWebhook, type WebhookResponse } from '../platform/webhook-http';
@@ -214,8 +215,18 @@ export function startWebhookDispatcher(options: DispatcherOptions): { stop(): Pr
     await store.markRetrying(tenantId, deliveryId, round);
   };
 
-  /** One claimed delivery: its first attempt (or, when it was attempted before, its hand-over to its workflow). */
-  const dispatch = async (claim: ClaimResult & { context: AttemptContext }) => {
+  /**
+   * One claimed delivery: its first attempt (or, when it was attempted before, its hand-over to its workflow), in a
+   * span of the trace of the change that produced its event; the hand-over carries it on to the backoff workflow.
+   */
+  const dispatch = (claim: ClaimResult & { context: AttemptContext }) =>
+    inSpanOf(
+      claim.context.trace_parent,
+      'webhook dispatch',
+      { 'deskflow.webhook_id': webhookIdOf(claim.id), 'deskflow.event_type': claim.context.event_type },
+      () => dispatchNow(claim),
+    );
+  const dispatchNow = async (claim: ClaimResult & { context: AttemptContext }) => {
     const ctx = claim.context;
     const { tenant_id: tenantId, id: deliveryId } = ctx;
     perEndpointInFlight.set(claim.endpoint_id, (perEndpointInFlight.get(claim.endpoint_id) ?? 0) + 1);

@@ -1,4 +1,5 @@
 /** The API process: `npm run api`. Stateless; run as many as you like behind a load balancer. */
+import { tracing } from './tracing'; // first: it instruments what the imports below load
 import type { Server } from 'node:http';
 import { loadConfig } from '../platform/config';
 import { createPool } from '../platform/db';
@@ -17,7 +18,7 @@ async function main() {
   const redis = createRedis(config);
   // Metrics off (API_METRICS_ADDRESS empty): nothing measured at all, not merely not served.
   const metrics = config.API_METRICS_ADDRESS ? createApiMetrics({ pool, redis }) : undefined;
-  const temporal = await connectTemporal(config, metrics ? [metrics.temporalInterceptor] : []);
+  const temporal = await connectTemporal(config, { grpc: metrics ? [metrics.temporalInterceptor] : [], traced: tracing.enabled });
   let draining = false;
   const app = createApp({ config, pool, redis, temporal, log, metrics, isDraining: () => draining });
 
@@ -48,7 +49,7 @@ async function main() {
     await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
     metrics?.stop();
     metricsServer?.close();
-    await Promise.allSettled([pool.end(), redis.quit(), temporal.connection.close()]);
+    await Promise.allSettled([pool.end(), redis.quit(), temporal.connection.close(), tracing.shutdown()]);
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));

@@ -16,7 +16,9 @@
  *             BENCH_STARTUP_RATE for BENCH_STARTUP_S seconds from the moment /readyz first answers 200, then as long again;
  *  metrics    (f) the cost of the API's metrics (issue #13): the authenticated GET and closed-loop create against the
  *             real API as configured (metrics on) and a second API process with API_METRICS_ADDRESS empty (metrics
- *             off, nothing measured), same worker, same server, alternating.
+ *             off, nothing measured), same worker, same server, alternating;
+ *  tracing    (g) the cost of tracing sampled at 10 % (OTLP to a sink in this process) with metrics on, against neither:
+ *             the same GET and create, each side a fresh worker and API on task queues of their own, alternating.
  *
  * Starts everything it needs (Temporal dev servers, a scratch database, a Redis key prefix, workers, API processes and
  * the baselines), seeds a tenant, an agent and a customer, logs the agent in, runs warm-up then BENCH_ROUNDS rounds
@@ -89,7 +91,7 @@ const WRITE_P95_VS_BARE = 1.5;
 
 const log = (msg: string) => console.log(`[bench] ${msg}`);
 
-const SCENARIOS = ['get', 'create', 'open', 'saturation', 'startup', 'metrics'] as const;
+const SCENARIOS = ['get', 'create', 'open', 'saturation', 'startup', 'metrics', 'tracing'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 const SERVERS = ['memory', 'file'] as const;
 type ServerKind = (typeof SERVERS)[number];
@@ -700,21 +702,14 @@ async function main(cleanup: Cleanup): Promise<number> {
     extra.text.push(phases);
   }
 
-  // ==== (f) the cost of the API's metrics (issue #13) ================================================
-  if (want('metrics')) {
-    const offPort = await freePort();
-    const off = start('api-metrics-off', 'api/main.ts', {
-      TEMPORAL_ADDRESS: temporal.address,
-      TEMPORAL_TASK_QUEUE: memory.taskQueue,
-      PORT: String(offPort),
-      API_METRICS_ADDRESS: '',
-    });
-    const sideUrl = { on: memory.apiUrl, off: `http://127.0.0.1:${offPort}` };
-    await waitForHttp(off, `${sideUrl.off}/readyz`, {}, 60_000);
-    const ticket = await postJson(agent, new URL('/api/v1/tickets', memory.apiUrl), headers, createBody);
+  /**
+   * The authenticated GET and the closed-loop create against two sides that differ only in what is observed, alternating
+   * their order by round; target: `on` ≥ 90 % of `off` (issue #13).
+   */
+  const observedVsNot = async (what: string, sideNames: { on: string; off: string }, sideUrl: { on: string; off: string }) => {
+    const ticket = await postJson(agent, new URL('/api/v1/tickets', sideUrl.on), headers, createBody);
     if (!isTicket(ticket)) throw new Error(`POST /api/v1/tickets answered: ${JSON.stringify(ticket)}`);
     const sides = ['on', 'off'] as const;
-    const sideNames = { on: 'api, metrics on', off: 'api, metrics off' };
     const measureSide = {
       get: (side: (typeof sides)[number]) => (durationS: number) =>
         measureAutocannon({ url: `${sideUrl[side]}/api/v1/tickets/${ticket.id}`, connections: settings.getConnections, durationS, headers }),
@@ -729,14 +724,14 @@ async function main(cleanup: Cleanup): Promise<number> {
     };
     for (const key of ['get', 'create'] as const) {
       const comparison: Comparison = {
-        title: `${key === 'get' ? 'GET /api/v1/tickets/:id' : 'POST /api/v1/tickets'}: the API's metrics on and off`,
+        title: `${key === 'get' ? 'GET /api/v1/tickets/:id' : 'POST /api/v1/tickets'}: ${what} on and off`,
         load: key === 'get' ? `${settings.getConnections} connections (autocannon)` : `${settings.createConcurrency} concurrent clients (measureLoop)`,
         sides: sides.map((k) => ({ key: k, name: sideNames[k] })),
         ratios: [{ num: 'on', den: 'off' }],
         rounds: [],
       };
       for (const side of sides) {
-        if (settings.warmupS > 0) log(`warm-up metrics ${key} ${sideNames[side]}: ${fmt(await measureSide[key](side)(settings.warmupS))}`);
+        if (settings.warmupS > 0) log(`warm-up ${what} ${key} ${sideNames[side]}: ${fmt(await measureSide[key](side)(settings.warmupS))}`);
       }
       for (let round = 1; round <= settings.rounds; round++) {
         const order = round % 2 === 1 ? [...sides] : [...sides].reverse();
@@ -744,7 +739,7 @@ async function main(cleanup: Cleanup): Promise<number> {
         for (const side of order) {
           samples[side] = await measureSide[key](side)(settings.durationS);
           assertAllRunning();
-          log(`round ${round}/${settings.rounds} metrics ${key} ${sideNames[side]}: ${fmt(samples[side]!)}`);
+          log(`round ${round}/${settings.rounds} ${what} ${key} ${sideNames[side]}: ${fmt(samples[side]!)}`);
           await sleep(SETTLE_MS);
         }
         comparison.rounds.push({ order, samples });
@@ -754,7 +749,7 @@ async function main(cleanup: Cleanup): Promise<number> {
           const r = ratioOf(s, 'on', 'off');
           return [
             {
-              label: `#13: ${key === 'get' ? 'authenticated GET' : 'create'} with the API's metrics on ≥ 90 % of the same with them off`,
+              label: `#13: ${key === 'get' ? 'authenticated GET' : 'create'} with ${what} on ≥ 90 % of the same with them off`,
               met: clean(s) && r.value >= 0.9,
               detail: `${pct(r.value)} (${s.medians.on!.rps.toFixed(0)} vs ${s.medians.off!.rps.toFixed(0)} req/s; p95 ${s.medians.on!.p95.toFixed(1)} vs ${s.medians.off!.p95.toFixed(1)} ms)${errorNote(s)}`,
             },
@@ -762,7 +757,60 @@ async function main(cleanup: Cleanup): Promise<number> {
         }),
       );
     }
+  };
+
+  // ==== (f) the cost of the API's metrics (issue #13) ================================================
+  if (want('metrics')) {
+    const offPort = await freePort();
+    const off = start('api-metrics-off', 'api/main.ts', {
+      TEMPORAL_ADDRESS: temporal.address,
+      TEMPORAL_TASK_QUEUE: memory.taskQueue,
+      PORT: String(offPort),
+      API_METRICS_ADDRESS: '',
+    });
+    const offUrl = `http://127.0.0.1:${offPort}`;
+    await waitForHttp(off, `${offUrl}/readyz`, {}, 60_000);
+    await observedVsNot("the API's metrics", { on: 'api, metrics on', off: 'api, metrics off' }, { on: memory.apiUrl, off: offUrl });
     await off.stop();
+  }
+
+  // ==== (g) the cost of tracing (10 % sampled) with metrics, against neither (issue #13) ===========
+  if (want('tracing')) {
+    // Spans go over OTLP/HTTP to a sink in this process that reads and drops them (what a collector costs is not ours).
+    let exported = 0;
+    const sink = http.createServer((req, res) => {
+      req.on('data', (c: Buffer) => (exported += c.length));
+      req.on('end', () => res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end());
+    });
+    await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+    cleanup.add('OTLP sink', () => new Promise<void>((resolve) => sink.close(() => resolve())));
+    const sinkUrl = `http://127.0.0.1:${(sink.address() as { port: number }).port}/v1/traces`;
+    const traced = {
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: sinkUrl,
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.1',
+    };
+    const plain = { API_METRICS_ADDRESS: '', WORKER_METRICS_ADDRESS: '' };
+    // Each side a fresh worker and API on a task queue of its own (a worker's cost grows with the workflows it holds:
+    // neither side may inherit the earlier scenarios' tickets).
+    const sideUrl = { on: '', off: '' };
+    const services = [];
+    for (const [side, extraEnv] of [
+      ['on', traced],
+      ['off', plain],
+    ] as const) {
+      const onServer = { TEMPORAL_ADDRESS: temporal.address, TEMPORAL_TASK_QUEUE: `bench-tickets-tracing-${side}-${runId}` };
+      const worker = start(`worker-tracing-${side}`, 'workers/main.ts', { ...onServer, ...extraEnv });
+      const port = await freePort();
+      const api = start(`api-tracing-${side}`, 'api/main.ts', { ...onServer, ...extraEnv, PORT: String(port) });
+      sideUrl[side] = `http://127.0.0.1:${port}`;
+      await Promise.all([worker.waitForOutput(WORKER_READY, 90_000), waitForHttp(api, `${sideUrl[side]}/readyz`, {}, 90_000)]);
+      services.push(worker, api);
+    }
+    await observedVsNot('tracing (10 % sampled) and metrics', { on: 'traced 10 %, metrics on', off: 'neither' }, sideUrl);
+    log(`tracing: ${(exported / 1024).toFixed(0)} KiB of spans exported`);
+    await Promise.all(services.map((s) => s.stop()));
   }
 
   // ==== (d) saturation: creates stepped up, in-memory and SQLite-file dev servers ===================

@@ -76,6 +76,19 @@ export const ConfigSchema = z
     API_METRICS_ADDRESS: z.string().default('127.0.0.1:9465'),
     /** When set, a scrape of the API's /metrics must send `Authorization: Bearer <this>`. */
     METRICS_TOKEN: z.union([z.literal(''), z.string().min(16, 'at least 16 characters')]).default(''),
+    /**
+     * Tracing (platform/tracing.ts): the standard OpenTelemetry variables, read by its SDK as it documents them; declared
+     * here so they are one table. Off unless an exporter is named or an OTLP endpoint is set.
+     */
+    OTEL_SDK_DISABLED: z.string().optional(),
+    OTEL_TRACES_EXPORTER: z.string().optional(),
+    OTEL_EXPORTER_OTLP_ENDPOINT: z.string().optional(),
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.string().optional(),
+    OTEL_EXPORTER_OTLP_PROTOCOL: z.string().optional(),
+    OTEL_EXPORTER_OTLP_HEADERS: z.string().optional(),
+    OTEL_TRACES_SAMPLER: z.string().optional(),
+    OTEL_TRACES_SAMPLER_ARG: z.string().optional(),
+    OTEL_SERVICE_NAME: z.string().optional(),
     /** Lists' `sla=at_risk`: tickets warned, or due within this window. */
     SLA_AT_RISK_WINDOW: Duration.default(60 * 60 * 1000),
 

@@ -52,6 +52,8 @@ export interface AttemptContext {
   event_seq: string;
   event_type: string;
   body: string;
+  /** The traceparent of the change that produced the event (platform/tracing.ts); null when it was not traced. */
+  trace_parent: string | null;
   url: string;
   headers: Record<string, string>;
   enabled: boolean;
@@ -128,7 +130,7 @@ export const RELEASE_ALL_PAUSED = RELEASE;
 
 /** Everything one attempt needs, for the delivery whose id is `idExpr` (the tenant is $1). */
 const contextOf = (idExpr: string) => `
-SELECT d.id, d.tenant_id, d.status, d.attempts, d.round, d.endpoint_id, d.ticket_id, d.event_seq, d.event_type, ev.body,
+SELECT d.id, d.tenant_id, d.status, d.attempts, d.round, d.endpoint_id, d.ticket_id, d.event_seq, d.event_type, ev.body, ev.trace_parent,
        e.url, e.headers, e.enabled AND NOT ${WEBHOOKS_PAUSED} AS enabled, e.secret_enc, e.previous_secret_enc,
        coalesce(e.previous_secret_expires_at > now(), false) AS previous_secret_valid,
        e.breaker_state, e.breaker_retry_at, e.breaker_probe_delivery_id, e.breaker_probe_started_at,

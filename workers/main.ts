@@ -4,6 +4,7 @@
  * and SLA timers for task slots), the webhook dispatcher (first attempts) and the SLA outbox relay.
  * SIGINT/SIGTERM drain in-flight tasks before exit (the SDK's default shutdown signals).
  */
+import { tracedWorkerOptions, tracing, workflowInterceptorModules } from './tracing'; // first: it instruments what the imports below load
 import { randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Runtime, Worker } from '@temporalio/worker';
@@ -54,10 +55,11 @@ async function main() {
   }
   const pool = createPool(config);
   const redis = createRedis(config);
-  const temporal = await connectTemporal(config); // for activities that signal other workflows
+  const temporal = await connectTemporal(config, { traced: tracing.enabled }); // for activities that signal other workflows
   const connection = await NativeConnection.connect({ address: DEFAULT_TEMPORAL_ADDRESS(config) });
   // One bundle for both workers (bundling is the slow part of a start).
-  const workflowBundle = await bundleWorkflowCode({ workflowsPath, preloadModules });
+  const workflowBundle = await bundleWorkflowCode({ workflowsPath, preloadModules, workflowInterceptorModules });
+  const traced = tracedWorkerOptions();
   const worker = await Worker.create({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
@@ -70,6 +72,7 @@ async function main() {
     stickyQueueScheduleToStartTimeout: config.WORKER_STICKY_QUEUE_TIMEOUT,
     workflowThreadPoolSize: config.WORKER_WORKFLOW_THREADS,
     shutdownGraceTime: '10s',
+    ...traced,
   });
   const crypto = createFieldCrypto(config);
   // Receivers are checked against the SSRF rules at every attempt, and connected to at the address checked.
@@ -102,6 +105,7 @@ async function main() {
     },
     maxCachedWorkflows: 1000,
     shutdownGraceTime: '10s',
+    ...traced,
   });
   const retentionSchedule = await ensureWebhookRetentionSchedule(temporal, {
     taskQueue: config.TEMPORAL_WEBHOOK_TASK_QUEUE,
@@ -173,6 +177,7 @@ async function main() {
     await temporal.connection.close();
     await pool.end();
     redis.disconnect();
+    await tracing.shutdown();
     log.info('worker stopped');
   }
 }

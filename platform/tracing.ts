@@ -1,0 +1,146 @@
+/**
+ * OpenTelemetry tracing, configured by the standard `OTEL_*` variables and off unless an exporter is named
+ * (`OTEL_TRACES_EXPORTER`) or an OTLP endpoint is given. Off, nothing of the SDK is loaded and nothing is patched:
+ * the calls below meet the API's no-op tracer.
+ *
+ * Versions are pinned on purpose: `@temporalio/interceptors-opentelemetry` 1.24 is built on OpenTelemetry JS 1.x
+ * (`sdk-trace-base` 1.30, whose spans its workflow exporter sink rebuilds), so the SDK is `@opentelemetry/sdk-node`
+ * 0.57, the last on 1.x, with the instrumentations of that line. Express 5 is only understood by
+ * `instrumentation-express` ≥ 0.52, which is on the 2.x line; instrumentations only talk to `@opentelemetry/api`
+ * (1.9, one copy), so it works with the 1.x SDK.
+ *
+ * Call `startTracing` before anything it instruments (express, http, pg, ioredis) is loaded: `api/tracing.ts` and
+ * `workers/tracing.ts` are the first imports of their processes.
+ */
+import { context, propagation, ROOT_CONTEXT, type Span, SpanStatusCode, trace } from '@opentelemetry/api';
+import type { Resource } from '@opentelemetry/resources';
+import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { type Config, loadConfig } from './config';
+
+export interface Tracing {
+  enabled: boolean;
+  /** What the workers' workflow-span sink exports through, with the process's resource (on only). */
+  processor?: SpanProcessor;
+  resource?: Resource;
+  /** Flushes what is buffered and stops; a no-op when off. */
+  shutdown(): Promise<void>;
+}
+
+type TracingSettings = Partial<
+  Pick<Config, 'OTEL_SDK_DISABLED' | 'OTEL_TRACES_EXPORTER' | 'OTEL_EXPORTER_OTLP_ENDPOINT' | 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'>
+>;
+
+/** On when an exporter is named (and it is not `none`) or an OTLP endpoint is set, and the SDK is not disabled. */
+export function tracingEnabled(env: TracingSettings): boolean {
+  if (/^(true|1)$/i.test(env.OTEL_SDK_DISABLED ?? '')) return false;
+  const exporters = (env.OTEL_TRACES_EXPORTER ?? '').trim();
+  if (exporters) return exporters !== 'none';
+  return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+}
+
+const OFF: Tracing = { enabled: false, shutdown: async () => {} };
+
+export function startTracing(serviceName: string): Tracing {
+  // The SDK reads the OTEL_* variables itself; the schema checks the rest of the configuration as the process will.
+  if (!tracingEnabled(loadConfig())) return OFF;
+  // Loaded only when on: the SDK and its instrumentations cost start-up time and patch modules.
+  const { NodeSDK } = require('@opentelemetry/sdk-node') as typeof import('@opentelemetry/sdk-node');
+  const { getSpanProcessorsFromEnv } = require('@opentelemetry/sdk-node/build/src/utils') as {
+    getSpanProcessorsFromEnv(): SpanProcessor[];
+  };
+  const { Resource: R, envDetectorSync } = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
+  const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http') as typeof import('@opentelemetry/instrumentation-http');
+  const { ExpressInstrumentation, ExpressLayerType } =
+    require('@opentelemetry/instrumentation-express') as typeof import('@opentelemetry/instrumentation-express');
+  const { PgInstrumentation } = require('@opentelemetry/instrumentation-pg') as typeof import('@opentelemetry/instrumentation-pg');
+  const { IORedisInstrumentation } = require('@opentelemetry/instrumentation-ioredis') as typeof import('@opentelemetry/instrumentation-ioredis');
+
+  // Ours, then what OTEL_SERVICE_NAME / OTEL_RESOURCE_ATTRIBUTES say (they win).
+  const resource = R.default()
+    .merge(new R({ 'service.name': serviceName }))
+    .merge(envDetectorSync.detect());
+  const processors = getSpanProcessorsFromEnv();
+  const processor = fanOut(processors);
+  const sdk = new NodeSDK({
+    resource,
+    autoDetectResources: false,
+    spanProcessors: processors,
+    instrumentations: [
+      new HttpInstrumentation({
+        // Probes and metrics scrapes are not requests anyone traces.
+        ignoreIncomingRequestHook: (req) => /^\/(healthz|readyz|metrics)\b/.test(req.url ?? ''),
+        // A webhook URL's query may hold the integrator's token: outgoing URLs are recorded without it.
+        requestHook: (span, request) => {
+          if ('getHeader' in request && 'path' in request && typeof request.path === 'string' && request.path.includes('?')) {
+            const path = request.path.slice(0, request.path.indexOf('?'));
+            span.setAttributes({ 'http.url': `${request.protocol}//${request.getHeader('host')}${path}`, 'http.target': path });
+          }
+        },
+      }),
+      // Routers and handlers, not every middleware (helmet, cors, parsers): a span per layer is most of the cost.
+      new ExpressInstrumentation({ ignoreLayersType: [ExpressLayerType.MIDDLEWARE] }),
+      // Statement text is kept (parameters never are: they carry customers' data). Only inside traced work: the
+      // pollers' statements (webhook dispatcher, breaker sweeper, SLA outbox relay) would each be a trace of their own.
+      new PgInstrumentation({ enhancedDatabaseReporting: false, requireParentSpan: true }),
+      // The command only: arguments carry session ids, token digests and tenants' data.
+      new IORedisInstrumentation({ dbStatementSerializer: (command) => command, requireParentSpan: true }),
+    ],
+  });
+  sdk.start();
+  return { enabled: true, processor, resource, shutdown: () => sdk.shutdown().catch(() => {}) };
+}
+
+/** One processor for the workflow-span sink over every configured one. */
+function fanOut(processors: SpanProcessor[]): SpanProcessor {
+  return {
+    onStart: (span, ctx) => {
+      for (const p of processors) p.onStart(span, ctx);
+    },
+    onEnd: (span) => {
+      for (const p of processors) p.onEnd(span);
+    },
+    forceFlush: async () => {
+      await Promise.all(processors.map((p) => p.forceFlush()));
+    },
+    shutdown: async () => {
+      await Promise.all(processors.map((p) => p.shutdown()));
+    },
+  };
+}
+
+/** The active span's W3C `traceparent` (sampled or not), for work picked up later from a table; null when none. */
+export function currentTraceParent(): string | null {
+  const carrier: Record<string, string> = {};
+  propagation.inject(context.active(), carrier);
+  return carrier.traceparent ?? null;
+}
+
+const tracer = () => trace.getTracer('deskflow');
+
+/**
+ * Runs `fn` in a span whose parent is the stored `traceParent` (when there is one), so work done later by a
+ * poller (a webhook's first attempt) joins the trace of the change that caused it.
+ */
+export function inSpanOf<T>(traceParent: string | null, name: string, attributes: Record<string, string>, fn: () => Promise<T>): Promise<T> {
+  const parent = traceParent ? propagation.extract(ROOT_CONTEXT, { traceparent: traceParent }) : ROOT_CONTEXT;
+  return tracer().startActiveSpan(name, { attributes }, parent, async (span: Span) => {
+    try {
+      return await fn();
+    } catch (err) {
+      span.recordException(err as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR });
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+}
+
+/** The active span's ids for a log line (none when tracing is off or nothing is traced). */
+export function traceFields(): { trace_id: string; span_id: string } | undefined {
+  const span = trace.getActiveSpan();
+  if (!span) return undefined;
+  // Unsampled too: the ids still tie one request's lines together, and its neighbours' spans may be exported.
+  const { traceId, spanId } = span.spanContext();
+  return { trace_id: traceId, span_id: spanId };
+}
