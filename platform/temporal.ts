@@ -1,6 +1,7 @@
 import type { Interceptor } from '@grpc/grpc-js';
 import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
 import { type Config, DEFAULT_TEMPORAL_ADDRESS } from './config';
+import { unsampledUnlessTraced } from './tracing';
 
 export interface TemporalClientOptions {
   /** gRPC interceptors, run after the SDK's own retry interceptor (kept: passing any replaces the default list). */
@@ -18,7 +19,17 @@ export async function connectTemporal(config: Config, { grpc = [], traced = fals
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     // Loaded only when traced (it loads OpenTelemetry's SDK packages).
-    ...(traced ? { interceptors: { workflow: [new (otelClient().OpenTelemetryWorkflowClientInterceptor)()] } } : {}),
+    ...(traced ? { interceptors: { workflow: [unlessTracedUnsampled(new (otelClient().OpenTelemetryWorkflowClientInterceptor)())] } } : {}),
+  });
+}
+
+/** Every call of the interceptor under an unsampled parent when nothing is traced (platform/tracing.ts). */
+function unlessTracedUnsampled<T extends object>(interceptor: T): T {
+  return new Proxy(interceptor, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? (...args: unknown[]) => unsampledUnlessTraced(() => value.apply(target, args)) : value;
+    },
   });
 }
 

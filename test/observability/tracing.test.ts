@@ -7,7 +7,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { tracingEnabled } from '../../platform/tracing';
+import { edgeSampler, tracingEnabled } from '../../platform/tracing';
 import { type IsolatedStack, startIsolatedStack } from '../support/isolated-stack';
 import { createTenant, http, type Tenant } from '../support/stack';
 import { eventually, type Receiver, seedEndpoint, startReceiver } from '../webhooks/support';
@@ -69,7 +69,9 @@ beforeAll(async () => {
     OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json',
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: collector.url,
     OTEL_BSP_SCHEDULE_DELAY: '100',
-    OTEL_TRACES_SAMPLER: 'parentbased_always_on',
+    // Roots never sampled, callers' sampled traceparents always: which requests are traced is the test's choice.
+    OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+    OTEL_TRACES_SAMPLER_ARG: '0',
   });
   tenant = await createTenant(isolated.stack, 'Traced');
   receiver = await startReceiver();
@@ -89,6 +91,23 @@ test('tracing is off unless an exporter or an OTLP endpoint is configured', () =
   expect(tracingEnabled({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://collector:4318/v1/traces' })).toBe(true);
   expect(tracingEnabled({ OTEL_TRACES_EXPORTER: 'console' })).toBe(true);
   expect(tracingEnabled({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_SDK_DISABLED: 'true' })).toBe(false);
+});
+
+test('the edge samples at the configured ratio and follows a caller that says sampled or not', () => {
+  expect(edgeSampler({})).toBeNull(); // parentbased_always_on: every request, nothing to decide early
+  expect(edgeSampler({ OTEL_TRACES_SAMPLER: 'always_on' })).toBeNull();
+  expect(edgeSampler({ OTEL_TRACES_SAMPLER: 'jaeger_remote' })).toBeNull();
+  const tenth = edgeSampler({ OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' })!;
+  const share = Array.from({ length: 20_000 }, () => tenth()).filter(Boolean).length / 20_000;
+  expect(share).toBeGreaterThan(0.08);
+  expect(share).toBeLessThan(0.12);
+  const id = `${'a'.repeat(32)}-${'b'.repeat(16)}`;
+  expect(tenth(`00-${id}-01`)).toBe(true);
+  expect(tenth(`00-${id}-00`)).toBe(false);
+  expect(edgeSampler({ OTEL_TRACES_SAMPLER: 'parentbased_always_off' })!()).toBe(false);
+  // Not parent-based: the caller's flag is not followed.
+  const never = edgeSampler({ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0' })!;
+  expect(never(`00-${id}-01`)).toBe(false);
 });
 
 test('a create is one trace from the API request through the workflow and its activities to the webhook', async () => {
@@ -142,15 +161,24 @@ test('a create is one trace from the API request through the workflow and its ac
   expect(requestLine).toEqual(expect.objectContaining({ trace_id: traceId, span_id: expect.stringMatching(/^[0-9a-f]{16}$/) }));
 });
 
-test('an unsampled request exports nothing but still ties its log lines together', async () => {
-  const traceId = randomBytes(16).toString('hex');
-  const res = await http(isolated.api, 'POST', '/api/v1/tickets', {
-    headers: { ...tenant.headers, traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-00` },
-    body: { subject: 'Not sampled', description: 'No spans for this one.', customer_id: tenant.customerId },
-  });
-  expect(res.status).toBe(201);
-  // Long enough for the sampled trace above to have arrived whole (its batches leave every 100 ms).
-  await new Promise((r) => setTimeout(r, 1500));
-  expect(collector.spans.filter((s) => s.traceId === traceId)).toEqual([]);
-  expect(isolated.api.output()).toContain(`"trace_id":"${traceId}"`);
+test('unsampled requests export nothing, on the API or the worker, and their workflows start no trace of their own', async () => {
+  const notSampled = randomBytes(16).toString('hex');
+  const created: string[] = [];
+  for (const traceparent of [`00-${notSampled}-${randomBytes(8).toString('hex')}-00`, undefined]) {
+    const res = await http(isolated.api, 'POST', '/api/v1/tickets', {
+      headers: { ...tenant.headers, ...(traceparent ? { traceparent } : {}) },
+      body: { subject: 'Not sampled', description: 'No spans for this one.', customer_id: tenant.customerId },
+    });
+    expect(res.status).toBe(201);
+    created.push(res.body.id as string);
+  }
+  // Their webhooks are delivered: by then every span of their work has ended (batches leave every 100 ms).
+  await eventually(
+    () => receiver.received.filter((r) => created.some((id) => r.body.includes(id))).length,
+    (n) => n >= 2,
+  );
+  await new Promise((r) => setTimeout(r, 1000));
+  expect(collector.spans.filter((s) => s.traceId === notSampled)).toEqual([]);
+  const ofTheirWorkflows = collector.spans.filter((s) => created.some((id) => JSON.stringify(s.attributes).includes(id)));
+  expect(ofTheirWorkflows.map((s) => s.name)).toEqual([]);
 });
