@@ -5,6 +5,8 @@
 import { msToNumber } from '@temporalio/common/lib/time';
 import { z } from 'zod';
 import { splitAddress } from './free-address';
+import { normalizeKeyPrefix } from './object-storage/keys';
+import { StorageClass } from './object-storage/types';
 
 const Duration = z.string().transform((value, ctx) => {
   try {
@@ -46,6 +48,28 @@ export const ConfigSchema = z
     TEMPORAL_DEV_PORT: z.coerce.number().int().default(7233),
     TEMPORAL_UI_PORT: z.coerce.number().int().default(8233),
     DATA_DIR: z.string().default('.data'),
+
+    /**
+     * Object storage (attachments, archives; platform/object-storage). `local` keeps files in a directory, so `npm start`
+     * needs nothing more; `s3` is the S3 API: AWS, or MinIO and other S3-compatible stores through S3_ENDPOINT.
+     */
+    OBJECT_STORAGE: z.enum(['local', 's3']).default('local'),
+    /** The local backend's root; unset: `<DATA_DIR>/objects`. Relative paths resolve from the checkout, like DATA_DIR. */
+    OBJECT_STORAGE_DIR: z.string().min(1).optional(),
+    /** Required with `s3`: there is no bucket to guess. */
+    S3_BUCKET: z.string().default(''),
+    S3_REGION: z.string().min(1).default('us-east-1'),
+    /** An S3-compatible store's URL (e.g. MinIO's); unset: AWS's own endpoint for S3_REGION. */
+    S3_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+    /** `<endpoint>/<bucket>/<key>` URLs instead of bucket host names: what most S3-compatible stores need. */
+    S3_FORCE_PATH_STYLE: Bool.default(false),
+    /** Static credentials, both or neither (never logged); neither: the SDK's default chain (environment, web identity, instance role). */
+    S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+    S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+    /** Every key is stored under this folder, so deployments can share a bucket. */
+    S3_KEY_PREFIX: z.string().default(''),
+    /** Storage class of archive exports: colder than attachments, yet readable without a restore (archives are read back). */
+    ARCHIVE_STORAGE_CLASS: StorageClass.default('STANDARD'),
 
     TICKET_AUTO_CLOSE_AFTER: Duration.default(4 * 24 * 60 * 60 * 1000),
     TICKET_HISTORY_EVENT_LIMIT: z.coerce.number().int().min(20).default(2000),
@@ -206,6 +230,16 @@ export const ConfigSchema = z
     DEMO_SEED: Bool.default(true),
   })
   .superRefine((config, ctx) => {
+    // Object storage: S3 needs a bucket anywhere, and half a credential pair is always a mistake.
+    if (config.OBJECT_STORAGE === 's3' && !config.S3_BUCKET)
+      ctx.addIssue({ code: 'custom', path: ['S3_BUCKET'], message: 'set the bucket when OBJECT_STORAGE=s3' });
+    if (Boolean(config.S3_ACCESS_KEY_ID) !== Boolean(config.S3_SECRET_ACCESS_KEY))
+      ctx.addIssue({ code: 'custom', path: ['S3_SECRET_ACCESS_KEY'], message: 'set both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or neither' });
+    try {
+      normalizeKeyPrefix(config.S3_KEY_PREFIX);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', path: ['S3_KEY_PREFIX'], message: (error as Error).message });
+    }
     if (config.NODE_ENV === 'production') {
       if (config.FIELD_ENCRYPTION_KEYS === DEV_FIELD_KEYS)
         ctx.addIssue({ code: 'custom', path: ['FIELD_ENCRYPTION_KEYS'], message: 'set a real key in production' });

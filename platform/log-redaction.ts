@@ -27,6 +27,14 @@ const SENSITIVE_KEYS = new Set([
   'webhook_secret',
   'x_deskflow_signature',
   'webhook_signature',
+  // Object storage credentials: the config's S3_SECRET_ACCESS_KEY and the AWS SDK's `secretAccessKey`/`sessionToken`.
+  's3_secret_access_key',
+  'secret_access_key',
+  'aws_secret_access_key',
+  'secretaccesskey',
+  'session_token',
+  'sessiontoken',
+  'aws_session_token',
   'email',
   'email_address',
   'phone',
@@ -43,6 +51,7 @@ const TEXT_PATTERNS: RegExp[] = [
   /\bdfk_[A-Za-z0-9_-]{12}_[A-Za-z0-9_-]{43}\b/g, // Deskflow API key
   /\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.[A-Za-z0-9_-]{43}\b/gi, // refresh token (sid.secret)
   /\bwhsec_[A-Za-z0-9+/=_-]+/g, // webhook signing secret
+  /\bX-Amz-(?:Signature|Security-Token|Credential)=[^&\s"']+/gi, // a pre-signed S3 URL grants access until it expires
   /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}/g, // email
 ];
 

@@ -65,6 +65,22 @@ test('secrets and personal data are censored by field name at any depth and by s
   expect(lines[1]!.err.type).toBe('Error');
 });
 
+test("object storage credentials are censored: the S3 secret by field name, a pre-signed URL's signature inside text", () => {
+  const { raw, lines, destination } = capture();
+  const log = createLogger({ LOG_LEVEL: 'info' }, 'redaction-test', destination);
+  const secret = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+  const sessionToken = 'FwoGZXIvYXdzEXAMPLEsessionTOKEN';
+  const signature = 'f'.repeat(64);
+  const url = `https://objects.example.net/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Security-Token=${sessionToken}&X-Amz-Signature=${signature}`;
+  log.info(
+    { config: { S3_SECRET_ACCESS_KEY: secret, S3_BUCKET: 'deskflow' }, credentials: { accessKeyId: 'AKIAEXAMPLE', secretAccessKey: secret, sessionToken } },
+    `redirected to ${url}`,
+  );
+  for (const value of [secret, sessionToken, signature]) expect(raw[0]).not.toContain(value);
+  expect(lines[0]!.config.S3_BUCKET).toBe('deskflow');
+  expect(lines[0]!.msg).toContain('X-Amz-Algorithm=AWS4-HMAC-SHA256');
+});
+
 test('lines logged inside a request carry its id, and its tenant and actor once authenticated', async () => {
   const { lines, destination } = capture();
   const log = createLogger({ LOG_LEVEL: 'info' }, 'context-test', destination);

@@ -11,7 +11,15 @@ import { ROOT } from '../support/processes';
 const compose = parse(readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8')) as {
   services: Record<
     string,
-    { image?: string; build?: unknown; restart?: string; healthcheck?: unknown; depends_on?: Record<string, unknown>; ports?: string[] }
+    {
+      image?: string;
+      build?: unknown;
+      restart?: string;
+      healthcheck?: unknown;
+      depends_on?: Record<string, unknown>;
+      ports?: string[];
+      environment?: Record<string, string>;
+    }
   >;
 };
 
@@ -26,8 +34,26 @@ it.each(['api', 'worker'])('%s restarts, reports health and waits for everything
   const s = compose.services[name]!;
   expect(s.restart).toBe('unless-stopped');
   expect(s.healthcheck).toBeDefined();
-  expect(Object.keys(s.depends_on ?? {}).sort()).toEqual(['migrate', 'postgres', 'redis', 'temporal', 'temporal-setup']);
+  expect(Object.keys(s.depends_on ?? {}).sort()).toEqual(['migrate', 'minio-setup', 'postgres', 'redis', 'temporal', 'temporal-setup']);
   expect(s.depends_on!['temporal-setup']).toEqual({ condition: 'service_completed_successfully' });
+  expect(s.depends_on!['minio-setup']).toEqual({ condition: 'service_completed_successfully' });
+});
+
+it('points api and worker at its MinIO over the S3 API, with a bucket the stack creates', () => {
+  for (const name of ['api', 'worker']) {
+    expect(compose.services[name]!.environment).toMatchObject({
+      OBJECT_STORAGE: 's3',
+      S3_ENDPOINT: 'http://minio:9000',
+      S3_FORCE_PATH_STYLE: 'true',
+      S3_BUCKET: 'deskflow',
+    });
+  }
+  const minio = compose.services.minio as { environment?: Record<string, string> };
+  expect(compose.services.api!.environment!.S3_ACCESS_KEY_ID).toBe(minio.environment!.MINIO_ROOT_USER);
+  expect(compose.services.api!.environment!.S3_SECRET_ACCESS_KEY).toBe(minio.environment!.MINIO_ROOT_PASSWORD);
+  const setup = compose.services['minio-setup'] as { entrypoint?: string[]; depends_on?: Record<string, unknown> };
+  expect(setup.entrypoint).toEqual(['mc', 'mb', '--ignore-existing', 'deskflow/deskflow']);
+  expect(setup.depends_on).toEqual({ minio: { condition: 'service_healthy' } });
 });
 
 it("publishes the worker's metrics", () => {
