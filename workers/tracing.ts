@@ -1,22 +1,37 @@
 /**
  * The worker's tracing: imported first by workers/main.ts, so it is set up before what it instruments is loaded.
- * On, workflows and activities join the trace their start, update or signal carried in its headers (Temporal's
- * OpenTelemetry interceptors): workflow spans are made in the sandbox and leave it through a sink.
+ * On, activities join the trace their workflow carried to them (Temporal's OpenTelemetry activity interceptors, on the
+ * main thread), and the workflows carry their callers' context to what they schedule and report a span per sampled
+ * update or signal (workflows/tracing.interceptors.ts: no OpenTelemetry code in the sandbox), made here by a sink.
  */
-import type { WorkerOptions } from '@temporalio/worker';
+import { propagation, ROOT_CONTEXT, SpanStatusCode, trace } from '@opentelemetry/api';
+import type { InjectedSinks, WorkerOptions } from '@temporalio/worker';
 import { startTracing } from '../platform/tracing';
+import type { WorkflowTracingSinks } from '../workflows/tracing.interceptors';
 
 export const tracing = startTracing('deskflow-worker');
 
 /** The workflow bundle's interceptor modules (none when off: the bundle is then what it always was). */
-export const workflowInterceptorModules: string[] = tracing.enabled
-  ? [require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors')]
-  : [];
+export const workflowInterceptorModules: string[] = tracing.enabled ? [require.resolve('../workflows/tracing.interceptors')] : [];
 
 /** Interceptors and the span sink for Worker.create (nothing when off). */
 export function tracedWorkerOptions(): Pick<WorkerOptions, 'interceptors' | 'sinks'> {
   if (!tracing.enabled) return {};
   const otel = require('@temporalio/interceptors-opentelemetry') as typeof import('@temporalio/interceptors-opentelemetry');
+  const tracer = trace.getTracer('deskflow-workflows');
+  const sinks: InjectedSinks<WorkflowTracingSinks> = {
+    tracing: {
+      span: {
+        fn: (_info, record) => {
+          const parent = propagation.extract(ROOT_CONTEXT, record.parent);
+          const span = tracer.startSpan(record.name, { startTime: record.startMs, attributes: record.attributes }, parent);
+          if (record.error !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: record.error });
+          span.end(record.endMs);
+        },
+        callDuringReplay: false, // a replayed handler was reported when it first ran
+      },
+    },
+  };
   return {
     interceptors: {
       workflowModules: workflowInterceptorModules,
@@ -27,6 +42,6 @@ export function tracedWorkerOptions(): Pick<WorkerOptions, 'interceptors' | 'sin
         }),
       ],
     },
-    sinks: { exporter: otel.makeWorkflowExporter(tracing.processor!, tracing.resource!) },
+    sinks,
   };
 }

@@ -126,7 +126,6 @@ test('a create is one trace from the API request through the workflow and its ac
     ['API: a PostgreSQL statement', 'deskflow-api', (s) => s.attributes['db.system'] === 'postgresql'],
     ['API: a Redis command', 'deskflow-api', (s) => s.attributes['db.system'] === 'redis'],
     ['API: the update-with-start', 'deskflow-api', (s) => s.name.startsWith('UpdateWithStartWorkflow:')],
-    ['worker: the workflow scheduling its activity', 'deskflow-worker', (s) => s.name === 'StartActivity:projectTicketChange'],
     ['worker: the update handler', 'deskflow-worker', (s) => s.name.startsWith('HandleUpdate:')],
     ['worker: the projection activity', 'deskflow-worker', (s) => s.name === 'RunActivity:projectTicketChange'],
     ['worker: a PostgreSQL statement', 'deskflow-worker', (s) => s.attributes['db.system'] === 'postgresql'],
@@ -138,13 +137,15 @@ test('a create is one trace from the API request through the workflow and its ac
   await eventually(missing, (m) => m.length === 0, 30_000);
   expect(missing()).toEqual([]);
 
-  // One tree: every span's parent is a span of the trace, but for the caller's and the workflow run's. The run's span
-  // (RunWorkflow) lasts as long as the ticket's workflow, so it is exported when the ticket's run ends, not before.
+  // One tree: every span's parent is a span of the trace, but for the caller's.
   const ids = new Set(trace().map((s) => s.spanId));
   const caller = trace().find((s) => s.kind === 2)!.parentSpanId;
-  const run = trace().find((s) => s.name === 'StartActivity:projectTicketChange')!.parentSpanId;
   const orphans = trace().filter((s) => !ids.has(s.parentSpanId));
-  expect(new Set(orphans.map((s) => s.parentSpanId))).toEqual(new Set([caller, run]));
+  expect(orphans.map((s) => s.parentSpanId)).toEqual([caller]);
+  // The update handler's span and the activity it ran are children of the Workflow Update's client span.
+  const update = trace().find((s) => s.name.startsWith('UpdateWithStartWorkflow:'))!.spanId;
+  expect(trace().find((s) => s.name === 'HandleUpdate:ticketOpened')!.parentSpanId).toBe(update);
+  expect(trace().find((s) => s.name === 'RunActivity:projectTicketChange')!.parentSpanId).toBe(update);
   // The receiver was told the trace too (W3C traceparent), and the API's log line for the request names it.
   expect(receiver.received.some((r) => String(r.headers.traceparent ?? '').includes(traceId))).toBe(true);
   // What spans record leaves out the webhook URL's query and Redis commands' arguments (session ids, digests).
