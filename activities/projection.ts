@@ -24,8 +24,8 @@ import type { ProjectionActivities, Projected } from '../workflows/ticket-contra
 /**
  * The whole change in one statement (one round trip, atomic as any single statement): the ticket row
  * (only if this version is newer), its SLA metrics (only then), the message, the timeline events
- * (each version once), an audit entry for each event actually inserted, and for those the deliverable
- * webhook events with their deliveries. The audit chain's
+ * (each version once), the message's attachments linked to it, an audit entry for each event actually inserted,
+ * and for those the deliverable webhook events with their deliveries. The audit chain's
  * per-tenant lock is taken by the audit trigger and released at the commit that ends the statement,
  * so ticket writes of one tenant queue on it only for the end of one statement.
  */
@@ -63,6 +63,11 @@ WITH t AS (
   FROM jsonb_to_recordset($24::jsonb) AS m(id uuid, visibility text, author_type text, author_id text, body text,
        external_id text, created_at timestamptz)
   ON CONFLICT (id) DO NOTHING
+), attached AS (
+  -- The message's files, stored (and their rows inserted as \`stored\`) by the API before its update: linked in this
+  -- statement, so a message is never seen without its attachments. A retried write finds them linked already.
+  UPDATE attachments a SET message_id = $30, status = 'linked'
+  WHERE a.tenant_id = $2 AND a.ticket_id = $1 AND a.id = ANY ($29::uuid[]) AND a.status = 'stored'
 ), events AS (
   INSERT INTO ticket_events (tenant_id, ticket_id, version, type, actor_type, actor_id, changes, data, occurred_at)
   SELECT $2, $1, e.version, e.type, e.actor_type, e.actor_id, e.changes, e.data, e.occurred_at
@@ -194,6 +199,8 @@ export function createProjectionActivities(pool: pg.Pool, redis?: Redis, liveWin
             JSON.stringify(audits),
             JSON.stringify(hooks),
             hooks.length ? currentTraceParent() : null,
+            (m?.attachments ?? []).map((a) => a.id),
+            m?.id ?? null,
           ],
         }),
       ).catch(nonRetryableUnlessTransient);

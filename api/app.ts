@@ -9,9 +9,11 @@ import type pg from 'pg';
 import { DeskflowError } from '../domain/errors';
 import type { Config } from '../platform/config';
 import { createFieldCrypto } from '../platform/field-crypto';
+import { createObjectStorage, type ObjectStorage } from '../platform/object-storage';
 import type { Logger } from '../platform/logger';
 import { type RequestContext, requestContext } from '../platform/request-context';
 import { apiKeyStore } from '../stores/api-keys';
+import { attachmentStore } from '../stores/attachments';
 import { auditStore } from '../stores/audit';
 import { authenticate, requireScope } from './auth/authenticate';
 import { mountConsole } from './console';
@@ -26,6 +28,7 @@ import { idempotency } from './idempotency';
 import type { ApiMetrics } from './metrics';
 import { notFoundHandler, problemHandler } from './problem';
 import { apiKeyRoutes } from './routes/api-keys';
+import { attachmentRoutes } from './routes/attachments';
 import { auditRoutes } from './routes/audit';
 import { authRoutes } from './routes/auth';
 import { customerRoutes } from './routes/customers';
@@ -66,18 +69,21 @@ export interface AppDeps {
   metrics?: Pick<ApiMetrics, 'http'>;
   /** True once the process is shutting down: /readyz then fails so load balancers stop sending. */
   isDraining?: () => boolean;
+  /** Where attachments are kept; unset: the store OBJECT_STORAGE names. */
+  storage?: ObjectStorage;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
 /** Every route of the API, declared once (also the source of the OpenAPI document). */
-export function buildRoutes({ config, pool, redis, temporal, isDraining }: AppDeps) {
+export function buildRoutes({ config, pool, redis, temporal, isDraining, storage = createObjectStorage(config) }: AppDeps) {
   const crypto = createFieldCrypto(config);
   const keys = new SigningKeyRing(pool, crypto, config.SIGNING_KEY_ROTATION);
   const tokens = accessTokens(keys, { issuer: config.JWT_ISSUER, ttlMs: config.ACCESS_TOKEN_TTL });
   const sessions = sessionStore(redis, { refreshMs: config.REFRESH_TOKEN_TTL, sessionMs: config.SESSION_TTL });
   const limiters = rateLimiters(redis);
   const tickets = ticketStore(pool);
+  const attachments = attachmentStore(pool);
   const customers = customerStore(pool, crypto);
   const tenants = tenantStore(pool, crypto);
   const users = userStore(pool, { publishEpoch: sessions.publishEpoch });
@@ -101,7 +107,17 @@ export function buildRoutes({ config, pool, redis, temporal, isDraining }: AppDe
     ...healthRoutes({ pool, redis, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, warmUp: warmUpApi({ pool, temporal }), isDraining }),
     ...authRoutes({ users, audit, config, keys, tokens, sessions, limiters }),
     ...customerRoutes(customers),
-    ...ticketRoutes({ tickets, workflows, atRiskWindowMs: config.SLA_AT_RISK_WINDOW }),
+    ...ticketRoutes({
+      tickets,
+      workflows,
+      atRiskWindowMs: config.SLA_AT_RISK_WINDOW,
+      upload: {
+        attachments,
+        storage,
+        rules: { maxBytes: config.ATTACHMENT_MAX_BYTES, maxFiles: config.ATTACHMENT_MAX_FILES, allowedTypes: new Set(config.ATTACHMENT_ALLOWED_TYPES) },
+      },
+    }),
+    ...attachmentRoutes({ attachments, storage, urlTtlMs: config.ATTACHMENT_URL_TTL }),
     ...presenceRoutes({ tickets, presence }),
     ...userRoutes(users),
     ...groupRoutes(groupStore(pool)),

@@ -195,7 +195,10 @@ function automaticProblems(route: RouteSpec): Map<number, string> {
   if (pathParamNames(route.path).length > 0) problems.set(404, "Not found (also for a malformed id or another tenant's object).");
   if (route.idempotent) problems.set(409, 'A request with this `Idempotency-Key` is still in progress.');
   if (route.conditional?.includes('If-Match')) problems.set(412, 'The object has changed since the `If-Match` version.');
-  if (request.body) {
+  if (request.body && request.multipart) {
+    problems.set(413, 'The JSON body exceeds the size limit, a file exceeds `ATTACHMENT_MAX_BYTES`, or there are more than `ATTACHMENT_MAX_FILES` files.');
+    problems.set(415, 'The body is neither JSON nor multipart/form-data, or a file is not of an allowed type (sniffed from its bytes).');
+  } else if (request.body) {
     problems.set(413, 'The body exceeds the size limit.');
     problems.set(415, 'The body is not JSON: send `Content-Type: application/json`.');
   }
@@ -269,7 +272,17 @@ function routeConfig(route: RouteSpec): RouteConfig {
     request: {
       ...(params ? { params } : {}),
       ...(request.query ? { query: request.query as z.ZodObject } : {}),
-      ...(request.body ? { body: { required: true, content: { 'application/json': { schema: request.body } } } } : {}),
+      ...(request.body
+        ? {
+            body: {
+              required: true,
+              content: {
+                'application/json': { schema: request.body },
+                ...(request.multipart ? { 'multipart/form-data': { schema: request.multipart } } : {}),
+              },
+            },
+          }
+        : {}),
     },
     responses: responses(route),
   };

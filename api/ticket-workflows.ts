@@ -15,6 +15,7 @@ import {
 import { ApplicationFailure } from '@temporalio/common';
 import { DeskflowError, isErrorCode } from '../domain/errors';
 import { ticketWorkflowId } from '../domain/ids';
+import type { AttachmentSummary } from '../domain/attachment';
 import type { PolicySnapshot } from '../domain/sla-policy';
 import type { AddMessageInput, CreateTicketInput, Message, PatchTicketInput, Ticket } from '../domain/ticket';
 import {
@@ -45,6 +46,8 @@ export interface TicketWorkflows {
     messageId: string,
     message: AddMessageInput,
     emailMessageId?: string,
+    /** Already stored (rows `stored`): the projection links them to the message. */
+    attachments?: AttachmentSummary[],
   ): Promise<{ ticket: Ticket; message: Message }>;
   acknowledgeSla(who: Identity, ticketId: string): Promise<Ticket>;
 }
@@ -125,12 +128,22 @@ export function ticketWorkflows(
       );
     },
 
-    addMessage(who, ticketId, messageId, message, emailMessageId) {
+    addMessage(who, ticketId, messageId, message, emailMessageId, attachments) {
       return call(who, ticketId, () =>
         handleOf(ticketId).executeUpdate(addMessageUpdate, {
           // The update id makes a retried request (same Idempotency-Key) the same update.
           updateId: `message-${messageId}`,
-          args: [{ tenant_id: who.tenantId, actor: who.actor, message, message_id: messageId, external_id: emailMessageId ?? null }],
+          args: [
+            {
+              tenant_id: who.tenantId,
+              actor: who.actor,
+              message,
+              message_id: messageId,
+              external_id: emailMessageId ?? null,
+              // Left out when there are none, so a plain message's update reads exactly as before.
+              ...(attachments?.length ? { attachments } : {}),
+            },
+          ],
         }),
       );
     },

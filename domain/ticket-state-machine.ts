@@ -2,6 +2,7 @@
  * The ticket state machine: the only place that decides how a ticket may change.
  * Pure functions: the caller supplies the clock (`now`) and new ids, so workflows stay deterministic.
  */
+import { type AttachmentSummary, MAX_ATTACHMENTS_PER_MESSAGE } from './attachment';
 import { DeskflowError } from './errors';
 import type { Changes, TicketEvent, TicketEventType } from './events';
 import type { PolicySnapshot } from './sla-policy';
@@ -84,6 +85,7 @@ export function openTicket(cmd: OpenTicketCommand, firstMessageId: string, now: 
     body: input.description,
     external_id: cmd.external_id ?? null,
     created_at: now,
+    attachments: [],
   };
   return { ticket, message, events: [eventOf(ticket, 'ticket.created', cmd.actor, {}, { message_id: message.id }, now)] };
 }
@@ -125,8 +127,12 @@ export function addMessage(
   messageId: string,
   now: string,
   externalId: string | null = null,
+  attachments: AttachmentSummary[] = [],
 ): TicketChange & { message: Message } {
   assertOpen(ticket);
+  if (attachments.length > MAX_ATTACHMENTS_PER_MESSAGE) {
+    throw new DeskflowError('rule_violation', `a message carries at most ${MAX_ATTACHMENTS_PER_MESSAGE} attachments`);
+  }
   let next: Ticket = { ...ticket };
   const isPublic = input.visibility === 'public';
   if (input.author_type === 'customer' && isPublic && REOPENED_BY_CUSTOMER_REPLY.includes(ticket.status)) {
@@ -146,6 +152,7 @@ export function addMessage(
     body: input.body,
     external_id: externalId,
     created_at: now,
+    attachments,
   };
   const changes = diff(ticket, next);
   next = bump(next, now);

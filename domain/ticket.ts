@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { Text } from './text';
 import { Uuid } from './ids';
 import { SlaState } from './sla-state';
+import { AttachmentSummary } from './attachment';
 
 export const TICKET_STATUSES = ['new', 'open', 'pending', 'on_hold', 'solved', 'closed'] as const;
 export const TicketStatus = z.enum(TICKET_STATUSES);
@@ -116,5 +117,7 @@ export const Message = z.object({
   /** The email Message-ID for messages that arrived by email (threading), else null. */
   external_id: z.string().nullable(),
   created_at: Timestamp,
+  /** Files stored with the message (metadata only; `GET /api/v1/attachments/:id` serves each). */
+  attachments: z.array(AttachmentSummary),
 });
 export type Message = z.infer<typeof Message>;

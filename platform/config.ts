@@ -4,6 +4,7 @@
  */
 import { msToNumber } from '@temporalio/common/lib/time';
 import { z } from 'zod';
+import { DEFAULT_ALLOWED_TYPES, MAX_ATTACHMENTS_PER_MESSAGE, NEVER_ALLOWED_TYPES } from '../domain/attachment';
 import { splitAddress } from './free-address';
 import { normalizeKeyPrefix } from './object-storage/keys';
 import { StorageClass } from './object-storage/types';
@@ -70,6 +71,33 @@ export const ConfigSchema = z
     S3_KEY_PREFIX: z.string().default(''),
     /** Storage class of archive exports: colder than attachments, yet readable without a restore (archives are read back). */
     ARCHIVE_STORAGE_CLASS: StorageClass.default('STANDARD'),
+
+    /** The largest attachment (bytes, each file); a larger one is refused with 413 and nothing of it is kept. */
+    ATTACHMENT_MAX_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(5 * 1024 ** 3)
+      .default(25 * 1024 * 1024),
+    /** Files in one message. */
+    ATTACHMENT_MAX_FILES: z.coerce.number().int().min(1).max(MAX_ATTACHMENTS_PER_MESSAGE).default(10),
+    /**
+     * Comma-separated MIME types an attachment may have, checked against the type sniffed from its bytes (text/plain and
+     * text/csv: the declared type, when the bytes are UTF-8 without NUL). HTML, SVG, XML and executables are never allowed.
+     */
+    ATTACHMENT_ALLOWED_TYPES: z
+      .string()
+      .default(DEFAULT_ALLOWED_TYPES.join(','))
+      .transform((list) => [
+        ...new Set(
+          list
+            .split(',')
+            .map((t) => t.trim().toLowerCase())
+            .filter(Boolean),
+        ),
+      ]),
+    /** Lifetime of the pre-signed URL a download on S3 redirects to (it cannot be revoked once handed out: keep it short). */
+    ATTACHMENT_URL_TTL: Duration.default(5 * 60 * 1000),
 
     TICKET_AUTO_CLOSE_AFTER: Duration.default(4 * 24 * 60 * 60 * 1000),
     TICKET_HISTORY_EVENT_LIMIT: z.coerce.number().int().min(20).default(2000),
@@ -235,6 +263,14 @@ export const ConfigSchema = z
       ctx.addIssue({ code: 'custom', path: ['S3_BUCKET'], message: 'set the bucket when OBJECT_STORAGE=s3' });
     if (Boolean(config.S3_ACCESS_KEY_ID) !== Boolean(config.S3_SECRET_ACCESS_KEY))
       ctx.addIssue({ code: 'custom', path: ['S3_SECRET_ACCESS_KEY'], message: 'set both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or neither' });
+    for (const type of config.ATTACHMENT_ALLOWED_TYPES.filter((t) => NEVER_ALLOWED_TYPES.has(t) || !/^[a-z0-9.+-]+\/[a-z0-9.+-]+$/.test(t)))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ATTACHMENT_ALLOWED_TYPES'],
+        message: `${type} cannot be allowed (not a MIME type, or it runs in a browser or on a desktop)`,
+      });
+    if (config.ATTACHMENT_URL_TTL < 1000 || config.ATTACHMENT_URL_TTL > 7 * 24 * 60 * 60 * 1000)
+      ctx.addIssue({ code: 'custom', path: ['ATTACHMENT_URL_TTL'], message: '1 second to 7 days (what a pre-signed URL can last)' });
     try {
       normalizeKeyPrefix(config.S3_KEY_PREFIX);
     } catch (error) {

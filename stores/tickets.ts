@@ -6,11 +6,14 @@ import type { CreateTicketInput, Message, Ticket, TicketPriority, TicketStatus }
 import { ACTIVE_POLICIES_JSON, type ActivePolicy, pickSlaPolicy } from '../platform/sla-policies';
 import { type Db, withTenant } from '../platform/tenant-db';
 import { DeskflowError } from '../domain/errors';
+import { MESSAGE_ATTACHMENTS_JSON } from './attachments';
 
 const TICKET_COLUMNS = `id, tenant_id, subject, description, status, priority, channel, customer_id, assignee_id, group_id,
   tags, version, created_at, updated_at, first_agent_reply_at, solved_at, closed_at, sla`;
 const GET_TICKET = `SELECT ${TICKET_COLUMNS} FROM tickets WHERE tenant_id = $1 AND id = $2`;
-const MESSAGE_COLUMNS = 'id, tenant_id, ticket_id, visibility, author_type, author_id, body, external_id, created_at';
+/** Read as `FROM messages m`: each message with its attachments' metadata. */
+const MESSAGE_COLUMNS = `id, tenant_id, ticket_id, visibility, author_type, author_id, body, external_id, created_at,
+  ${MESSAGE_ATTACHMENTS_JSON} AS attachments`;
 
 export interface TicketFilter {
   status?: TicketStatus[];
@@ -134,7 +137,7 @@ export function ticketStore(pool: pg.Pool) {
     async messages(tenantId: string, ticketId: string, limit: number, after?: [string, string]): Promise<Message[]> {
       return withTenant(pool, tenantId, async (db) => {
         const { rows } = await db.query<Message>(
-          `SELECT ${MESSAGE_COLUMNS} FROM messages
+          `SELECT ${MESSAGE_COLUMNS} FROM messages m
            WHERE tenant_id = $1 AND ticket_id = $2 AND ($3::timestamptz IS NULL OR (created_at, id) > ($3::timestamptz, $4::uuid))
            ORDER BY created_at, id LIMIT $5`,
           [tenantId, ticketId, after?.[0] ?? null, after?.[1] ?? null, limit + 1],
@@ -145,7 +148,7 @@ export function ticketStore(pool: pg.Pool) {
 
     async message(tenantId: string, ticketId: string, id: string): Promise<Message | null> {
       return withTenant(pool, tenantId, async (db) => {
-        const { rows } = await db.query<Message>(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE tenant_id = $1 AND ticket_id = $2 AND id = $3`, [
+        const { rows } = await db.query<Message>(`SELECT ${MESSAGE_COLUMNS} FROM messages m WHERE tenant_id = $1 AND ticket_id = $2 AND id = $3`, [
           tenantId,
           ticketId,
           id,

@@ -8,6 +8,7 @@ import { ticketWorkflowId } from '../domain/ids';
 import { TicketSearchAttributes as SA } from '../domain/search-attributes';
 import type { MatchFacts, PolicySnapshot } from '../domain/sla-policy';
 import type { OpenTicketCommand, TicketChange } from '../domain/ticket-state-machine';
+import type { AttachmentSummary } from '../domain/attachment';
 import type { Actor, AddMessageInput, Message, PatchTicketInput, Ticket } from '../domain/ticket';
 
 export const TICKET_WORKFLOW_TYPE = 'ticketWorkflow';
@@ -69,6 +70,11 @@ export interface AddMessageRequest {
   message_id: string;
   /** Email Message-ID when the message arrived by email. */
   external_id?: string | null;
+  /**
+   * Files the API already stored (object storage, rows `stored`): metadata only, never bytes. The projection links
+   * the rows to the message in the statement that writes it. Absent in requests of earlier releases.
+   */
+  attachments?: AttachmentSummary[];
 }
 
 /** Completes once the ticket is persisted: the answer to the create call of update-with-start. */

@@ -175,7 +175,7 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
     (req) =>
       transact(async () => {
         const before = current();
-        const change = addMessage(before, req.message, req.actor, req.message_id, now(), req.external_id ?? null);
+        const change = addMessage(before, req.message, req.actor, req.message_id, now(), req.external_id ?? null, req.attachments ?? []);
         await commit(await withSla(before, change));
         return { ticket: current(), message: change.message };
       }),
@@ -183,7 +183,7 @@ export async function ticketWorkflow(input: TicketWorkflowInput): Promise<Ticket
       validator: (req) =>
         asFailure(() => {
           assertTenant(req.tenant_id);
-          addMessage(current(), req.message, req.actor, req.message_id, now());
+          addMessage(current(), req.message, req.actor, req.message_id, now(), null, req.attachments ?? []);
         }),
     },
   );

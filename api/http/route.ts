@@ -26,7 +26,8 @@ export interface RouteSpec {
   idempotent?: boolean;
   /** Conditional request headers it honours. */
   conditional?: ('If-Match' | 'If-None-Match')[];
-  request?: { params?: z.ZodObject; query?: z.ZodType; body?: z.ZodType };
+  /** `multipart`: the route also takes `multipart/form-data` (documented with this schema; the handler streams it). */
+  request?: { params?: z.ZodObject; query?: z.ZodType; body?: z.ZodType; multipart?: z.ZodType };
   responses: Record<number, ResponseSpec>;
   handler: RequestHandler;
 }

@@ -3,7 +3,18 @@ import { DeskflowError } from '../../domain/errors';
 import { TicketEvent } from '../../domain/events';
 import { Uuid } from '../../domain/ids';
 import { PageQuery } from '../../domain/pagination';
-import { AddMessageInput, CreateTicketInput, Message, PatchTicketInput, Tag, Ticket, TicketPriority, TicketStatus } from '../../domain/ticket';
+import {
+  AddMessageInput,
+  CreateTicketInput,
+  Message,
+  MessageVisibility,
+  PatchTicketInput,
+  Tag,
+  Ticket,
+  TicketPriority,
+  TicketStatus,
+} from '../../domain/ticket';
+import { addMessageWithFiles, type MessageUploadDeps } from '../attachments/message-upload';
 import { decodeCursor, pageOf, TimeIdKey, VersionKey } from '../cursor';
 import type { RouteSpec } from '../http/route';
 import { IdParams, pageOfSchema } from '../http/schemas';
@@ -74,8 +85,29 @@ function explainSla(ticket: Ticket) {
   });
 }
 
-export function ticketRoutes(deps: { tickets: TicketStore; workflows: TicketWorkflows; atRiskWindowMs: number }): RouteSpec[] {
+/** The multipart form of a message (OpenAPI only: the parts are validated as they stream, in api/attachments/). */
+const AddMessageForm = z.object({
+  body: z.string().describe('as in the JSON body'),
+  visibility: MessageVisibility.optional().describe('as in the JSON body (default public)'),
+  author_type: z.enum(['agent', 'customer']).optional().describe('as in the JSON body (default agent)'),
+  files: z
+    .array(z.string().meta({ format: 'binary' }))
+    .optional()
+    .describe(
+      'The files (repeat the part). Each is at most ATTACHMENT_MAX_BYTES (413), at most ATTACHMENT_MAX_FILES of them (413); its type is sniffed from ' +
+        'its bytes and must be in ATTACHMENT_ALLOWED_TYPES (415); plain text and CSV are taken as declared when they are UTF-8 without NUL.',
+    ),
+});
+
+export function ticketRoutes(deps: {
+  tickets: TicketStore;
+  workflows: TicketWorkflows;
+  atRiskWindowMs: number;
+  /** Messages with files (multipart/form-data). */
+  upload: Omit<MessageUploadDeps, 'tickets' | 'workflows'>;
+}): RouteSpec[] {
   const { tickets, workflows, atRiskWindowMs } = deps;
+  const upload: MessageUploadDeps = { ...deps.upload, tickets, workflows };
   const tag = 'Tickets';
   const location = (id: string) => `/api/v1/tickets/${id}`;
 
@@ -171,16 +203,17 @@ export function ticketRoutes(deps: { tickets: TicketStore; workflows: TicketWork
       method: 'post',
       path: '/api/v1/tickets/:id/messages',
       tag,
-      summary: 'Add a public reply or an internal note',
+      summary: 'Add a public reply or an internal note, with files (multipart/form-data) or without (JSON)',
       auth: 'bearer',
       scope: 'tickets:write',
       idempotent: true,
-      request: { params: IdParams, body: AddMessageInput },
+      request: { params: IdParams, body: AddMessageInput, multipart: AddMessageForm },
       responses: { 201: { description: 'Added', body: MessageWithTicket, headers: ['Location', 'ETag'] }, 422: { description: 'The ticket is closed' } },
       handler: async (req, res) => {
         const id = idParam(req, 'id');
-        const input = parseBody(AddMessageInput, req);
-        const { ticket, message } = await workflows.addMessage(identityOf(req), id, req.resourceId!, input);
+        const { ticket, message } = req.is('multipart/form-data')
+          ? await addMessageWithFiles(req, id, upload)
+          : await workflows.addMessage(identityOf(req), id, req.resourceId!, parseBody(AddMessageInput, req));
         await sendCreated(res, {
           status: 201,
           headers: { Location: `${location(id)}/messages/${message.id}`, ETag: etagOf(ticket.version) },

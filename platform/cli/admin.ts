@@ -7,6 +7,7 @@
  *   npm run admin -- seed-demo
  *   npm run admin -- webhooks-pause [--tenant <id>] [--reason <text>]   (an incident switch; nothing is dropped)
  *   npm run admin -- webhooks-resume [--tenant <id>]
+ *   npm run admin -- sweep-attachments [--older-than 1h]   (uploads never linked to a message)
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -24,6 +25,9 @@ import { customerStore } from '../../stores/customers';
 import type { Identity } from '../../domain/identity';
 import { tenantStore } from '../../stores/tenants';
 import { RELEASE_ALL_PAUSED } from '../../stores/webhook-deliveries';
+import { sweepUnlinkedAttachments } from '../../stores/attachments';
+import { createObjectStorage } from '../object-storage';
+import { msToNumber } from '@temporalio/common/lib/time';
 import { userStore } from '../../stores/users';
 
 const operator = (tenantId: string): Identity => ({
@@ -83,6 +87,10 @@ const COMMANDS: Record<string, { usage: string; summary: string }> = {
     summary: 'pause webhook delivery for every tenant (or one): deliveries wait, nothing is dropped',
   },
   'webhooks-resume': { usage: 'webhooks-resume [--tenant <id>]', summary: 'lift that pause; what it held back is due at once' },
+  'sweep-attachments': {
+    usage: 'sweep-attachments [--older-than <duration, default 1h>]',
+    summary: 'delete uploaded files never linked to a message (a write whose outcome was unknown and never applied)',
+  },
 };
 
 function help(command?: string): string {
@@ -124,6 +132,7 @@ async function main() {
       scopes: { type: 'string' },
       anchor: { type: 'string' },
       reason: { type: 'string' },
+      'older-than': { type: 'string' },
     },
   });
   const config = loadConfig();
@@ -223,6 +232,20 @@ async function main() {
           throw err;
         } finally {
           client.release();
+        }
+        return 0;
+      }
+      case 'sweep-attachments': {
+        const olderThan = msToNumber((values['older-than'] ?? '1h') as Parameters<typeof msToNumber>[0]);
+        // Far longer than any write waits for its workflow (TICKET_WRITE_TIMEOUT): a file in flight is never swept.
+        if (olderThan < config.TICKET_WRITE_TIMEOUT * 2) throw new Error(`--older-than must be at least twice TICKET_WRITE_TIMEOUT`);
+        const storage = createObjectStorage(config);
+        try {
+          let swept = 0;
+          for (let n = -1; n !== 0; swept += n) n = await sweepUnlinkedAttachments(pool, storage, new Date(Date.now() - olderThan));
+          console.log(JSON.stringify({ swept }));
+        } finally {
+          await storage.close();
         }
         return 0;
       }

@@ -4,16 +4,22 @@
  * changed; the right credential → success.
  */
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { buildRoutes } from '../../api/app';
 import { createLogger } from '../../platform/logger';
 import { createTenant, http, login, startStack, type Tenant, type TestStack } from '../support/stack';
 import { type Receiver, startReceiver } from '../webhooks/support';
+import { multipart } from '../support/multipart';
 
 let stack: TestStack;
 let acme: Tenant;
 let globex: Tenant;
 let ticketId: string;
 let messageId: string;
+let attachmentId: string; // a file on a public reply of acme's
+let objectsDir: string;
 let narrowKey: string; // an API key of acme holding only webhooks:manage
 let auditOnlyKey: string; // one holding only audit:read: the wrong scope for the webhooks:manage routes
 let calendarId: string;
@@ -109,6 +115,7 @@ const fixtures: Record<string, () => Promise<Call> | Call> = {
   'post /api/v1/webhook-redrives/:id/cancel': () => ({ path: `/api/v1/webhook-redrives/${redriveId}/cancel`, ok: 200, owned: true }),
   'get /api/v1/reports/sla': () => ({ path: `/api/v1/reports/sla?from=2020-01-01T00:00:00Z&to=2100-01-01T00:00:00Z`, ok: 200 }),
   'get /api/v1/events': () => ({ path: '/api/v1/events?include_internal=true', ok: 200 }),
+  'get /api/v1/attachments/:id': () => ({ path: `/api/v1/attachments/${attachmentId}`, ok: 200, owned: true }),
 };
 
 /**
@@ -145,6 +152,7 @@ const acmeIds = () => [
   acme.admin.id,
   ticketId,
   messageId,
+  attachmentId,
   calendarId,
   policyId,
   groupId,
@@ -224,7 +232,8 @@ const bearerRoutes = () =>
     .map((r) => ({ key: `${r.method} ${r.path}`, method: r.method.toUpperCase(), scope: r.scope }));
 
 beforeAll(async () => {
-  stack = await startStack();
+  objectsDir = mkdtempSync(path.join(os.tmpdir(), 'deskflow-matrix-'));
+  stack = await startStack({ OBJECT_STORAGE: 'local', OBJECT_STORAGE_DIR: objectsDir });
   acme = await createTenant(stack, 'Acme');
   globex = await createTenant(stack, 'Globex');
   calendarId = (await http(stack, 'POST', '/api/v1/business-hours', { headers: acme.admin.headers, body: office })).body.id;
@@ -241,6 +250,15 @@ beforeAll(async () => {
   });
   ticketId = created.body.id;
   messageId = (await http(stack, 'GET', `/api/v1/tickets/${ticketId}/messages`, { headers: acme.headers })).body.data[0].id;
+  const form = multipart([
+    { name: 'body', value: 'with a file' },
+    { name: 'files', filename: 'notes.txt', type: 'text/plain', data: 'hello' },
+  ]);
+  const withFile = await http(stack, 'POST', `/api/v1/tickets/${ticketId}/messages`, {
+    headers: { ...acme.headers, 'Content-Type': form.contentType },
+    body: form.body.toString(),
+  });
+  attachmentId = withFile.body.attachments[0].id;
   hookEndpointId = randomUUID();
   await stack.admin.query(
     "INSERT INTO webhook_endpoints (id, tenant_id, url, secret_enc, enabled, disabled_reason) VALUES ($1, $2, 'https://hooks.example.invalid/x', 'enc', false, 'fixture')",
@@ -266,6 +284,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await receiver?.close();
   await stack.close();
+  rmSync(objectsDir, { recursive: true, force: true });
 });
 
 it('every bearer route has a fixture (add one when you add a route)', () => {

@@ -169,6 +169,13 @@ describe('row-level security: the second wall', () => {
       "INSERT INTO webhook_redrives (id, tenant_id, endpoint_id, since, per_second, state, requested_by_type, finished_at) VALUES ($1, $2, $3, now(), 50, 'completed', 'system', now())",
       [randomUUID(), acme.id, endpointId],
     );
+    // An attachment's metadata row (an upload not yet linked to a message: no file needed for this probe).
+    const attachmentId = randomUUID();
+    await stack.admin.query(
+      `INSERT INTO attachments (id, tenant_id, ticket_id, filename, content_type, size_bytes, sha256, storage_key, created_by_type)
+       VALUES ($1, $2, $3, 'probe.txt', 'text/plain', 1, repeat('0', 64), $4, 'system')`,
+      [attachmentId, acme.id, ticket.body.id, `attachments/${acme.id}/${ticket.body.id}/${attachmentId}`],
+    );
 
     // The list comes from the catalog, so a table added later is covered without anyone remembering it.
     const { rows: tables } = await stack.admin.query<{ name: string; policies: string[] }>(

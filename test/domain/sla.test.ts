@@ -49,6 +49,7 @@ const msg = (author_type: 'agent' | 'customer', at: number): Message => ({
   body: 'b',
   external_id: null,
   created_at: iso(at),
+  attachments: [],
 });
 const metric = (sla: { metrics: { metric: string }[] }, name: string) => sla.metrics.find((m) => m.metric === name) as any;
 
