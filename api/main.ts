@@ -1,6 +1,6 @@
 /** The API process: `npm run api`. Stateless; run as many as you like behind a load balancer. */
 import { tracing } from './tracing'; // first: it instruments what the imports below load
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { loadConfig } from '../platform/config';
 import { createPool } from '../platform/db';
 import { firstFreeAddress } from '../platform/free-address';
@@ -22,7 +22,8 @@ async function main() {
   let draining = false;
   const app = createApp({ config, pool, redis, temporal, log, metrics, isDraining: () => draining });
 
-  const server: Server = app.listen(config.PORT, config.HOST, () => {
+  // Traced (on only), each sampled request runs in a server span of its own; unsampled ones meet no tracing code.
+  const server: Server = createServer(tracing.serve ? tracing.serve(app) : app).listen(config.PORT, config.HOST, () => {
     log.info({ url: `http://${config.HOST === '0.0.0.0' ? 'localhost' : config.HOST}:${config.PORT}` }, 'api listening');
   });
   server.keepAliveTimeout = 65_000;

@@ -13,7 +13,8 @@
  * `workers/tracing.ts` are the first imports of their processes.
  */
 import { randomBytes } from 'node:crypto';
-import { context, propagation, ROOT_CONTEXT, type Span, SpanStatusCode, TraceFlags, trace } from '@opentelemetry/api';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { context, propagation, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode, TraceFlags, trace } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { type Config, loadConfig } from './config';
@@ -23,6 +24,11 @@ export interface Tracing {
   /** What the workers' workflow-span sink exports through, with the process's resource (on only). */
   processor?: SpanProcessor;
   resource?: Resource;
+  /**
+   * Edge processes (the API), on only: wraps the HTTP server's request listener so each request that passes the edge
+   * sampler runs in a server span of its own; the rest run with no tracing code around them at all.
+   */
+  serve?: (listener: RequestListener) => RequestListener;
   /** Flushes what is buffered and stops; a no-op when off. */
   shutdown(): Promise<void>;
 }
@@ -45,7 +51,7 @@ const TRACEPARENT = /^[\da-f]{2}-[\da-f]{32}-[\da-f]{16}-([\da-f]{2})$/;
 
 /**
  * Head sampling at the edge: whether an incoming request is traced, decided from the configured sampler before any
- * instrumentation runs. An unsampled request then runs with tracing suppressed and pays (almost) nothing; left to the
+ * instrumentation runs. An unsampled request then runs outside any span and pays (almost) nothing; left to the
  * SDK's sampler it would still build attributes, non-recording spans and contexts for every layer, statement and
  * command (bench/RESULTS.md: that halved the GET's throughput at 10 %). Parent-based samplers follow a caller's
  * `traceparent` flag. Null when every request is sampled anyway, or for a sampler decided elsewhere (e.g. remote).
@@ -103,10 +109,10 @@ export function startTracing(serviceName: string, { edge = false } = {}): Tracin
     ...(sampledAtEdge ? { sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }) } : {}),
     instrumentations: [
       new HttpInstrumentation({
-        // Probes and metrics scrapes are not requests anyone traces; unsampled requests run with tracing suppressed.
-        ignoreIncomingRequestHook: (req) =>
-          /^\/(healthz|readyz|metrics)\b/.test(req.url ?? '') ||
-          (sampledAtEdge !== null && !sampledAtEdge(typeof req.headers.traceparent === 'string' ? req.headers.traceparent : undefined)),
+        // At the edge the server span is ours (`serve`): the instrumentation's incoming side binds every request's
+        // and response's listeners to a context even when it ignores the request, which cost unsampled GETs ~25 %.
+        disableIncomingRequestInstrumentation: edge,
+        ignoreIncomingRequestHook: (req) => UNTRACED_PATHS.test(req.url ?? ''),
         // A webhook URL's query may hold the integrator's token: outgoing URLs are recorded without it.
         requestHook: (span, request) => {
           if ('getHeader' in request && 'path' in request && typeof request.path === 'string' && request.path.includes('?')) {
@@ -125,7 +131,57 @@ export function startTracing(serviceName: string, { edge = false } = {}): Tracin
     ],
   });
   sdk.start();
-  return { enabled: true, processor, resource, shutdown: () => sdk.shutdown().catch(() => {}) };
+  const serve = edge ? (listener: RequestListener) => serveTraced(listener, sampledAtEdge) : undefined;
+  return { enabled: true, processor, resource, serve, shutdown: () => sdk.shutdown().catch(() => {}) };
+}
+
+/** Probes and metrics scrapes are not requests anyone traces. */
+const UNTRACED_PATHS = /^\/(healthz|readyz|metrics)\b/;
+
+/**
+ * The edge's server span (old HTTP semantic conventions, as the HTTP instrumentation writes them). The path is kept
+ * without its query (cursors and filters are tenants' data), the route template once Express has matched one.
+ */
+function serveTraced(listener: RequestListener, sampledAtEdge: ((traceparent?: string) => boolean) | null): RequestListener {
+  const tracer = trace.getTracer('deskflow-http');
+  return (req: IncomingMessage, res: ServerResponse) => {
+    const url = req.url ?? '/';
+    const traceparent = typeof req.headers.traceparent === 'string' ? req.headers.traceparent : undefined;
+    if (UNTRACED_PATHS.test(url) || (sampledAtEdge !== null && !sampledAtEdge(traceparent))) return listener(req, res);
+    const parent = propagation.extract(ROOT_CONTEXT, req.headers);
+    const method = req.method ?? 'GET';
+    const target = url.includes('?') ? url.slice(0, url.indexOf('?')) : url;
+    const span = tracer.startSpan(
+      method,
+      {
+        kind: SpanKind.SERVER,
+        attributes: {
+          'http.method': method,
+          'http.target': target,
+          'http.scheme': 'http',
+          'http.flavor': req.httpVersion,
+          ...(req.headers['user-agent'] ? { 'http.user_agent': req.headers['user-agent'] } : {}),
+        },
+      },
+      parent,
+    );
+    const end = (aborted: boolean) => {
+      const route = (req as IncomingMessage & { route?: { path?: unknown } }).route?.path;
+      if (typeof route === 'string') {
+        span.setAttribute('http.route', route);
+        span.updateName(`${method} ${route}`);
+      }
+      span.setAttribute('http.status_code', res.statusCode);
+      if (aborted) span.setStatus({ code: SpanStatusCode.ERROR, message: 'the client went away before the answer' });
+      else if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+      span.end();
+    };
+    res.once('finish', () => end(false));
+    res.once('close', () => {
+      if (!res.writableFinished) end(true);
+    });
+    context.with(trace.setSpan(parent, span), () => listener(req, res));
+  };
 }
 
 /** One processor for the workflow-span sink over every configured one. */

@@ -139,7 +139,12 @@ test('a create is one trace from the API request through the workflow and its ac
 
   // One tree: every span's parent is a span of the trace, but for the caller's.
   const ids = new Set(trace().map((s) => s.spanId));
-  const caller = trace().find((s) => s.kind === 2)!.parentSpanId;
+  const server = trace().find((s) => s.kind === 2)!;
+  const caller = server.parentSpanId;
+  // The server span is named by the route template Express matched, and its target carries no query.
+  expect(server.name).toBe('POST /api/v1/tickets');
+  expect(server.attributes['http.route']).toBe('/api/v1/tickets');
+  expect(server.attributes['http.status_code']).toBe(201);
   const orphans = trace().filter((s) => !ids.has(s.parentSpanId));
   expect(orphans.map((s) => s.parentSpanId)).toEqual([caller]);
   // The update handler's span and the activity it ran are children of the Workflow Update's client span.
