@@ -49,6 +49,8 @@ export const ConfigSchema = z
     TEMPORAL_DEV_PORT: z.coerce.number().int().default(7233),
     TEMPORAL_UI_PORT: z.coerce.number().int().default(8233),
     DATA_DIR: z.string().default('.data'),
+    /** Where `admin backup` / `restore` find pg_dump and pg_restore (of the server's major version or newer); empty: PATH. */
+    PG_BIN_DIR: z.string().default(''),
 
     /**
      * Object storage (attachments, archives; platform/object-storage). `local` keeps files in a directory, so `npm start`

@@ -8,6 +8,8 @@
  *   npm run admin -- webhooks-pause [--tenant <id>] [--reason <text>]   (an incident switch; nothing is dropped)
  *   npm run admin -- webhooks-resume [--tenant <id>]
  *   npm run admin -- sweep-attachments [--older-than 1h]   (uploads never linked to a message)
+ *   npm run admin -- backup --out <dir>                    (database + object store, with a manifest; docs/backup.md)
+ *   npm run admin -- restore --from <dir> [--force]        (into an empty database and store, or replacing them)
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -27,6 +29,8 @@ import { tenantStore } from '../../stores/tenants';
 import { RELEASE_ALL_PAUSED } from '../../stores/webhook-deliveries';
 import { sweepUnlinkedAttachments } from '../../stores/attachments';
 import { createObjectStorage } from '../object-storage';
+import { createBackup } from '../backup/backup';
+import { restoreBackup } from '../backup/restore';
 import { msToNumber } from '@temporalio/common/lib/time';
 import { userStore } from '../../stores/users';
 
@@ -91,6 +95,14 @@ const COMMANDS: Record<string, { usage: string; summary: string }> = {
     usage: 'sweep-attachments [--older-than <duration, default 1h>]',
     summary: 'delete uploaded files never linked to a message (a write whose outcome was unknown and never applied)',
   },
+  backup: {
+    usage: 'backup --out <new or empty directory>',
+    summary: 'the database (pg_dump) and every stored object, with a manifest of sizes and SHA-256 (docs/backup.md)',
+  },
+  restore: {
+    usage: 'restore --from <backup directory> [--force]',
+    summary: 'a backup into an empty database and object store (--force replaces what is there); checked against the manifest',
+  },
 };
 
 function help(command?: string): string {
@@ -99,6 +111,9 @@ function help(command?: string): string {
     .concat(Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(15)} ${c.summary}`))
     .join('\n');
 }
+
+/** Progress of long commands, on stderr (stdout carries the one JSON result). */
+const progress = (message: string) => console.error(message);
 
 /** One readable line for any failure: the field and rule for bad input, the message for everything else. */
 function oneLine(err: unknown): string {
@@ -133,6 +148,9 @@ async function main() {
       anchor: { type: 'string' },
       reason: { type: 'string' },
       'older-than': { type: 'string' },
+      out: { type: 'string' },
+      from: { type: 'string' },
+      force: { type: 'boolean' },
     },
   });
   const config = loadConfig();
@@ -248,6 +266,33 @@ async function main() {
           await storage.close();
         }
         return 0;
+      }
+      case 'backup': {
+        if (!values.out) throw new Error('need --out <directory>');
+        const storage = createObjectStorage(config);
+        try {
+          const report = await createBackup({ adminUrl: config.DATABASE_ADMIN_URL, pgBinDir: config.PG_BIN_DIR, storage, progress }, values.out);
+          for (const key of report.objects.missing) console.error(`warning: object ${key} is referenced by the database but was not in the store when copied`);
+          for (const problem of report.problems) console.error(`error: ${problem}`);
+          console.log(JSON.stringify(report));
+          return report.problems.length ? 1 : 0;
+        } finally {
+          await storage.close();
+        }
+      }
+      case 'restore': {
+        if (!values.from) throw new Error('need --from <backup directory>');
+        const storage = createObjectStorage(config);
+        try {
+          const report = await restoreBackup({ adminUrl: config.DATABASE_ADMIN_URL, pgBinDir: config.PG_BIN_DIR, storage, crypto, progress }, values.from, {
+            force: values.force === true,
+          });
+          for (const warning of report.warnings) console.error(`warning: ${warning}`);
+          console.log(JSON.stringify(report));
+          return 0;
+        } finally {
+          await storage.close();
+        }
       }
       default:
         return 2; // unreachable: checked against COMMANDS above
