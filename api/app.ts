@@ -32,6 +32,7 @@ import { attachmentRoutes } from './routes/attachments';
 import { auditRoutes } from './routes/audit';
 import { authRoutes } from './routes/auth';
 import { customerRoutes } from './routes/customers';
+import { customerErasureStore } from '../stores/customer-erasure';
 import { eventRoutes } from './routes/events';
 import { groupRoutes } from './routes/groups';
 import { mountDocs } from './routes/docs';
@@ -106,7 +107,7 @@ export function buildRoutes({ config, pool, redis, temporal, isDraining, storage
   const routes: RouteSpec[] = [
     ...healthRoutes({ pool, redis, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, warmUp: warmUpApi({ pool, temporal }), isDraining }),
     ...authRoutes({ users, audit, config, keys, tokens, sessions, limiters }),
-    ...customerRoutes(customers),
+    ...customerRoutes(customers, customerErasureStore(pool, crypto, storage)),
     ...ticketRoutes({
       tickets,
       workflows,

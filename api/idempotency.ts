@@ -12,6 +12,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Redis } from 'ioredis';
 import { DeskflowError } from '../domain/errors';
 import type { FieldCrypto } from '../platform/field-crypto';
+import { REDIS_KEY_FAMILIES } from '../platform/redis-keys';
 import { identityOf } from './request';
 import type { Identity } from '../domain/identity';
 
@@ -42,7 +43,7 @@ export function idempotency(redis: Redis, ttlMs: number, crypto: FieldCrypto): R
     if (typeof key !== 'string' || !KEY_FORMAT.test(key)) {
       throw new DeskflowError('validation_failed', 'Idempotency-Key must be 1-255 printable ASCII characters');
     }
-    const redisKey = `idem:${identityOf(req).tenantId}:${credentialOf(identityOf(req))}:${key}`;
+    const redisKey = `${REDIS_KEY_FAMILIES.idempotency}${identityOf(req).tenantId}:${credentialOf(identityOf(req))}:${key}`;
     const fingerprint = createHash('sha256')
       .update(`${req.method} ${req.baseUrl}${req.path}\n${canonicalJson(req.body)}`)
       .digest('base64url');

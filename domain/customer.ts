@@ -44,3 +44,23 @@ export const PatchCustomerInput = z
   .strict()
   .refine((patch) => Object.keys(patch).length > 0, { message: 'at least one field is required' });
 export type PatchCustomerInput = z.infer<typeof PatchCustomerInput>;
+
+/** The answer to `POST /customers/:id/erase`: what the erasure removed (never what it was). */
+export const CustomerErasure = z.object({
+  customer_id: Uuid,
+  erased_at: z.string(),
+  /** True when the customer had been erased before: nothing more was done. */
+  already_erased: z.boolean(),
+  /** The customer's tickets (all closed): their subjects, descriptions and the customer's messages erased. */
+  tickets: z.number().int(),
+  messages_erased: z.number().int(),
+  /** Files of the customer's messages, rows and objects. */
+  attachments_deleted: z.number().int(),
+  /** Audit entries whose payload was redacted (the chain keeps verifying). */
+  audit_entries_redacted: z.number().int(),
+  /** Audit entries written before payload digests (migration 020) that name the customer: they cannot be redacted. */
+  legacy_audit_entries_kept: z.number().int(),
+  /** Objects whose deletion failed just now: the data retention schedule deletes them. */
+  objects_pending: z.number().int(),
+});
+export type CustomerErasure = z.infer<typeof CustomerErasure>;

@@ -50,19 +50,38 @@ export interface ChainReport {
   problems: string[];
 }
 
-/** Run with the owner role (it reads every tenant). A tampered, missing or reordered entry is reported. */
+/**
+ * Run with the owner role (it reads every tenant). A tampered, missing or reordered entry is reported. An entry whose
+ * payload was redacted (an erasure, migration 020) is checked against the digest of what it held; its redaction must be
+ * recorded by a later `customer.erased` entry of the chain, so a payload cannot be swapped under cover of one.
+ */
 export async function verifyAuditChain(adminPool: pg.Pool, tenantId?: string): Promise<ChainReport[]> {
-  const { rows } = await adminPool.query<{ tenant_id: string; seq: string; prev_hash: string; hash: string; recomputed: string }>(
-    `SELECT tenant_id, seq, prev_hash, hash, audit_entry_hash(a) AS recomputed FROM audit_log a
-     WHERE $1::uuid IS NULL OR tenant_id = $1 ORDER BY tenant_id, seq`,
+  const { rows } = await adminPool.query<{
+    tenant_id: string;
+    seq: string;
+    prev_hash: string;
+    hash: string;
+    recomputed: string;
+    redacted: boolean;
+    redacts: unknown;
+  }>(
+    `SELECT tenant_id, seq, prev_hash, hash, audit_entry_hash(a) AS recomputed, redacted_at IS NOT NULL AS redacted,
+            CASE WHEN action = 'customer.erased' THEN after->'redacted_seqs' END AS redacts
+     FROM audit_log a WHERE $1::uuid IS NULL OR tenant_id = $1 ORDER BY tenant_id, seq`,
     [tenantId ?? null],
   );
   const reports = new Map<string, ChainReport>();
+  /** Per tenant: entries found redacted, and the entries erasures say they redacted. */
+  const redactions = new Map<string, { found: number[]; recorded: Set<number> }>();
   let previous: { tenant: string; seq: number; hash: string } | undefined;
   for (const row of rows) {
     const report = reports.get(row.tenant_id) ?? { tenant_id: row.tenant_id, entries: 0, problems: [] };
     reports.set(row.tenant_id, report);
     report.entries++;
+    const redaction = redactions.get(row.tenant_id) ?? { found: [], recorded: new Set<number>() };
+    redactions.set(row.tenant_id, redaction);
+    if (row.redacted) redaction.found.push(Number(row.seq));
+    if (Array.isArray(row.redacts)) for (const seq of row.redacts) redaction.recorded.add(Number(seq));
     const seq = Number(row.seq);
     const expectedSeq = previous?.tenant === row.tenant_id ? previous.seq + 1 : 1;
     const expectedPrev = previous?.tenant === row.tenant_id ? previous.hash : '0'.repeat(64);
@@ -70,6 +89,9 @@ export async function verifyAuditChain(adminPool: pg.Pool, tenantId?: string): P
     if (row.prev_hash !== expectedPrev) report.problems.push(`entry ${seq}: prev_hash does not match the previous entry`);
     if (row.recomputed !== row.hash) report.problems.push(`entry ${seq}: content does not match its hash (tampered)`);
     previous = { tenant: row.tenant_id, seq, hash: row.hash };
+  }
+  for (const [tenant, { found, recorded }] of redactions) {
+    for (const seq of found) if (!recorded.has(seq)) reports.get(tenant)!.problems.push(`entry ${seq}: payload redacted without a recorded erasure`);
   }
   return [...reports.values()];
 }

@@ -104,6 +104,8 @@ export const ConfigSchema = z
     TICKET_AUTO_CLOSE_AFTER: Duration.default(4 * 24 * 60 * 60 * 1000),
     TICKET_HISTORY_EVENT_LIMIT: z.coerce.number().int().min(20).default(2000),
     IDEMPOTENCY_TTL: Duration.default(24 * 60 * 60 * 1000),
+    /** How often the data retention schedule sweeps idempotency records and sessions past their limits (Redis expires them on time; this is the backstop). */
+    DATA_RETENTION_INTERVAL: Duration.default(60 * 60 * 1000),
     /** The longest a ticket write waits for its workflow to confirm it; then 503 (it may still apply: retry with the same Idempotency-Key). */
     TICKET_WRITE_TIMEOUT: Duration.default(30_000),
 

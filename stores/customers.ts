@@ -128,9 +128,14 @@ export function customerStore(pool: pg.Pool, crypto: FieldCrypto) {
       const versionParam = `$${values.length}`;
       try {
         return await inTenantTransaction(pool, who.tenantId, async (db) => {
-          const before = await db.query<Row>(`SELECT ${COLUMNS} FROM customers WHERE tenant_id = $1 AND id = $2 FOR UPDATE`, [who.tenantId, id]);
+          const before = await db.query<Row & { erased: boolean }>(
+            `SELECT ${COLUMNS}, erased_at IS NOT NULL AS erased FROM customers WHERE tenant_id = $1 AND id = $2 FOR UPDATE`,
+            [who.tenantId, id],
+          );
           const current = before.rows[0];
           if (!current) throw new DeskflowError('not_found', 'customer not found');
+          // An erasure is final: the record takes no new personal data (a new customer record would be a new start).
+          if (current.erased) throw new DeskflowError('conflict', 'this customer was erased');
           assertExpectedVersion(current, expectedVersion);
           const { rows } = await db.query<Row>(
             `UPDATE customers SET ${sets.join(', ')}, version = version + 1, updated_at = now()

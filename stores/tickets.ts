@@ -56,7 +56,7 @@ function refuseUnknownReferences(assignee: boolean | undefined, group: boolean |
 }
 
 /** $1 tenant, $2 customer, $3 assignee, $4 group. */
-const OPENING_FACTS = `SELECT EXISTS (SELECT 1 FROM customers WHERE tenant_id = $1 AND id = $2) AS customer,
+const OPENING_FACTS = `SELECT EXISTS (SELECT 1 FROM customers WHERE tenant_id = $1 AND id = $2 AND erased_at IS NULL) AS customer,
   ${references('$3', '$4')},
   ${ACTIVE_POLICIES_JSON} AS policies`;
 

@@ -14,8 +14,10 @@ import { breakerSettingsOf, webhookCircuitBreaker } from '../activities/webhook-
 import { createWebhookDeliveryActivities, startWebhookDispatcher } from '../activities/webhook-delivery';
 import { createWebhookRedriveActivities } from '../activities/webhook-redrive';
 import { createWebhookRetentionActivities } from '../activities/webhook-retention';
+import { createDataRetentionActivities } from '../activities/data-retention';
 import { DEFAULT_TEMPORAL_ADDRESS, loadConfig } from '../platform/config';
 import { createPool } from '../platform/db';
+import { createObjectStorage } from '../platform/object-storage';
 import { safeLookup, webhookUrlPolicy } from '../platform/ssrf';
 import { createFieldCrypto } from '../platform/field-crypto';
 import { firstFreeAddress } from '../platform/free-address';
@@ -29,6 +31,7 @@ import { rolloutStartOptions, SLA_ROLLOUT_WORKFLOW_TYPE, type SlaRolloutInput } 
 import type { slaRolloutWorkflow } from '../workflows/sla-rollout.workflow';
 import { warmUpWorker } from './warm-up';
 import { ensureWebhookRetentionSchedule } from './webhook-retention-schedule';
+import { ensureDataRetentionSchedule } from './data-retention-schedule';
 import { defaultCachedWorkflows, preloadModules, workflowsPath } from './workflow-bundle';
 
 async function main() {
@@ -65,7 +68,11 @@ async function main() {
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     workflowBundle,
-    activities: { ...createActivities({ pool, redis, liveWindow: liveWindowOf(config), temporal }), ...createWarmupActivities(pool) },
+    activities: {
+      ...createActivities({ pool, redis, liveWindow: liveWindowOf(config), temporal }),
+      ...createWarmupActivities(pool),
+      ...createDataRetentionActivities({ redis, pool, storage: createObjectStorage(config) }),
+    },
     maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
     maxConcurrentLocalActivityExecutions: config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
     maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS ?? defaultCachedWorkflows(),
@@ -112,10 +119,17 @@ async function main() {
     retentionMs: config.WEBHOOK_ATTEMPT_RETENTION,
     everyMs: config.WEBHOOK_RETENTION_INTERVAL,
   });
+  // Idempotency records and sessions past their limits (a backstop: Redis expires them on time by itself).
+  const dataRetentionSchedule = await ensureDataRetentionSchedule(temporal, {
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    everyMs: config.DATA_RETENTION_INTERVAL,
+    redis: { idempotency_ms: config.IDEMPOTENCY_TTL, session_ms: config.SESSION_TTL, refresh_token_ms: config.REFRESH_TOKEN_TTL },
+  });
   log.info(
     {
       taskQueue: config.TEMPORAL_TASK_QUEUE,
       retentionSchedule,
+      dataRetentionSchedule,
       webhookTaskQueue: config.TEMPORAL_WEBHOOK_TASK_QUEUE,
       address: DEFAULT_TEMPORAL_ADDRESS(config),
     },

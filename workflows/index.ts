@@ -4,4 +4,5 @@ export { slaRolloutWorkflow } from './sla-rollout.workflow';
 export { webhookDeliveryWorkflow } from './webhook-delivery.workflow';
 export { webhookRedriveWorkflow } from './webhook-redrive.workflow';
 export { webhookRetentionWorkflow } from './webhook-retention.workflow';
+export { dataRetentionWorkflow } from './data-retention.workflow';
 export { workerWarmupWorkflow } from './worker-warmup.workflow';

@@ -11,6 +11,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Role } from '../../domain/auth';
 import { DeskflowError } from '../../domain/errors';
+import { REDIS_KEY_FAMILIES } from '../../platform/redis-keys';
 
 export interface Session {
   sid: string;
@@ -23,8 +24,8 @@ export interface Session {
 }
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('base64url');
-const sessionKey = (sid: string) => `sess:${sid}`;
-const refreshKey = (token: string) => `rt:${sha256(token)}`;
+const sessionKey = (sid: string) => `${REDIS_KEY_FAMILIES.session}${sid}`;
+const refreshKey = (token: string) => `${REDIS_KEY_FAMILIES.refreshToken}${sha256(token)}`;
 const revokedJtiKey = (jti: string) => `jti:${jti}`;
 const epochKey = (userId: string) => `uep:${userId}`;
 

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { Text } from '../../domain/text';
-import { CreateCustomerInput, Customer, PatchCustomerInput } from '../../domain/customer';
+import { CreateCustomerInput, Customer, CustomerErasure, PatchCustomerInput } from '../../domain/customer';
 import { DeskflowError } from '../../domain/errors';
 import { PageQuery } from '../../domain/pagination';
+import type { CustomerErasureStore } from '../../stores/customer-erasure';
 import type { CustomerStore } from '../../stores/customers';
 import { decodeCursor, pageOf, TimeIdKey } from '../cursor';
 import type { RouteSpec } from '../http/route';
@@ -12,7 +13,7 @@ import { etagOf, identityOf, idParam, ifMatchVersion, notModified, parseBody, pa
 
 const ListCustomersQuery = z.object({ ...PageQuery, email: Text.max(254).optional() }).strict();
 
-export function customerRoutes(customers: CustomerStore): RouteSpec[] {
+export function customerRoutes(customers: CustomerStore, erasure: CustomerErasureStore): RouteSpec[] {
   const tag = 'Customers';
   return [
     {
@@ -84,6 +85,24 @@ export function customerRoutes(customers: CustomerStore): RouteSpec[] {
         const patch = parseBody(PatchCustomerInput, req);
         const customer = await customers.patch(identityOf(req), id, patch, ifMatchVersion(req), req.requestId);
         res.setHeader('ETag', etagOf(customer.version)).json(customer);
+      },
+    },
+    {
+      method: 'post',
+      path: '/api/v1/customers/:id/erase',
+      tag,
+      summary:
+        "Erase a customer's personal data (GDPR): their record, what they wrote on their (closed) tickets, their files, and their identifiers wherever else they appear; audited",
+      auth: 'bearer',
+      // Admins (and keys given this scope): an erasure cannot be undone.
+      scope: 'tenant:manage',
+      request: { params: IdParams },
+      responses: {
+        200: { description: 'Erased (or erased before: `already_erased`)', body: CustomerErasure },
+        409: { description: 'The customer has tickets that are not closed' },
+      },
+      handler: async (req, res) => {
+        res.json(await erasure.erase(identityOf(req), idParam(req, 'id'), req.requestId));
       },
     },
   ];

@@ -54,6 +54,11 @@ const fixtures: Record<string, () => Promise<Call> | Call> = {
   'get /api/v1/customers': () => ({ path: '/api/v1/customers', ok: 200 }),
   'get /api/v1/customers/:id': () => ({ path: `/api/v1/customers/${acme.customerId}`, ok: 200, owned: true }),
   'patch /api/v1/customers/:id': () => ({ path: `/api/v1/customers/${acme.customerId}`, body: { name: 'Renamed' }, ok: 200, owned: true }),
+  // A fresh customer each time: an erasure is final.
+  'post /api/v1/customers/:id/erase': async () => {
+    const fresh = await http(stack, 'POST', '/api/v1/customers', { headers: acme.admin.headers, body: { name: 'To be erased' } });
+    return { path: `/api/v1/customers/${fresh.body.id}/erase`, ok: 200, owned: true };
+  },
   'post /api/v1/tickets': () => ({ path: '/api/v1/tickets', body: { subject: 's', description: 'd', customer_id: acme.customerId }, ok: 201 }),
   'get /api/v1/tickets': () => ({ path: '/api/v1/tickets', ok: 200 }),
   'get /api/v1/tickets/:id': () => ({ path: `/api/v1/tickets/${ticketId}`, ok: 200, owned: true }),

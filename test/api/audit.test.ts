@@ -436,7 +436,7 @@ describe('verify-audit', () => {
     const { tenant } = await chainTenant('Rehashed');
     await tamper(
       `UPDATE audit_log a SET after = jsonb_set(a.after, '{name}', '"Mallory"'), hash = audit_entry_hash(ROW(a.tenant_id, a.seq, a.actor_type, a.actor_id,
-         a.action, a.entity_type, a.entity_id, a.before, jsonb_set(a.after, '{name}', '"Mallory"'), a.request_id, a.occurred_at, a.prev_hash, a.hash)::audit_log)
+         a.action, a.entity_type, a.entity_id, a.before, jsonb_set(a.after, '{name}', '"Mallory"'), a.request_id, a.occurred_at, a.prev_hash, a.hash, a.hash_version, a.payload_sha256, a.redacted_at)::audit_log)
        WHERE tenant_id = $1 AND seq = 1`,
       [tenant.id],
     );
@@ -533,7 +533,7 @@ describe('verify-audit', () => {
       // The last entry rewritten with its hash recomputed: the chain is valid again, the anchor is not.
       await tamper(
         `UPDATE audit_log a SET action = 'nothing.happened', hash = audit_entry_hash(ROW(a.tenant_id, a.seq, a.actor_type, a.actor_id,
-           'nothing.happened', a.entity_type, a.entity_id, a.before, a.after, a.request_id, a.occurred_at, a.prev_hash, a.hash)::audit_log)
+           'nothing.happened', a.entity_type, a.entity_id, a.before, a.after, a.request_id, a.occurred_at, a.prev_hash, a.hash, a.hash_version, a.payload_sha256, a.redacted_at)::audit_log)
          WHERE tenant_id = $1 AND seq = $2`,
         [tenant.id, entries],
       );

@@ -1,0 +1,159 @@
+/**
+ * Retention of idempotency records and sessions. They live in Redis, each written with its time to live (checked
+ * here on records the API really wrote), so Redis deletes them on time; the data retention schedule, created by the
+ * run's worker at start, is the backstop for keys that escaped: no TTL, a TTL longer than the limit now configured,
+ * sessions past their own end, refresh tokens whose session is gone. Everything else is left exactly as it was.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { createRedis } from '../../platform/redis';
+import { redisRetentionStore } from '../../stores/redis-retention';
+import { DATA_RETENTION_SCAN_BATCH, ensureDataRetentionSchedule } from '../../workers/data-retention-schedule';
+import { DATA_RETENTION_WORKFLOW_TYPE, dataRetentionScheduleId } from '../../workflows/data-retention-contract';
+import { createTenant, http, startStack, type Tenant, type TestStack } from '../support/stack';
+import { eventually } from '../webhooks/support';
+
+const HOUR = 60 * 60 * 1000;
+const DAY = 24 * HOUR;
+let stack: TestStack;
+let acme: Tenant;
+let raw: Redis;
+
+beforeAll(async () => {
+  stack = await startStack();
+  acme = await createTenant(stack, 'Retention');
+  raw = new Redis(stack.config.REDIS_URL); // no prefix: for keys outside this deployment's
+});
+afterAll(async () => {
+  raw.disconnect();
+  await stack.close();
+});
+
+const schedule = () => stack.temporal.schedule.getHandle(dataRetentionScheduleId(stack.config.TEMPORAL_TASK_QUEUE));
+const limits = { idempotency_ms: DAY, session_ms: DAY, refresh_token_ms: 7 * DAY };
+const claims = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as { sid: string; sub: string };
+const refreshKey = (token: string) => `rt:${createHash('sha256').update(token).digest('base64url')}`;
+
+it('the worker has created the schedule: hourly, overlap skipped, one interval of catch-up, the configured limits', async () => {
+  const description = await schedule().describe();
+  expect(description.spec.intervals).toEqual([expect.objectContaining({ every: HOUR })]);
+  expect(description.action).toMatchObject({
+    type: 'startWorkflow',
+    workflowType: DATA_RETENTION_WORKFLOW_TYPE,
+    taskQueue: stack.config.TEMPORAL_TASK_QUEUE,
+    args: [{ redis: limits, scan_batch: DATA_RETENTION_SCAN_BATCH }],
+  });
+  expect(description.policies).toMatchObject({ overlap: 'SKIP', catchupWindow: HOUR });
+  expect(description.state.paused).toBe(false);
+});
+
+it('creating it again (another worker starting) is harmless, and picks up changed settings', async () => {
+  const settings = { taskQueue: stack.config.TEMPORAL_TASK_QUEUE, everyMs: HOUR, redis: limits };
+  await ensureDataRetentionSchedule(stack.temporal, { ...settings, everyMs: 2 * HOUR, redis: { ...limits, idempotency_ms: HOUR } });
+  let description = await schedule().describe();
+  expect(description.spec.intervals).toEqual([expect.objectContaining({ every: 2 * HOUR })]);
+  expect(description.action).toMatchObject({ args: [{ redis: { ...limits, idempotency_ms: HOUR } }] });
+  await ensureDataRetentionSchedule(stack.temporal, settings);
+  description = await schedule().describe();
+  expect(description.spec.intervals).toEqual([expect.objectContaining({ every: HOUR })]);
+  expect(description.action).toMatchObject({ args: [{ redis: limits }] });
+});
+
+it('what the API writes carries its limit as a time to live: Redis deletes it on time', async () => {
+  const { sid } = claims(acme.agent.token);
+  const session = await stack.redis.pttl(`sess:${sid}`);
+  expect(session).toBeGreaterThan(DAY - 10 * 60 * 1000);
+  expect(session).toBeLessThanOrEqual(DAY);
+  const refresh = await stack.redis.pttl(refreshKey(acme.agent.refreshToken));
+  expect(refresh).toBeGreaterThan(0);
+  expect(refresh).toBeLessThanOrEqual(session + 1000);
+
+  const key = `retention-${randomUUID()}`;
+  const created = await http(stack, 'POST', '/api/v1/customers', {
+    headers: { ...acme.admin.headers, 'Idempotency-Key': key },
+    body: { name: 'Kept a day', email: `${key}@example.com` },
+  });
+  expect(created.status).toBe(201);
+  const idem = await stack.redis.pttl(`idem:${acme.id}:user:${acme.admin.id}:${key}`);
+  expect(idem).toBeGreaterThan(DAY - 60_000);
+  expect(idem).toBeLessThanOrEqual(DAY);
+});
+
+it('a run brings every escaped key within its limit and leaves everything else alone', async () => {
+  const r = stack.redis;
+  const tag = randomUUID();
+  const now = Date.now();
+  // A real session (login) and its refresh token: the sweep must leave them as they are.
+  const login = await http(stack, 'POST', '/api/v1/auth/login', { body: { email: acme.agent.email, password: acme.agent.password } });
+  const live = { sid: claims(login.body.access_token).sid, refresh: login.body.refresh_token as string };
+  const liveTtl = await r.pttl(`sess:${live.sid}`);
+
+  const escaped = {
+    idemNoTtl: `idem:${tag}:no-ttl`,
+    idemWeek: `idem:${tag}:a-week`,
+    sessionExpired: `sess:${tag}-expired`,
+    sessionNoTtl: `sess:${tag}-no-ttl`,
+    sessionUnreadable: `sess:${tag}-unreadable`,
+    refreshOrphan: `rt:${tag}-orphan`,
+    refreshMonth: `rt:${tag}-month`,
+  };
+  await r.set(escaped.idemNoTtl, 'sealed');
+  await r.set(escaped.idemWeek, 'sealed', 'PX', 7 * DAY);
+  await r.set(escaped.sessionExpired, JSON.stringify({ sid: 'x', expires_at: now - 1000 }), 'PX', HOUR);
+  await r.set(escaped.sessionNoTtl, JSON.stringify({ sid: 'y', expires_at: now + 3 * DAY }));
+  await r.set(escaped.sessionUnreadable, 'not json', 'PX', HOUR);
+  await r.set(escaped.refreshOrphan, JSON.stringify({ sid: `${tag}-ended` }), 'PX', DAY);
+  await r.set(escaped.refreshMonth, JSON.stringify({ sid: live.sid }), 'PX', 30 * DAY);
+  // Not ours to judge: another family without a TTL, and the same names under another deployment's prefix.
+  const otherFamily = `ratelimit:${tag}`;
+  await r.set(otherFamily, '1');
+  const otherDeployment = `other-${tag}:idem:x`;
+  await raw.set(otherDeployment, 'sealed');
+
+  const before = (await schedule().describe()).info.recentActions.length;
+  await schedule().trigger();
+  const actions = await eventually(
+    async () => (await schedule().describe()).info.recentActions,
+    (list) => list.length > before,
+  );
+  const run = actions.at(-1)!.action.workflow;
+  const result = await stack.temporal.workflow.getHandle(run.workflowId, run.firstExecutionRunId).result();
+  expect(result.deleted).toBeGreaterThanOrEqual(4);
+  expect(result.capped).toBeGreaterThanOrEqual(3);
+
+  expect(await r.exists(escaped.idemNoTtl, escaped.sessionExpired, escaped.sessionUnreadable, escaped.refreshOrphan)).toBe(0);
+  const capped = await Promise.all([r.pttl(escaped.idemWeek), r.pttl(escaped.sessionNoTtl), r.pttl(escaped.refreshMonth)]);
+  expect(capped[0]).toBeGreaterThan(DAY - 60_000);
+  expect(capped[0]).toBeLessThanOrEqual(DAY);
+  expect(capped[1]).toBeGreaterThan(DAY - 60_000); // min(SESSION_TTL, its own end in 3 days)
+  expect(capped[1]).toBeLessThanOrEqual(DAY);
+  expect(capped[2]).toBeGreaterThan(7 * DAY - 60_000);
+  expect(capped[2]).toBeLessThanOrEqual(7 * DAY);
+
+  expect(await r.pttl(otherFamily)).toBe(-1);
+  expect(await raw.pttl(otherDeployment)).toBe(-1);
+  const stillLive = await r.pttl(`sess:${live.sid}`);
+  expect(stillLive).toBeGreaterThan(liveTtl - 60_000);
+  expect(stillLive).toBeLessThanOrEqual(liveTtl);
+  // The real session goes on working.
+  const refreshed = await http(stack, 'POST', '/api/v1/auth/refresh', { body: { refresh_token: live.refresh } });
+  expect(refreshed.status).toBe(200);
+  await Promise.all([r.del(otherFamily, escaped.idemWeek, escaped.sessionNoTtl, escaped.refreshMonth), raw.del(otherDeployment)]);
+}, 60_000);
+
+it("a prefix with glob characters sweeps its own keys only, never a neighbour's its pattern would match", async () => {
+  const base = `${stack.config.REDIS_KEY_PREFIX}glob-${randomUUID().slice(0, 8)}`;
+  const odd = createRedis({ REDIS_URL: stack.config.REDIS_URL, REDIS_KEY_PREFIX: `${base}[x]*:` });
+  try {
+    await odd.set('idem:mine', 'sealed');
+    await raw.set(`${base}x-neighbour:idem:theirs`, 'sealed'); // what an unescaped `[x]*` would match
+    let cursor = '0';
+    do cursor = (await redisRetentionStore(odd).sweep(cursor, limits, 1000)).cursor;
+    while (cursor !== '0');
+    expect(await odd.exists('idem:mine')).toBe(0);
+    expect(await raw.pttl(`${base}x-neighbour:idem:theirs`)).toBe(-1);
+  } finally {
+    await raw.del(`${base}x-neighbour:idem:theirs`);
+    odd.disconnect();
+  }
+});

@@ -1,0 +1,47 @@
+/**
+ * The Temporal schedule of data retention (workflows/data-retention-contract.ts): created when a worker starts, or
+ * brought up to date with the worker's settings if it exists, exactly as the webhook retention schedule is.
+ */
+import { type Client, ScheduleAlreadyRunning, type ScheduleOptionsStartWorkflowAction } from '@temporalio/client';
+import {
+  DATA_RETENTION_WORKFLOW_TYPE,
+  type DataRetentionInput,
+  dataRetentionScheduleId,
+  type RedisRetentionLimits,
+} from '../workflows/data-retention-contract';
+import type { dataRetentionWorkflow } from '../workflows/data-retention.workflow';
+
+/** Keys looked at per activity call. */
+export const DATA_RETENTION_SCAN_BATCH = 10_000;
+/** Objects an erasure left are the sweep's after this long (the API deletes them itself right after its commit). */
+export const OBJECT_DELETION_GRACE_MS = 5 * 60 * 1000;
+export const OBJECT_DELETION_BATCH = 100;
+
+export async function ensureDataRetentionSchedule(
+  temporal: Client,
+  settings: { taskQueue: string; everyMs: number; redis: RedisRetentionLimits },
+): Promise<string> {
+  const scheduleId = dataRetentionScheduleId(settings.taskQueue);
+  const input: DataRetentionInput = {
+    redis: settings.redis,
+    scan_batch: DATA_RETENTION_SCAN_BATCH,
+    object_deletions: { grace_ms: OBJECT_DELETION_GRACE_MS, batch: OBJECT_DELETION_BATCH },
+  };
+  const action: ScheduleOptionsStartWorkflowAction<typeof dataRetentionWorkflow> = {
+    type: 'startWorkflow',
+    workflowType: DATA_RETENTION_WORKFLOW_TYPE,
+    taskQueue: settings.taskQueue,
+    workflowId: `${scheduleId}-run`,
+    args: [input],
+  };
+  const spec = { intervals: [{ every: settings.everyMs }] };
+  // A sweep still running when the next is due: skip that one. Runs missed while Temporal was down: one catch-up at most.
+  const policies = { overlap: 'SKIP' as const, catchupWindow: settings.everyMs };
+  try {
+    await temporal.schedule.create({ scheduleId, spec, action, policies });
+  } catch (err) {
+    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+    await temporal.schedule.getHandle(scheduleId).update((previous) => ({ ...previous, spec, action, policies }));
+  }
+  return scheduleId;
+}

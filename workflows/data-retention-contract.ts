@@ -1,0 +1,52 @@
+/**
+ * The data retention workflow's contract: run by a Temporal schedule (created by the worker at start), it keeps
+ * short-lived records to their retention. Today these live in Redis: idempotency records and web sessions (with their
+ * refresh tokens), each written with its time to live; the sweep is the backstop that makes the limits hold for keys
+ * whose TTL is missing or longer than the limit now configured (written before the limit was lowered). It also
+ * deletes objects an erasure listed for deletion whose deletion did not happen right after it (a crash, a store outage).
+ */
+export const DATA_RETENTION_WORKFLOW_TYPE = 'dataRetentionWorkflow';
+
+/** One schedule per ticket task queue (the deployment that owns the queue owns its schedule), as for webhook retention. */
+export const dataRetentionScheduleId = (taskQueue: string) => `deskflow-data-retention-${taskQueue}`;
+
+export interface RedisRetentionLimits {
+  /** IDEMPOTENCY_TTL: no idempotency record outlives this. */
+  idempotency_ms: number;
+  /** SESSION_TTL: no session outlives this, nor its own `expires_at`. */
+  session_ms: number;
+  /** REFRESH_TOKEN_TTL: no refresh token outlives this, nor its session. */
+  refresh_token_ms: number;
+}
+
+export interface DataRetentionInput {
+  redis: RedisRetentionLimits;
+  /** Keys one activity call looks at (SCAN's COUNT hint, summed over its pages). */
+  scan_batch: number;
+  /** Objects pending deletion longer than `grace_ms` (the API deletes its own at once), `batch` per activity call. */
+  object_deletions: { grace_ms: number; batch: number };
+}
+
+export interface DataRetentionResult {
+  examined: number;
+  deleted: number;
+  capped: number;
+  objects_deleted: number;
+}
+
+export interface RedisSweepResult {
+  /** `0` once the whole keyspace has been walked. */
+  cursor: string;
+  examined: number;
+  /** Keys deleted: no TTL (idempotency), expired or unreadable sessions, refresh tokens whose session is gone. */
+  deleted: number;
+  /** Keys whose time to live was cut to the limit. */
+  capped: number;
+}
+
+export interface DataRetentionActivities {
+  /** Walks (part of) the keyspace from `cursor`, bringing every key of the families above within its limit. */
+  sweepRedisRetention(input: { cursor: string; limits: RedisRetentionLimits; batch: number }): Promise<RedisSweepResult>;
+  /** Deletes up to `limit` objects pending deletion for longer than `grace_ms`; `due`: how many were found. */
+  purgeObjectDeletions(input: { grace_ms: number; limit: number }): Promise<{ due: number; deleted: number }>;
+}
