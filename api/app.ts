@@ -28,6 +28,7 @@ import { idempotency } from './idempotency';
 import type { ApiMetrics } from './metrics';
 import { notFoundHandler, problemHandler } from './problem';
 import { apiKeyRoutes } from './routes/api-keys';
+import { archiveRoutes } from './routes/archive';
 import { attachmentRoutes } from './routes/attachments';
 import { auditRoutes } from './routes/audit';
 import { authRoutes } from './routes/auth';
@@ -52,6 +53,8 @@ import { webhookTestSendStore } from '../stores/webhook-test-sends';
 import { webhookDeliveryStore } from '../stores/webhook-deliveries';
 import { tenantStore } from '../stores/tenants';
 import { ticketStore } from '../stores/tickets';
+import { ticketArchiveStore } from '../stores/ticket-archives';
+import { legalHoldStore } from '../stores/legal-holds';
 import { slaStore } from '../stores/sla';
 import { presenceStore } from '../stores/presence';
 import { ticketWorkflows } from './ticket-workflows';
@@ -77,7 +80,7 @@ export interface AppDeps {
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
 /** Every route of the API, declared once (also the source of the OpenAPI document). */
-export function buildRoutes({ config, pool, redis, temporal, isDraining, storage = createObjectStorage(config) }: AppDeps) {
+export function buildRoutes({ config, pool, redis, temporal, log, isDraining, storage = createObjectStorage(config) }: AppDeps) {
   const crypto = createFieldCrypto(config);
   const keys = new SigningKeyRing(pool, crypto, config.SIGNING_KEY_ROTATION);
   const tokens = accessTokens(keys, { issuer: config.JWT_ISSUER, ttlMs: config.ACCESS_TOKEN_TTL });
@@ -85,6 +88,7 @@ export function buildRoutes({ config, pool, redis, temporal, isDraining, storage
   const limiters = rateLimiters(redis);
   const tickets = ticketStore(pool);
   const attachments = attachmentStore(pool);
+  const archives = ticketArchiveStore(pool);
   const customers = customerStore(pool, crypto);
   const tenants = tenantStore(pool, crypto);
   const users = userStore(pool, { publishEpoch: sessions.publishEpoch });
@@ -96,9 +100,11 @@ export function buildRoutes({ config, pool, redis, temporal, isDraining, storage
     config.TEMPORAL_TASK_QUEUE,
     { autoCloseAfterMs: config.TICKET_AUTO_CLOSE_AFTER, historyEventLimit: config.TICKET_HISTORY_EVENT_LIMIT },
     async (who, ticketId) => {
-      // The workflow is gone: the ticket closed (its workflow completed) or never existed for this tenant.
+      // The workflow is gone: the ticket closed (its workflow completed; it may be archived since) or never existed for this tenant.
       const ticket = await tickets.get(who.tenantId, ticketId);
       if (ticket?.status === 'closed') throw new DeskflowError('ticket_closed', `ticket ${ticketId} is closed`);
+      if (!ticket && (await archives.get(who.tenantId, ticketId))?.state === 'archived')
+        throw new DeskflowError('ticket_closed', `ticket ${ticketId} is closed and archived`);
       throw new DeskflowError('not_found', 'ticket not found');
     },
     config.TICKET_WRITE_TIMEOUT,
@@ -111,6 +117,7 @@ export function buildRoutes({ config, pool, redis, temporal, isDraining, storage
     ...ticketRoutes({
       tickets,
       workflows,
+      archives,
       atRiskWindowMs: config.SLA_AT_RISK_WINDOW,
       upload: {
         attachments,
@@ -119,6 +126,16 @@ export function buildRoutes({ config, pool, redis, temporal, isDraining, storage
       },
     }),
     ...attachmentRoutes({ attachments, storage, urlTtlMs: config.ATTACHMENT_URL_TTL }),
+    ...archiveRoutes({
+      tickets,
+      archives,
+      holds: legalHoldStore(pool),
+      storage,
+      temporal,
+      taskQueue: config.TEMPORAL_TASK_QUEUE,
+      restoreTimeoutMs: config.TICKET_WRITE_TIMEOUT,
+      log,
+    }),
     ...presenceRoutes({ tickets, presence }),
     ...userRoutes(users),
     ...groupRoutes(groupStore(pool)),

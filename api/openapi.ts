@@ -20,6 +20,7 @@ import {
   TenantSettings,
   User,
 } from '../domain/auth';
+import { ArchiveDocument, ArchivedTicket, LegalHold, SetLegalHoldInput } from '../domain/archive';
 import { CreateCustomerInput, Customer, PatchCustomerInput } from '../domain/customer';
 import { ERROR_CATALOG } from '../domain/errors';
 import { Actor, AddMessageInput, CreateTicketInput, Message, PatchTicketInput, Ticket } from '../domain/ticket';
@@ -69,6 +70,10 @@ const COMPONENT_SCHEMAS: Record<string, z.ZodType> = {
   PatchTenantInput,
   LoginInput,
   RefreshInput,
+  ArchivedTicket,
+  ArchiveDocument,
+  LegalHold,
+  SetLegalHoldInput,
 };
 
 function nameComponentSchemas(): void {

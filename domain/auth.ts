@@ -9,6 +9,8 @@ export type Role = z.infer<typeof Role>;
 export const SCOPES = [
   'tickets:read',
   'tickets:write',
+  /** Admin acts on tickets outside their lifecycle: legal holds, restoring archived tickets. */
+  'tickets:manage',
   'customers:read',
   'customers:write',
   'users:manage',
@@ -91,6 +93,8 @@ export const TenantSettings = z.object({
   webhook_retry_schedule: WebhookRetrySchedule,
   /** When the tenant's webhook delivery was paused (an incident switch); null: delivering. */
   webhooks_paused_at: z.string().nullable(),
+  /** Closed tickets older than this many days are archived; null: the deployment's ARCHIVE_AFTER_DAYS. */
+  archive_after_days: z.number().int().nullable(),
   created_at: z.string(),
 });
 export type TenantSettings = z.infer<typeof TenantSettings>;
@@ -102,6 +106,8 @@ export const PatchTenantInput = z
     webhook_retry_schedule: WebhookRetrySchedule.optional(),
     /** Pause (true) or resume (false) every webhook delivery of the tenant: paused ones wait, nothing is dropped. */
     webhooks_paused: z.boolean().optional(),
+    /** Days after closing before a ticket is archived (1 to 36,500); null: the deployment's default (ARCHIVE_AFTER_DAYS). */
+    archive_after_days: z.number().int().min(1).max(36_500).nullable().optional(),
   })
   .strict()
   .refine((p) => Object.keys(p).length > 0, { message: 'at least one field is required' });

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { Actor } from './ticket';
 
-/** The event catalog: every ticket version is produced by exactly one of these. */
+/** The event catalog: every ticket version is produced by exactly one of these (archival's two aside, see below). */
 export const TICKET_EVENT_TYPES = [
   'ticket.created',
   'ticket.updated',
@@ -17,6 +17,9 @@ export const TICKET_EVENT_TYPES = [
   'sla.breached',
   'sla.escalated',
   'sla.acknowledged',
+  // Not versions of their own (the ticket is unchanged): it left the hot tables for its archive, or came back.
+  'ticket.archived',
+  'ticket.restored',
 ] as const;
 export const TicketEventType = z.enum(TICKET_EVENT_TYPES);
 export type TicketEventType = z.infer<typeof TicketEventType>;

@@ -37,6 +37,16 @@ const SlaPayload = z.object({
   ticket: TicketSnapshot,
 });
 
+/** Archival's events name the ticket's (unchanged) version; they are not versions of their own. */
+const ArchivePayload = z.object({
+  ticket_id: Uuid,
+  version: z.number().int(),
+  archived_at: z.string(),
+  archive: z.object({ location: z.string(), sha256: z.string(), size: z.number().int() }),
+  ticket: TicketSnapshot,
+});
+const RestorePayload = z.object({ ticket_id: Uuid, version: z.number().int(), restored_at: z.string(), actor: Actor, ticket: TicketSnapshot });
+
 export const WEBHOOK_EVENTS = {
   'ticket.created': { description: 'A ticket was opened.', payload: TicketPayload },
   'ticket.updated': { description: 'Status, priority, assignee, group, tags or subject changed.', payload: TicketPayload },
@@ -54,6 +64,11 @@ export const WEBHOOK_EVENTS = {
     }),
   },
   'ticket.closed': { description: 'A ticket closed (by an agent or after the auto-close delay).', payload: TicketPayload },
+  'ticket.archived': {
+    description: 'A closed ticket was archived: its export is verified in object storage and its messages left the hot tables (GET still answers).',
+    payload: ArchivePayload,
+  },
+  'ticket.restored': { description: 'An admin restored an archived ticket into the hot tables (closed, as it was archived).', payload: RestorePayload },
   'sla.warning': { description: 'An SLA metric reached its warning threshold.', payload: SlaPayload },
   'sla.breached': { description: 'An SLA metric passed its due time.', payload: SlaPayload },
   'sla.escalated': { description: 'An escalation rule ran its actions.', payload: SlaPayload },
@@ -84,7 +99,8 @@ export interface WebhookEvent {
   body: string;
 }
 
-const snapshot = (t: Ticket) => ({
+type SnapshotFields = keyof typeof TicketSnapshot.shape;
+const snapshot = (t: Pick<Ticket, SnapshotFields>) => ({
   id: t.id,
   subject: t.subject,
   status: t.status,
@@ -99,7 +115,26 @@ const snapshot = (t: Ticket) => ({
   updated_at: t.updated_at,
 });
 
-const isDeliverable = (type: string): type is WebhookEventType => type in WEBHOOK_EVENTS && type !== 'webhook.test';
+/**
+ * The body of `ticket.archived` / `ticket.restored`: the envelope every delivery sends, with the ticket as archived.
+ * Its timestamps are normalised to ISO 8601 `Z` like every other payload's.
+ */
+export function archivalEventBody(
+  type: 'ticket.archived' | 'ticket.restored',
+  at: string,
+  ticket: Pick<Ticket, SnapshotFields>,
+  details: { archive: { location: string; sha256: string; size: number } } | { actor: Actor },
+): string {
+  const iso = (value: string) => new Date(value).toISOString();
+  const t = { ...snapshot(ticket), created_at: iso(ticket.created_at), updated_at: iso(ticket.updated_at) };
+  const data = { ticket_id: ticket.id, version: ticket.version, [type === 'ticket.archived' ? 'archived_at' : 'restored_at']: iso(at), ...details, ticket: t };
+  const envelope: WebhookEnvelope = { type, timestamp: iso(at), data };
+  return JSON.stringify(envelope);
+}
+
+/** Archival's events are built by archivalEventBody, never from a ticket version. */
+const NOT_FROM_VERSIONS = new Set(['webhook.test', 'ticket.archived', 'ticket.restored']);
+const isDeliverable = (type: string): type is WebhookEventType => type in WEBHOOK_EVENTS && !NOT_FROM_VERSIONS.has(type);
 
 /**
  * The deliverable events of one projected change: timeline events whose type is in the catalog, each with

@@ -73,6 +73,18 @@ export const ConfigSchema = z
     S3_KEY_PREFIX: z.string().default(''),
     /** Storage class of archive exports: colder than attachments, yet readable without a restore (archives are read back). */
     ARCHIVE_STORAGE_CLASS: StorageClass.default('STANDARD'),
+    /** Closed tickets older than this many days are archived (a tenant may set its own: PATCH /api/v1/tenant). */
+    ARCHIVE_AFTER_DAYS: z.coerce.number().int().min(1).max(36_500).default(90),
+    /** When the archival schedule runs (Temporal cron, UTC): daily at 02:00 by default. */
+    ARCHIVE_CRON: z
+      .string()
+      .trim()
+      .default('0 2 * * *')
+      .refine((cron) => /^@(yearly|annually|monthly|weekly|daily|hourly|every\s+\S+)$/.test(cron) || cron.split(/\s+/).length === 5, {
+        message: 'a cron expression of five fields ("0 2 * * *") or @daily, @hourly, @every 12h, …',
+      }),
+    /** Tickets one archival activity exports before the run looks for the next batch. */
+    ARCHIVE_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(50),
 
     /** The largest attachment (bytes, each file); a larger one is refused with 413 and nothing of it is kept. */
     ATTACHMENT_MAX_BYTES: z.coerce

@@ -9,7 +9,8 @@ import { RELEASE_PAUSED } from './webhook-deliveries';
 import type { Identity } from '../domain/identity';
 import type { PatchTenantInput, TenantSettings } from '../domain/auth';
 
-const COLUMNS = 'id, name, rate_limit_per_min, inbound_secret_enc IS NOT NULL AS inbound_secret_set, webhook_retry_schedule, webhooks_paused_at, created_at';
+const COLUMNS =
+  'id, name, rate_limit_per_min, inbound_secret_enc IS NOT NULL AS inbound_secret_set, webhook_retry_schedule, webhooks_paused_at, archive_after_days, created_at';
 
 export function tenantStore(pool: pg.Pool, crypto: FieldCrypto, cacheMs = 30_000) {
   const limits = new Map<string, { value: number | null; at: number }>();
@@ -53,7 +54,8 @@ export function tenantStore(pool: pg.Pool, crypto: FieldCrypto, cacheMs = 30_000
           `UPDATE tenants SET name = coalesce($2, name), rate_limit_per_min = CASE WHEN $3 THEN $4::int ELSE rate_limit_per_min END,
                   webhook_retry_schedule = coalesce($5, webhook_retry_schedule),
                   webhooks_paused_at = CASE WHEN $6::boolean IS NULL THEN webhooks_paused_at
-                                            WHEN $6 THEN coalesce(webhooks_paused_at, now()) END
+                                            WHEN $6 THEN coalesce(webhooks_paused_at, now()) END,
+                  archive_after_days = CASE WHEN $7 THEN $8::int ELSE archive_after_days END
            WHERE id = $1 RETURNING ${COLUMNS}`,
           [
             who.tenantId,
@@ -62,6 +64,8 @@ export function tenantStore(pool: pg.Pool, crypto: FieldCrypto, cacheMs = 30_000
             patch.rate_limit_per_min ?? null,
             patch.webhook_retry_schedule ?? null,
             patch.webhooks_paused ?? null,
+            patch.archive_after_days !== undefined,
+            patch.archive_after_days ?? null,
           ],
         );
         // Resumed: what the pause kept waiting is due now, not at its next look (up to a minute later).

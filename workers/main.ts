@@ -9,6 +9,8 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { createArchivalActivities } from '../activities/archival';
+import { createTicketRestoreActivities } from '../activities/ticket-restore';
 import { createWarmupActivities } from '../activities/worker-warmup';
 import { breakerSettingsOf, webhookCircuitBreaker } from '../activities/webhook-circuit-breaker';
 import { createWebhookDeliveryActivities, startWebhookDispatcher } from '../activities/webhook-delivery';
@@ -29,6 +31,7 @@ import { connectTemporal } from '../platform/temporal';
 import { announceWarmWorker, type WarmAnnouncement } from '../platform/worker-readiness';
 import { rolloutStartOptions, SLA_ROLLOUT_WORKFLOW_TYPE, type SlaRolloutInput } from '../workflows/sla-rollout-contract';
 import type { slaRolloutWorkflow } from '../workflows/sla-rollout.workflow';
+import { ensureArchivalSchedule } from './archival-schedule';
 import { warmUpWorker } from './warm-up';
 import { ensureWebhookRetentionSchedule } from './webhook-retention-schedule';
 import { ensureDataRetentionSchedule } from './data-retention-schedule';
@@ -60,6 +63,8 @@ async function main() {
   const redis = createRedis(config);
   const temporal = await connectTemporal(config, { traced: tracing.enabled }); // for activities that signal other workflows
   const connection = await NativeConnection.connect({ address: DEFAULT_TEMPORAL_ADDRESS(config) });
+  // Archival, restores and the retention sweep read and write object storage (attachments and archives); closed at exit.
+  const storage = createObjectStorage(config);
   // One bundle for both workers (bundling is the slow part of a start).
   const workflowBundle = await bundleWorkflowCode({ workflowsPath, preloadModules, workflowInterceptorModules });
   const traced = tracedWorkerOptions();
@@ -71,7 +76,10 @@ async function main() {
     activities: {
       ...createActivities({ pool, redis, liveWindow: liveWindowOf(config), temporal }),
       ...createWarmupActivities(pool),
-      ...createDataRetentionActivities({ redis, pool, storage: createObjectStorage(config) }),
+      // Archival runs and restores: ticket work, on the ticket queue (their activities never take workflow task slots).
+      ...createArchivalActivities({ pool, redis, liveWindow: liveWindowOf(config), storage, temporal, storageClass: config.ARCHIVE_STORAGE_CLASS, log }),
+      ...createTicketRestoreActivities({ pool, redis, liveWindow: liveWindowOf(config), storage, log }),
+      ...createDataRetentionActivities({ redis, pool, storage }),
     },
     maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
     maxConcurrentLocalActivityExecutions: config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
@@ -125,10 +133,17 @@ async function main() {
     everyMs: config.DATA_RETENTION_INTERVAL,
     redis: { idempotency_ms: config.IDEMPOTENCY_TTL, session_ms: config.SESSION_TTL, refresh_token_ms: config.REFRESH_TOKEN_TTL },
   });
+  const archivalSchedule = await ensureArchivalSchedule(temporal, {
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    cron: config.ARCHIVE_CRON,
+    defaultAfterDays: config.ARCHIVE_AFTER_DAYS,
+    batchSize: config.ARCHIVE_BATCH_SIZE,
+  });
   log.info(
     {
       taskQueue: config.TEMPORAL_TASK_QUEUE,
       retentionSchedule,
+      archivalSchedule,
       dataRetentionSchedule,
       webhookTaskQueue: config.TEMPORAL_WEBHOOK_TASK_QUEUE,
       address: DEFAULT_TEMPORAL_ADDRESS(config),
@@ -190,6 +205,7 @@ async function main() {
     await connection.close();
     await temporal.connection.close();
     await pool.end();
+    await storage.close();
     redis.disconnect();
     await tracing.shutdown();
     log.info('worker stopped');

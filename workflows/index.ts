@@ -6,3 +6,5 @@ export { webhookRedriveWorkflow } from './webhook-redrive.workflow';
 export { webhookRetentionWorkflow } from './webhook-retention.workflow';
 export { dataRetentionWorkflow } from './data-retention.workflow';
 export { workerWarmupWorkflow } from './worker-warmup.workflow';
+export { archivalWorkflow } from './archival.workflow';
+export { ticketRestoreWorkflow } from './ticket-restore.workflow';

@@ -21,6 +21,9 @@ import { IdParams, pageOfSchema } from '../http/schemas';
 import { sendCreated } from '../idempotency';
 import { etagOf, identityOf, idParam, ifMatchVersion, notModified, parseBody, parseQuery } from '../request';
 import type { TicketStore } from '../../stores/tickets';
+import type { TicketArchiveStore } from '../../stores/ticket-archives';
+import { ArchivedTicket } from '../../domain/archive';
+import { archivedTicketOf } from './archive';
 import type { TicketWorkflows } from '../ticket-workflows';
 
 const StatusList = z
@@ -102,6 +105,8 @@ const AddMessageForm = z.object({
 export function ticketRoutes(deps: {
   tickets: TicketStore;
   workflows: TicketWorkflows;
+  /** An archived ticket is still found: GET answers its metadata. */
+  archives: TicketArchiveStore;
   atRiskWindowMs: number;
   /** Messages with files (multipart/form-data). */
   upload: Omit<MessageUploadDeps, 'tickets' | 'workflows'>;
@@ -167,9 +172,24 @@ export function ticketRoutes(deps: {
       scope: 'tickets:read',
       conditional: ['If-None-Match'],
       request: { params: IdParams },
-      responses: { 200: { description: 'The ticket', body: Ticket, headers: ['ETag'] }, 304: { description: 'Not modified' } },
+      responses: {
+        200: {
+          description:
+            'The ticket; an archived one is answered with its metadata, `archived_at` and where its document is ' +
+            '(`GET /api/v1/tickets/:id/archive`), until an admin restores it',
+          body: z.union([Ticket, ArchivedTicket]),
+          headers: ['ETag'],
+        },
+        304: { description: 'Not modified' },
+      },
       handler: async (req, res) => {
-        const ticket = await ticketOr404(identityOf(req).tenantId, idParam(req, 'id'));
+        const who = identityOf(req);
+        const id = idParam(req, 'id');
+        // The hot row first (the common case costs nothing more); the archive only when there is none.
+        const hot = await tickets.get(who.tenantId, id);
+        const archived = hot ? null : await deps.archives.get(who.tenantId, id);
+        if (!hot && archived?.state !== 'archived') throw new DeskflowError('not_found', 'ticket not found');
+        const ticket = hot ?? archivedTicketOf(archived!);
         const etag = etagOf(ticket.version);
         res.setHeader('ETag', etag);
         if (notModified(req, etag)) return void res.status(304).end();

@@ -4,14 +4,13 @@
  * changed; the right credential → success.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { buildRoutes } from '../../api/app';
 import { createLogger } from '../../platform/logger';
 import { createTenant, http, login, startStack, type Tenant, type TestStack } from '../support/stack';
 import { type Receiver, startReceiver } from '../webhooks/support';
 import { multipart } from '../support/multipart';
+import { archiveNow, closedTicket } from '../archive/support';
+import { createObjectStorage } from '../../platform/object-storage';
 
 let stack: TestStack;
 let acme: Tenant;
@@ -19,7 +18,7 @@ let globex: Tenant;
 let ticketId: string;
 let messageId: string;
 let attachmentId: string; // a file on a public reply of acme's
-let objectsDir: string;
+let archivedId: string; // a closed ticket of acme's, archived (restored by the first successful restore)
 let narrowKey: string; // an API key of acme holding only webhooks:manage
 let auditOnlyKey: string; // one holding only audit:read: the wrong scope for the webhooks:manage routes
 let calendarId: string;
@@ -121,6 +120,13 @@ const fixtures: Record<string, () => Promise<Call> | Call> = {
   'get /api/v1/reports/sla': () => ({ path: `/api/v1/reports/sla?from=2020-01-01T00:00:00Z&to=2100-01-01T00:00:00Z`, ok: 200 }),
   'get /api/v1/events': () => ({ path: '/api/v1/events?include_internal=true', ok: 200 }),
   'get /api/v1/attachments/:id': () => ({ path: `/api/v1/attachments/${attachmentId}`, ok: 200, owned: true }),
+  // The archive is kept after a restore: the document stays readable whatever ran before.
+  'get /api/v1/tickets/:id/archive': () => ({ path: `/api/v1/tickets/${archivedId}/archive`, ok: 200, owned: true }),
+  // Restoring a restored ticket answers as the first restore did.
+  'post /api/v1/tickets/:id/restore': () => ({ path: `/api/v1/tickets/${archivedId}/restore`, ok: 200, owned: true }),
+  'get /api/v1/tickets/:id/legal-hold': () => ({ path: `/api/v1/tickets/${ticketId}/legal-hold`, ok: 200, owned: true }),
+  'put /api/v1/tickets/:id/legal-hold': () => ({ path: `/api/v1/tickets/${ticketId}/legal-hold`, body: { reason: 'matrix' }, ok: 200, owned: true }),
+  'delete /api/v1/tickets/:id/legal-hold': () => ({ path: `/api/v1/tickets/${ticketId}/legal-hold`, ok: 204, owned: true }),
 };
 
 /**
@@ -158,6 +164,7 @@ const acmeIds = () => [
   ticketId,
   messageId,
   attachmentId,
+  archivedId,
   calendarId,
   policyId,
   groupId,
@@ -225,7 +232,9 @@ async function snapshot(tenantId: string) {
             -- The redrive fixtures' dead letters only: ticket events sent to RECEIVER (nothing listens) die on their own time.
             (SELECT count(*) FROM webhook_deliveries WHERE tenant_id = $1 AND endpoint_id = $2 AND status = 'dead')::int AS dead_deliveries,
             (SELECT count(*) FROM webhook_redrives WHERE tenant_id = $1)::int AS redrives,
-            (SELECT count(*) FROM webhook_redrives WHERE tenant_id = $1 AND state = 'cancelled')::int AS cancelled_redrives`,
+            (SELECT count(*) FROM webhook_redrives WHERE tenant_id = $1 AND state = 'cancelled')::int AS cancelled_redrives,
+            (SELECT count(*) FROM ticket_archives WHERE tenant_id = $1 AND state = 'restored')::int AS restored,
+            (SELECT count(*) FROM ticket_legal_holds WHERE tenant_id = $1 AND held)::int AS legal_holds`,
     [tenantId, hookEndpointId],
   );
   return rows[0];
@@ -237,8 +246,8 @@ const bearerRoutes = () =>
     .map((r) => ({ key: `${r.method} ${r.path}`, method: r.method.toUpperCase(), scope: r.scope }));
 
 beforeAll(async () => {
-  objectsDir = mkdtempSync(path.join(os.tmpdir(), 'deskflow-matrix-'));
-  stack = await startStack({ OBJECT_STORAGE: 'local', OBJECT_STORAGE_DIR: objectsDir });
+  // The run's object storage (test/support/global-setup.ts), not a directory of its own: the run's worker restores.
+  stack = await startStack({ OBJECT_STORAGE: 'local' });
   acme = await createTenant(stack, 'Acme');
   globex = await createTenant(stack, 'Globex');
   calendarId = (await http(stack, 'POST', '/api/v1/business-hours', { headers: acme.admin.headers, body: office })).body.id;
@@ -264,6 +273,10 @@ beforeAll(async () => {
     body: form.body.toString(),
   });
   attachmentId = withFile.body.attachments[0].id;
+  archivedId = (await closedTicket(stack, acme, { files: false })).id;
+  const storage = createObjectStorage(stack.config);
+  expect(await archiveNow(stack, storage, acme.id, archivedId)).toBe('archived');
+  await storage.close();
   hookEndpointId = randomUUID();
   await stack.admin.query(
     "INSERT INTO webhook_endpoints (id, tenant_id, url, secret_enc, enabled, disabled_reason) VALUES ($1, $2, 'https://hooks.example.invalid/x', 'enc', false, 'fixture')",
@@ -289,7 +302,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await receiver?.close();
   await stack.close();
-  rmSync(objectsDir, { recursive: true, force: true });
 });
 
 it('every bearer route has a fixture (add one when you add a route)', () => {

@@ -176,6 +176,18 @@ describe('row-level security: the second wall', () => {
        VALUES ($1, $2, $3, 'probe.txt', 'text/plain', 1, repeat('0', 64), $4, 'system')`,
       [attachmentId, acme.id, ticket.body.id, `attachments/${acme.id}/${ticket.body.id}/${attachmentId}`],
     );
+    // An archive's metadata row and a legal hold (rows only: no export is needed for this probe).
+    const archivedId = randomUUID();
+    await stack.admin.query(
+      `INSERT INTO ticket_archives (ticket_id, tenant_id, state, subject, priority, channel, customer_id, ticket_version, ticket_created_at,
+         ticket_updated_at, closed_at, location, sha256, size_bytes, storage_class, message_count, attachment_count, attachment_bytes, verified_at)
+       VALUES ($1, $2, 'archived', 'probe', 'normal', 'api', $3, 1, now(), now(), now(), $4, repeat('0', 64), 1, 'STANDARD', 0, 0, 0, now())`,
+      [archivedId, acme.id, acme.customerId, `archive/${acme.id}/2026/01/${archivedId}/ticket.json`],
+    );
+    await stack.admin.query("INSERT INTO ticket_legal_holds (ticket_id, tenant_id, held, reason, changed_by_type) VALUES ($1, $2, true, 'probe', 'system')", [
+      archivedId,
+      acme.id,
+    ]);
 
     // The list comes from the catalog, so a table added later is covered without anyone remembering it.
     const { rows: tables } = await stack.admin.query<{ name: string; policies: string[] }>(

@@ -3,6 +3,9 @@
  * and one worker process. A missing service fails the run with a clear message; nothing is skipped.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { loadConfig } from '../../platform/config';
@@ -59,6 +62,8 @@ export default async function globalSetup() {
     WORKER_METRICS_ADDRESS: '', // several workers per run: no fixed metrics port
     // Tests' webhook receivers listen on loopback; the SSRF tests start their own stack with this off.
     WEBHOOK_ALLOW_LOOPBACK: 'true',
+    // The run's object storage (attachments, archives): the worker and every in-process API share it, outside the checkout.
+    OBJECT_STORAGE_DIR: mkdtempSync(path.join(os.tmpdir(), `deskflow-objects-${runId}-`)),
   });
   runTs('platform/cli/migrate.ts', process.env);
   const worker = await startWorkerProcess(process.env);

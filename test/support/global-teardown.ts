@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { dropDatabase } from '../../platform/db';
 import type { DevServer } from '../../platform/temporal-dev-server';
@@ -10,6 +11,7 @@ export default async function globalTeardown() {
   await stopProcess(run.worker);
   await run.temporal.stop();
   await dropDatabase(run.databaseUrl);
+  if (process.env.OBJECT_STORAGE_DIR) rmSync(process.env.OBJECT_STORAGE_DIR, { recursive: true, force: true });
   const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
   const prefix = process.env.REDIS_KEY_PREFIX!;
   let cursor = '0';
