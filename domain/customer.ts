@@ -53,6 +53,8 @@ export const CustomerErasure = z.object({
   already_erased: z.boolean(),
   /** The customer's tickets (all closed): their subjects, descriptions and the customer's messages erased. */
   tickets: z.number().int(),
+  /** The customer's archived tickets (and kept archives of restored ones): their documents redacted by the same rules, their files deleted. */
+  archived_tickets: z.number().int(),
   messages_erased: z.number().int(),
   /** Files of the customer's messages, rows and objects. */
   attachments_deleted: z.number().int(),

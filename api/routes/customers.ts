@@ -92,14 +92,17 @@ export function customerRoutes(customers: CustomerStore, erasure: CustomerErasur
       path: '/api/v1/customers/:id/erase',
       tag,
       summary:
-        "Erase a customer's personal data (GDPR): their record, what they wrote on their (closed) tickets, their files, and their identifiers wherever else they appear; audited",
+        "Erase a customer's personal data (GDPR): their record, what they wrote on their (closed) tickets, their files, and their identifiers wherever else they appear, archived tickets' documents and files included; audited",
       auth: 'bearer',
       // Admins (and keys given this scope): an erasure cannot be undone.
       scope: 'tenant:manage',
       request: { params: IdParams },
       responses: {
         200: { description: 'Erased (or erased before: `already_erased`)', body: CustomerErasure },
-        409: { description: 'The customer has tickets that are not closed' },
+        409: {
+          description:
+            'The customer has tickets that are not closed, or a legal hold keeps one of their tickets (hot or archived: GDPR art. 17(3)(e) lets the hold win); nothing was changed',
+        },
       },
       handler: async (req, res) => {
         res.json(await erasure.erase(identityOf(req), idParam(req, 'id'), req.requestId));

@@ -105,25 +105,28 @@ GRANT EXECUTE ON FUNCTION archives_with_sources(integer) TO deskflow_app;
 -- The app role has no DELETE: archival removes a ticket's hot rows through this one narrow door. It removes only a
 -- ticket of the caller's tenant (app.tenant_id) that is closed, not under a legal hold, and whose archive of exactly
 -- this version has been recorded as verified (by the same transaction, before this call). Anything else changes
--- nothing and says why; the caller then rolls back its transaction.
+-- nothing and says why; the caller then rolls back its transaction. The recorded subject must also still be the
+-- ticket's: a customer erasure (migration 021) redacts a closed ticket's rows without a new version, and an export
+-- taken before it must not become the archive (it is discarded; a later run exports the redacted rows).
 CREATE FUNCTION archive_remove_hot_ticket(p_ticket uuid)
 RETURNS text
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public AS $$
 DECLARE
   v_tenant uuid := current_tenant_id();
   v_version integer;
+  v_subject text;
 BEGIN
   IF v_tenant IS NULL THEN
     RAISE EXCEPTION 'archive_remove_hot_ticket needs app.tenant_id' USING ERRCODE = 'insufficient_privilege';
   END IF;
   -- The ticket's row lock first: a legal hold being set takes it too, so the two cannot cross.
-  SELECT version INTO v_version FROM tickets WHERE id = p_ticket AND tenant_id = v_tenant AND status = 'closed' FOR UPDATE;
+  SELECT version, subject INTO v_version, v_subject FROM tickets WHERE id = p_ticket AND tenant_id = v_tenant AND status = 'closed' FOR UPDATE;
   IF NOT FOUND THEN RETURN 'not_closed'; END IF;
   IF EXISTS (SELECT 1 FROM ticket_legal_holds WHERE ticket_id = p_ticket AND tenant_id = v_tenant AND held) THEN
     RETURN 'legal_hold';
   END IF;
   IF NOT EXISTS (SELECT 1 FROM ticket_archives WHERE ticket_id = p_ticket AND tenant_id = v_tenant AND state = 'archived'
-                 AND ticket_version = v_version AND verified_at IS NOT NULL) THEN
+                 AND ticket_version = v_version AND subject = v_subject AND verified_at IS NOT NULL) THEN
     RETURN 'not_verified';
   END IF;
   DELETE FROM attachments WHERE tenant_id = v_tenant AND ticket_id = p_ticket;

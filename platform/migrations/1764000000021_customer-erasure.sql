@@ -45,7 +45,15 @@ END $$;
  * The erasure, for the caller's tenant (app.tenant_id), in the caller's transaction. The API passes the customer's
  * identifiers it alone can read (the decrypted email and phone, with the name and external id); the rest is found here.
  * Refused (SQLSTATE DF409) while any of the customer's tickets is not closed: an open ticket's workflow holds its
- * subject and would write it again with its next change. What it does, for the customer's tickets:
+ * subject and would write it again with its next change. Refused (SQLSTATE DF423) while any of the customer's tickets,
+ * hot or archived, is under a legal hold: GDPR art. 17(3)(e) lets the hold win; the tickets' rows (and archive rows) are
+ * locked first, as setting a hold locks them, so the two cannot cross.
+ * Archived tickets (their hot rows gone, the document in object storage): the caller reads their documents first, in
+ * this transaction under the archive rows' locks, passes the customer's words it found there with the identifiers
+ * (`p_identifiers`) and the archive keys of the customer's files (`p_archive_keys`, deleted after the commit like the hot
+ * ones), and rewrites the redacted documents with the needles this function returns (`needles`: never recorded).
+ * The audit entries and webhook events of archived tickets are redacted here like those of hot ones.
+ * What it does, for the customer's tickets:
  *   - what the customer wrote goes: ticket subjects and descriptions, their messages' bodies and email ids, the files
  *     of their messages (rows deleted here, objects listed for deletion);
  *   - what others wrote stays, with the customer's identifiers and words replaced by [erased] wherever they appear:
@@ -54,13 +62,16 @@ END $$;
  *     keeps verifying); version 1 entries cannot be, and are counted;
  *   - the customer row is emptied and marked, and one audit entry records the erasure and the entries it redacted.
  */
-CREATE FUNCTION erase_customer(p_customer uuid, p_identifiers text[], p_actor_type text, p_actor_id text, p_request_id text)
+CREATE FUNCTION erase_customer(p_customer uuid, p_identifiers text[], p_actor_type text, p_actor_id text, p_request_id text,
+                               p_archive_keys text[] DEFAULT '{}')
 RETURNS jsonb
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public AS $$
 DECLARE
   v_tenant uuid := current_tenant_id();
   v_customer customers%ROWTYPE;
   v_tickets uuid[];
+  v_archived uuid[];
+  v_all uuid[];
   v_needles text[];
   v_keys text[];
   v_messages integer;
@@ -78,7 +89,13 @@ BEGIN
     RAISE EXCEPTION 'the customer has tickets that are not closed' USING ERRCODE = 'DF409';
   END IF;
 
-  v_tickets := ARRAY(SELECT id FROM tickets WHERE tenant_id = v_tenant AND customer_id = p_customer);
+  -- Hot tickets, and archived ones (a restored ticket is hot again; its kept archive row is locked all the same).
+  v_tickets := ARRAY(SELECT id FROM tickets WHERE tenant_id = v_tenant AND customer_id = p_customer ORDER BY id FOR UPDATE);
+  v_archived := ARRAY(SELECT ticket_id FROM ticket_archives WHERE tenant_id = v_tenant AND customer_id = p_customer ORDER BY ticket_id FOR UPDATE);
+  v_all := ARRAY(SELECT DISTINCT unnest(v_tickets || v_archived));
+  IF EXISTS (SELECT 1 FROM ticket_legal_holds WHERE tenant_id = v_tenant AND held AND ticket_id = ANY (v_all)) THEN
+    RAISE EXCEPTION 'a legal hold keeps tickets of the customer' USING ERRCODE = 'DF423';
+  END IF;
   -- Everything that would identify the customer or repeat their words elsewhere.
   v_needles := ARRAY(
     SELECT DISTINCT n FROM (
@@ -87,15 +104,20 @@ BEGIN
       UNION ALL SELECT description FROM tickets WHERE tenant_id = v_tenant AND id = ANY (v_tickets)
       UNION ALL SELECT body FROM messages WHERE tenant_id = v_tenant AND ticket_id = ANY (v_tickets) AND author_type = 'customer'
       UNION ALL SELECT external_id FROM messages WHERE tenant_id = v_tenant AND ticket_id = ANY (v_tickets) AND author_type = 'customer'
+      UNION ALL SELECT subject FROM ticket_archives WHERE tenant_id = v_tenant AND ticket_id = ANY (v_archived)
     ) s WHERE n IS NOT NULL AND length(n) >= 3);
 
   -- The customer's files: rows now, objects after the commit (through pending_object_deletions).
   v_keys := ARRAY(
     SELECT a.storage_key FROM attachments a JOIN messages m ON m.id = a.message_id
     WHERE a.tenant_id = v_tenant AND a.ticket_id = ANY (v_tickets) AND m.author_type = 'customer');
+  DELETE FROM attachments WHERE tenant_id = v_tenant AND storage_key = ANY (v_keys);
+  -- Their archived copies, as the caller found them in the documents (only under this tenant's archived tickets).
+  v_keys := v_keys || ARRAY(
+    SELECT DISTINCT k FROM unnest(coalesce(p_archive_keys, '{}')) k
+    WHERE EXISTS (SELECT 1 FROM unnest(v_archived) t WHERE k LIKE 'archive/' || v_tenant || '/%/' || t || '/attachments/%'));
   INSERT INTO pending_object_deletions (storage_key, reason)
   SELECT k, 'customer erasure' FROM unnest(v_keys) k ON CONFLICT DO NOTHING;
-  DELETE FROM attachments WHERE tenant_id = v_tenant AND storage_key = ANY (v_keys);
 
   UPDATE messages SET body = '[erased]', external_id = NULL
   WHERE tenant_id = v_tenant AND ticket_id = ANY (v_tickets) AND author_type = 'customer';
@@ -105,19 +127,20 @@ BEGIN
   UPDATE tickets SET subject = '[erased]', description = '[erased]' WHERE tenant_id = v_tenant AND id = ANY (v_tickets);
   UPDATE ticket_events SET changes = redact_jsonb(changes, v_needles), data = redact_jsonb(data, v_needles)
   WHERE tenant_id = v_tenant AND ticket_id = ANY (v_tickets);
+  UPDATE ticket_archives SET subject = '[erased]' WHERE tenant_id = v_tenant AND ticket_id = ANY (v_archived);
   UPDATE webhook_events SET body = redact_jsonb(body::jsonb, v_needles)::text
-  WHERE tenant_id = v_tenant AND ticket_id = ANY (v_tickets);
+  WHERE tenant_id = v_tenant AND ticket_id = ANY (v_all);
   -- A receiver's answer may echo the payload, cut at 1 KiB (a needle cut in two would not be found): dropped.
   UPDATE webhook_attempts SET response_body = NULL
   WHERE tenant_id = v_tenant AND response_body IS NOT NULL
-    AND delivery_id IN (SELECT id FROM webhook_deliveries WHERE tenant_id = v_tenant AND ticket_id = ANY (v_tickets));
+    AND delivery_id IN (SELECT id FROM webhook_deliveries WHERE tenant_id = v_tenant AND ticket_id = ANY (v_all));
 
   PERFORM set_config('deskflow.audit_redaction', 'on', true);
   WITH redacted AS (
     UPDATE audit_log SET before = redact_jsonb(before, v_needles), after = redact_jsonb(after, v_needles),
                          payload_sha256 = audit_payload_sha256(before, after), redacted_at = now()
     WHERE tenant_id = v_tenant AND hash_version = 2 AND redacted_at IS NULL
-      AND ((entity_type = 'customer' AND entity_id = p_customer::text) OR (entity_type = 'ticket' AND entity_id = ANY (v_tickets::text[])))
+      AND ((entity_type = 'customer' AND entity_id = p_customer::text) OR (entity_type = 'ticket' AND entity_id = ANY (v_all::text[])))
       AND (redact_jsonb(before, v_needles) IS DISTINCT FROM before OR redact_jsonb(after, v_needles) IS DISTINCT FROM after)
     RETURNING seq
   )
@@ -125,7 +148,7 @@ BEGIN
   PERFORM set_config('deskflow.audit_redaction', 'off', true);
   SELECT count(*) INTO v_legacy FROM audit_log
   WHERE tenant_id = v_tenant AND hash_version = 1
-    AND ((entity_type = 'customer' AND entity_id = p_customer::text) OR (entity_type = 'ticket' AND entity_id = ANY (v_tickets::text[])))
+    AND ((entity_type = 'customer' AND entity_id = p_customer::text) OR (entity_type = 'ticket' AND entity_id = ANY (v_all::text[])))
     AND (redact_jsonb(before, v_needles) IS DISTINCT FROM before OR redact_jsonb(after, v_needles) IS DISTINCT FROM after);
 
   UPDATE customers SET name = '[erased]', email_enc = NULL, email_bidx = NULL, phone_enc = NULL, external_id = NULL,
@@ -133,14 +156,15 @@ BEGIN
   WHERE tenant_id = v_tenant AND id = p_customer;
 
   v_summary := jsonb_build_object(
-    'tickets', cardinality(v_tickets), 'messages_erased', v_messages, 'attachments_deleted', cardinality(v_keys),
+    'tickets', cardinality(v_tickets), 'archived_tickets', cardinality(v_archived), 'messages_erased', v_messages, 'attachments_deleted', cardinality(v_keys),
     'redacted_seqs', to_jsonb(v_redacted), 'legacy_audit_entries_kept', v_legacy);
   INSERT INTO audit_log (tenant_id, actor_type, actor_id, action, entity_type, entity_id, before, after, request_id)
   VALUES (v_tenant, p_actor_type, p_actor_id, 'customer.erased', 'customer', p_customer::text, NULL, v_summary, p_request_id);
-  RETURN v_summary || jsonb_build_object('customer_id', p_customer, 'erased_at', now(), 'already_erased', false, 'storage_keys', to_jsonb(v_keys));
+  RETURN v_summary || jsonb_build_object('customer_id', p_customer, 'erased_at', now(), 'already_erased', false, 'storage_keys', to_jsonb(v_keys),
+                                 'archived_ticket_ids', to_jsonb(v_archived), 'needles', to_jsonb(v_needles));
 END $$;
-REVOKE ALL ON FUNCTION erase_customer(uuid, text[], text, text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION erase_customer(uuid, text[], text, text, text) TO deskflow_app;
+REVOKE ALL ON FUNCTION erase_customer(uuid, text[], text, text, text, text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION erase_customer(uuid, text[], text, text, text, text[]) TO deskflow_app;
 
 -- After the objects are deleted: their keys are forgotten (any tenant's: the retention sweep runs without one).
 CREATE FUNCTION forget_object_deletions(p_keys text[]) RETURNS integer
@@ -159,7 +183,7 @@ GRANT EXECUTE ON FUNCTION redact_text(text, text[]), redact_jsonb(jsonb, text[])
 -- Down Migration
 DROP FUNCTION due_object_deletions(timestamptz, integer);
 DROP FUNCTION forget_object_deletions(text[]);
-DROP FUNCTION erase_customer(uuid, text[], text, text, text);
+DROP FUNCTION erase_customer(uuid, text[], text, text, text, text[]);
 DROP FUNCTION redact_jsonb(jsonb, text[]);
 DROP FUNCTION redact_text(text, text[]);
 DROP TABLE pending_object_deletions;

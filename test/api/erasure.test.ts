@@ -12,12 +12,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import pg from 'pg';
+import { ticketWorkflowId } from '../../domain/ids';
 import { createObjectStorage } from '../../platform/object-storage';
 import { objectDeletionStore } from '../../stores/object-deletions';
 import { type ApiProcess, startApiProcess } from '../support/api-process';
 import { multipart } from '../support/multipart';
 import { ROOT } from '../support/processes';
 import { createTenant, http, startStack, type Tenant, type TestStack } from '../support/stack';
+import { archiveNow, keysUnder, sha256 } from '../archive/support';
 import { eventually, type Receiver, seedEndpoint, startReceiver } from '../webhooks/support';
 
 let stack: TestStack;
@@ -35,7 +37,8 @@ let openTicketId: string;
 let attachmentKey: string;
 
 beforeAll(async () => {
-  objectsDir = mkdtempSync(path.join(os.tmpdir(), 'deskflow-erasure-'));
+  // The run's store, which the shared worker uses too: a restore (a workflow on that worker) reads the archives here.
+  objectsDir = process.env.OBJECT_STORAGE_DIR ?? mkdtempSync(path.join(os.tmpdir(), 'deskflow-erasure-'));
   const storage = { OBJECT_STORAGE: 'local', OBJECT_STORAGE_DIR: objectsDir };
   stack = await startStack(storage);
   api = await startApiProcess({ ...storage, LOG_LEVEL: 'debug' });
@@ -49,7 +52,7 @@ afterAll(async () => {
   await api?.stop();
   await echo?.close();
   await stack?.close();
-  rmSync(objectsDir, { recursive: true, force: true });
+  if (objectsDir !== process.env.OBJECT_STORAGE_DIR) rmSync(objectsDir, { recursive: true, force: true });
 });
 
 const call = (method: string, url: string, opts: { headers?: Record<string, string>; body?: unknown } = {}) => http(api, method, url, opts);
@@ -284,4 +287,226 @@ it('objects an erasure could not delete at once are deleted by the retention swe
   expect(await objectDeletionStore(stack.pool, storage).sweep(new Date(Date.now() - 5 * 60 * 1000), 100)).toEqual({ due: 1, deleted: 1 });
   expect(await storage.head(key)).toBeNull();
   expect((await stack.admin.query('SELECT count(*)::int AS n FROM pending_object_deletions WHERE storage_key = $1', [key])).rows[0].n).toBe(0);
+});
+
+describe('legal holds and archived tickets', () => {
+  const t2 = randomUUID().slice(0, 8);
+  const email2 = `ada.${t2}@erasable.example`;
+  const phone2 = `+1 555 ${t2.replace(/\D/g, '').padEnd(4, '3').slice(0, 4)} 02`;
+  const name2 = `Ada Archived ${t2}`;
+  let customer2: string;
+  let archivedId: string;
+  let hotId: string;
+  let folder: string;
+  let agentFileKey: string;
+  const storage = () => createObjectStorage(stack.config);
+
+  async function newCustomer(n: string, e: string, p: string): Promise<string> {
+    const created = await call('POST', '/api/v1/customers', { headers: acme.admin.headers, body: { name: n, email: e, phone: p } });
+    expect(created.status).toBe(201);
+    return created.body.id;
+  }
+
+  async function closedTicketOf(customer: string, subject: string, description: string, parts: { customer: string; agent: string; file: string }) {
+    const ticket = await call('POST', '/api/v1/tickets', { headers: acme.headers, body: { subject, description, customer_id: customer } });
+    expect(ticket.status).toBe(201);
+    const id: string = ticket.body.id;
+    for (const [author, body, file] of [
+      ['customer', parts.customer, parts.file],
+      ['agent', parts.agent, 'Your receipt, no names in it.\n'],
+    ] as const) {
+      const form = multipart([
+        { name: 'body', value: body },
+        ...(author === 'customer' ? [{ name: 'author_type', value: 'customer' }] : []),
+        { name: 'files', filename: `${author}.txt`, type: 'text/plain', data: file },
+      ]);
+      const res = await fetch(`${api.url}/api/v1/tickets/${id}/messages`, {
+        method: 'POST',
+        headers: { ...acme.headers, 'Content-Type': form.contentType },
+        body: form.body,
+      });
+      expect(res.status).toBe(201);
+    }
+    await closeTicket(id);
+    await stack.temporal.workflow.getHandle(ticketWorkflowId(id)).result();
+    return id;
+  }
+
+  const allDelivered = () =>
+    eventually(
+      async () =>
+        (await stack.admin.query("SELECT count(*)::int AS n FROM webhook_deliveries WHERE tenant_id = $1 AND status <> 'delivered'", [acme.id])).rows[0].n,
+      (n) => n === 0,
+      30_000,
+    );
+
+  it('a legal hold on a hot ticket of the customer refuses the erasure (409) and nothing changes', async () => {
+    const t3 = randomUUID().slice(0, 8);
+    const heldEmail = `held.${t3}@erasable.example`;
+    const held = await newCustomer(`Held Person ${t3}`, heldEmail, '+1 555 0000 03');
+    const id = await closedTicketOf(held, `Contract of ${heldEmail}`, 'Keep this', { customer: `Signed, ${heldEmail}`, agent: 'Noted.', file: heldEmail });
+    expect((await call('PUT', `/api/v1/tickets/${id}/legal-hold`, { headers: acme.admin.headers, body: { reason: 'Case 2026-9' } })).status).toBe(200);
+    await allDelivered();
+    const before = await tablesContaining(heldEmail);
+    expect(Object.keys(before)).toEqual(expect.arrayContaining(['tickets', 'messages', 'audit_log'])); // (the customer row holds it encrypted)
+    const refused = await call('POST', `/api/v1/customers/${held}/erase`, { headers: acme.admin.headers });
+    expect(refused.status).toBe(409);
+    expect(refused.body.detail).toMatch(/legal hold keeps tickets of the customer/);
+    expect(refused.body.detail).toMatch(/17\(3\)\(e\)/);
+    expect(await tablesContaining(heldEmail)).toEqual(before);
+    expect((await call('GET', `/api/v1/customers/${held}`, { headers: acme.headers })).body.email).toBe(heldEmail);
+    expect(objectsContaining(heldEmail)).toHaveLength(1);
+  }, 60_000);
+
+  it('an archived ticket under a hold refuses it too; once lifted, the archive is redacted, still verifies and restores', async () => {
+    customer2 = await newCustomer(name2, email2, phone2);
+    archivedId = await closedTicketOf(customer2, `Invoice for ${email2}`, `Call ${phone2}, ask for ${name2}`, {
+      customer: `This is ${name2}, reach me at ${email2}`,
+      agent: `Dear ${name2}, we wrote to ${email2}.`,
+      file: `Statement of ${name2}\nPhone ${phone2}\n`,
+    });
+    hotId = await closedTicketOf(customer2, 'A later question', 'Nothing personal', { customer: 'Fine', agent: 'Good.', file: 'plain' });
+    expect(await archiveNow(stack, storage(), acme.id, archivedId)).toBe('archived');
+    const meta = await call('GET', `/api/v1/tickets/${archivedId}`, { headers: acme.headers });
+    expect(meta.body.archived_at).toEqual(expect.any(String));
+    folder = meta.body.archive.location.replace(/ticket\.json$/, '');
+    const archivedKeys = await keysUnder(storage(), folder);
+    expect(archivedKeys).toHaveLength(3); // the document and two files
+    expect(objectsContaining(email2).length).toBeGreaterThan(0);
+    const doc0 = await call('GET', `/api/v1/tickets/${archivedId}/archive`, { headers: acme.headers });
+    const agentMessage = doc0.body.messages.find((m: any) => m.author_type === 'agent' && m.body.startsWith('Dear'));
+    agentFileKey = doc0.body.attachments.find((a: any) => a.message_id === agentMessage.id).archive_key;
+
+    // Held while archived: refused, nothing changes (not the archive either).
+    expect((await call('PUT', `/api/v1/tickets/${archivedId}/legal-hold`, { headers: acme.admin.headers, body: { reason: 'Case 2026-10' } })).status).toBe(200);
+    await allDelivered();
+    const before = await tablesContaining(email2);
+    const objectsBefore = objectsContaining(email2);
+    const refused = await call('POST', `/api/v1/customers/${customer2}/erase`, { headers: acme.admin.headers });
+    expect(refused.status).toBe(409);
+    expect(refused.body.detail).toMatch(/legal hold/);
+    expect(await tablesContaining(email2)).toEqual(before);
+    expect(objectsContaining(email2)).toEqual(objectsBefore);
+    expect((await call('GET', `/api/v1/customers/${customer2}`, { headers: acme.headers })).body.email).toBe(email2);
+    expect((await call('DELETE', `/api/v1/tickets/${archivedId}/legal-hold`, { headers: acme.admin.headers })).status).toBe(204);
+
+    await allDelivered();
+    const erased = await call('POST', `/api/v1/customers/${customer2}/erase`, { headers: acme.admin.headers });
+    expect(erased.status).toBe(200);
+    expect(erased.body).toMatchObject({ tickets: 1, archived_tickets: 1, attachments_deleted: 2, objects_pending: 0 });
+
+    // No trace anywhere: tables, every object under the archive's folder (and the whole store).
+    for (const needle of [email2, phone2, name2]) {
+      expect({ needle, hits: await tablesContaining(needle) }).toEqual({ needle, hits: {} });
+      expect({ needle, objects: objectsContaining(needle) }).toEqual({ needle, objects: [] });
+    }
+    const left = await keysUnder(storage(), folder);
+    expect(left.sort()).toEqual([`${folder}ticket.json`, agentFileKey].sort());
+    for (const key of left) {
+      const object = await storage().get(key);
+      const chunks: Buffer[] = [];
+      for await (const chunk of object!.body) chunks.push(chunk as Buffer);
+      const text = Buffer.concat(chunks).toString('utf8');
+      for (const needle of [email2, phone2, name2]) expect({ key, found: text.toLowerCase().includes(needle.toLowerCase()) }).toEqual({ key, found: false });
+    }
+
+    // The read path streams a document that verifies against the recorded SHA-256.
+    const after = await call('GET', `/api/v1/tickets/${archivedId}`, { headers: acme.headers });
+    expect(after.body).toMatchObject({ subject: '[erased]', archive: { attachments: 1 } });
+    const res = await fetch(`${api.url}/api/v1/tickets/${archivedId}/archive`, { headers: acme.headers });
+    expect(res.status).toBe(200);
+    const bytes = Buffer.from(await res.arrayBuffer());
+    expect(sha256(bytes)).toBe(after.body.archive.sha256);
+    expect(res.headers.get('etag')).toBe(`"${after.body.archive.sha256}"`);
+    const doc = JSON.parse(bytes.toString('utf8'));
+    expect(doc.ticket).toMatchObject({ subject: '[erased]', description: '[erased]' });
+    expect(doc.messages.map((m: any) => [m.author_type, m.body])).toEqual([
+      ['customer', '[erased]'],
+      ['customer', '[erased]'],
+      ['agent', 'Dear [erased], we wrote to [erased].'],
+    ]);
+    expect(doc.attachments.map((a: any) => a.archive_key)).toEqual([agentFileKey]);
+    expect(verifyAudit(acme.id)).toMatchObject({ code: 0 });
+
+    // Restore brings the redacted ticket back, the agent's file with it.
+    const restored = await call('POST', `/api/v1/tickets/${archivedId}/restore`, { headers: acme.admin.headers });
+    expect(restored.status).toBe(200);
+    expect(restored.body).toMatchObject({ id: archivedId, subject: '[erased]', description: '[erased]', status: 'closed' });
+    const messages = await call('GET', `/api/v1/tickets/${archivedId}/messages`, { headers: acme.headers });
+    expect(messages.body.data.map((m: any) => [m.author_type, m.body, m.attachments.length])).toEqual([
+      ['customer', '[erased]', 0],
+      ['customer', '[erased]', 0],
+      ['agent', 'Dear [erased], we wrote to [erased].', 1],
+    ]);
+    for (const needle of [email2, phone2, name2]) expect({ needle, hits: await tablesContaining(needle) }).toEqual({ needle, hits: {} });
+    expect(hotId).toEqual(expect.any(String));
+  }, 120_000);
+
+  it('a document a crash left rewritten but not recorded is finished by the retried erasure', async () => {
+    const t4 = randomUUID().slice(0, 8);
+    const email4 = `crash.${t4}@erasable.example`;
+    const name4 = `Crash Person ${t4}`;
+    const customer4 = await newCustomer(name4, email4, '+1 555 0000 04');
+    const id = await closedTicketOf(customer4, `Order of ${email4}`, 'Where is it?', {
+      customer: `Regards, ${name4}`,
+      agent: `Hello ${name4}, sent to ${email4}.`,
+      file: `${name4}\n`,
+    });
+    expect(await archiveNow(stack, storage(), acme.id, id)).toBe('archived');
+    const meta = await call('GET', `/api/v1/tickets/${id}`, { headers: acme.headers });
+    // What a crash between the rewrite and the commit leaves: the document changed (here, half redacted), the record not.
+    const key: string = meta.body.archive.location;
+    const object = await storage().get(key);
+    const chunks: Buffer[] = [];
+    for await (const chunk of object!.body) chunks.push(chunk as Buffer);
+    const doc = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    doc.ticket.subject = '[erased]';
+    await storage().put(key, Readable.from([Buffer.from(JSON.stringify(doc))]), { contentType: 'application/json' });
+
+    await allDelivered();
+    const erased = await call('POST', `/api/v1/customers/${customer4}/erase`, { headers: acme.admin.headers });
+    expect(erased.status).toBe(200);
+    expect(erased.body).toMatchObject({ archived_tickets: 1, objects_pending: 0 });
+    for (const needle of [email4, name4]) {
+      expect({ needle, hits: await tablesContaining(needle) }).toEqual({ needle, hits: {} });
+      expect({ needle, objects: objectsContaining(needle) }).toEqual({ needle, objects: [] });
+    }
+    const after = await call('GET', `/api/v1/tickets/${id}`, { headers: acme.headers });
+    const res = await fetch(`${api.url}/api/v1/tickets/${id}/archive`, { headers: acme.headers });
+    expect(res.status).toBe(200);
+    expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(after.body.archive.sha256);
+  }, 120_000);
+
+  it('an archival run that exported before an erasure cannot remove the redacted ticket (its export is stale)', async () => {
+    const t5 = randomUUID().slice(0, 8);
+    const email5 = `race.${t5}@erasable.example`;
+    const customer5 = await newCustomer(`Race Person ${t5}`, email5, '+1 555 0000 05');
+    const id = await closedTicketOf(customer5, `Parcel for ${email5}`, 'Lost', { customer: 'Hello', agent: 'Hi', file: 'x' });
+    const { rows } = await stack.admin.query('SELECT subject, version, closed_at, created_at, updated_at FROM tickets WHERE id = $1', [id]);
+    const exported = rows[0];
+    await allDelivered();
+    expect((await call('POST', `/api/v1/customers/${customer5}/erase`, { headers: acme.admin.headers })).status).toBe(200);
+    // The archival transaction as a run that exported before the erasure would make it, rolled back either way.
+    const attempt = async (subject: string) => {
+      const client = await stack.pool.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query("SELECT set_config('app.tenant_id', $1, true)", [acme.id]);
+        await client.query(
+          `INSERT INTO ticket_archives (ticket_id, tenant_id, state, subject, priority, channel, customer_id, ticket_version, ticket_created_at,
+                                        ticket_updated_at, closed_at, location, sha256, size_bytes, storage_class, message_count, attachment_count,
+                                        attachment_bytes, verified_at)
+           VALUES ($1, $2, 'archived', $3, 'normal', 'web', $4, $5, $6, $7, $8, 'archive/x/ticket.json', repeat('0', 64), 1, 'STANDARD', 0, 0, 0, now())`,
+          [id, acme.id, subject, customer5, exported.version, exported.created_at, exported.updated_at, exported.closed_at],
+        );
+        return (await client.query('SELECT archive_remove_hot_ticket($1) AS outcome', [id])).rows[0].outcome;
+      } finally {
+        await client.query('ROLLBACK');
+        client.release();
+      }
+    };
+    expect(await attempt(exported.subject)).toBe('not_verified');
+    expect(await attempt('[erased]')).toBe('removed');
+    expect((await stack.admin.query('SELECT count(*)::int AS n FROM tickets WHERE id = $1', [id])).rows[0].n).toBe(1);
+  }, 60_000);
 });
