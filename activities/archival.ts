@@ -21,7 +21,7 @@ import { nameBasedUuid } from '../platform/name-uuid';
 import { type ObjectStorage, ObjectStorageArgumentError, type StorageClass } from '../platform/object-storage';
 import { type Notice, type Row, ticketArchiveStore } from '../stores/ticket-archives';
 import type { ArchivalActivities, ArchivalSkip, ArchivalTotals } from '../workflows/archival-contract';
-import { ArchiveIntegrityError, copyVerified, deleteObjects, type Progress, putDocument } from './archive-objects';
+import { ArchiveIntegrityError, copyVerified, deleteObjects, type Progress, putDocument } from '../platform/archive-objects';
 
 export interface ArchivalDeps {
   pool: pg.Pool;

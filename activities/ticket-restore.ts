@@ -15,7 +15,7 @@ import type { ObjectStorage } from '../platform/object-storage';
 import { ticketArchiveStore } from '../stores/ticket-archives';
 import type { TicketRestoreActivities } from '../workflows/ticket-restore-contract';
 import { noticeId, publishNotice, ticketFieldsOf } from './archival';
-import { ArchiveIntegrityError, copyVerified, deleteObjects, readDocument } from './archive-objects';
+import { ArchiveIntegrityError, copyVerified, deleteObjects, readDocument } from '../platform/archive-objects';
 
 export function createTicketRestoreActivities(deps: {
   pool: pg.Pool;

@@ -16,7 +16,7 @@
  */
 import { Readable } from 'node:stream';
 import type pg from 'pg';
-import { ArchiveIntegrityError, putDocument } from '../activities/archive-objects';
+import { ArchiveIntegrityError, putDocument } from '../platform/archive-objects';
 import { ARCHIVE_FORMAT, ArchiveDocument } from '../domain/archive';
 import type { CustomerErasure } from '../domain/customer';
 import { DeskflowError } from '../domain/errors';

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ARCHIVE_FORMAT, ArchiveDocument } from '../domain/archive';
-import type { ObjectStorage, StorageClass } from '../platform/object-storage';
+import type { ObjectStorage, StorageClass } from './object-storage';
 
 /** What retrying cannot mend (an object missing or not what was recorded): the ticket is left as it is. */
 export class ArchiveIntegrityError extends Error {
