@@ -3,7 +3,8 @@
  * settings if it exists (every worker does this; the result is the same). One per ticket task queue, so no deployment
  * re-points another's (the test suites share a namespace).
  */
-import { type Client, ScheduleAlreadyRunning, type ScheduleOptionsStartWorkflowAction } from '@temporalio/client';
+import type { Client, ScheduleOptionsStartWorkflowAction } from '@temporalio/client';
+import { upsertSchedule } from './upsert-schedule';
 import { archivalScheduleId } from '../domain/archive';
 import { ARCHIVAL_WORKFLOW_TYPE, type ArchivalInput } from '../workflows/archival-contract';
 import type { archivalWorkflow } from '../workflows/archival.workflow';
@@ -32,11 +33,5 @@ export async function ensureArchivalSchedule(temporal: Client, settings: Archiva
   const spec = { cronExpressions: [settings.cron] };
   // A run still going when the next is due: skip that one (the running one walks the same list).
   const policies = { overlap: 'SKIP' as const, catchupWindow: ARCHIVAL_CATCHUP_WINDOW };
-  try {
-    await temporal.schedule.create({ scheduleId, spec, action, policies });
-  } catch (err) {
-    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
-    await temporal.schedule.getHandle(scheduleId).update((previous) => ({ ...previous, spec, action, policies }));
-  }
-  return scheduleId;
+  return upsertSchedule(temporal, { scheduleId, spec, action, policies });
 }

@@ -2,7 +2,8 @@
  * The Temporal schedule of data retention (workflows/data-retention-contract.ts): created when a worker starts, or
  * brought up to date with the worker's settings if it exists, exactly as the webhook retention schedule is.
  */
-import { type Client, ScheduleAlreadyRunning, type ScheduleOptionsStartWorkflowAction } from '@temporalio/client';
+import type { Client, ScheduleOptionsStartWorkflowAction } from '@temporalio/client';
+import { upsertSchedule } from './upsert-schedule';
 import {
   DATA_RETENTION_WORKFLOW_TYPE,
   type DataRetentionInput,
@@ -37,11 +38,5 @@ export async function ensureDataRetentionSchedule(
   const spec = { intervals: [{ every: settings.everyMs }] };
   // A sweep still running when the next is due: skip that one. Runs missed while Temporal was down: one catch-up at most.
   const policies = { overlap: 'SKIP' as const, catchupWindow: settings.everyMs };
-  try {
-    await temporal.schedule.create({ scheduleId, spec, action, policies });
-  } catch (err) {
-    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
-    await temporal.schedule.getHandle(scheduleId).update((previous) => ({ ...previous, spec, action, policies }));
-  }
-  return scheduleId;
+  return upsertSchedule(temporal, { scheduleId, spec, action, policies });
 }

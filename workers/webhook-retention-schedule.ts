@@ -2,7 +2,8 @@
  * The Temporal schedule that keeps the webhook delivery log to its retention: created when a worker starts, or
  * brought up to date with the worker's settings if it exists (every worker does this; the result is the same).
  */
-import { type Client, ScheduleAlreadyRunning, type ScheduleOptionsStartWorkflowAction } from '@temporalio/client';
+import type { Client, ScheduleOptionsStartWorkflowAction } from '@temporalio/client';
+import { upsertSchedule } from './upsert-schedule';
 import { WEBHOOK_RETENTION_WORKFLOW_TYPE, type WebhookRetentionInput, webhookRetentionScheduleId } from '../workflows/webhook-retention-contract';
 import type { webhookRetentionWorkflow } from '../workflows/webhook-retention.workflow';
 
@@ -21,11 +22,5 @@ export async function ensureWebhookRetentionSchedule(temporal: Client, settings:
   const spec = { intervals: [{ every: settings.everyMs }] };
   // A purge still running when the next is due: skip that one (the running one gets there).
   const policies = { overlap: 'SKIP' as const, catchupWindow: settings.everyMs };
-  try {
-    await temporal.schedule.create({ scheduleId, spec, action, policies });
-  } catch (err) {
-    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
-    await temporal.schedule.getHandle(scheduleId).update((previous) => ({ ...previous, spec, action, policies }));
-  }
-  return scheduleId;
+  return upsertSchedule(temporal, { scheduleId, spec, action, policies });
 }
