@@ -13,6 +13,7 @@ import type { ErrorCode } from '../domain/errors';
 import type { TicketEvent } from '../domain/events';
 import { nextDueAt } from '../domain/sla';
 import type { Ticket } from '../domain/ticket';
+import { attachmentStorageKey } from '../domain/attachment';
 import { type WebhookEvent, webhookEventsOf } from '../domain/webhooks';
 import { AUDIT_COLUMNS } from '../platform/audit';
 import { DEFAULT_LIVE_WINDOW, type LiveRecord, type LiveWindow, publishLiveEvent } from '../platform/live-bus';
@@ -65,9 +66,15 @@ WITH t AS (
   ON CONFLICT (id) DO NOTHING
 ), attached AS (
   -- The message's files, stored (and their rows inserted as \`stored\`) by the API before its update: linked in this
-  -- statement, so a message is never seen without its attachments. A retried write finds them linked already.
-  UPDATE attachments a SET message_id = $30, status = 'linked'
-  WHERE a.tenant_id = $2 AND a.ticket_id = $1 AND a.id = ANY ($29::uuid[]) AND a.status = 'stored'
+  -- statement, so a message is never seen without its attachments. A retried write finds them linked already. An
+  -- email's files have no row yet (a new ticket's did not exist when they were stored): inserted here, linked.
+  INSERT INTO attachments AS a (id, tenant_id, ticket_id, message_id, position, filename, content_type, size_bytes, sha256,
+    storage_key, status, created_by_type, created_by_id)
+  SELECT f.id, $2, $1, $30, f.position, f.filename, f.content_type, f.size, f.sha256, f.storage_key, 'linked', $31, $32
+  FROM jsonb_to_recordset($29::jsonb) AS f(id uuid, position smallint, filename text, content_type text, size bigint,
+       sha256 text, storage_key text)
+  ON CONFLICT (id) DO UPDATE SET message_id = EXCLUDED.message_id, status = 'linked'
+  WHERE a.tenant_id = EXCLUDED.tenant_id AND a.ticket_id = EXCLUDED.ticket_id AND a.status = 'stored'
 ), events AS (
   INSERT INTO ticket_events (tenant_id, ticket_id, version, type, actor_type, actor_id, changes, data, occurred_at)
   SELECT $2, $1, e.version, e.type, e.actor_type, e.actor_id, e.changes, e.data, e.occurred_at
@@ -199,8 +206,11 @@ export function createProjectionActivities(pool: pg.Pool, redis?: Redis, liveWin
             JSON.stringify(audits),
             JSON.stringify(hooks),
             hooks.length ? currentTraceParent() : null,
-            (m?.attachments ?? []).map((a) => a.id),
+            JSON.stringify((m?.attachments ?? []).map((a, position) => ({ ...a, position, storage_key: attachmentStorageKey(t.tenant_id, t.id, a.id) }))),
             m?.id ?? null,
+            // Who the files' rows name when the projection inserts them: whoever made the change.
+            events.at(-1)?.actor.type ?? 'system',
+            events.at(-1)?.actor.id ?? null,
           ],
         }),
       ).catch(nonRetryableUnlessTransient);

@@ -10,6 +10,7 @@ import { DeskflowError } from '../domain/errors';
 import type { Config } from '../platform/config';
 import { createFieldCrypto } from '../platform/field-crypto';
 import { createObjectStorage, type ObjectStorage } from '../platform/object-storage';
+import { looksSigned } from '../platform/signing';
 import type { Logger } from '../platform/logger';
 import { type RequestContext, requestContext } from '../platform/request-context';
 import { apiKeyStore } from '../stores/api-keys';
@@ -38,7 +39,7 @@ import { eventRoutes } from './routes/events';
 import { groupRoutes } from './routes/groups';
 import { mountDocs } from './routes/docs';
 import { healthRoutes } from './routes/health';
-import { inboundRoutes } from './routes/inbound';
+import { SIGNATURE_HEADER as INBOUND_SIGNATURE_HEADER, inboundRoutes } from './routes/inbound';
 import { presenceRoutes } from './routes/presence';
 import { slaRoutes } from './routes/sla';
 import { tenantRoutes } from './routes/tenant';
@@ -143,7 +144,7 @@ export function buildRoutes({ config, pool, redis, temporal, log, isDraining, st
     ...tenantRoutes(tenants),
     ...auditRoutes(audit),
     ...slaRoutes({ sla: slaStore(pool), temporal, taskQueue: config.TEMPORAL_TASK_QUEUE }),
-    ...inboundRoutes({ config, limiters, tenants, customers, tickets, workflows }),
+    ...inboundRoutes({ config, limiters, tenants, customers, tickets, workflows, storage }),
     ...eventRoutes(webhookEventStore(pool)),
     ...webhookEndpointRoutes(webhookEndpointStore(pool, crypto, config)),
     ...webhookDeliveryRoutes(webhookDeliveryStore(pool)),
@@ -212,17 +213,25 @@ export function createApp(deps: AppDeps, overrides: Partial<RouteMiddleware> = {
     .map((o) => o.trim())
     .filter(Boolean);
   app.use(cors({ origin: origins, credentials: false, exposedHeaders: ['ETag', 'Location', 'RateLimit', 'RateLimit-Policy', 'Retry-After', 'X-Request-Id'] }));
-  const json = express.json({
-    limit: config.BODY_LIMIT,
+  const jsonTypes = ['application/json', 'application/*+json'];
+  const json = express.json({ limit: config.BODY_LIMIT, strict: true, type: jsonTypes });
+  // Inbound email: larger (attachments ride in it, base64), and kept raw, since its signature covers the exact bytes.
+  // Read only for a request whose signature header is well formed and current; any other is refused (401) unread.
+  const inboundJson = express.json({
+    limit: config.INBOUND_BODY_LIMIT,
     strict: true,
-    type: ['application/json', 'application/*+json'],
-    // Signed webhooks are verified over the exact bytes received.
+    type: jsonTypes,
     verify: (req, _res, buf) => {
-      if ((req as express.Request).url.startsWith('/api/v1/inbound/')) (req as express.Request & { rawBody?: Buffer }).rawBody = buf;
+      (req as express.Request & { rawBody?: Buffer }).rawBody = buf;
     },
   });
-  // No route reads the body of a GET or HEAD: the reads (most of the traffic) skip the parser.
-  app.use((req, res, next) => (req.method === 'GET' || req.method === 'HEAD' ? next() : json(req, res, next)));
+  app.use((req, res, next) => {
+    // No route reads the body of a GET or HEAD: the reads (most of the traffic) skip the parser.
+    if (req.method === 'GET' || req.method === 'HEAD') return next();
+    if (!req.url.startsWith('/api/v1/inbound/')) return json(req, res, next);
+    const signature = req.headers[INBOUND_SIGNATURE_HEADER];
+    return looksSigned(typeof signature === 'string' ? signature : undefined) ? inboundJson(req, res, next) : next();
+  });
 
   const { routes, middleware } = buildRoutes(deps);
   mountRoutes(app, routes, { ...middleware, ...overrides });

@@ -32,12 +32,15 @@ import type { Identity } from '../domain/identity';
 import type { ticketWorkflow } from '../workflows/ticket.workflow';
 
 export interface TicketWorkflows {
-  /** `email`: the Message-ID of the email that opened the ticket, and the id its message gets. */
+  /**
+   * `email`: the Message-ID of the email that opened the ticket, and the id its message gets; `attachments`: its files,
+   * already stored (no rows yet: the projection inserts them, linked, with the ticket).
+   */
   open(
     who: Identity,
     ticketId: string,
     input: CreateTicketInput,
-    opts?: { email?: { messageId: string; firstMessageId: string }; slaPolicy?: PolicySnapshot | null },
+    opts?: { email?: { messageId: string; firstMessageId: string }; slaPolicy?: PolicySnapshot | null; attachments?: AttachmentSummary[] },
   ): Promise<Ticket>;
   patch(who: Identity, ticketId: string, patch: PatchTicketInput, expectedVersion?: number): Promise<Ticket>;
   addMessage(
@@ -46,7 +49,7 @@ export interface TicketWorkflows {
     messageId: string,
     message: AddMessageInput,
     emailMessageId?: string,
-    /** Already stored (rows `stored`): the projection links them to the message. */
+    /** Already stored (rows `stored`, or none yet): the projection links them to the message (inserting missing rows). */
     attachments?: AttachmentSummary[],
   ): Promise<{ ticket: Ticket; message: Message }>;
   acknowledgeSla(who: Identity, ticketId: string): Promise<Ticket>;
@@ -90,7 +93,7 @@ export function ticketWorkflows(
   }
 
   return {
-    async open(who, ticketId, input, { email, slaPolicy } = {}) {
+    async open(who, ticketId, input, { email, slaPolicy, attachments } = {}) {
       const args: TicketWorkflowInput = {
         open: {
           tenant_id: who.tenantId,
@@ -99,6 +102,8 @@ export function ticketWorkflows(
           actor: who.actor,
           ...(email ? { external_id: email.messageId, first_message_id: email.firstMessageId } : {}),
           ...(slaPolicy !== undefined ? { sla_policy: slaPolicy } : {}),
+          // Left out when there are none, so a plain ticket's start reads exactly as before.
+          ...(attachments?.length ? { attachments } : {}),
         },
         settings,
       };

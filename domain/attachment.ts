@@ -15,6 +15,12 @@ export const AttachmentSummary = z.object({
 });
 export type AttachmentSummary = z.infer<typeof AttachmentSummary>;
 
+/**
+ * Where a message's file is kept in object storage. One place: the API stores files under it and the projection
+ * records it for files whose rows it inserts (an email's, whose ticket did not exist when they were stored).
+ */
+export const attachmentStorageKey = (tenantId: string, ticketId: string, id: string) => `attachments/${tenantId}/${ticketId}/${id}`;
+
 /** A message may carry at most this many attachments, whatever ATTACHMENT_MAX_FILES says (bounds workflow payloads). */
 export const MAX_ATTACHMENTS_PER_MESSAGE = 20;
 

@@ -50,10 +50,16 @@ export interface OpenTicketCommand {
   first_message_id?: string;
   /** The SLA policy the starter already matched (null: none matches); absent: the workflow looks it up. */
   sla_policy?: PolicySnapshot | null;
+  /** Files stored with the opening message (an email's attachments); absent: none. */
+  attachments?: AttachmentSummary[];
 }
 
 export function openTicket(cmd: OpenTicketCommand, firstMessageId: string, now: string): TicketChange & { message: Message } {
   const { input } = cmd;
+  const attachments = cmd.attachments ?? [];
+  if (attachments.length > MAX_ATTACHMENTS_PER_MESSAGE) {
+    throw new DeskflowError('rule_violation', `a message carries at most ${MAX_ATTACHMENTS_PER_MESSAGE} attachments`);
+  }
   const ticket: Ticket = {
     id: cmd.ticket_id,
     tenant_id: cmd.tenant_id,
@@ -85,7 +91,7 @@ export function openTicket(cmd: OpenTicketCommand, firstMessageId: string, now: 
     body: input.description,
     external_id: cmd.external_id ?? null,
     created_at: now,
-    attachments: [],
+    attachments,
   };
   return { ticket, message, events: [eventOf(ticket, 'ticket.created', cmd.actor, {}, { message_id: message.id }, now)] };
 }

@@ -240,6 +240,11 @@ export const ConfigSchema = z
     /** Inbound-email requests with a missing or bad signature per minute per source address; then 429s. */
     INBOUND_BAD_SIGNATURES_PER_MIN: z.coerce.number().int().min(1).default(10),
     /**
+     * The largest inbound-email body (JSON with base64 attachments), read whole to verify its signature: 35 MB, what
+     * providers post for a 25 MB email. Read only when the request carries a well-formed, current signature header.
+     */
+    INBOUND_BODY_LIMIT: z.string().default('35mb'),
+    /**
      * Login attempts per account from one source address per LOGIN_WINDOW (then that address is locked out of
      * that account). Failures from all addresses beyond this many slow the account's logins down instead.
      */

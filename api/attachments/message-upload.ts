@@ -10,7 +10,7 @@
  * if the update applies, else found by `npm run admin -- sweep-attachments` (stores/attachments.ts `unlinkedBefore`).
  */
 import type { Request } from 'express';
-import type { AttachmentSummary } from '../../domain/attachment';
+import { type AttachmentSummary, attachmentStorageKey } from '../../domain/attachment';
 import { DeskflowError } from '../../domain/errors';
 import { AddMessageInput, type Message, type Ticket } from '../../domain/ticket';
 import type { ObjectStorage } from '../../platform/object-storage';
@@ -31,10 +31,8 @@ export interface MessageUploadDeps {
 /** The form: the JSON body's fields (each at most its longest valid value, 4 bytes a character) and `files`. */
 const FORM_FIELDS = { body: 65_536 * 4, visibility: 16, author_type: 16 };
 
-export const attachmentKey = (tenantId: string, ticketId: string, id: string) => `attachments/${tenantId}/${ticketId}/${id}`;
-
 /** The write's outcome is unknown (it may still apply): its files must stay for the update to link them. */
-const mayStillApply = (error: unknown) => !(error instanceof DeskflowError) || error.code === 'service_unavailable';
+export const mayStillApply = (error: unknown) => !(error instanceof DeskflowError) || error.code === 'service_unavailable';
 
 export async function addMessageWithFiles(req: Request, ticketId: string, deps: MessageUploadDeps): Promise<{ ticket: Ticket; message: Message }> {
   const who = identityOf(req);
@@ -44,7 +42,7 @@ export async function addMessageWithFiles(req: Request, ticketId: string, deps: 
   if (ticket.status === 'closed') throw new DeskflowError('ticket_closed', `ticket ${ticketId} is closed`);
 
   const form = await receiveForm(req, deps.storage, { ...deps.rules, fields: FORM_FIELDS, fileField: 'files' }, (id) =>
-    attachmentKey(who.tenantId, ticketId, id),
+    attachmentStorageKey(who.tenantId, ticketId, id),
   );
   let rowsInserted = false;
   try {
@@ -70,7 +68,13 @@ export async function addMessageWithFiles(req: Request, ticketId: string, deps: 
   }
 }
 
-const summaryOf = (f: StoredFile): AttachmentSummary => ({ id: f.id, filename: f.filename, content_type: f.content_type, size: f.size, sha256: f.sha256 });
+export const summaryOf = (f: StoredFile): AttachmentSummary => ({
+  id: f.id,
+  filename: f.filename,
+  content_type: f.content_type,
+  size: f.size,
+  sha256: f.sha256,
+});
 
 /**
  * Objects first, then rows (only unlinked ones can go, and these files are on no message): should either step fail,

@@ -23,10 +23,24 @@ import type { Identity } from '../../domain/identity';
 import type { TenantStore } from '../../stores/tenants';
 import type { TicketStore } from '../../stores/tickets';
 import type { TicketWorkflows } from '../ticket-workflows';
+import { attachmentStorageKey, MAX_ATTACHMENTS_PER_MESSAGE } from '../../domain/attachment';
+import type { ObjectStorage } from '../../platform/object-storage';
+import type { FileRules } from '../attachments/file-gate';
+import { storeInlineFiles } from '../attachments/inline-files';
+import { mayStillApply, summaryOf } from '../attachments/message-upload';
+import { deleteObjects, type StoredFile } from '../attachments/multipart';
 
 export const SIGNATURE_HEADER = 'x-deskflow-signature';
 
 const MessageId = Text.trim().min(3).max(998);
+/** As providers post them (Postmark, SendGrid's JSON parse): the bytes base64-encoded in the body the signature covers. */
+const InboundAttachment = z
+  .object({
+    filename: Text.max(1000),
+    content_type: Text.max(255),
+    content: z.base64(),
+  })
+  .strict();
 export const InboundEmail = z
   .object({
     message_id: MessageId,
@@ -35,8 +49,12 @@ export const InboundEmail = z
     text: Text.trim().min(1).max(65_536),
     in_reply_to: MessageId.optional(),
     references: z.array(MessageId).max(50).default([]),
+    /** Each at most ATTACHMENT_MAX_BYTES decoded, at most ATTACHMENT_MAX_FILES, typed and checked like an upload's. */
+    attachments: z.array(InboundAttachment).max(MAX_ATTACHMENTS_PER_MESSAGE).default([]),
   })
   .strict();
+
+type InboundEmail = z.infer<typeof InboundEmail>;
 
 const InboundResult = z.object({ ticket_id: z.uuid(), message_id: z.uuid(), threaded: z.boolean(), duplicate: z.boolean() });
 
@@ -47,6 +65,34 @@ function nameUuid(...parts: string[]): string {
   h[8] = (h[8]! & 0x3f) | 0x80; // RFC 4122 variant
   const x = h.subarray(0, 16).toString('hex');
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+}
+
+/**
+ * The files go into storage before the workflow sees the message, under ids derived from the email and the ticket, so a
+ * provider's retry rewrites the same objects instead of leaving the first try's behind.
+ */
+async function storeEmailFiles(storage: ObjectStorage, rules: FileRules, tenantId: string, ticketId: string, email: InboundEmail): Promise<StoredFile[]> {
+  return storeInlineFiles(
+    storage,
+    email.attachments,
+    rules,
+    (index) => nameUuid(tenantId, 'attachment', ticketId, email.message_id, String(index)),
+    (id) => attachmentStorageKey(tenantId, ticketId, id),
+  );
+}
+
+/** Runs the write that carries `files`; if it is refused for sure, the files go (if it may still apply, they stay). */
+async function withFiles<T>(storage: ObjectStorage, files: StoredFile[], write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (!mayStillApply(error))
+      await deleteObjects(
+        storage,
+        files.map((f) => f.storage_key),
+      ).catch(() => undefined);
+    throw error;
+  }
 }
 
 function verifySignature(req: Request, secret: string): boolean {
@@ -62,8 +108,10 @@ export function inboundRoutes(deps: {
   customers: CustomerStore;
   tickets: TicketStore;
   workflows: TicketWorkflows;
+  storage: ObjectStorage;
 }): RouteSpec[] {
-  const { config, limiters, tenants, customers, tickets, workflows } = deps;
+  const { config, limiters, tenants, customers, tickets, workflows, storage } = deps;
+  const fileRules: FileRules = { maxBytes: config.ATTACHMENT_MAX_BYTES, allowedTypes: new Set(config.ATTACHMENT_ALLOWED_TYPES) };
   return [
     {
       method: 'post',
@@ -91,6 +139,11 @@ export function inboundRoutes(deps: {
         }
         await limiters.consume(res, { name: 'inbound', points: config.INBOUND_RATE_LIMIT_PER_MIN, windowSec: 60 }, tenantId);
         const email = parseBody(InboundEmail, req);
+        if (email.attachments.length > config.ATTACHMENT_MAX_FILES) {
+          throw new DeskflowError('payload_too_large', `at most ${config.ATTACHMENT_MAX_FILES} attachments per email`, {
+            max_files: config.ATTACHMENT_MAX_FILES,
+          });
+        }
 
         const who: Identity = { tenantId, actor: { type: 'system', id: 'inbound-email' }, scopes: new Set(), credential: { kind: 'inbound' } };
         const messageId = nameUuid(tenantId, 'message', email.message_id);
@@ -105,48 +158,57 @@ export function inboundRoutes(deps: {
           // A Message-ID is no credential (it travels in every quoted reply): a reply joins the ticket only when
           // it comes from the ticket's requester; anyone else gets a ticket of their own.
           if (ticket && ticket.status !== 'closed' && sender && sender.id === ticket.customer_id) {
-            const added = await workflows.addMessage(
-              who,
-              threadTo,
-              messageId,
-              { body: email.text, visibility: 'public', author_type: 'customer' },
-              email.message_id,
+            const files = await storeEmailFiles(storage, fileRules, tenantId, threadTo, email);
+            const added = await withFiles(storage, files, () =>
+              workflows.addMessage(
+                who,
+                threadTo,
+                messageId,
+                { body: email.text, visibility: 'public', author_type: 'customer' },
+                email.message_id,
+                files.map(summaryOf),
+              ),
             );
             return void res.json({ ticket_id: threadTo, message_id: added.message.id, threaded: true, duplicate: false });
           }
           // A reply to a closed ticket opens a follow-up ticket, as helpdesks do.
         }
 
-        const customer =
-          sender ??
-          (await customers
-            .create(who, nameUuid(tenantId, 'customer', email.from.email.toLowerCase()), {
-              name: email.from.name || email.from.email.split('@')[0]!,
-              email: email.from.email.toLowerCase(),
-              phone: null,
-              external_id: null,
-            })
-            .catch(async (err: unknown) => {
-              // Another email from this new sender (or an agent) created the customer meanwhile.
-              const created = err instanceof DeskflowError && err.code === 'conflict' ? await customers.findByEmail(tenantId, email.from.email) : null;
-              if (!created) throw err;
-              return created;
-            }));
-        const ticket = await workflows.open(
-          who,
-          nameUuid(tenantId, 'ticket', email.message_id),
-          {
-            subject: email.subject || '(no subject)',
-            description: email.text,
-            customer_id: customer.id,
-            priority: 'normal',
-            channel: 'email',
-            assignee_id: null,
-            group_id: null,
-            tags: [],
-          },
-          { email: { messageId: email.message_id, firstMessageId: messageId } },
-        );
+        // The files first: a refused one leaves nothing behind, not even a new customer.
+        const ticketId = nameUuid(tenantId, 'ticket', email.message_id);
+        const files = await storeEmailFiles(storage, fileRules, tenantId, ticketId, email);
+        const ticket = await withFiles(storage, files, async () => {
+          const customer =
+            sender ??
+            (await customers
+              .create(who, nameUuid(tenantId, 'customer', email.from.email.toLowerCase()), {
+                name: email.from.name || email.from.email.split('@')[0]!,
+                email: email.from.email.toLowerCase(),
+                phone: null,
+                external_id: null,
+              })
+              .catch(async (err: unknown) => {
+                // Another email from this new sender (or an agent) created the customer meanwhile.
+                const created = err instanceof DeskflowError && err.code === 'conflict' ? await customers.findByEmail(tenantId, email.from.email) : null;
+                if (!created) throw err;
+                return created;
+              }));
+          return workflows.open(
+            who,
+            ticketId,
+            {
+              subject: email.subject || '(no subject)',
+              description: email.text,
+              customer_id: customer.id,
+              priority: 'normal',
+              channel: 'email',
+              assignee_id: null,
+              group_id: null,
+              tags: [],
+            },
+            { email: { messageId: email.message_id, firstMessageId: messageId }, attachments: files.map(summaryOf) },
+          );
+        });
         res.status(201).json({ ticket_id: ticket.id, message_id: messageId, threaded: false, duplicate: false });
       },
     },
