@@ -21,6 +21,7 @@ import { nameBasedUuid } from '../platform/name-uuid';
 import { type ObjectStorage, ObjectStorageArgumentError, type StorageClass } from '../platform/object-storage';
 import { type Notice, type Row, ticketArchiveStore } from '../stores/ticket-archives';
 import type { ArchivalActivities, ArchivalSkip, ArchivalTotals } from '../workflows/archival-contract';
+import { workerMetrics } from './metrics';
 import { ArchiveIntegrityError, copyVerified, deleteObjects, type Progress, putDocument } from '../platform/archive-objects';
 
 export interface ArchivalDeps {
@@ -32,6 +33,8 @@ export interface ArchivalDeps {
   log: Logger;
   redis?: Redis;
   liveWindow?: LiveWindow;
+  /** Told the bytes each archived ticket wrote (its document and files): the worker counts them. */
+  onArchived?: (bytes: number) => void;
 }
 
 /** Name-based ids of archival's webhook events: the same archive (ticket, generation) always names its event alike. */
@@ -171,6 +174,7 @@ export function ticketArchiver(deps: ArchivalDeps) {
     if (committed.published && committed.notice) publishNotice(deps, ref.tenant_id, ticket, committed.notice);
     await archives.purgeSources(ref.tenant_id, ticket.id, (keys) => deleteObjects(storage, keys));
     log.info({ tenantId: ref.tenant_id, ticketId: ticket.id, location, sha256: stored.sha256, attachments: manifest.length }, 'ticket archived');
+    deps.onArchived?.(stored.size + manifest.reduce((sum, a) => sum + a.size_bytes, 0));
     return 'archived';
   }
 
@@ -180,7 +184,7 @@ export function ticketArchiver(deps: ArchivalDeps) {
 export function createArchivalActivities(deps: ArchivalDeps): ArchivalActivities {
   const { storage, log } = deps;
   const archives = ticketArchiveStore(deps.pool);
-  const { archiveOne } = ticketArchiver(deps);
+  const { archiveOne } = ticketArchiver({ ...deps, onArchived: (bytes) => workerMetrics.archivedBytes(bytes) });
 
   return {
     findArchivalCandidates: ({ as_of, default_after_days, after, limit }) => archives.candidates(as_of, default_after_days, after, limit),
@@ -198,6 +202,7 @@ export function createArchivalActivities(deps: ArchivalDeps): ArchivalActivities
         const alive = setInterval(progress, 3000);
         try {
           const outcome = await archiveOne(ref, progress);
+          workerMetrics.archivalOutcome(outcome);
           if (outcome === 'archived') totals.archived++;
           else {
             totals.skipped++;
@@ -206,6 +211,7 @@ export function createArchivalActivities(deps: ArchivalDeps): ArchivalActivities
         } catch (err) {
           if (!isTicketFailure(err)) throw err; // storage or the database away: the activity is retried
           totals.failed++;
+          workerMetrics.archivalOutcome('failed');
           const error = (err as Error).message;
           if (totals.failures.length < 20) totals.failures.push({ ticket_id: ref.ticket_id, error });
           log.error({ tenantId: ref.tenant_id, ticketId: ref.ticket_id, err }, 'ticket archival failed: the ticket stays hot');
