@@ -28,6 +28,21 @@ export function createTicketRestoreActivities(deps: {
   const archives = ticketArchiveStore(deps.pool);
   const progress = () => heartbeat();
 
+  /**
+   * The archive was deleted for its age (migration 022) while this restore ran: the files it copied back to their hot
+   * keys belong to nothing (no hot ticket, no archive), so they go.
+   */
+  async function dropCopies(tenantId: string, ticketId: string): Promise<void> {
+    const keys: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await storage.list(`attachments/${tenantId}/${ticketId}/`, cursor ? { cursor } : {});
+      keys.push(...page.objects.map((o) => o.key));
+      cursor = page.nextCursor;
+    } while (cursor);
+    await deleteObjects(storage, keys);
+  }
+
   return {
     async restoreArchivedTicket({ tenant_id, ticket_id, actor, request_id }) {
       const row = await archives.get(tenant_id, ticket_id);
@@ -53,11 +68,17 @@ export function createTicketRestoreActivities(deps: {
           type: 'ticket.restored',
           body: archivalEventBody('ticket.restored', restored_at, ticket, { actor }),
         }));
+        if (done.outcome === 'not_archived') await dropCopies(tenant_id, ticket_id);
         if (done.published && done.notice) publishNotice(deps, tenant_id, ticket, done.notice);
         if (done.outcome === 'restored') log.info({ tenantId: tenant_id, ticketId: ticket_id, actor }, 'ticket restored from its archive');
         return { outcome: done.outcome };
       } catch (err) {
         if (!(err instanceof ArchiveIntegrityError)) throw err;
+        // Not corrupt but gone: deleted for its age while this restore read it (its objects go after the row).
+        if (!(await archives.get(tenant_id, ticket_id))) {
+          await dropCopies(tenant_id, ticket_id);
+          return { outcome: 'not_archived' };
+        }
         log.error({ tenantId: tenant_id, ticketId: ticket_id, err }, 'archive failed verification: not restored');
         // Retrying cannot mend a missing or altered archive: the run fails at once, visibly.
         throw ApplicationFailure.create({ type: 'archive_corrupt', message: err.message, nonRetryable: true });

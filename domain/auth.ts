@@ -95,6 +95,8 @@ export const TenantSettings = z.object({
   webhooks_paused_at: z.string().nullable(),
   /** Closed tickets older than this many days are archived; null: the deployment's ARCHIVE_AFTER_DAYS. */
   archive_after_days: z.number().int().nullable(),
+  /** Archived tickets are deleted (document, files, metadata) this many years after they closed; null: kept forever. */
+  archive_delete_after_years: z.number().int().nullable(),
   created_at: z.string(),
 });
 export type TenantSettings = z.infer<typeof TenantSettings>;
@@ -108,6 +110,11 @@ export const PatchTenantInput = z
     webhooks_paused: z.boolean().optional(),
     /** Days after closing before a ticket is archived (1 to 36,500); null: the deployment's default (ARCHIVE_AFTER_DAYS). */
     archive_after_days: z.number().int().min(1).max(36_500).nullable().optional(),
+    /**
+     * Years after closing before an archived ticket is deleted for good, document, files and metadata (1 to 100); null:
+     * archives are kept forever (the default). A ticket under a legal hold is never deleted; a hot one neither.
+     */
+    archive_delete_after_years: z.number().int().min(1).max(100).nullable().optional(),
   })
   .strict()
   .refine((p) => Object.keys(p).length > 0, { message: 'at least one field is required' });

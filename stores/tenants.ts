@@ -10,7 +10,8 @@ import type { Identity } from '../domain/identity';
 import type { PatchTenantInput, TenantSettings } from '../domain/auth';
 
 const COLUMNS =
-  'id, name, rate_limit_per_min, inbound_secret_enc IS NOT NULL AS inbound_secret_set, webhook_retry_schedule, webhooks_paused_at, archive_after_days, created_at';
+  'id, name, rate_limit_per_min, inbound_secret_enc IS NOT NULL AS inbound_secret_set, webhook_retry_schedule, webhooks_paused_at, archive_after_days, ' +
+  'archive_delete_after_years, created_at';
 
 export function tenantStore(pool: pg.Pool, crypto: FieldCrypto, cacheMs = 30_000) {
   const limits = new Map<string, { value: number | null; at: number }>();
@@ -55,7 +56,8 @@ export function tenantStore(pool: pg.Pool, crypto: FieldCrypto, cacheMs = 30_000
                   webhook_retry_schedule = coalesce($5, webhook_retry_schedule),
                   webhooks_paused_at = CASE WHEN $6::boolean IS NULL THEN webhooks_paused_at
                                             WHEN $6 THEN coalesce(webhooks_paused_at, now()) END,
-                  archive_after_days = CASE WHEN $7 THEN $8::int ELSE archive_after_days END
+                  archive_after_days = CASE WHEN $7 THEN $8::int ELSE archive_after_days END,
+                  archive_delete_after_years = CASE WHEN $9 THEN $10::int ELSE archive_delete_after_years END
            WHERE id = $1 RETURNING ${COLUMNS}`,
           [
             who.tenantId,
@@ -66,6 +68,8 @@ export function tenantStore(pool: pg.Pool, crypto: FieldCrypto, cacheMs = 30_000
             patch.webhooks_paused ?? null,
             patch.archive_after_days !== undefined,
             patch.archive_after_days ?? null,
+            patch.archive_delete_after_years !== undefined,
+            patch.archive_delete_after_years ?? null,
           ],
         );
         // Resumed: what the pause kept waiting is due now, not at its next look (up to a minute later).

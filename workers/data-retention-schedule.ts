@@ -17,6 +17,8 @@ export const DATA_RETENTION_SCAN_BATCH = 10_000;
 /** Objects an erasure left are the sweep's after this long (the API deletes them itself right after its commit). */
 export const OBJECT_DELETION_GRACE_MS = 5 * 60 * 1000;
 export const OBJECT_DELETION_BATCH = 100;
+/** Archived tickets past their tenant's deletion age looked at per activity call (each: a listing, a transaction, deletes). */
+export const ARCHIVE_DELETION_BATCH = 100;
 
 export async function ensureDataRetentionSchedule(
   temporal: Client,
@@ -27,6 +29,7 @@ export async function ensureDataRetentionSchedule(
     redis: settings.redis,
     scan_batch: DATA_RETENTION_SCAN_BATCH,
     object_deletions: { grace_ms: OBJECT_DELETION_GRACE_MS, batch: OBJECT_DELETION_BATCH },
+    archive_deletions: { batch: ARCHIVE_DELETION_BATCH },
   };
   const action: ScheduleOptionsStartWorkflowAction<typeof dataRetentionWorkflow> = {
     type: 'startWorkflow',

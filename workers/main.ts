@@ -79,7 +79,7 @@ async function main() {
       // Archival runs and restores: ticket work, on the ticket queue (their activities never take workflow task slots).
       ...createArchivalActivities({ pool, redis, liveWindow: liveWindowOf(config), storage, temporal, storageClass: config.ARCHIVE_STORAGE_CLASS, log }),
       ...createTicketRestoreActivities({ pool, redis, liveWindow: liveWindowOf(config), storage, log }),
-      ...createDataRetentionActivities({ redis, pool, storage }),
+      ...createDataRetentionActivities({ redis, pool, storage, log }),
     },
     maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
     maxConcurrentLocalActivityExecutions: config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,

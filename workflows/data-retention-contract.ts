@@ -3,7 +3,8 @@
  * short-lived records to their retention. Today these live in Redis: idempotency records and web sessions (with their
  * refresh tokens), each written with its time to live; the sweep is the backstop that makes the limits hold for keys
  * whose TTL is missing or longer than the limit now configured (written before the limit was lowered). It also
- * deletes objects an erasure listed for deletion whose deletion did not happen right after it (a crash, a store outage).
+ * deletes objects an erasure listed for deletion whose deletion did not happen right after it (a crash, a store outage),
+ * and archived tickets past their tenant's `archive_delete_after_years` (never one under a legal hold).
  */
 export const DATA_RETENTION_WORKFLOW_TYPE = 'dataRetentionWorkflow';
 
@@ -25,6 +26,27 @@ export interface DataRetentionInput {
   scan_batch: number;
   /** Objects pending deletion longer than `grace_ms` (the API deletes its own at once), `batch` per activity call. */
   object_deletions: { grace_ms: number; batch: number };
+  /** Archived tickets looked at per activity call. Absent (a schedule written before this step existed): none deleted. */
+  archive_deletions?: { batch: number };
+}
+
+/** Where a run's walk over due archives got to: the last ticket looked at (oldest closed first). */
+export interface ArchiveDeletionCursor {
+  /** ISO 8601 to the microsecond: names the exact row. */
+  closed_at: string;
+  ticket_id: string;
+}
+
+export interface ArchiveDeletionStep {
+  /** Due archives looked at; fewer than the batch: none left after `after`. */
+  examined: number;
+  deleted: number;
+  /** Changed since they were listed (restored, archived again, held, the tenant's setting changed): left as they are. */
+  skipped: number;
+  /** Refused by the database (a malformed row): left as they are, logged. */
+  failed: number;
+  /** The last archive looked at; null when none was. */
+  after: ArchiveDeletionCursor | null;
 }
 
 export interface DataRetentionResult {
@@ -32,6 +54,10 @@ export interface DataRetentionResult {
   deleted: number;
   capped: number;
   objects_deleted: number;
+  /** Archived tickets deleted for their age (absent in results of runs before this step existed). */
+  archives_deleted?: number;
+  archives_skipped?: number;
+  archives_failed?: number;
 }
 
 export interface RedisSweepResult {
@@ -49,4 +75,9 @@ export interface DataRetentionActivities {
   sweepRedisRetention(input: { cursor: string; limits: RedisRetentionLimits; batch: number }): Promise<RedisSweepResult>;
   /** Deletes up to `limit` objects pending deletion for longer than `grace_ms`; `due`: how many were found. */
   purgeObjectDeletions(input: { grace_ms: number; limit: number }): Promise<{ due: number; deleted: number }>;
+  /**
+   * Deletes up to `limit` archived tickets past their tenant's deletion age after `after` (rows and objects);
+   * heartbeats after each, and a retry resumes after the last one it finished.
+   */
+  deleteExpiredArchives(input: { after: ArchiveDeletionCursor | null; limit: number }): Promise<ArchiveDeletionStep>;
 }

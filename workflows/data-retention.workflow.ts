@@ -1,13 +1,21 @@
 /**
  * Retention of short-lived records: one walk of the Redis keyspace in bounded steps (an activity per step, so a
- * worker crash resumes from the last step's cursor), then the objects erasures left to delete. A run that grows long
- * hands the rest to the next scheduled run.
+ * worker crash resumes from the last step's cursor), then archived tickets past their tenant's deletion age (batches,
+ * oldest closed first), then the objects erasures and deletions left to delete. A run that grows long hands the rest
+ * to the next scheduled run.
  */
-import { proxyActivities, workflowInfo } from '@temporalio/workflow';
-import type { DataRetentionActivities, DataRetentionInput, DataRetentionResult } from './data-retention-contract';
+import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { ArchiveDeletionCursor, ArchiveDeletionStep, DataRetentionActivities, DataRetentionInput, DataRetentionResult } from './data-retention-contract';
 
 const { sweepRedisRetention, purgeObjectDeletions } = proxyActivities<DataRetentionActivities>({
   startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '1s', maximumInterval: '1 minute', maximumAttempts: 10 },
+});
+
+const { deleteExpiredArchives } = proxyActivities<DataRetentionActivities>({
+  // A batch lists and deletes each archive's objects: allow it time, but notice a dead worker within the heartbeat timeout.
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '30s',
   retry: { initialInterval: '1s', maximumInterval: '1 minute', maximumAttempts: 10 },
 });
 
@@ -22,6 +30,21 @@ export async function dataRetentionWorkflow(input: DataRetentionInput): Promise<
     total.capped += step.capped;
     cursor = step.cursor;
   } while (cursor !== '0' && !long());
+  // Runs started before this step existed replay without it.
+  if (input.archive_deletions && patched('archive-deletion')) {
+    const batch = input.archive_deletions.batch;
+    const archives = { archives_deleted: 0, archives_skipped: 0, archives_failed: 0 };
+    let after: ArchiveDeletionCursor | null = null;
+    for (;;) {
+      const step: ArchiveDeletionStep = await deleteExpiredArchives({ after, limit: batch });
+      archives.archives_deleted += step.deleted;
+      archives.archives_skipped += step.skipped;
+      archives.archives_failed += step.failed;
+      after = step.after;
+      if (step.examined < batch || long()) break;
+    }
+    Object.assign(total, archives);
+  }
   for (;;) {
     const { due, deleted } = await purgeObjectDeletions({ grace_ms: input.object_deletions.grace_ms, limit: input.object_deletions.batch });
     total.objects_deleted += deleted;

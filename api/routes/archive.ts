@@ -186,6 +186,8 @@ export function archiveRoutes(deps: ArchiveRouteDeps): RouteSpec[] {
         }
         // Restored already: the answer is the ticket, as a first restore's.
         const { outcome } = archive.state === 'restored' ? { outcome: 'already_restored' } : await restore(who, id, req.requestId);
+        // Deleted for its age (tenant's archive_delete_after_years) while the restore ran: gone, as for a later request.
+        if (outcome === 'not_archived') throw new DeskflowError('not_found', 'ticket not found');
         const ticket = await tickets.get(who.tenantId, id);
         if (!ticket) throw new DeskflowError('internal', `the restore ended as ${outcome} but the ticket is not in the hot tables`);
         res.setHeader('ETag', etagOf(ticket.version)).json(ticket);

@@ -23,7 +23,7 @@ export function tenantRoutes(tenants: TenantStore): RouteSpec[] {
       method: 'patch',
       path: '/api/v1/tenant',
       tag,
-      summary: 'Rename the tenant or set its per-credential rate limit, webhook retry preset, webhook pause or archive age',
+      summary: 'Rename the tenant or set its per-credential rate limit, webhook retry preset, webhook pause, archive age or archive deletion age',
       auth: 'bearer',
       scope: 'tenant:manage',
       request: { body: PatchTenantInput },
