@@ -18,18 +18,26 @@ CREATE INDEX ticket_archives_closed_idx ON ticket_archives (tenant_id, closed_at
 
 -- Candidates are found before any tenant is known: a narrow SECURITY DEFINER look-up that names rows only (each is then
 -- deleted under its tenant, which checks everything again under the archive row's lock). Archived tickets of tenants
--- with a deletion age, closed longer ago than that, not under a legal hold, after the run's cursor.
+-- with a deletion age, closed longer ago than that, not under a legal hold, after the run's cursor, oldest closed first.
+-- Per tenant, a range of its index up to its own cut-off, at most p_limit rows each: a backlog of millions costs a
+-- batch no more than (tenants with a setting) × p_limit rows, and tenants without a setting cost nothing.
 CREATE FUNCTION archive_deletion_candidates(p_after_closed_at timestamptz, p_after_id uuid, p_limit integer)
 RETURNS TABLE (tenant_id uuid, ticket_id uuid, closed_at timestamptz, generation integer, location text)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
-  SELECT a.tenant_id, a.ticket_id, a.closed_at, a.generation, a.location
+  SELECT d.tenant_id, d.ticket_id, d.closed_at, d.generation, d.location
   FROM tenants n
-  JOIN ticket_archives a ON a.tenant_id = n.id AND a.state = 'archived'
+  CROSS JOIN LATERAL (
+    SELECT a.tenant_id, a.ticket_id, a.closed_at, a.generation, a.location
+    FROM ticket_archives a
+    WHERE a.tenant_id = n.id AND a.state = 'archived'
+      AND a.closed_at < now() - make_interval(years => n.archive_delete_after_years)
+      AND (a.closed_at, a.ticket_id) > (coalesce(p_after_closed_at, '-infinity'::timestamptz), coalesce(p_after_id, '00000000-0000-0000-0000-000000000000'::uuid))
+      AND NOT EXISTS (SELECT 1 FROM ticket_legal_holds h WHERE h.ticket_id = a.ticket_id AND h.tenant_id = a.tenant_id AND h.held)
+    ORDER BY a.closed_at, a.ticket_id
+    LIMIT p_limit
+  ) d
   WHERE n.archive_delete_after_years IS NOT NULL
-    AND a.closed_at < now() - make_interval(years => n.archive_delete_after_years)
-    AND (a.closed_at, a.ticket_id) > (coalesce(p_after_closed_at, '-infinity'::timestamptz), coalesce(p_after_id, '00000000-0000-0000-0000-000000000000'::uuid))
-    AND NOT EXISTS (SELECT 1 FROM ticket_legal_holds h WHERE h.ticket_id = a.ticket_id AND h.tenant_id = a.tenant_id AND h.held)
-  ORDER BY a.closed_at, a.ticket_id
+  ORDER BY d.closed_at, d.ticket_id
   LIMIT p_limit
 $$;
 REVOKE ALL ON FUNCTION archive_deletion_candidates(timestamptz, uuid, integer) FROM PUBLIC;
