@@ -216,12 +216,16 @@ export function createProjectionActivities(pool: pg.Pool, redis?: Redis, liveWin
       ).catch(nonRetryableUnlessTransient);
       const committedAt = Date.now();
       const inserted = new Set(result[0]?.inserted ?? []);
-      const fresh = events.filter((e) => inserted.has(e.version));
-      // Live fan-out after commit, in version order; at most once (a client that misses one re-reads over REST).
-      // Sent, not awaited: one connection keeps the order, and neither the write's answer nor a Redis outage waits on it.
-      if (redis && fresh.length) {
-        const live = deliverable.filter((w) => inserted.has(w.ticket_version)).map((w) => liveRecordOf(t, events, w));
-        for (const record of live) void publishLiveEvent(redis, t.tenant_id, record, liveWindow).catch(() => undefined);
+      // Live fan-out after commit, in version order. The events this call inserted, and those a retried call finds
+      // inserted already if they are recent enough to be in the resume window: the attempt that committed them may have
+      // died before publishing. Each is published under its event id, once (platform/live-bus.ts), so a client sees it
+      // once either way. Sent, not awaited: one connection keeps the order, and neither the write's answer nor a Redis
+      // outage waits on it (a client that misses one in an outage re-reads over REST).
+      if (redis && deliverable.length) {
+        const recent = Date.now() - liveWindow.ms;
+        const occurredAt = (w: WebhookEvent) => Date.parse(events.find((e) => e.version === w.ticket_version)?.occurred_at ?? '');
+        const live = deliverable.filter((w) => inserted.has(w.ticket_version) || occurredAt(w) > recent);
+        for (const w of live) void publishLiveEvent(redis, t.tenant_id, liveRecordOf(t, events, w), liveWindow, webhookEventId(w)).catch(() => undefined);
       }
       return { committed_at: committedAt, sla_config: result[0]?.sla_config ?? null };
     },

@@ -51,25 +51,44 @@ export const liveWindowOf = (config: { LIVE_RESUME_EVENTS: number; LIVE_RESUME_W
 
 export const liveStreamKey = (tenantId: string) => `live:events:${tenantId}`;
 
-// KEYS[1] stream; ARGV: max length, record JSON (an object), key TTL ms, channel. The published message is the record
-// with `kind` and `id` put in front (string surgery: no JSON library in between, the bytes stay as given).
+// KEYS[1] stream, KEYS[2] the event's once-key; ARGV: max length, record JSON (an object), key TTL ms, channel, '1' when
+// the once-key applies. The published message is the record with `kind` and `id` put in front (string surgery: no JSON
+// library in between, the bytes stay as given). An event whose once-key is set already was appended before: nothing.
 const APPEND_AND_PUBLISH = `
+if ARGV[5] == '1' and not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[3]) then return false end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'r', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PUBLISH', ARGV[4], '{"kind":"event","id":"' .. id .. '",' .. string.sub(ARGV[2], 2))
 return id`;
 
-type WithLiveCommand = Redis & { deskflowLiveAppend(key: string, maxLen: number, record: string, ttlMs: number, channel: string): Promise<string> };
+type WithLiveCommand = Redis & {
+  deskflowLiveAppend(stream: string, onceKey: string, maxLen: number, record: string, ttlMs: number, channel: string, once: '0' | '1'): Promise<string | null>;
+};
 
 function withCommand(redis: Redis): WithLiveCommand {
   const r = redis as WithLiveCommand;
-  if (typeof r.deskflowLiveAppend !== 'function') redis.defineCommand('deskflowLiveAppend', { numberOfKeys: 1, lua: APPEND_AND_PUBLISH });
+  if (typeof r.deskflowLiveAppend !== 'function') redis.defineCommand('deskflowLiveAppend', { numberOfKeys: 2, lua: APPEND_AND_PUBLISH });
   return r;
 }
 
-/** Appends a ticket event to the tenant's window and publishes it; returns its id. */
-export async function publishLiveEvent(redis: Redis, tenantId: string, record: LiveRecord, window: LiveWindow): Promise<LiveEventId> {
-  return withCommand(redis).deskflowLiveAppend(liveStreamKey(tenantId), window.events, JSON.stringify(record), window.ms, liveChannelOf(redis, tenantId));
+export const liveOnceKey = (tenantId: string, eventId: string) => `live:once:${tenantId}:${eventId}`;
+
+/**
+ * Appends a ticket event to the tenant's window and publishes it; returns its id. With `onceId` (the event's own stable
+ * id), an event appended already within the window is not appended again (returns null): a projection retried after
+ * its commit can publish what the crashed attempt may not have, and clients still see each event once.
+ */
+export async function publishLiveEvent(redis: Redis, tenantId: string, record: LiveRecord, window: LiveWindow, onceId?: string): Promise<LiveEventId | null> {
+  const stream = liveStreamKey(tenantId);
+  return withCommand(redis).deskflowLiveAppend(
+    stream,
+    onceId ? liveOnceKey(tenantId, onceId) : stream,
+    window.events,
+    JSON.stringify(record),
+    window.ms,
+    liveChannelOf(redis, tenantId),
+    onceId ? '1' : '0',
+  );
 }
 
 /** A notice for the tenant's admins (a webhook dead letter, a circuit breaker's move), kept for resuming like any event. */

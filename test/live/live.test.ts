@@ -5,6 +5,8 @@
  */
 import { randomInt, randomUUID } from 'node:crypto';
 import { subscriberNameOf } from '../../api/live/fanout';
+import { createProjectionActivities } from '../../activities/projection';
+import { openTicket } from '../../domain/ticket-state-machine';
 import { LIVE_CLOSE } from '../../domain/live';
 import { mintApiKey } from '../../platform/api-keys';
 import { compareLiveIds, publishLiveEvent } from '../../platform/live-bus';
@@ -127,6 +129,40 @@ it('a client reconnecting with its last id gets exactly the events it missed, on
   expect(created.filter((id) => [before, ...missed, after].includes(id as string))).toEqual([...missed, after]);
   const ids = back.events().map((e) => e.id);
   expect(new Set(ids).size).toBe(ids.length);
+});
+
+it('a projection retried after its commit (the attempt died before publishing) publishes the event, and only once', async () => {
+  const c = await live(b, acme.agent.token);
+  const ticketId = randomUUID();
+  const change = openTicket(
+    {
+      tenant_id: acme.id,
+      ticket_id: ticketId,
+      input: {
+        subject: 'Retried projection',
+        description: 'committed, not published',
+        customer_id: acme.customerId,
+        priority: 'normal',
+        channel: 'api',
+        assignee_id: null,
+        group_id: null,
+        tags: [],
+      },
+      actor: { type: 'agent', id: acme.agentId },
+    },
+    randomUUID(),
+    new Date().toISOString(),
+  );
+  // The first attempt commits and dies before its publish leaves (here: it has no Redis to publish on).
+  await createProjectionActivities(a.pool).projectTicketChange(change);
+  // Temporal retries it: everything is in the database already; the event is published now, and a further retry (or
+  // a second worker racing it) does not publish it again.
+  await createProjectionActivities(a.pool, a.redis).projectTicketChange(change);
+  await createProjectionActivities(a.pool, a.redis).projectTicketChange(change);
+  await c.waitFor(isEventOf(ticketId, 'ticket.created'));
+  const marker = await createTicket(acme, 'after the retries'); // published after them: once it is in, they are too
+  await c.waitFor(isEventOf(marker, 'ticket.created'));
+  expect(c.events().filter((e) => e.event.data.ticket_id === ticketId)).toHaveLength(1);
 });
 
 it('a last id older than the resume window gets `resync` naming the newest event to carry on from; live events follow', async () => {
