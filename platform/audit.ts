@@ -52,8 +52,9 @@ export interface ChainReport {
 
 /**
  * Run with the owner role (it reads every tenant). A tampered, missing or reordered entry is reported. An entry whose
- * payload was redacted (an erasure, migration 020) is checked against the digest of what it held; its redaction must be
- * recorded by a later `customer.erased` entry of the chain, so a payload cannot be swapped under cover of one.
+ * payload was redacted (an erasure, migration 020, or an archive deletion, migration 023) is checked against the digest
+ * of what it held; its redaction must be recorded by a later `customer.erased` entry of the chain, or by the
+ * `ticket.archive_deleted` entry of its own ticket, so a payload cannot be swapped under cover of one.
  */
 export async function verifyAuditChain(adminPool: pg.Pool, tenantId?: string): Promise<ChainReport[]> {
   const { rows } = await adminPool.query<{
@@ -64,24 +65,35 @@ export async function verifyAuditChain(adminPool: pg.Pool, tenantId?: string): P
     recomputed: string;
     redacted: boolean;
     redacts: unknown;
+    /** The ticket an archive deletion redacted entries of (only that ticket's); null for an erasure (its customer's and tickets'). */
+    of_ticket: string | null;
+    entity: string;
   }>(
     `SELECT tenant_id, seq, prev_hash, hash, audit_entry_hash(a) AS recomputed, redacted_at IS NOT NULL AS redacted,
-            CASE WHEN action = 'customer.erased' THEN after->'redacted_seqs' END AS redacts
+            CASE WHEN action IN ('customer.erased', 'ticket.archive_deleted') THEN after->'redacted_seqs' END AS redacts,
+            CASE WHEN action = 'ticket.archive_deleted' THEN entity_id END AS of_ticket, entity_type || ':' || coalesce(entity_id, '') AS entity
      FROM audit_log a WHERE $1::uuid IS NULL OR tenant_id = $1 ORDER BY tenant_id, seq`,
     [tenantId ?? null],
   );
   const reports = new Map<string, ChainReport>();
-  /** Per tenant: entries found redacted, and the entries erasures say they redacted. */
-  const redactions = new Map<string, { found: number[]; recorded: Set<number> }>();
+  /**
+   * Per tenant: entries found redacted (with their entity), and the entries erasures and archive deletions say they
+   * redacted (with the entity an archive deletion's must be, null for an erasure's).
+   */
+  const redactions = new Map<string, { found: { seq: number; entity: string }[]; recorded: Map<number, string | null> }>();
   let previous: { tenant: string; seq: number; hash: string } | undefined;
   for (const row of rows) {
     const report = reports.get(row.tenant_id) ?? { tenant_id: row.tenant_id, entries: 0, problems: [] };
     reports.set(row.tenant_id, report);
     report.entries++;
-    const redaction = redactions.get(row.tenant_id) ?? { found: [], recorded: new Set<number>() };
+    const redaction = redactions.get(row.tenant_id) ?? { found: [], recorded: new Map<number, string | null>() };
     redactions.set(row.tenant_id, redaction);
-    if (row.redacted) redaction.found.push(Number(row.seq));
-    if (Array.isArray(row.redacts)) for (const seq of row.redacts) redaction.recorded.add(Number(seq));
+    if (row.redacted) redaction.found.push({ seq: Number(row.seq), entity: row.entity });
+    if (Array.isArray(row.redacts)) {
+      // An erasure's record covers any entry; an archive deletion's only its own ticket's (an erasure's wins over it).
+      const by = row.of_ticket === null ? null : `ticket:${row.of_ticket}`;
+      for (const seq of row.redacts) if (by === null || !redaction.recorded.has(Number(seq))) redaction.recorded.set(Number(seq), by);
+    }
     const seq = Number(row.seq);
     const expectedSeq = previous?.tenant === row.tenant_id ? previous.seq + 1 : 1;
     const expectedPrev = previous?.tenant === row.tenant_id ? previous.hash : '0'.repeat(64);
@@ -91,7 +103,12 @@ export async function verifyAuditChain(adminPool: pg.Pool, tenantId?: string): P
     previous = { tenant: row.tenant_id, seq, hash: row.hash };
   }
   for (const [tenant, { found, recorded }] of redactions) {
-    for (const seq of found) if (!recorded.has(seq)) reports.get(tenant)!.problems.push(`entry ${seq}: payload redacted without a recorded erasure`);
+    for (const { seq, entity } of found) {
+      const by = recorded.get(seq);
+      if (by === undefined || (by !== null && by !== entity)) {
+        reports.get(tenant)!.problems.push(`entry ${seq}: payload redacted without a recorded erasure or archive deletion`);
+      }
+    }
   }
   return [...reports.values()];
 }

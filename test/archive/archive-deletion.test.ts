@@ -3,7 +3,8 @@
  * retention workflow: the tenant setting (validated, audited), a run over tickets of two tenants (only archived ones
  * closed longer ago than their tenant's years, never a held one, never a hot one, never a tenant without the setting),
  * rows and objects gone (hot files an interrupted archival left too), GET and its neighbours answering 404, one audit
- * entry per deletion and the chain still verifying, an idempotent re-run, a lifted hold, the narrow door's refusals,
+ * entry per deletion and the chain still verifying, the deleted ticket's audit entries and webhook events redacted (no
+ * subject, description or customer email left; other tickets' untouched), an idempotent re-run, a lifted hold, the narrow door's refusals,
  * and a crash between the commit and the object deletes finished by the sweep.
  */
 import { spawnSync } from 'node:child_process';
@@ -62,8 +63,8 @@ async function runRetention(archiveBatch = 2): Promise<DataRetentionResult> {
 }
 
 /** A closed ticket `years` back, archived. */
-async function archived(tenant: Tenant, years: number, files = false): Promise<ClosedTicket & { folder: string }> {
-  const t = await closedTicket(stack, tenant, { closedDaysAgo: Math.round(years * YEAR_DAYS), files });
+async function archived(tenant: Tenant, years: number, files = false, subject?: string): Promise<ClosedTicket & { folder: string }> {
+  const t = await closedTicket(stack, tenant, { closedDaysAgo: Math.round(years * YEAR_DAYS), files, subject });
   expect(await archiveNow(stack, storage, tenant.id, t.id)).toBe('archived');
   const { rows } = await stack.admin.query<{ location: string }>('SELECT location FROM ticket_archives WHERE ticket_id = $1', [t.id]);
   return { ...t, folder: rows[0]!.location.replace(/ticket\.json$/, '') };
@@ -80,6 +81,17 @@ const deletionAudit = async (tenant: Tenant, ticketId: string) =>
       headers: tenant.admin.headers,
     })
   ).body.data;
+/** The ticket's audit rows and webhook events as stored (payloads as JSON text), oldest first. */
+const ticketTrail = async (ticketId: string) => ({
+  audit: (
+    await stack.admin.query<{ seq: string; action: string; payload: string; hash: string; redacted: boolean }>(
+      `SELECT seq, action, jsonb_build_array(before, after)::text AS payload, hash, redacted_at IS NOT NULL AS redacted
+       FROM audit_log WHERE entity_type = 'ticket' AND entity_id = $1 ORDER BY seq`,
+      [ticketId],
+    )
+  ).rows,
+  events: (await stack.admin.query<{ type: string; body: string }>('SELECT type, body FROM webhook_events WHERE ticket_id = $1 ORDER BY seq', [ticketId])).rows,
+});
 const setYears = (tenant: Tenant, years: unknown) =>
   http(stack, 'PATCH', '/api/v1/tenant', { headers: tenant.admin.headers, body: { archive_delete_after_years: years } });
 
@@ -111,12 +123,19 @@ describe('a data retention run', () => {
   let hot: ClosedTicket; // acme, closed 9 years ago, never archived: kept (deletion is of archives only)
   let foreign: ClosedTicket & { folder: string }; // globex (no setting), closed 20 years ago: kept
   let strayKey: string;
+  let email: string; // acme's customer's, in old2's subject (and young's)
+  const DESCRIPTION = 'An old question.'; // every test ticket's (support.ts)
+  /** Before the run: the subjects, and the trails of two tickets that stay. */
+  const subjects = new Map<string, string>();
+  let keptBefore: Awaited<ReturnType<typeof ticketTrail>>[];
 
   beforeAll(async () => {
+    email = (await http(stack, 'GET', `/api/v1/customers/${acme.customerId}`, { headers: acme.admin.headers })).body.email;
+    expect(email).toMatch(/@example\.com$/);
     old1 = await archived(acme, 6, true);
-    old2 = await archived(acme, 6);
+    old2 = await archived(acme, 6, false, `Refund to ${email} ${randomUUID()}`);
     held = await archived(acme, 8);
-    young = await archived(acme, 4);
+    young = await archived(acme, 4, false, `Refund to ${email} ${randomUUID()}`);
     hot = await closedTicket(stack, acme, { closedDaysAgo: 9 * YEAR_DAYS, files: false });
     foreign = await archived(globex, 20);
     const hold = await http(stack, 'PUT', `/api/v1/tickets/${held.id}/legal-hold`, { headers: acme.admin.headers, body: { reason: 'Case 2026-9' } });
@@ -125,6 +144,15 @@ describe('a data retention run', () => {
     strayKey = `attachments/${acme.id}/${old1.id}/${randomUUID()}`;
     await storage.put(strayKey, Readable.from([Buffer.from('left behind')]), { contentType: 'text/plain' });
     await stack.admin.query('UPDATE ticket_archives SET source_keys = $2, sources_purged_at = NULL WHERE ticket_id = $1', [old1.id, [strayKey]]);
+    for (const t of [old1, old2, young, foreign]) subjects.set(t.id, (await archiveRow(t.id)).subject);
+    // What the deletion must remove is there: each subject in its ticket's audit entries and webhook events.
+    for (const t of [old1, old2]) {
+      const trail = await ticketTrail(t.id);
+      expect(trail.audit.some((a) => a.payload.includes(subjects.get(t.id)!))).toBe(true);
+      expect(trail.events.some((e) => e.body.includes(subjects.get(t.id)!))).toBe(true);
+    }
+    expect((await ticketTrail(old2.id)).audit.some((a) => a.payload.includes(email))).toBe(true);
+    keptBefore = [await ticketTrail(young.id), await ticketTrail(foreign.id)];
   }, 180_000);
 
   it('deletes the archives closed longer ago than their tenant says, rows and objects, and only those', async () => {
@@ -179,6 +207,30 @@ describe('a data retention run', () => {
       });
       expect(JSON.stringify(entries[0])).not.toContain('Archive me');
     }
+    // Nothing of a deleted ticket's content is left in its audit entries or webhook events: the subject, the
+    // description, the customer's email and name.
+    for (const t of [old1, old2]) {
+      const trail = await ticketTrail(t.id);
+      const needles = [subjects.get(t.id)!, DESCRIPTION, email, 'Ada Customer', 'billing'];
+      for (const text of [...trail.audit.map((a) => a.payload), ...trail.events.map((e) => e.body)]) {
+        for (const needle of needles) expect(text.toLowerCase()).not.toContain(needle.toLowerCase());
+      }
+      expect(trail.events.length).toBeGreaterThan(0); // the feed keeps the events, without content
+      // The entries that held content are redacted (the chain keeps their digest), recorded by the deletion's entry;
+      // the codes stay (which status the ticket went through), and the deletion's own entry is as written.
+      const redacted = trail.audit.filter((a) => a.redacted).map((a) => Number(a.seq));
+      expect(redacted.length).toBeGreaterThan(0);
+      const [deletion] = await deletionAudit(acme, t.id);
+      expect(deletion.after).toMatchObject({ redacted_seqs: redacted, legacy_audit_entries_kept: 0, webhook_events_redacted: trail.events.length });
+      expect(trail.audit.find((a) => a.action === 'ticket.archive_deleted')).toMatchObject({ redacted: false });
+      expect(trail.audit.find((a) => a.action === 'ticket.archived')).toMatchObject({ redacted: false }); // no content: untouched
+      const created = trail.audit.find((a) => a.action === 'ticket.created')!;
+      expect(created.redacted).toBe(true);
+      expect(JSON.parse(created.payload)[1]).toMatchObject({ subject: '[deleted]', status: 'new', customer_id: acme.customerId, tags: ['[deleted]'] });
+    }
+    // Other tickets' entries and events are untouched (the kept ones of both tenants).
+    expect([await ticketTrail(young.id), await ticketTrail(foreign.id)]).toEqual(keptBefore);
+    expect(keptBefore[0]!.audit.some((a) => a.payload.includes(email))).toBe(true);
     const verify = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'platform/cli/admin.ts'), 'verify-audit'], {
       cwd: ROOT,
       env: process.env,
