@@ -5,13 +5,14 @@
  * idempotent: a ticket's keys never change and its document's bytes are a function of its rows, so an export repeated
  * after a crash overwrites itself, and a ticket archived already is found so.
  */
-import { activityInfo, heartbeat } from '@temporalio/activity';
+import { activityInfo, heartbeat, sleep } from '@temporalio/activity';
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import type { Redis } from 'ioredis';
 import pg from 'pg';
 import { ZodError } from 'zod';
 import { ARCHIVE_FORMAT, type ArchivalCandidate, type ArchiveDocument, archiveAttachmentKey, archiveDocumentKey, archiveFolder } from '../domain/archive';
 import { ticketWorkflowId } from '../domain/ids';
+import { pacer } from '../domain/pacing';
 import type { Ticket } from '../domain/ticket';
 import { archivalEventBody } from '../domain/webhooks';
 import { classifyDbError } from '../platform/db-errors';
@@ -33,6 +34,8 @@ export interface ArchivalDeps {
   log: Logger;
   redis?: Redis;
   liveWindow?: LiveWindow;
+  /** At most this many tickets per second per activity (ARCHIVE_TICKETS_PER_SECOND); 0: as fast as it goes. */
+  ticketsPerSecond?: number;
   /** Told the bytes each archived ticket wrote (its document and files): the worker counts them. */
   onArchived?: (bytes: number) => void;
 }
@@ -194,10 +197,14 @@ export function createArchivalActivities(deps: ArchivalDeps): ArchivalActivities
       // A retry (the worker died, or the heartbeat stopped) resumes after the last ticket the previous attempt finished.
       const resumed = activityInfo().heartbeatDetails as Progressed | undefined;
       const totals = resumed?.totals ?? { archived: 0, skipped: 0, failed: 0, failures: [] };
+      // Archival is background work: paced, so a backlog does not take the machine from the API's traffic.
+      const pace = pacer(deps.ticketsPerSecond ? 1000 / deps.ticketsPerSecond : 0, Date.now);
       for (let i = resumed?.next ?? 0; i < tickets.length; i++) {
         const ref = tickets[i]!;
         const progress = () => heartbeat({ next: i, totals } satisfies Progressed);
         progress();
+        const wait = pace.delay();
+        if (wait > 0) await sleep(wait); // the activity's own sleep: a cancellation ends it
         // Alive while a slow store takes a large part: only a dead (or stuck) worker misses the heartbeat timeout.
         const alive = setInterval(progress, 3000);
         try {

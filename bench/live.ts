@@ -61,7 +61,9 @@ const BEGIN = '<!-- bench-live:begin -->';
 const END = '<!-- bench-live:end -->';
 const PREAMBLE = '# Deskflow benchmark results\n\n';
 const WORKER_READY = "state: 'RUNNING'";
-const TARGET_RSS_MIB = 400;
+/** The issue's 400 MB, in bytes (400 MB = 381.5 MiB: RSS is read in KiB and shown in MiB). */
+const TARGET_RSS_BYTES = 400e6;
+const TARGET_RSS_MIB = TARGET_RSS_BYTES / 2 ** 20;
 const TARGET_FANOUT_P99_MS = 100;
 const TARGET_PEAK_P95_MS = 200;
 /** The brief's peak: 500 agents × 50 messages/min. */
@@ -819,7 +821,7 @@ function render(r: {
     const held = conn('deskflow', (c) => c.heldMiB);
     const opened = conn('deskflow', (c) => c.opened);
     verdicts.push({
-      label: `#11: ${s.connections} authenticated connections on one API node, RSS < ${TARGET_RSS_MIB} MB`,
+      label: `#11: ${s.connections} authenticated connections on one API node, RSS < 400 MB (${TARGET_RSS_MIB.toFixed(1)} MiB)`,
       met: held < TARGET_RSS_MIB && opened >= s.connections,
       detail:
         `API RSS ${mib(held)} MiB with ${fmtRate(opened)} open (idle ${mib(conn('deskflow', (c) => c.idleMiB))} MiB, ` +

@@ -85,6 +85,12 @@ export const ConfigSchema = z
       }),
     /** Tickets one archival activity exports before the run looks for the next batch. */
     ARCHIVE_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(50),
+    /**
+     * At most this many tickets archived per second by each archival activity (0: unpaced). Archival is background work
+     * on the worker, which also runs the tickets: 5/s is 432,000 a day, far above any tenant's daily closings, and keeps
+     * a backlog's run to a small share of a small machine (bench/RESULTS.md, archival).
+     */
+    ARCHIVE_TICKETS_PER_SECOND: z.coerce.number().min(0).max(10_000).default(5),
 
     /** The largest attachment (bytes, each file); a larger one is refused with 413 and nothing of it is kept. */
     ATTACHMENT_MAX_BYTES: z.coerce

@@ -77,7 +77,16 @@ async function main() {
       ...createActivities({ pool, redis, liveWindow: liveWindowOf(config), temporal }),
       ...createWarmupActivities(pool),
       // Archival runs and restores: ticket work, on the ticket queue (their activities never take workflow task slots).
-      ...createArchivalActivities({ pool, redis, liveWindow: liveWindowOf(config), storage, temporal, storageClass: config.ARCHIVE_STORAGE_CLASS, log }),
+      ...createArchivalActivities({
+        pool,
+        redis,
+        liveWindow: liveWindowOf(config),
+        storage,
+        temporal,
+        storageClass: config.ARCHIVE_STORAGE_CLASS,
+        ticketsPerSecond: config.ARCHIVE_TICKETS_PER_SECOND,
+        log,
+      }),
       ...createTicketRestoreActivities({ pool, redis, liveWindow: liveWindowOf(config), storage, log }),
       ...createDataRetentionActivities({ redis, pool, storage, log }),
     },
