@@ -52,7 +52,7 @@ export interface ChainReport {
 
 /**
  * Run with the owner role (it reads every tenant). A tampered, missing or reordered entry is reported. An entry whose
- * payload was redacted (an erasure, migration 020, or an archive deletion, migration 023) is checked against the digest
+ * payload was redacted (an erasure, migration 020, or an archive deletion, migration 022) is checked against the digest
  * of what it held; its redaction must be recorded by a later `customer.erased` entry of the chain, or by the
  * `ticket.archive_deleted` entry of its own ticket, so a payload cannot be swapped under cover of one.
  */
