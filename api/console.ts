@@ -4,8 +4,9 @@
  */
 import path from 'node:path';
 import express, { type Express } from 'express';
+import { ROOT } from '../platform/paths';
 
-export const CONSOLE_DIR = path.join(__dirname, '..', 'console');
+export const CONSOLE_DIR = path.join(ROOT, 'console');
 
 /**
  * Only this origin's files, no inline script or style, no plugins, no framing, no base or form targets; Trusted

@@ -7,8 +7,9 @@ import pg from 'pg';
 import type { Config } from './config';
 import { ensureDatabase } from './db';
 import { BLIND_INDEX_VERSION, createFieldCrypto, type FieldCrypto } from './field-crypto';
+import { ROOT } from './paths';
 
-export const MIGRATIONS_DIR = path.join(__dirname, 'migrations');
+export const MIGRATIONS_DIR = path.join(ROOT, 'platform', 'migrations');
 
 export type MigrateConfig = Pick<Config, 'DATABASE_ADMIN_URL' | 'FIELD_ENCRYPTION_KEYS' | 'BLIND_INDEX_KEY'>;
 

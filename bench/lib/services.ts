@@ -1,8 +1,9 @@
 /** The processes a run starts: spawned like production runs them, watched, and stopped on the way out. */
 import type { Cleanup } from './harness';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { withRuntimeEnv } from '../../platform/runtime-env';
 import { ROOT } from '../../test/support/processes';
 
 const OUTPUT_KEEP = 32_000;
@@ -18,10 +19,26 @@ export interface Service {
   stop(): Promise<void>;
 }
 
-/** `node --import tsx <entry>` from the repository root with `env`. */
+/**
+ * How the services run: `compiled` (default) as the Dockerfile runs them, `node dist/<entry>.js` after `npm run build`
+ * (once per bench process); `tsx` (BENCH_RUNTIME=tsx) from the TypeScript sources, as `npm start` runs them.
+ */
+export const BENCH_RUNTIME: 'compiled' | 'tsx' = process.env.BENCH_RUNTIME === 'tsx' ? 'tsx' : 'compiled';
+const built = new Set<string>();
+
+function entryArgs(entry: string, root: string): string[] {
+  if (BENCH_RUNTIME === 'tsx') return ['--import', 'tsx', path.join(root, entry)];
+  if (!built.has(root)) {
+    execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
+    built.add(root);
+  }
+  return [path.join(root, 'dist', entry.replace(/\.ts$/, '.js'))];
+}
+
+/** Runs `entry` (a path from the repository root, e.g. `api/main.ts`) with `env`, as BENCH_RUNTIME says. */
 export function spawnTs(name: string, entry: string, env: NodeJS.ProcessEnv, nodeArgs: string[] = [], root = ROOT): Service {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join(root, entry)], {
-    env,
+  const child = spawn(process.execPath, [...nodeArgs, ...entryArgs(entry, root)], {
+    env: withRuntimeEnv(env), // as npm start and the Dockerfile start them
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

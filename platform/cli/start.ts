@@ -8,10 +8,10 @@ import path from 'node:path';
 import { loadConfig } from '../config';
 import { DEMO } from '../demo';
 import { migrate } from '../migrate';
+import { ROOT as root } from '../paths';
+import { withRuntimeEnv } from '../runtime-env';
 import { type Supervised, supervise } from '../supervisor';
 import { type DevServer, npmStartDevServerOptions, startTemporalDevServer } from '../temporal-dev-server';
-
-const root = path.resolve(__dirname, '..', '..');
 
 const log = (line: string) => console.log(`[deskflow] ${line}`);
 
@@ -32,7 +32,7 @@ async function stop(code: number): Promise<void> {
 
 async function main() {
   const config = loadConfig();
-  const env = { ...process.env };
+  const env = withRuntimeEnv(process.env);
   process.on('SIGINT', () => void stop(0));
   process.on('SIGTERM', () => void stop(0));
   process.on('SIGHUP', () => void stop(0));

@@ -1,6 +1,7 @@
 /** Picks the backend from the configuration. The AWS SDK is loaded only when S3 is chosen: the local default does not pay its start-up. */
 import path from 'node:path';
 import type { Config } from '../config';
+import { ROOT } from '../paths';
 import { LocalObjectStorage } from './local';
 import type { ObjectStorage } from './types';
 
@@ -18,10 +19,8 @@ export type ObjectStorageConfig = Pick<
   | 'S3_KEY_PREFIX'
 >;
 
-/** Relative paths resolve from the checkout, as `npm start` resolves DATA_DIR, whatever the working directory. */
-const ROOT = path.resolve(__dirname, '..', '..');
-
 /** The local backend's root: OBJECT_STORAGE_DIR, or `objects` in the data directory `npm start` uses. */
+// Relative paths resolve from the checkout, as `npm start` resolves DATA_DIR, whatever the working directory.
 export function localObjectStorageRoot(config: Pick<Config, 'OBJECT_STORAGE_DIR' | 'DATA_DIR'>): string {
   return path.resolve(ROOT, config.OBJECT_STORAGE_DIR ?? path.join(config.DATA_DIR, 'objects'));
 }

@@ -47,12 +47,12 @@ test('the validation can fail: a wrong type or shape is refused', () => {
 
 test('the API and worker Deployments run the right processes, probe the health routes and have disruption budgets', () => {
   const api = find('Deployment', 'deskflow-api')!.spec.template.spec.containers[0];
-  expect(api.command).toEqual(['node', '--import', 'tsx', 'api/main.ts']);
+  expect(api.command).toEqual(['node', 'dist/api/main.js']); // compiled by the image's build stage (build.test.ts)
   expect(api.readinessProbe.httpGet.path).toBe('/readyz');
   expect(api.livenessProbe.httpGet.path).toBe('/healthz');
   const worker = find('Deployment', 'deskflow-worker')!.spec.template.spec.containers[0];
-  expect(worker.command).toEqual(['node', '--import', 'tsx', 'workers/main.ts']);
-  expect(find('Job', 'deskflow-migrate')!.spec.template.spec.containers[0].command).toEqual(['node', '--import', 'tsx', 'platform/cli/migrate.ts']);
+  expect(worker.command).toEqual(['node', 'dist/workers/main.js']);
+  expect(find('Job', 'deskflow-migrate')!.spec.template.spec.containers[0].command).toEqual(['node', 'dist/platform/cli/migrate.js']);
   for (const component of ['api', 'worker']) {
     const pdb = find('PodDisruptionBudget', `deskflow-${component}`)!;
     expect(pdb.spec.selector.matchLabels['app.kubernetes.io/component']).toBe(component);
