@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
+import { RUNTIME_ENV, withRuntimeEnv } from '../../platform/runtime-env';
 import { ROOT } from '../support/processes';
 
 const DIST = path.join(ROOT, 'dist');
@@ -56,4 +57,13 @@ test('compiled code resolves the checkout, the migrations and the console from d
   expect(existsSync(path.join(paths.MIGRATIONS_DIR!, '1764000000000_initial-schema.sql'))).toBe(true);
   expect(existsSync(path.join(paths.CONSOLE_DIR!, 'index.html'))).toBe(true);
   expect(existsSync(path.join(DIST, 'workflows', 'index.js'))).toBe(true); // the worker bundles its workflows from here
+});
+
+test('the image sets the runtime environment npm start and the benches set, and an operator value wins', () => {
+  const dockerfile = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
+  const runtimeStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+  const set = Object.fromEntries([...runtimeStage.matchAll(/^ENV ([A-Z_]+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
+  expect(Object.keys(RUNTIME_ENV).length).toBeGreaterThan(0);
+  for (const [key, value] of Object.entries(RUNTIME_ENV)) expect(set[key]).toBe(value);
+  expect(withRuntimeEnv({ MALLOC_MMAP_THRESHOLD_: '65536', X: '1' })).toEqual({ ...RUNTIME_ENV, MALLOC_MMAP_THRESHOLD_: '65536', X: '1' });
 });
