@@ -2,5 +2,7 @@
 import path from 'node:path';
 
 const above = path.resolve(__dirname, '..');
+/** Running the output of `npm run build` (dist/), not the TypeScript sources. */
+export const COMPILED = path.basename(above) === 'dist';
 /** The repository root: assets (console/, migrations) and relative DATA_DIR paths resolve from here. */
-export const ROOT = path.basename(above) === 'dist' ? path.dirname(above) : above;
+export const ROOT = COMPILED ? path.dirname(above) : above;

@@ -4,10 +4,10 @@
  * and SLA timers for task slots), the webhook dispatcher (first attempts) and the SLA outbox relay.
  * SIGINT/SIGTERM drain in-flight tasks before exit (the SDK's default shutdown signals).
  */
-import { tracedWorkerOptions, tracing, workflowInterceptorModules } from './tracing'; // first: it instruments what the imports below load
+import { tracedWorkerOptions, tracing } from './tracing'; // first: it instruments what the imports below load
 import { randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { bundleWorkflowCode, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { createArchivalActivities } from '../activities/archival';
 import { createTicketRestoreActivities } from '../activities/ticket-restore';
@@ -35,7 +35,7 @@ import { ensureArchivalSchedule } from './archival-schedule';
 import { warmUpWorker } from './warm-up';
 import { ensureWebhookRetentionSchedule } from './webhook-retention-schedule';
 import { ensureDataRetentionSchedule } from './data-retention-schedule';
-import { defaultCachedWorkflows, preloadModules, workflowsPath } from './workflow-bundle';
+import { defaultCachedWorkflows, workflowBundleFor } from './workflow-bundle';
 
 async function main() {
   const config = loadConfig();
@@ -65,8 +65,9 @@ async function main() {
   const connection = await NativeConnection.connect({ address: DEFAULT_TEMPORAL_ADDRESS(config) });
   // Archival, restores and the retention sweep read and write object storage (attachments and archives); closed at exit.
   const storage = createObjectStorage(config);
-  // One bundle for both workers (bundling is the slow part of a start).
-  const workflowBundle = await bundleWorkflowCode({ workflowsPath, preloadModules, workflowInterceptorModules });
+  // One bundle for both workers: prebuilt by `npm run build` when compiled, else bundled now (the slow part of a start).
+  const { bundle: workflowBundle, prebuilt } = await workflowBundleFor(tracing.enabled);
+  log.info({ prebuilt }, prebuilt ? 'workflow bundle: prebuilt by npm run build' : 'workflow bundle: bundled at start');
   const traced = tracedWorkerOptions();
   const worker = await Worker.create({
     connection,

@@ -8,11 +8,9 @@ import { propagation, ROOT_CONTEXT, SpanStatusCode, trace } from '@opentelemetry
 import type { InjectedSinks, WorkerOptions } from '@temporalio/worker';
 import { startTracing } from '../platform/tracing';
 import type { WorkflowTracingSinks } from '../workflows/tracing.interceptors';
+import { tracingInterceptorModules } from './workflow-interceptors';
 
 export const tracing = startTracing('deskflow-worker');
-
-/** The workflow bundle's interceptor modules (none when off: the bundle is then what it always was). */
-export const workflowInterceptorModules: string[] = tracing.enabled ? [require.resolve('../workflows/tracing.interceptors')] : [];
 
 /** Interceptors and the span sink for Worker.create (nothing when off). */
 export function tracedWorkerOptions(): Pick<WorkerOptions, 'interceptors' | 'sinks'> {
@@ -34,7 +32,7 @@ export function tracedWorkerOptions(): Pick<WorkerOptions, 'interceptors' | 'sin
   };
   return {
     interceptors: {
-      workflowModules: workflowInterceptorModules,
+      workflowModules: tracingInterceptorModules,
       activity: [
         (ctx) => ({
           inbound: new otel.OpenTelemetryActivityInboundInterceptor(ctx),

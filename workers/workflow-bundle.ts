@@ -1,4 +1,9 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import v8 from 'node:v8';
+import { bundleWorkflowCode, type WorkflowBundleOption } from '@temporalio/worker';
+import { COMPILED } from '../platform/paths';
+import { tracingInterceptorModules } from './workflow-interceptors';
 
 /**
  * How the worker bundles the workflow code.
@@ -18,6 +23,23 @@ export const preloadModules = [
   require.resolve('../domain/sla'),
   require.resolve('../domain/ticket-state-machine'),
 ];
+
+/** Where `npm run build` writes the prebuilt bundle (in dist/), one with the tracing interceptors and one without. */
+export function prebuiltBundlePath(traced: boolean): string {
+  return path.join(__dirname, '..', traced ? 'workflow-bundle.traced.js' : 'workflow-bundle.js');
+}
+
+/**
+ * The workflow code for Worker.create. Compiled (the image), the bundle `npm run build` made: a worker starts without
+ * running webpack (seconds of CPU and a heap it would keep). From the sources (`npm start`, tests), bundled now, so an
+ * edit needs no build step.
+ */
+export async function workflowBundleFor(traced: boolean): Promise<{ bundle: WorkflowBundleOption; prebuilt: boolean }> {
+  const prebuilt = prebuiltBundlePath(traced);
+  if (COMPILED && existsSync(prebuilt)) return { bundle: { codePath: prebuilt }, prebuilt: true };
+  const workflowInterceptorModules = traced ? tracingInterceptorModules : [];
+  return { bundle: await bundleWorkflowCode({ workflowsPath, preloadModules, workflowInterceptorModules }), prebuilt: false };
+}
 
 /**
  * A ticket workflow evicted from the sticky cache is replayed from its history when its next timer
