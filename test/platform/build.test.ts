@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { RUNTIME_ENV, withRuntimeEnv } from '../../platform/runtime-env';
+import { fixtures, replayAll } from '../workflows/replay-support';
 import { ROOT } from '../support/processes';
 
 const DIST = path.join(ROOT, 'dist');
@@ -67,3 +68,21 @@ test('the image sets the runtime environment npm start and the benches set, and 
   for (const [key, value] of Object.entries(RUNTIME_ENV)) expect(set[key]).toBe(value);
   expect(withRuntimeEnv({ MALLOC_MMAP_THRESHOLD_: '65536', X: '1' })).toEqual({ ...RUNTIME_ENV, MALLOC_MMAP_THRESHOLD_: '65536', X: '1' });
 });
+
+test('a compiled worker loads the workflow bundles npm run build made, and they replay every recorded history', async () => {
+  const out = execFileSync(
+    process.execPath,
+    [
+      '-e',
+      `const { workflowBundleFor } = require('./dist/workers/workflow-bundle');
+       Promise.all([workflowBundleFor(false), workflowBundleFor(true)]).then((r) => console.log(JSON.stringify(r)));`,
+    ],
+    { cwd: ROOT, encoding: 'utf8', env: { PATH: process.env.PATH } },
+  );
+  const [plain, traced] = JSON.parse(out) as { bundle: { codePath?: string }; prebuilt: boolean }[];
+  expect(plain).toEqual({ bundle: { codePath: path.join(DIST, 'workflow-bundle.js') }, prebuilt: true });
+  expect(traced).toEqual({ bundle: { codePath: path.join(DIST, 'workflow-bundle.traced.js') }, prebuilt: true });
+  const recorded = fixtures();
+  expect(recorded.length).toBeGreaterThanOrEqual(10);
+  expect(await replayAll(recorded, { codePath: plain!.bundle.codePath! })).toEqual([]);
+}, 120_000);

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { bundleWorkflowCode, Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { preloadModules, workflowsPath } from '../../workers/workflow-bundle';
 
 export const FIXTURES = path.join(__dirname, 'histories');
@@ -21,12 +21,15 @@ export interface Recorded {
 // Bundled once for the suite: webpack is the slow part of a replay (tens of seconds on a loaded 2-core machine).
 let bundle: ReturnType<typeof bundleWorkflowCode> | undefined;
 
-/** Replays every history with one bundle of the workflow code; returns the names that failed, with why. */
-export async function replayAll(recorded: Recorded[]): Promise<string[]> {
+/**
+ * Replays every history with one bundle of the workflow code (bundled from the sources, or `workflowBundle`, e.g. the
+ * one `npm run build` prebuilt); returns the names that failed, with why.
+ */
+export async function replayAll(recorded: Recorded[], workflowBundle?: WorkflowBundleOption): Promise<string[]> {
   const failures: string[] = [];
-  bundle ??= bundleWorkflowCode({ workflowsPath, preloadModules });
+  if (!workflowBundle) bundle ??= bundleWorkflowCode({ workflowsPath, preloadModules });
   const results = Worker.runReplayHistories(
-    { workflowBundle: await bundle },
+    { workflowBundle: workflowBundle ?? (await bundle!) },
     recorded.map(({ name, history }) => ({ workflowId: name, history })),
   );
   for await (const { workflowId, error } of results) {
