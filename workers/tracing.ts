@@ -8,7 +8,6 @@ import { propagation, ROOT_CONTEXT, SpanStatusCode, trace } from '@opentelemetry
 import type { InjectedSinks, WorkerOptions } from '@temporalio/worker';
 import { startTracing } from '../platform/tracing';
 import type { WorkflowTracingSinks } from '../workflows/tracing.interceptors';
-import { tracingInterceptorModules } from './workflow-interceptors';
 
 export const tracing = startTracing('deskflow-worker');
 
@@ -32,7 +31,6 @@ export function tracedWorkerOptions(): Pick<WorkerOptions, 'interceptors' | 'sin
   };
   return {
     interceptors: {
-      workflowModules: tracingInterceptorModules,
       activity: [
         (ctx) => ({
           inbound: new otel.OpenTelemetryActivityInboundInterceptor(ctx),

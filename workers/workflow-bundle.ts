@@ -3,7 +3,6 @@ import path from 'node:path';
 import v8 from 'node:v8';
 import { bundleWorkflowCode, type WorkflowBundleOption } from '@temporalio/worker';
 import { COMPILED } from '../platform/paths';
-import { tracingInterceptorModules } from './workflow-interceptors';
 
 /**
  * How the worker bundles the workflow code.
@@ -23,6 +22,9 @@ export const preloadModules = [
   require.resolve('../domain/sla'),
   require.resolve('../domain/ticket-state-machine'),
 ];
+
+/** The workflow interceptors of a traced worker, bundled in (workflows/tracing.interceptors.ts: no OpenTelemetry in the sandbox). */
+export const tracingInterceptorModules = [require.resolve('../workflows/tracing.interceptors')];
 
 /** Where `npm run build` writes the prebuilt bundle (in dist/), one with the tracing interceptors and one without. */
 export function prebuiltBundlePath(traced: boolean): string {

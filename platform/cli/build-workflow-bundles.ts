@@ -5,8 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { prebuiltBundlePath, preloadModules, workflowsPath } from '../../workers/workflow-bundle';
-import { tracingInterceptorModules } from '../../workers/workflow-interceptors';
+import { prebuiltBundlePath, preloadModules, tracingInterceptorModules, workflowsPath } from '../../workers/workflow-bundle';
 
 async function main() {
   for (const traced of [false, true]) {
