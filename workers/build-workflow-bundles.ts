@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { prebuiltBundlePath, preloadModules, tracingInterceptorModules, workflowsPath } from '../../workers/workflow-bundle';
+import { prebuiltBundlePath, preloadModules, tracingInterceptorModules, workflowsPath } from './workflow-bundle';
 
 async function main() {
   for (const traced of [false, true]) {
