@@ -72,7 +72,7 @@ import {
   textTable,
   writeResults,
 } from './lib/report';
-import { BENCH_RUNTIME, serviceGroup, waitForHttp } from './lib/services';
+import { BENCH_RUNTIME_NOTE, serviceGroup, waitForHttp } from './lib/services';
 import { median, medianSample, percentile, type Sample } from './lib/stats';
 import { Cleanup, deleteRedisKeys, must, numberEnv, requireServices, withDatabase } from './lib/harness';
 
@@ -1027,9 +1027,7 @@ async function main(cleanup: Cleanup): Promise<number> {
       'removed at the end. Both API processes and the worker run with NODE_ENV=production, LOG_LEVEL=warn, DATABASE_POOL_MAX=20, ' +
       'connected as the least-privilege role of DATABASE_URL (deskflow_app, row-level security on), with field-encryption keys ' +
       'generated for the run. The load generators run inside the bench process. ' +
-      (BENCH_RUNTIME === 'compiled'
-        ? 'Every process runs compiled (`npm run build`, `node dist/…js`, as the image runs it), with the image’s MALLOC_MMAP_THRESHOLD_.'
-        : 'Every process runs from the TypeScript sources through tsx (BENCH_RUNTIME=tsx).'),
+      BENCH_RUNTIME_NOTE,
     'Data: one tenant, one agent user and one customer (email encrypted) inserted with the owner’s pool through `userStore` / ' +
       '`customerStore` (as `createTenant` in test/support/stack.ts); the agent logs in over HTTP (POST /api/v1/auth/login) and ' +
       `its access JWT (ACCESS_TOKEN_TTL=${accessTokenTtlS}s, longer than the run) is sent as \`Authorization: Bearer\` by every ` +

@@ -4,17 +4,11 @@
  * compiled workflows next to it.
  */
 import { writeFileSync } from 'node:fs';
-import { bundleWorkflowCode } from '@temporalio/worker';
-import { prebuiltBundlePath, preloadModules, tracingInterceptorModules, workflowsPath } from './workflow-bundle';
+import { bundleWorkflows, prebuiltBundlePath } from './workflow-bundle';
 
 async function main() {
   for (const traced of [false, true]) {
-    const { code } = await bundleWorkflowCode({
-      workflowsPath,
-      preloadModules,
-      workflowInterceptorModules: traced ? tracingInterceptorModules : [],
-      logger: { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} },
-    });
+    const { code } = await bundleWorkflows(traced, { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} });
     writeFileSync(prebuiltBundlePath(traced), code);
     console.log(`[deskflow] ${prebuiltBundlePath(traced)} (${(code.length / 1048576).toFixed(1)} MiB)`);
   }

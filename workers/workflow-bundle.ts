@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import v8 from 'node:v8';
-import { bundleWorkflowCode, type WorkflowBundleOption } from '@temporalio/worker';
+import { type BundleOptions, bundleWorkflowCode, type WorkflowBundleOption } from '@temporalio/worker';
 import { COMPILED } from '../platform/paths';
 
 /**
@@ -39,8 +39,12 @@ export function prebuiltBundlePath(traced: boolean): string {
 export async function workflowBundleFor(traced: boolean): Promise<{ bundle: WorkflowBundleOption; prebuilt: boolean }> {
   const prebuilt = prebuiltBundlePath(traced);
   if (COMPILED && existsSync(prebuilt)) return { bundle: { codePath: prebuilt }, prebuilt: true };
-  const workflowInterceptorModules = traced ? tracingInterceptorModules : [];
-  return { bundle: await bundleWorkflowCode({ workflowsPath, preloadModules, workflowInterceptorModules }), prebuilt: false };
+  return { bundle: await bundleWorkflows(traced), prebuilt: false };
+}
+
+/** Bundles the workflow code now (webpack): at a start from the sources, or once by `npm run build`. */
+export function bundleWorkflows(traced: boolean, logger?: BundleOptions['logger']) {
+  return bundleWorkflowCode({ workflowsPath, preloadModules, workflowInterceptorModules: traced ? tracingInterceptorModules : [], logger });
 }
 
 /**

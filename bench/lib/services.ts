@@ -35,6 +35,12 @@ function entryArgs(entry: string, root: string): string[] {
   return [path.join(root, 'dist', entry.replace(/\.ts$/, '.js'))];
 }
 
+/** For a bench's method text: how its processes ran. */
+export const BENCH_RUNTIME_NOTE =
+  BENCH_RUNTIME === 'compiled'
+    ? 'Every process runs compiled (`npm run build`, `node dist/…js`, as the image runs it), with the image’s MALLOC_MMAP_THRESHOLD_.'
+    : 'Every process runs from the TypeScript sources through tsx (BENCH_RUNTIME=tsx).';
+
 /** Runs `entry` (a path from the repository root, e.g. `api/main.ts`) with `env`, as BENCH_RUNTIME says. */
 export function spawnTs(name: string, entry: string, env: NodeJS.ProcessEnv, nodeArgs: string[] = [], root = ROOT): Service {
   const child = spawn(process.execPath, [...nodeArgs, ...entryArgs(entry, root)], {
