@@ -11,6 +11,7 @@ import type { Config } from '../platform/config';
 import { createFieldCrypto } from '../platform/field-crypto';
 import { createObjectStorage, type ObjectStorage } from '../platform/object-storage';
 import { looksSigned } from '../platform/signing';
+import { tracingEnabled } from '../platform/tracing';
 import type { Logger } from '../platform/logger';
 import { type RequestContext, requestContext } from '../platform/request-context';
 import { apiKeyStore } from '../stores/api-keys';
@@ -234,7 +235,7 @@ export function createApp(deps: AppDeps, overrides: Partial<RouteMiddleware> = {
   });
 
   const { routes, middleware } = buildRoutes(deps);
-  mountRoutes(app, routes, { ...middleware, ...overrides });
+  mountRoutes(app, routes, { ...middleware, ...overrides }, { traced: tracingEnabled(config) });
   mountDocs(app, routes);
   mountConsole(app);
 

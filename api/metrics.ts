@@ -28,7 +28,16 @@ export function createApiMetrics(deps: { pool: pg.Pool; redis: Redis }) {
     buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
-  const inFlight = new Gauge({ name: 'deskflow_http_requests_in_flight', help: 'HTTP requests being served', registers: [registry] });
+  // A plain count read at scrape time: a gauge's inc/dec per request would hash its (empty) labels twice.
+  let inFlight = 0;
+  new Gauge({
+    name: 'deskflow_http_requests_in_flight',
+    help: 'HTTP requests being served',
+    registers: [registry],
+    collect() {
+      this.set(inFlight);
+    },
+  });
   let countLive: () => number = () => 0;
   new Gauge({
     name: 'deskflow_live_connections',
@@ -86,18 +95,14 @@ export function createApiMetrics(deps: { pool: pg.Pool; redis: Redis }) {
   /** Express middleware: first in the chain; the route template is known only once the request finished. */
   const http_: RequestHandler = (req, res, next) => {
     const started = process.hrtime.bigint();
-    inFlight.inc();
-    let done = false;
-    const finish = () => {
-      if (done) return;
-      done = true;
-      inFlight.dec();
+    inFlight++;
+    // One listener: a response emits 'close' once, after 'finish' or when the client went away first.
+    res.on('close', () => {
+      inFlight--;
       const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       httpDuration.observe({ method: req.method, route, status: String(res.statusCode) }, seconds);
-    };
-    res.once('finish', finish);
-    res.once('close', finish);
+    });
     next();
   };
 

@@ -706,7 +706,15 @@ async function main(cleanup: Cleanup): Promise<number> {
    * The authenticated GET and the closed-loop create against two sides that differ only in what is observed, alternating
    * their order by round; target: `on` ≥ 90 % of `off` (issue #13).
    */
-  const observedVsNot = async (what: string, sideNames: { on: string; off: string }, sideUrl: { on: string; off: string }) => {
+  const observedVsNot = async (
+    what: string,
+    sideNames: { on: string; off: string },
+    sideUrl: { on: string; off: string },
+    sidePid: { on: number | undefined; off: number | undefined },
+  ) => {
+    // The API's own CPU per GET on each side: what observing costs, apart from the machine's noise in req/s.
+    const cpu = new CpuPerRequest(sidePid, await databaseProcesses(adminDatabaseUrl, base.REDIS_URL));
+    cleanup.add(`CPU sampler (${what})`, async () => cpu.stop());
     const ticket = await postJson(agent, new URL('/api/v1/tickets', sideUrl.on), headers, createBody);
     if (!isTicket(ticket)) throw new Error(`POST /api/v1/tickets answered: ${JSON.stringify(ticket)}`);
     const sides = ['on', 'off'] as const;
@@ -737,7 +745,8 @@ async function main(cleanup: Cleanup): Promise<number> {
         const order = round % 2 === 1 ? [...sides] : [...sides].reverse();
         const samples: Record<string, Sample> = {};
         for (const side of order) {
-          samples[side] = await measureSide[key](side)(settings.durationS);
+          const run = () => measureSide[key](side)(settings.durationS);
+          samples[side] = key === 'get' ? await cpu.around(side, run) : await run();
           assertAllRunning();
           log(`round ${round}/${settings.rounds} ${what} ${key} ${sideNames[side]}: ${fmt(samples[side]!)}`);
           await sleep(SETTLE_MS);
@@ -757,6 +766,21 @@ async function main(cleanup: Cleanup): Promise<number> {
         }),
       );
     }
+    cpu.stop();
+    const cpuTable = cpu.markdown(sides.map((key) => ({ key, name: sideNames[key] })));
+    if (cpuTable) {
+      const section = [
+        `## GET /api/v1/tickets/:id: ${what} on and off — CPU per request by process`,
+        '',
+        'CPU time (user + system, /proc, every 0.5 s) of each process over each GET measurement ÷ its successful requests, median over ' +
+          'the rounds (as in the GET scenario’s table). The API’s own µs per request is what observing costs apart from how the ' +
+          'machine’s other processes happened to share the cores during each measurement.',
+        '',
+        cpuTable,
+      ].join('\n');
+      extra.markdown.push(section);
+      extra.text.push(section);
+    }
   };
 
   // ==== (f) the cost of the API's metrics (issue #13) ================================================
@@ -770,7 +794,12 @@ async function main(cleanup: Cleanup): Promise<number> {
     });
     const offUrl = `http://127.0.0.1:${offPort}`;
     await waitForHttp(off, `${offUrl}/readyz`, {}, 60_000);
-    await observedVsNot("the API's metrics", { on: 'api, metrics on', off: 'api, metrics off' }, { on: memory.apiUrl, off: offUrl });
+    await observedVsNot(
+      "the API's metrics",
+      { on: 'api, metrics on', off: 'api, metrics off' },
+      { on: memory.apiUrl, off: offUrl },
+      { on: memory.apiPid, off: off.child.pid },
+    );
     await off.stop();
   }
 
@@ -795,6 +824,7 @@ async function main(cleanup: Cleanup): Promise<number> {
     // Each side a fresh worker and API on a task queue of its own (a worker's cost grows with the workflows it holds:
     // neither side may inherit the earlier scenarios' tickets).
     const sideUrl = { on: '', off: '' };
+    const sidePid: { on: number | undefined; off: number | undefined } = { on: undefined, off: undefined };
     const services = [];
     for (const [side, extraEnv] of [
       ['on', traced],
@@ -805,10 +835,11 @@ async function main(cleanup: Cleanup): Promise<number> {
       const port = await freePort();
       const api = start(`api-tracing-${side}`, 'api/main.ts', { ...onServer, ...extraEnv, PORT: String(port) });
       sideUrl[side] = `http://127.0.0.1:${port}`;
+      sidePid[side] = api.child.pid;
       await Promise.all([worker.waitForOutput(WORKER_READY, 90_000), waitForHttp(api, `${sideUrl[side]}/readyz`, {}, 90_000)]);
       services.push(worker, api);
     }
-    await observedVsNot('tracing (10 % sampled) and metrics', { on: 'traced 10 %, metrics on', off: 'neither' }, sideUrl);
+    await observedVsNot('tracing (10 % sampled) and metrics', { on: 'traced 10 %, metrics on', off: 'neither' }, sideUrl, sidePid);
     log(`tracing: ${(exported / 1024).toFixed(0)} KiB of spans exported`);
     await Promise.all(services.map((s) => s.stop()));
   }

@@ -5,11 +5,14 @@
  *
  * Versions are pinned on purpose: `@temporalio/interceptors-opentelemetry` 1.24 is built on OpenTelemetry JS 1.x
  * (`sdk-trace-base` 1.30, whose spans its workflow exporter sink rebuilds), so the SDK is `@opentelemetry/sdk-node`
- * 0.57, the last on 1.x, with the instrumentations of that line. Express 5 is only understood by
- * `instrumentation-express` ≥ 0.52, which is on the 2.x line; instrumentations only talk to `@opentelemetry/api`
- * (1.9, one copy), so it works with the 1.x SDK.
+ * 0.57, the last on 1.x, with the instrumentations of that line (HTTP client, pg, ioredis).
  *
- * Call `startTracing` before anything it instruments (express, http, pg, ioredis) is loaded: `api/tracing.ts` and
+ * The API's own side of HTTP is traced here rather than by the contrib instrumentations, which run code around every
+ * request and every Express layer whether the request is sampled or not: the server span is `serveTraced`'s, and the
+ * matched Express route's span is api/http/route.ts's `routeSpan` (named and attributed as
+ * `@opentelemetry/instrumentation-express` names a request handler).
+ *
+ * Call `startTracing` before anything it instruments (http, pg, ioredis) is loaded: `api/tracing.ts` and
  * `workers/tracing.ts` are the first imports of their processes.
  */
 import { randomBytes } from 'node:crypto';
@@ -18,6 +21,7 @@ import { context, propagation, ROOT_CONTEXT, type Span, SpanKind, SpanStatusCode
 import type { Resource } from '@opentelemetry/resources';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { type Config, loadConfig } from './config';
+import { requestContext } from './request-context';
 
 export interface Tracing {
   enabled: boolean;
@@ -89,8 +93,6 @@ export function startTracing(serviceName: string, { edge = false } = {}): Tracin
   };
   const { Resource: R, envDetectorSync } = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
   const { HttpInstrumentation } = require('@opentelemetry/instrumentation-http') as typeof import('@opentelemetry/instrumentation-http');
-  const { ExpressInstrumentation, ExpressLayerType } =
-    require('@opentelemetry/instrumentation-express') as typeof import('@opentelemetry/instrumentation-express');
   const { PgInstrumentation } = require('@opentelemetry/instrumentation-pg') as typeof import('@opentelemetry/instrumentation-pg');
   const { IORedisInstrumentation } = require('@opentelemetry/instrumentation-ioredis') as typeof import('@opentelemetry/instrumentation-ioredis');
 
@@ -121,8 +123,6 @@ export function startTracing(serviceName: string, { edge = false } = {}): Tracin
           }
         },
       }),
-      // Routers and handlers, not every middleware (helmet, cors, parsers): a span per layer is most of the cost.
-      new ExpressInstrumentation({ ignoreLayersType: [ExpressLayerType.MIDDLEWARE] }),
       // Statement text is kept (parameters never are: they carry customers' data). Only inside traced work: the
       // pollers' statements (webhook dispatcher, breaker sweeper, SLA outbox relay) would each be a trace of their own.
       new PgInstrumentation({ enhancedDatabaseReporting: false, requireParentSpan: true }),
@@ -131,6 +131,7 @@ export function startTracing(serviceName: string, { edge = false } = {}): Tracin
     ],
   });
   sdk.start();
+  requestContext.carryInTracingContext();
   const serve = edge ? (listener: RequestListener) => serveTraced(listener, sampledAtEdge) : undefined;
   return { enabled: true, processor, resource, serve, shutdown: () => sdk.shutdown().catch(() => {}) };
 }
@@ -176,10 +177,8 @@ function serveTraced(listener: RequestListener, sampledAtEdge: ((traceparent?: s
       else if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
       span.end();
     };
-    res.once('finish', () => end(false));
-    res.once('close', () => {
-      if (!res.writableFinished) end(true);
-    });
+    // A response emits 'close' once: after 'finish', or when the client went away before the answer was written.
+    res.on('close', () => end(!res.writableFinished));
     context.with(trace.setSpan(parent, span), () => listener(req, res));
   };
 }
