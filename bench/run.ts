@@ -363,6 +363,13 @@ async function main(cleanup: Cleanup): Promise<number> {
 
   const summaries: Summary[] = [];
   const extra: Extra = { targets: [], markdown: [], text: [] };
+  /** Text for the results file and the console alike. */
+  const report = (section: string) => {
+    extra.markdown.push(section);
+    extra.text.push(section);
+  };
+  /** A section of the results: a heading, what it shows, its table. */
+  const addSection = (heading: string, explanation: string, body: string) => report([heading, '', explanation, '', body].join('\n'));
   const clean = (s: Measured) => s.errors === 0;
   const errorNote = (s: Measured) => (clean(s) ? '' : ` — ${s.errors} failed requests in this scenario, so not met`);
 
@@ -511,18 +518,14 @@ async function main(cleanup: Cleanup): Promise<number> {
     cpu.stop();
     const cpuTable = want('get') ? cpu.markdown(SIDES.map((key) => ({ key, name: names.get[key] }))) : undefined;
     if (cpuTable) {
-      const section = [
+      addSection(
         '## GET /api/v1/tickets/:id — CPU per request by process',
-        '',
         'CPU time (user + system, from /proc, sampled every 0.5 s) of each process over each measurement ÷ its successful requests, median over ' +
           'the rounds. **own process**: that side’s server (with its child processes); **PostgreSQL**: the postmaster and all its backends; ' +
           '**Redis**: the server. Both databases are whole servers, so anything else using them at the time counts as well; the load ' +
           'generator (this process) is not included.',
-        '',
         cpuTable,
-      ].join('\n');
-      extra.markdown.push(section);
-      extra.text.push(section);
+      );
     }
 
     // ---- verdicts ------------------------------------------------------------------------------------
@@ -698,8 +701,7 @@ async function main(cleanup: Cleanup): Promise<number> {
       '|---|---|---|---|---|---|---|---|---|',
       ...phaseRows,
     ].join('\n');
-    extra.markdown.push(phases);
-    extra.text.push(phases);
+    report(phases);
   }
 
   /**
@@ -769,17 +771,13 @@ async function main(cleanup: Cleanup): Promise<number> {
     cpu.stop();
     const cpuTable = cpu.markdown(sides.map((key) => ({ key, name: sideNames[key] })));
     if (cpuTable) {
-      const section = [
+      addSection(
         `## GET /api/v1/tickets/:id: ${what} on and off — CPU per request by process`,
-        '',
         'CPU time (user + system, /proc, every 0.5 s) of each process over each GET measurement ÷ its successful requests, median over ' +
           'the rounds (as in the GET scenario’s table). The API’s own µs per request is what observing costs apart from how the ' +
           'machine’s other processes happened to share the cores during each measurement.',
-        '',
         cpuTable,
-      ].join('\n');
-      extra.markdown.push(section);
-      extra.text.push(section);
+      );
     }
   };
 
@@ -1045,8 +1043,7 @@ async function main(cleanup: Cleanup): Promise<number> {
       `Start-up: /readyz answered 200 after ${readyAfter.map((x) => x.toFixed(1)).join(', ')} s (per round) from starting the worker and the API; ` +
       `creates' p95 per ${windowS} s after that (median over rounds): ${windowMedians.map((v, i) => `${i * windowS}–${(i + 1) * windowS} s ${ms1(v)} ms`).join(', ')}.`;
     log(line);
-    extra.markdown.push(line);
-    extra.text.push(line);
+    report(line);
   }
 
   // ---- table, RESULTS.md -------------------------------------------------------------------------

@@ -3,28 +3,13 @@
  * phone numbers never reach a line, whether as a field (at any depth) or inside logged text.
  */
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { createApp } from '../../api/app';
 import { createLogger } from '../../platform/logger';
 import { requestContext } from '../../platform/request-context';
+import { captureLogLines as capture } from '../support/log-capture';
 import { createTenant, http, startStack, type Tenant, type TestStack } from '../support/stack';
-
-function capture() {
-  const lines: Record<string, any>[] = [];
-  const raw: string[] = [];
-  const destination = new Writable({
-    write(chunk, _enc, done) {
-      for (const line of String(chunk).split('\n').filter(Boolean)) {
-        raw.push(line);
-        lines.push(JSON.parse(line));
-      }
-      done();
-    },
-  });
-  return { lines, raw, destination };
-}
 
 const SECRETS = {
   jwt: 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXNpZ25hdHVyZQ',

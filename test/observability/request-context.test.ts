@@ -3,11 +3,11 @@
  * AsyncLocalStorage for the process, not two): lines logged deep inside a request still name it, and nothing leaks
  * out of it. Its own file: the switch is for the life of the process, as in the API.
  */
-import { Writable } from 'node:stream';
 import { context } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { createLogger } from '../../platform/logger';
 import { requestContext } from '../../platform/request-context';
+import { captureLogLines } from '../support/log-capture';
 
 const manager = new AsyncLocalStorageContextManager().enable();
 beforeAll(() => {
@@ -19,13 +19,7 @@ afterAll(() => {
 });
 
 test('a line logged deep in a request names it, and concurrent requests keep their own', async () => {
-  const lines: Record<string, unknown>[] = [];
-  const destination = new Writable({
-    write(chunk, _enc, done) {
-      for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
-      done();
-    },
-  });
+  const { lines, destination } = captureLogLines();
   const log = createLogger({ LOG_LEVEL: 'info' }, 'tracing-context-test', destination);
   const request = (id: string, tenant: string, delayMs: number) =>
     requestContext.run({ requestId: id }, async () => {
