@@ -145,7 +145,7 @@ export function buildRoutes({ config, pool, redis, temporal, log, isDraining, st
     ...tenantRoutes(tenants),
     ...auditRoutes(audit),
     ...slaRoutes({ sla: slaStore(pool), temporal, taskQueue: config.TEMPORAL_TASK_QUEUE }),
-    ...inboundRoutes({ config, limiters, tenants, customers, tickets, workflows, storage }),
+    ...inboundRoutes({ config, limiters, tenants, customers, tickets, workflows, storage, attachments }),
     ...eventRoutes(webhookEventStore(pool)),
     ...webhookEndpointRoutes(webhookEndpointStore(pool, crypto, config)),
     ...webhookDeliveryRoutes(webhookDeliveryStore(pool)),

@@ -21,6 +21,12 @@ export type AttachmentSummary = z.infer<typeof AttachmentSummary>;
  */
 export const attachmentStorageKey = (tenantId: string, ticketId: string, id: string) => `attachments/${tenantId}/${ticketId}/${id}`;
 
+/**
+ * How long files stored ahead of a write whose outcome is unknown (a 503: the Workflow Update may still apply) wait for
+ * it before the data retention schedule deletes them: longer than any worker outage we expect the update to outlive.
+ */
+export const UNCONFIRMED_UPLOAD_HOLD_MS = 24 * 60 * 60 * 1000;
+
 /** A message may carry at most this many attachments, whatever ATTACHMENT_MAX_FILES says (bounds workflow payloads). */
 export const MAX_ATTACHMENTS_PER_MESSAGE = 20;
 

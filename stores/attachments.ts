@@ -55,6 +55,22 @@ export function attachmentStore(pool: pg.Pool) {
       return rows.map((r) => r.id);
     },
 
+    /**
+     * Lists the tenant's attachment keys as pending deletions not due before `holdMs` from now (migration 023): called
+     * before files whose rows the write itself creates (an inbound email's) are stored, so that nothing stays for ever
+     * if that write's outcome is unknown and it never applies. A key a row points to by then is forgotten, not deleted.
+     */
+    async holdUnconfirmed(tenantId: string, keys: string[], holdMs: number): Promise<void> {
+      if (keys.length === 0) return;
+      await withTenant(pool, tenantId, (db) => db.query('SELECT hold_unconfirmed_uploads($1::text[], $2)', [keys, Math.ceil(holdMs / 1000)]));
+    },
+
+    /** The write carrying these files has answered: their holds go (this tenant's only). */
+    async releaseUnconfirmed(tenantId: string, keys: string[]): Promise<void> {
+      if (keys.length === 0) return;
+      await withTenant(pool, tenantId, (db) => db.query('SELECT release_unconfirmed_uploads($1::text[])', [keys]));
+    },
+
     /** A linked attachment of the tenant with its message's visibility; null for anything else (unlinked, other tenant). */
     async get(tenantId: string, id: string): Promise<AttachmentRecord | null> {
       return withTenant(pool, tenantId, async (db) => {

@@ -4,6 +4,7 @@
  * refresh tokens), each written with its time to live; the sweep is the backstop that makes the limits hold for keys
  * whose TTL is missing or longer than the limit now configured (written before the limit was lowered). It also
  * deletes objects an erasure listed for deletion whose deletion did not happen right after it (a crash, a store outage),
+ * an inbound email's files held for a write that never answered (once the hold has passed, unless a row points at them),
  * and archived tickets past their tenant's `archive_delete_after_years` (never one under a legal hold).
  */
 export const DATA_RETENTION_WORKFLOW_TYPE = 'dataRetentionWorkflow';

@@ -23,7 +23,8 @@ import type { Identity } from '../../domain/identity';
 import type { TenantStore } from '../../stores/tenants';
 import type { TicketStore } from '../../stores/tickets';
 import type { TicketWorkflows } from '../ticket-workflows';
-import { attachmentStorageKey, MAX_ATTACHMENTS_PER_MESSAGE } from '../../domain/attachment';
+import { attachmentStorageKey, MAX_ATTACHMENTS_PER_MESSAGE, UNCONFIRMED_UPLOAD_HOLD_MS } from '../../domain/attachment';
+import type { AttachmentStore } from '../../stores/attachments';
 import type { ObjectStorage } from '../../platform/object-storage';
 import type { FileRules } from '../attachments/file-gate';
 import { storeInlineFiles } from '../attachments/inline-files';
@@ -67,31 +68,66 @@ function nameUuid(...parts: string[]): string {
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }
 
-/**
- * The files go into storage before the workflow sees the message, under ids derived from the email and the ticket, so a
- * provider's retry rewrites the same objects instead of leaving the first try's behind.
- */
-async function storeEmailFiles(storage: ObjectStorage, rules: FileRules, tenantId: string, ticketId: string, email: InboundEmail): Promise<StoredFile[]> {
-  return storeInlineFiles(
-    storage,
-    email.attachments,
-    rules,
-    (index) => nameUuid(tenantId, 'attachment', ticketId, email.message_id, String(index)),
-    (id) => attachmentStorageKey(tenantId, ticketId, id),
-  );
+/** An email's n-th file on `ticketId`: derived from the email, so a provider's retry rewrites the same object. */
+const emailFileId = (tenantId: string, ticketId: string, email: InboundEmail, index: number) =>
+  nameUuid(tenantId, 'attachment', ticketId, email.message_id, String(index));
+
+interface EmailFileDeps {
+  storage: ObjectStorage;
+  attachments: AttachmentStore;
+  rules: FileRules;
 }
 
-/** Runs the write that carries `files`; if it is refused for sure, the files go (if it may still apply, they stay). */
-async function withFiles<T>(storage: ObjectStorage, files: StoredFile[], write: () => Promise<T>): Promise<T> {
+/**
+ * Runs the write that carries the email's files. The files go into storage before the workflow sees the message, and
+ * their rows are the write's own (a new ticket's cannot exist before it), so they are held first (listed as pending
+ * deletions not due for UNCONFIRMED_UPLOAD_HOLD_MS, migration 023) and released once the write has answered. A write
+ * refused for sure takes its files with it; one that may still apply (503) leaves them held: linked if it applies,
+ * deleted by the data retention schedule if it never does and the provider never retries.
+ */
+async function withEmailFiles<T>(
+  deps: EmailFileDeps,
+  tenantId: string,
+  ticketId: string,
+  email: InboundEmail,
+  write: (files: StoredFile[]) => Promise<T>,
+): Promise<T> {
+  if (email.attachments.length === 0) return write([]);
+  const keys = email.attachments.map((_, index) => attachmentStorageKey(tenantId, ticketId, emailFileId(tenantId, ticketId, email, index)));
+  await deps.attachments.holdUnconfirmed(tenantId, keys, UNCONFIRMED_UPLOAD_HOLD_MS);
+  // Released only when nothing can be left: the write answered, or its files are gone for sure. Otherwise the hold stays
+  // and the sweep deletes whatever is there after it (a missing object is no error).
+  let settled = false;
   try {
-    return await write();
-  } catch (error) {
-    if (!mayStillApply(error))
-      await deleteObjects(
-        storage,
-        files.map((f) => f.storage_key),
-      ).catch(() => undefined);
-    throw error;
+    let files: StoredFile[];
+    try {
+      // Stores every file or none: a refused file (a DeskflowError) comes back with those stored before it removed.
+      files = await storeInlineFiles(
+        deps.storage,
+        email.attachments,
+        deps.rules,
+        (index) => emailFileId(tenantId, ticketId, email, index),
+        (id) => attachmentStorageKey(tenantId, ticketId, id),
+      );
+    } catch (error) {
+      settled = error instanceof DeskflowError;
+      throw error;
+    }
+    try {
+      const result = await write(files);
+      settled = true;
+      return result;
+    } catch (error) {
+      if (!mayStillApply(error))
+        settled = await deleteObjects(deps.storage, keys).then(
+          () => true,
+          () => false,
+        );
+      throw error;
+    }
+  } finally {
+    // A failed release leaves a hold the sweep settles: a key a row points to is forgotten, a missing object is no error.
+    if (settled) await deps.attachments.releaseUnconfirmed(tenantId, keys).catch(() => undefined);
   }
 }
 
@@ -109,9 +145,14 @@ export function inboundRoutes(deps: {
   tickets: TicketStore;
   workflows: TicketWorkflows;
   storage: ObjectStorage;
+  attachments: AttachmentStore;
 }): RouteSpec[] {
-  const { config, limiters, tenants, customers, tickets, workflows, storage } = deps;
-  const fileRules: FileRules = { maxBytes: config.ATTACHMENT_MAX_BYTES, allowedTypes: new Set(config.ATTACHMENT_ALLOWED_TYPES) };
+  const { config, limiters, tenants, customers, tickets, workflows, storage, attachments } = deps;
+  const fileDeps: EmailFileDeps = {
+    storage,
+    attachments,
+    rules: { maxBytes: config.ATTACHMENT_MAX_BYTES, allowedTypes: new Set(config.ATTACHMENT_ALLOWED_TYPES) },
+  };
   return [
     {
       method: 'post',
@@ -158,8 +199,7 @@ export function inboundRoutes(deps: {
           // A Message-ID is no credential (it travels in every quoted reply): a reply joins the ticket only when
           // it comes from the ticket's requester; anyone else gets a ticket of their own.
           if (ticket && ticket.status !== 'closed' && sender && sender.id === ticket.customer_id) {
-            const files = await storeEmailFiles(storage, fileRules, tenantId, threadTo, email);
-            const added = await withFiles(storage, files, () =>
+            const added = await withEmailFiles(fileDeps, tenantId, threadTo, email, (files) =>
               workflows.addMessage(
                 who,
                 threadTo,
@@ -176,8 +216,7 @@ export function inboundRoutes(deps: {
 
         // The files first: a refused one leaves nothing behind, not even a new customer.
         const ticketId = nameUuid(tenantId, 'ticket', email.message_id);
-        const files = await storeEmailFiles(storage, fileRules, tenantId, ticketId, email);
-        const ticket = await withFiles(storage, files, async () => {
+        const ticket = await withEmailFiles(fileDeps, tenantId, ticketId, email, async (files) => {
           const customer =
             sender ??
             (await customers

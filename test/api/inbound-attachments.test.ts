@@ -2,15 +2,20 @@
  * Inbound email attachments (issue #14): base64 files inside the signed JSON body land like uploads. A new email's files
  * are on its opening message, a threaded reply's on its message; each is sniffed, checked against the allowlist and
  * the size limit, served back byte for byte; a redelivery stores nothing more; a refused file, an over-long list or a
- * malformed body keeps nothing (no ticket, no row, no object); an unsigned body is refused without being read.
+ * malformed body keeps nothing (no ticket, no row, no object); an unsigned body is refused without being read. Files
+ * of a write whose outcome is unknown (503) are held, not lost and not kept for ever: the retention sweep deletes them
+ * once the hold has passed, unless a row points at them by then.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createObjectStorage } from '../../platform/object-storage';
 import { signPayload } from '../../platform/signing';
+import { attachmentStore } from '../../stores/attachments';
+import { objectDeletionStore } from '../../stores/object-deletions';
 import { png } from '../support/multipart';
-import { createTenant, http, startStack, type Tenant, type TestStack } from '../support/stack';
+import { createTenant, http, startApiWithTemporalDown, startStack, type Tenant, type TestStack } from '../support/stack';
 
 const MAX_BYTES = 200 * 1024;
 let stack: TestStack;
@@ -54,9 +59,9 @@ const email = (extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-function deliver(body: object | string, signed = true) {
+function deliver(body: object | string, signed = true, to: { url: string } = stack) {
   const raw = typeof body === 'string' ? body : JSON.stringify(body);
-  return http(stack, 'POST', `/api/v1/inbound/${acme.id}/email`, {
+  return http(to, 'POST', `/api/v1/inbound/${acme.id}/email`, {
     headers: signed ? { 'X-Deskflow-Signature': signPayload(secret, raw) } : {},
     body: raw,
   });
@@ -77,7 +82,16 @@ const counts = async () => ({
   rows: (await stack.admin.query('SELECT count(*)::int AS n FROM attachments WHERE tenant_id = $1', [acme.id])).rows[0].n as number,
   tickets: (await stack.admin.query('SELECT count(*)::int AS n FROM tickets WHERE tenant_id = $1', [acme.id])).rows[0].n as number,
   customers: (await stack.admin.query('SELECT count(*)::int AS n FROM customers WHERE tenant_id = $1', [acme.id])).rows[0].n as number,
+  held: await heldKeys(),
 });
+/** The tenant's attachment keys pending deletion (held uploads, migration 023). */
+const heldKeys = async () =>
+  (
+    await stack.admin.query<{ storage_key: string; reason: string }>(
+      "SELECT storage_key, reason FROM pending_object_deletions WHERE storage_key LIKE 'attachments/' || $1 || '/%' ORDER BY storage_key",
+      [acme.id],
+    )
+  ).rows;
 
 async function messagesOf(ticketId: string) {
   const res = await http(stack, 'GET', `/api/v1/tickets/${ticketId}/messages`, { headers: acme.headers });
@@ -199,5 +213,125 @@ describe('inbound email attachments', () => {
       body: JSON.stringify({ subject: 'x', description: 'y'.repeat(200 * 1024), customer_id: acme.customerId }),
     });
     expect(res.status).toBe(413);
+  });
+});
+
+describe('files of a write whose outcome is unknown (503)', () => {
+  let down: { url: string; close(): Promise<void> };
+  const storage = () => createObjectStorage(stack.config);
+
+  // The same app, storage and database with Temporal unreachable: the email's files are stored, then its write
+  // answers 503 ("it may still apply").
+  beforeAll(async () => {
+    down = await startApiWithTemporalDown(stack);
+  });
+  afterAll(() => down?.close());
+
+  /** Moves the tenant's holds (or the given keys') to a past no other suite's sweep reaches, then sweeps up to it. */
+  async function sweepAfterTheHold(keys: string[]) {
+    await stack.admin.query("UPDATE pending_object_deletions SET created_at = '1999-01-01', keep_until = '1999-01-01' WHERE storage_key = ANY ($1::text[])", [
+      keys,
+    ]);
+    return objectDeletionStore(stack.pool, storage()).sweep(new Date('2000-01-01'), 100);
+  }
+  const exists = async (key: string) => (await storage().head(key)) !== null;
+
+  it('holds them; after the hold the sweep deletes them; a later delivery stores them again and leaves no hold', async () => {
+    const before = await counts();
+    const image = png(1000);
+    const mail = email({ attachments: [file('a.png', image, 'image/png'), file('b.csv', Buffer.from('a,b\n1,2\n'), 'text/csv')] });
+    const lost = await deliver(mail, true, down);
+    expect({ status: lost.status, code: lost.body.code }).toEqual({ status: 503, code: 'service_unavailable' });
+
+    // Stored and held, no row yet (the write would create them), nothing else changed.
+    const held = (await counts()).held;
+    expect(held).toHaveLength(2);
+    expect(held.every((h) => h.reason === 'unconfirmed upload' && h.storage_key.startsWith(`attachments/${acme.id}/`))).toBe(true);
+    const keys = held.map((h) => h.storage_key);
+    for (const key of keys) expect(await exists(key)).toBe(true);
+    const { rows: hold } = await stack.admin.query(
+      "SELECT keep_until > now() + interval '23 hours' AS long FROM pending_object_deletions WHERE storage_key = $1",
+      [keys[0]],
+    );
+    expect(hold[0].long).toBe(true);
+    expect((await counts()).rows).toBe(before.rows);
+    expect((await counts()).tickets).toBe(before.tickets);
+
+    // Not due while held, whatever the cut-off says.
+    expect(await objectDeletionStore(stack.pool, storage()).sweep(new Date('2000-01-01'), 100)).toEqual({ due: 0, deleted: 0 });
+    for (const key of keys) expect(await exists(key)).toBe(true);
+
+    // The write never applied and the provider never retried: once the hold has passed, the sweep deletes them.
+    await sweepAfterTheHold(keys);
+    for (const key of keys) expect(await exists(key)).toBe(false);
+    expect(await heldKeys()).toEqual([]);
+
+    // The provider retries after all (Temporal is back): a normal delivery, every file there, no hold left.
+    const res = await deliver(mail);
+    expect(res.status).toBe(201);
+    const [first] = await messagesOf(res.body.ticket_id);
+    expect(first!.attachments.map((a) => a.filename)).toEqual(['a.png', 'b.csv']);
+    expect(sha256((await download(first!.attachments[0]!.id)).bytes)).toBe(sha256(image));
+    expect(await heldKeys()).toEqual([]);
+    const { rows } = await stack.admin.query('SELECT storage_key FROM attachments WHERE ticket_id = $1 ORDER BY storage_key', [res.body.ticket_id]);
+    expect(rows.map((r) => r.storage_key)).toEqual([...keys].sort());
+  });
+
+  it('never deletes a held object a row points to: the write applied late, so the hold is forgotten', async () => {
+    const pdf = Buffer.concat([Buffer.from('%PDF-1.7\n'), Buffer.alloc(500, 0x20)]);
+    const mail = email({ attachments: [file('late.pdf', pdf, 'application/pdf')] });
+    expect((await deliver(mail, true, down)).status).toBe(503);
+    const held = await heldKeys();
+    expect(held).toHaveLength(1);
+    const key = held[0]!.storage_key;
+    // The update applies (here: the provider's retry lands first); its release fails, say, so the hold stays.
+    const res = await deliver(mail);
+    expect(res.status).toBe(201);
+    await attachmentStore(stack.pool).holdUnconfirmed(acme.id, [key], 60_000);
+    expect((await heldKeys()).map((h) => h.storage_key)).toEqual([key]);
+
+    await sweepAfterTheHold([key]);
+    expect(await heldKeys()).toEqual([]);
+    expect(await exists(key)).toBe(true);
+    const [first] = await messagesOf(res.body.ticket_id);
+    expect(sha256((await download(first!.attachments[0]!.id)).bytes)).toBe(sha256(pdf));
+  });
+
+  it("lets the API hold and release only its own tenant's attachment keys", async () => {
+    const store = attachmentStore(stack.pool);
+    const other = `attachments/${randomUUID()}/${randomUUID()}/${randomUUID()}`;
+    await expect(store.holdUnconfirmed(acme.id, [other], 60_000)).rejects.toMatchObject({ code: '42501' });
+    for (const key of [
+      `attachments/${acme.id}/../${randomUUID()}/${randomUUID()}`,
+      `archive/${acme.id}/2026/01/${randomUUID()}`,
+      `attachments/${acme.id}/${randomUUID()}/${randomUUID()}/x`,
+      `attachments/${acme.id}/${randomUUID()}/${randomUUID()}\u0000`,
+    ]) {
+      await expect(store.holdUnconfirmed(acme.id, [key], 60_000)).rejects.toBeDefined();
+    }
+    const own = `attachments/${acme.id}/${randomUUID()}/${randomUUID()}`;
+    await expect(store.holdUnconfirmed(acme.id, [own], 0)).rejects.toMatchObject({ code: '22023' });
+    await expect(store.holdUnconfirmed(acme.id, [own], 31 * 86_400_000)).rejects.toMatchObject({ code: '22023' });
+    expect(await heldKeys()).toEqual([]);
+
+    // Another tenant's hold (or an erasure's listing) is not the API's to release.
+    await stack.admin.query(
+      "INSERT INTO pending_object_deletions (storage_key, reason, keep_until) VALUES ($1, 'unconfirmed upload', now() + interval '1 hour')",
+      [other],
+    );
+    const erased = `attachments/${acme.id}/${randomUUID()}/${randomUUID()}`;
+    await stack.admin.query("INSERT INTO pending_object_deletions (storage_key, reason) VALUES ($1, 'customer erasure')", [erased]);
+    await store.releaseUnconfirmed(acme.id, [other, erased]);
+    // An erasure's listing stays due now: a hold does not postpone it.
+    await store.holdUnconfirmed(acme.id, [erased], 60_000);
+    const { rows } = await stack.admin.query(
+      'SELECT storage_key, reason, keep_until FROM pending_object_deletions WHERE storage_key = ANY ($1::text[]) ORDER BY reason',
+      [[other, erased]],
+    );
+    expect(rows.map((r) => [r.storage_key, r.reason, r.keep_until === null])).toEqual([
+      [erased, 'customer erasure', true],
+      [other, 'unconfirmed upload', false],
+    ]);
+    await stack.admin.query('DELETE FROM pending_object_deletions WHERE storage_key = ANY ($1::text[])', [[other, erased]]);
   });
 });

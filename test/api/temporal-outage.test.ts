@@ -2,18 +2,11 @@
  * Temporal unreachable: every write that goes through a workflow answers 503 service_unavailable
  * (never a 500), changes nothing, and reads keep working from PostgreSQL.
  */
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { Client, Connection } from '@temporalio/client';
-import { createApp } from '../../api/app';
-import { createLogger } from '../../platform/logger';
-import { freePort } from '../support/processes';
-import { createTenant, http, startStack, type Tenant, type TestStack } from '../support/stack';
+import { createTenant, http, startApiWithTemporalDown, startStack, type Tenant, type TestStack } from '../support/stack';
 
 let stack: TestStack;
 let tenant: Tenant;
-let server: Server;
-let down: { url: string };
+let down: { url: string; close(): Promise<void> };
 let ticketId: string;
 
 beforeAll(async () => {
@@ -25,19 +18,10 @@ beforeAll(async () => {
   });
   expect(created.status).toBe(201);
   ticketId = created.body.id;
-  // The same app, its Temporal client pointed at a port nothing listens on. No gRPC retries, so each
-  // call fails at once (production retries a few seconds first, then answers the same way).
-  const connection = Connection.lazy({ address: `127.0.0.1:${await freePort()}`, interceptors: [] });
-  const temporal = new Client({ connection, namespace: stack.config.TEMPORAL_NAMESPACE });
-  const app = createApp({ config: stack.config, pool: stack.pool, redis: stack.redis, temporal, log: createLogger(stack.config, 'outage') });
-  server = await new Promise<Server>((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  down = { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+  down = await startApiWithTemporalDown(stack);
 });
 afterAll(async () => {
-  server?.closeAllConnections();
-  await new Promise((resolve) => server?.close(resolve));
+  await down?.close();
   await stack?.close();
 });
 

@@ -1,7 +1,7 @@
 /** An API instance listening on a real port, wired to the run's PostgreSQL, Redis and Temporal. */
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import type { Client } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import type { Redis } from 'ioredis';
 import pg from 'pg';
 import { createApp } from '../../api/app';
@@ -17,6 +17,7 @@ import { createLogger } from '../../platform/logger';
 import { createRedis } from '../../platform/redis';
 import { connectTemporal } from '../../platform/temporal';
 import { openApiChecker } from './openapi-check';
+import { freePort } from './processes';
 
 export interface TestStack {
   url: string;
@@ -57,6 +58,27 @@ export async function startStack(overrides: Partial<Record<string, string>> = {}
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await Promise.allSettled([pool.end(), admin.end(), redis.quit(), temporal.connection.close()]);
+    },
+  };
+}
+
+/**
+ * A second API on the stack's database, Redis and storage whose Temporal client points at a port nothing listens on:
+ * every write that goes through a workflow answers 503 service_unavailable at once (no gRPC retries; production
+ * retries a few seconds first, then answers the same way).
+ */
+export async function startApiWithTemporalDown(stack: TestStack): Promise<{ url: string; close(): Promise<void> }> {
+  const connection = Connection.lazy({ address: `127.0.0.1:${await freePort()}`, interceptors: [] });
+  const temporal = new Client({ connection, namespace: stack.config.TEMPORAL_NAMESPACE });
+  const app = createApp({ config: stack.config, pool: stack.pool, redis: stack.redis, temporal, log: createLogger(stack.config, 'temporal-down') });
+  const server = await new Promise<import('node:http').Server>((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
     },
   };
 }
