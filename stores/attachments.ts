@@ -112,3 +112,13 @@ export async function sweepUnlinkedAttachments(ownerPool: pg.Pool, storage: Obje
   const { rowCount } = await ownerPool.query(`DELETE FROM attachments WHERE id = ANY ($1::uuid[]) AND status = 'stored'`, [rows.map((r) => r.id)]);
   return rowCount ?? 0;
 }
+
+/**
+ * The data retention schedule's share of the same job, with the worker's role (no DELETE on attachments): up to `limit`
+ * rows never linked and older than `before` are removed and their objects listed in pending_object_deletions, in one
+ * statement (`expire_unlinked_attachments`, migration 023); the schedule's next step deletes the objects.
+ */
+export async function expireUnlinkedAttachments(pool: pg.Pool, before: Date, limit: number): Promise<number> {
+  const { rows } = await pool.query<{ n: number }>('SELECT expire_unlinked_attachments($1, $2) AS n', [before.toISOString(), limit]);
+  return rows[0]!.n;
+}

@@ -3,6 +3,7 @@
  * brought up to date with the worker's settings if it exists, exactly as the webhook retention schedule is.
  */
 import type { Client, ScheduleOptionsStartWorkflowAction } from '@temporalio/client';
+import { UNCONFIRMED_UPLOAD_HOLD_MS } from '../domain/attachment';
 import { upsertSchedule } from './upsert-schedule';
 import {
   DATA_RETENTION_WORKFLOW_TYPE,
@@ -19,6 +20,8 @@ export const OBJECT_DELETION_GRACE_MS = 5 * 60 * 1000;
 export const OBJECT_DELETION_BATCH = 100;
 /** Archived tickets past their tenant's deletion age looked at per activity call (each: a listing, a transaction, deletes). */
 export const ARCHIVE_DELETION_BATCH = 100;
+/** Upload rows never linked handed to the object deletions per activity call. */
+export const UNLINKED_UPLOAD_BATCH = 500;
 
 export async function ensureDataRetentionSchedule(
   temporal: Client,
@@ -30,6 +33,7 @@ export async function ensureDataRetentionSchedule(
     scan_batch: DATA_RETENTION_SCAN_BATCH,
     object_deletions: { grace_ms: OBJECT_DELETION_GRACE_MS, batch: OBJECT_DELETION_BATCH },
     archive_deletions: { batch: ARCHIVE_DELETION_BATCH },
+    unlinked_uploads: { hold_ms: UNCONFIRMED_UPLOAD_HOLD_MS, batch: UNLINKED_UPLOAD_BATCH },
   };
   const action: ScheduleOptionsStartWorkflowAction<typeof dataRetentionWorkflow> = {
     type: 'startWorkflow',

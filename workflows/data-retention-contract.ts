@@ -4,7 +4,8 @@
  * refresh tokens), each written with its time to live; the sweep is the backstop that makes the limits hold for keys
  * whose TTL is missing or longer than the limit now configured (written before the limit was lowered). It also
  * deletes objects an erasure listed for deletion whose deletion did not happen right after it (a crash, a store outage),
- * an inbound email's files held for a write that never answered (once the hold has passed, unless a row points at them),
+ * an upload's files whose write never applied (an inbound email's held keys, a multipart upload's unlinked rows) once
+ * their hold has passed, unless a row points at them,
  * and archived tickets past their tenant's `archive_delete_after_years` (never one under a legal hold).
  */
 export const DATA_RETENTION_WORKFLOW_TYPE = 'dataRetentionWorkflow';
@@ -29,6 +30,11 @@ export interface DataRetentionInput {
   object_deletions: { grace_ms: number; batch: number };
   /** Archived tickets looked at per activity call. Absent (a schedule written before this step existed): none deleted. */
   archive_deletions?: { batch: number };
+  /**
+   * Uploads whose message never came (rows still `stored`) older than `hold_ms` are handed to the object deletions,
+   * `batch` rows per activity call. Absent (a schedule written before this step existed): left to `sweep-attachments`.
+   */
+  unlinked_uploads?: { hold_ms: number; batch: number };
 }
 
 /** Where a run's walk over due archives got to: the last ticket looked at (oldest closed first). */
@@ -59,6 +65,8 @@ export interface DataRetentionResult {
   archives_deleted?: number;
   archives_skipped?: number;
   archives_failed?: number;
+  /** Unlinked uploads handed to the object deletions (absent in results of runs before this step existed). */
+  uploads_expired?: number;
 }
 
 export interface RedisSweepResult {
@@ -81,4 +89,6 @@ export interface DataRetentionActivities {
    * heartbeats after each, and a retry resumes after the last one it finished.
    */
   deleteExpiredArchives(input: { after: ArchiveDeletionCursor | null; limit: number }): Promise<ArchiveDeletionStep>;
+  /** Removes up to `limit` upload rows never linked and older than `hold_ms`, listing their objects for deletion. */
+  expireUnlinkedUploads(input: { hold_ms: number; limit: number }): Promise<{ expired: number }>;
 }

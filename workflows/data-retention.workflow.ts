@@ -1,13 +1,14 @@
 /**
  * Retention of short-lived records: one walk of the Redis keyspace in bounded steps (an activity per step, so a
  * worker crash resumes from the last step's cursor), then archived tickets past their tenant's deletion age (batches,
- * oldest closed first), then the objects erasures and deletions left to delete. A run that grows long hands the rest
+ * oldest closed first), then uploads never linked to a message (their objects listed for deletion), then the objects
+ * erasures, deletions and those uploads left to delete. A run that grows long hands the rest
  * to the next scheduled run.
  */
 import { patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { ArchiveDeletionCursor, ArchiveDeletionStep, DataRetentionActivities, DataRetentionInput, DataRetentionResult } from './data-retention-contract';
 
-const { sweepRedisRetention, purgeObjectDeletions } = proxyActivities<DataRetentionActivities>({
+const { sweepRedisRetention, purgeObjectDeletions, expireUnlinkedUploads } = proxyActivities<DataRetentionActivities>({
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '1s', maximumInterval: '1 minute', maximumAttempts: 10 },
 });
@@ -44,6 +45,15 @@ export async function dataRetentionWorkflow(input: DataRetentionInput): Promise<
       if (step.examined < batch || long()) break;
     }
     Object.assign(total, archives);
+  }
+  if (input.unlinked_uploads && patched('unlinked-uploads')) {
+    const { hold_ms, batch } = input.unlinked_uploads;
+    total.uploads_expired = 0;
+    for (;;) {
+      const { expired } = await expireUnlinkedUploads({ hold_ms, limit: batch });
+      total.uploads_expired += expired;
+      if (expired < batch || long()) break;
+    }
   }
   for (;;) {
     const { due, deleted } = await purgeObjectDeletions({ grace_ms: input.object_deletions.grace_ms, limit: input.object_deletions.batch });

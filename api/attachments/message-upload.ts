@@ -7,7 +7,8 @@
  * Nothing is left behind by a request that fails: an upload that fails removes what it stored (multipart.ts), and a
  * message the workflow refuses has its rows and objects removed here. The one exception is a write whose outcome is
  * unknown (the workflow did not answer in time: 503, "it may still apply"): its files stay `stored`, to be linked
- * if the update applies, else found by `npm run admin -- sweep-attachments` (stores/attachments.ts `unlinkedBefore`).
+ * if the update applies, else removed after UNCONFIRMED_UPLOAD_HOLD_MS by the data retention schedule
+ * (`expireUnlinkedAttachments`) or at once by `npm run admin -- sweep-attachments`.
  */
 import type { Request } from 'express';
 import { type AttachmentSummary, attachmentStorageKey } from '../../domain/attachment';

@@ -45,6 +45,28 @@ $$;
 REVOKE ALL ON FUNCTION hold_unconfirmed_uploads(text[], integer), release_unconfirmed_uploads(text[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION hold_unconfirmed_uploads(text[], integer), release_unconfirmed_uploads(text[]) TO deskflow_app;
 
+-- A multipart upload's files have rows (`stored`) before their message's write; a write that never applied leaves them
+-- unlinked. The data retention schedule hands rows older than p_before (the same hold) over to the pending deletions,
+-- listed as of the row's own age so the same run deletes the objects: rows first, in one statement, so an object is
+-- never deleted while a row points at it. An update that applies even later inserts its rows again (the projection does
+-- for missing ones), and the key is then forgotten instead of deleted if it was still pending.
+CREATE FUNCTION expire_unlinked_attachments(p_before timestamptz, p_limit integer) RETURNS integer
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = public AS $$
+  WITH gone AS (
+    DELETE FROM attachments
+    WHERE id IN (SELECT id FROM attachments WHERE status = 'stored' AND created_at < p_before ORDER BY created_at LIMIT p_limit
+                 FOR UPDATE SKIP LOCKED)
+      AND status = 'stored'
+    RETURNING storage_key, created_at),
+  listed AS (
+    INSERT INTO pending_object_deletions (storage_key, reason, created_at)
+    SELECT storage_key, 'unlinked upload', created_at FROM gone
+    ON CONFLICT (storage_key) DO NOTHING)
+  SELECT count(*)::integer FROM gone
+$$;
+REVOKE ALL ON FUNCTION expire_unlinked_attachments(timestamptz, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION expire_unlinked_attachments(timestamptz, integer) TO deskflow_app;
+
 -- What is due: listed before p_before (the API deletes its own at once) and past any hold, oldest first. An object an
 -- attachment row points to is never deleted: such a key (an upload whose write applied late) is forgotten instead.
 CREATE OR REPLACE FUNCTION due_object_deletions(p_before timestamptz, p_limit integer) RETURNS SETOF text
@@ -66,7 +88,8 @@ CREATE OR REPLACE FUNCTION due_object_deletions(p_before timestamptz, p_limit in
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
   SELECT storage_key FROM pending_object_deletions WHERE created_at < p_before ORDER BY created_at LIMIT p_limit
 $$;
+DROP FUNCTION expire_unlinked_attachments(timestamptz, integer);
 DROP FUNCTION release_unconfirmed_uploads(text[]);
 DROP FUNCTION hold_unconfirmed_uploads(text[], integer);
-DELETE FROM pending_object_deletions WHERE reason = 'unconfirmed upload';
+DELETE FROM pending_object_deletions WHERE reason IN ('unconfirmed upload', 'unlinked upload');
 ALTER TABLE pending_object_deletions DROP COLUMN keep_until;

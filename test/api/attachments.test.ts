@@ -4,7 +4,7 @@
  * oversized and disguised files, hostile filenames, other tenants, internal notes, uploads cut off mid-way. Every
  * refusal is checked to leave nothing behind: no row, no object, no temp file, no message.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import os from 'node:os';
@@ -427,32 +427,39 @@ describe('who may read an attachment', () => {
   });
 });
 
-describe('sweep-attachments', () => {
-  it('removes uploads never linked once they are old enough (object, then row), and nothing else', async () => {
-    const ticketId = await newTicket(acme);
+describe('uploads never linked', () => {
+  /** An upload whose message never came: its object, and its row `age` old. */
+  async function orphan(ticketId: string, age: string): Promise<string> {
+    const id = randomUUID();
+    const key = `attachments/${acme.id}/${ticketId}/${id}`;
+    await createObjectStorage(stack.config).put(key, Readable.from([Buffer.from('left behind')]), { contentType: 'text/plain' });
+    await stack.admin.query(
+      `INSERT INTO attachments (id, tenant_id, ticket_id, filename, content_type, size_bytes, sha256, storage_key, created_by_type, created_at)
+       VALUES ($1, $2, $3, 'o.txt', 'text/plain', 11, $4, $5, 'agent', now() - $6::interval)`,
+      [id, acme.id, ticketId, sha256('left behind'), key, age],
+    );
+    return key;
+  }
+  async function linkedUpload(ticketId: string) {
     const linked = await postFiles(acme.headers, ticketId, [
       { name: 'body', value: 'kept' },
       { name: 'files', filename: 'kept.png', type: 'image/png', data: png(100) },
     ]);
     expect(linked.status).toBe(201);
+    return linked.body.attachments[0].id as string;
+  }
+
+  it('sweep-attachments removes them once they are old enough (object, then row), and nothing else', async () => {
+    const ticketId = await newTicket(acme);
+    const linked = await linkedUpload(ticketId);
     const storage = createObjectStorage(stack.config);
-    const orphan = async (id: string, age: string) => {
-      const key = `attachments/${acme.id}/${ticketId}/${id}`;
-      await storage.put(key, Readable.from([Buffer.from('left behind')]), { contentType: 'text/plain' });
-      await stack.admin.query(
-        `INSERT INTO attachments (id, tenant_id, ticket_id, filename, content_type, size_bytes, sha256, storage_key, created_by_type, created_at)
-         VALUES ($1, $2, $3, 'o.txt', 'text/plain', 11, $4, $5, 'agent', now() - $6::interval)`,
-        [id, acme.id, ticketId, sha256('left behind'), key, age],
-      );
-      return key;
-    };
-    const old = await orphan('22222222-2222-4222-8222-222222222222', '2 hours');
-    const fresh = await orphan('33333333-3333-4333-8333-333333333333', '1 minute');
+    const old = await orphan(ticketId, '2 hours');
+    const fresh = await orphan(ticketId, '1 minute');
     expect(await sweepUnlinkedAttachments(stack.admin, storage, new Date(Date.now() - 60 * 60 * 1000))).toBe(1);
     expect(await storage.head(old)).toBeNull();
     expect(await storage.head(fresh)).not.toBeNull();
     expect((await rowsOf(ticketId)).map((r) => r.status).sort()).toEqual(['linked', 'stored']);
-    expect((await download(acme.headers, linked.body.attachments[0].id)).status).toBe(200);
+    expect((await download(acme.headers, linked)).status).toBe(200);
   });
 });
 

@@ -3,13 +3,29 @@
  * here on records the API really wrote), so Redis deletes them on time; the data retention schedule, created by the
  * run's worker at start, is the backstop for keys that escaped: no TTL, a TTL longer than the limit now configured,
  * sessions past their own end, refresh tokens whose session is gone. Everything else is left exactly as it was.
+ * Uploads never linked to a message go once past their hold, objects and rows, with the worker's role.
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { Redis } from 'ioredis';
+import { UNCONFIRMED_UPLOAD_HOLD_MS } from '../../domain/attachment';
+import { createObjectStorage } from '../../platform/object-storage';
 import { createRedis } from '../../platform/redis';
 import { redisRetentionStore } from '../../stores/redis-retention';
-import { DATA_RETENTION_SCAN_BATCH, ensureDataRetentionSchedule } from '../../workers/data-retention-schedule';
-import { DATA_RETENTION_WORKFLOW_TYPE, dataRetentionScheduleId } from '../../workflows/data-retention-contract';
+import {
+  DATA_RETENTION_SCAN_BATCH,
+  ensureDataRetentionSchedule,
+  OBJECT_DELETION_BATCH,
+  OBJECT_DELETION_GRACE_MS,
+  UNLINKED_UPLOAD_BATCH,
+} from '../../workers/data-retention-schedule';
+import {
+  DATA_RETENTION_WORKFLOW_TYPE,
+  type DataRetentionInput,
+  type DataRetentionResult,
+  dataRetentionScheduleId,
+} from '../../workflows/data-retention-contract';
+import { multipart, png } from '../support/multipart';
 import { createTenant, http, startStack, type Tenant, type TestStack } from '../support/stack';
 import { eventually } from '../webhooks/support';
 
@@ -41,7 +57,7 @@ it('the worker has created the schedule: hourly, overlap skipped, one interval o
     type: 'startWorkflow',
     workflowType: DATA_RETENTION_WORKFLOW_TYPE,
     taskQueue: stack.config.TEMPORAL_TASK_QUEUE,
-    args: [{ redis: limits, scan_batch: DATA_RETENTION_SCAN_BATCH }],
+    args: [{ redis: limits, scan_batch: DATA_RETENTION_SCAN_BATCH, unlinked_uploads: { hold_ms: UNCONFIRMED_UPLOAD_HOLD_MS, batch: UNLINKED_UPLOAD_BATCH } }],
   });
   expect(description.policies).toMatchObject({ overlap: 'SKIP', catchupWindow: HOUR });
   expect(description.state.paused).toBe(false);
@@ -156,4 +172,62 @@ it("a prefix with glob characters sweeps its own keys only, never a neighbour's 
     await raw.del(`${base}x-neighbour:idem:theirs`);
     odd.disconnect();
   }
+});
+
+it("uploads never linked go once past their hold (objects, then nothing pending), with the worker's role, in batches", async () => {
+  const storage = createObjectStorage(stack.config); // the run's worker stores where this stack does
+  const created = await http(stack, 'POST', '/api/v1/tickets', {
+    headers: acme.headers,
+    body: { subject: 'Files', description: 'See attached.', customer_id: acme.customerId },
+  });
+  expect(created.status).toBe(201);
+  const ticketId = created.body.id as string;
+  const form = multipart([
+    { name: 'body', value: 'kept' },
+    { name: 'files', filename: 'kept.png', type: 'image/png', data: png(100) },
+  ]);
+  const linked = await fetch(`${stack.url}/api/v1/tickets/${ticketId}/messages`, {
+    method: 'POST',
+    headers: { ...acme.headers, 'Content-Type': form.contentType },
+    body: form.body,
+  });
+  expect(linked.status).toBe(201);
+  /** An upload whose message never came: its object, and its row `age` old. */
+  const orphan = async (age: string) => {
+    const id = randomUUID();
+    const key = `attachments/${acme.id}/${ticketId}/${id}`;
+    await storage.put(key, Readable.from([Buffer.from('left behind')]), { contentType: 'text/plain' });
+    await stack.admin.query(
+      `INSERT INTO attachments (id, tenant_id, ticket_id, filename, content_type, size_bytes, sha256, storage_key, created_by_type, created_at)
+       VALUES ($1, $2, $3, 'o.txt', 'text/plain', 11, $4, $5, 'agent', now() - $6::interval)`,
+      [id, acme.id, ticketId, createHash('sha256').update('left behind').digest('hex'), key, age],
+    );
+    return key;
+  };
+  const old = [await orphan('3 hours'), await orphan('2 hours')];
+  const fresh = await orphan('1 minute');
+
+  const input: DataRetentionInput = {
+    redis: limits,
+    scan_batch: DATA_RETENTION_SCAN_BATCH,
+    object_deletions: { grace_ms: OBJECT_DELETION_GRACE_MS, batch: OBJECT_DELETION_BATCH },
+    unlinked_uploads: { hold_ms: HOUR, batch: 1 },
+  };
+  const result = (await stack.temporal.workflow.execute(DATA_RETENTION_WORKFLOW_TYPE, {
+    taskQueue: stack.config.TEMPORAL_TASK_QUEUE,
+    workflowId: `unlinked-uploads-test-${randomUUID()}`,
+    args: [input],
+  })) as DataRetentionResult;
+  expect(result.uploads_expired).toBeGreaterThanOrEqual(2);
+  expect(result.objects_deleted).toBeGreaterThanOrEqual(2);
+  for (const key of old) expect(await storage.head(key)).toBeNull();
+  expect(await storage.head(fresh)).not.toBeNull();
+  const { rows } = await stack.admin.query<{ status: string; storage_key: string }>(
+    'SELECT status, storage_key FROM attachments WHERE ticket_id = $1 ORDER BY status',
+    [ticketId],
+  );
+  expect(rows.map((r) => r.status)).toEqual(['linked', 'stored']);
+  for (const row of rows) expect(await storage.head(row.storage_key)).not.toBeNull();
+  const pending = await stack.admin.query('SELECT count(*)::int AS n FROM pending_object_deletions WHERE storage_key = ANY ($1::text[])', [old]);
+  expect(pending.rows[0].n).toBe(0);
 });
