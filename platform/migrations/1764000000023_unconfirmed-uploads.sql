@@ -52,12 +52,13 @@ GRANT EXECUTE ON FUNCTION hold_unconfirmed_uploads(text[], integer), release_unc
 -- for missing ones), and the key is then forgotten instead of deleted if it was still pending.
 CREATE FUNCTION expire_unlinked_attachments(p_before timestamptz, p_limit integer) RETURNS integer
 LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = public AS $$
-  WITH gone AS (
-    DELETE FROM attachments
-    WHERE id IN (SELECT id FROM attachments WHERE status = 'stored' AND created_at < p_before ORDER BY created_at LIMIT p_limit
-                 FOR UPDATE SKIP LOCKED)
-      AND status = 'stored'
-    RETURNING storage_key, created_at),
+  -- Picked once (MATERIALIZED): as an IN (…) sub-select, the planner may run the LIMIT again per row and take more.
+  WITH picked AS MATERIALIZED (
+    SELECT id FROM attachments WHERE status = 'stored' AND created_at < p_before ORDER BY created_at LIMIT p_limit
+    FOR UPDATE SKIP LOCKED),
+  gone AS (
+    DELETE FROM attachments a USING picked WHERE a.id = picked.id AND a.status = 'stored'
+    RETURNING a.storage_key, a.created_at),
   listed AS (
     INSERT INTO pending_object_deletions (storage_key, reason, created_at)
     SELECT storage_key, 'unlinked upload', created_at FROM gone

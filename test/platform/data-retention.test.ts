@@ -26,6 +26,7 @@ import {
   dataRetentionScheduleId,
 } from '../../workflows/data-retention-contract';
 import { multipart, png } from '../support/multipart';
+import { record, saveRecorded } from '../workflows/replay-support';
 import { createTenant, http, startStack, type Tenant, type TestStack } from '../support/stack';
 import { eventually } from '../webhooks/support';
 
@@ -213,11 +214,14 @@ it("uploads never linked go once past their hold (objects, then nothing pending)
     object_deletions: { grace_ms: OBJECT_DELETION_GRACE_MS, batch: OBJECT_DELETION_BATCH },
     unlinked_uploads: { hold_ms: HOUR, batch: 1 },
   };
+  const workflowId = `unlinked-uploads-test-${randomUUID()}`;
   const result = (await stack.temporal.workflow.execute(DATA_RETENTION_WORKFLOW_TYPE, {
     taskQueue: stack.config.TEMPORAL_TASK_QUEUE,
-    workflowId: `unlinked-uploads-test-${randomUUID()}`,
+    workflowId,
     args: [input],
   })) as DataRetentionResult;
+  // Kept as a replay fixture with RECORD_HISTORIES=1 (test/workflows/replay.test.ts replays every one).
+  saveRecorded([await record(stack.temporal, 'data-retention-unlinked-uploads', workflowId)]);
   expect(result.uploads_expired).toBeGreaterThanOrEqual(2);
   expect(result.objects_deleted).toBeGreaterThanOrEqual(2);
   for (const key of old) expect(await storage.head(key)).toBeNull();

@@ -41,6 +41,8 @@ describe('histories recorded by earlier code', () => {
         'webhook-delivery-dead',
         'webhook-redrive',
         'webhook-retention',
+        // test/platform/data-retention.test.ts
+        'data-retention-unlinked-uploads',
       ]),
     );
   });
