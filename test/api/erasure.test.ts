@@ -256,6 +256,33 @@ describe('the audit chain around redactions', () => {
     }
   });
 
+  it('a redacted entry may be redacted again only keeping the digest of what it first held, and only with the flag', async () => {
+    const owner = await stack.admin.connect();
+    try {
+      await owner.query('BEGIN');
+      const { rows } = await owner.query<{ seq: string }>('SELECT seq FROM audit_log WHERE tenant_id = $1 AND redacted_at IS NOT NULL ORDER BY seq LIMIT 1', [
+        acme.id,
+      ]);
+      expect(rows).toHaveLength(1); // the erasure above redacted some
+      const again = (digest: string) =>
+        owner.query(`UPDATE audit_log SET after = '{"x": 1}', payload_sha256 = ${digest}, redacted_at = now() WHERE tenant_id = $1 AND seq = $2`, [
+          acme.id,
+          rows[0]!.seq,
+        ]);
+      await owner.query('SAVEPOINT s');
+      await expect(again('payload_sha256')).rejects.toMatchObject({ code: '42501' }); // no flag
+      await owner.query('ROLLBACK TO SAVEPOINT s');
+      await owner.query("SELECT set_config('deskflow.audit_redaction', 'on', true)");
+      await expect(again('audit_payload_sha256(before, after)')).rejects.toMatchObject({ code: '42501' }); // a new digest
+      await owner.query('ROLLBACK TO SAVEPOINT s');
+      await owner.query("SELECT set_config('deskflow.audit_redaction', 'on', true)");
+      expect((await again('payload_sha256')).rowCount).toBe(1); // the first digest kept: allowed
+    } finally {
+      await owner.query('ROLLBACK');
+      owner.release();
+    }
+  });
+
   it('an entry redacted behind the trail’s back (no erasure recorded) fails verification', async () => {
     const tenant = await createTenant(stack, 'Sneaky');
     await http(stack, 'POST', '/api/v1/customers', { headers: tenant.admin.headers, body: { name: 'Somebody' } });

@@ -272,6 +272,41 @@ describe('a data retention run', () => {
   });
 });
 
+it('a ticket whose customer was erased first keeps none of its content once its archive is deleted (redacted again)', async () => {
+  const erased = await createTenant(stack, 'ErasedThenDeleted');
+  const t = await archived(erased, 6);
+  const erase = await http(stack, 'POST', `/api/v1/customers/${erased.customerId}/erase`, { headers: erased.admin.headers });
+  expect(erase.status).toBe(200);
+  // The erasure took the customer's words and identifiers; the rest of the ticket's content is still in its entries.
+  const before = await ticketTrail(t.id);
+  const erasedSeqs = before.audit.filter((a) => a.redacted).map((a) => Number(a.seq));
+  expect(erasedSeqs.length).toBeGreaterThan(0);
+  const leftovers = ['billing', 'Here is your invoice', 'Refund approved by finance'];
+  expect(before.audit.some((a) => a.redacted && leftovers.some((l) => a.payload.includes(l)))).toBe(true);
+
+  expect((await setYears(erased, 5)).status).toBe(200);
+  expect(await runRetention()).toMatchObject({ archives_failed: 0 });
+  expect(await archiveRow(t.id)).toBeUndefined();
+
+  const after = await ticketTrail(t.id);
+  for (const a of after.audit) for (const l of leftovers) expect(a.payload).not.toContain(l);
+  // The same entries (and their hashes: the chain is untouched), each redacted, and recorded by the deletion.
+  expect(after.audit.filter((a) => a.action !== 'ticket.archive_deleted').map((a) => [a.seq, a.hash])).toEqual(before.audit.map((a) => [a.seq, a.hash]));
+  const [deletion] = await deletionAudit(erased, t.id);
+  expect(deletion.after.redacted_seqs).toEqual(expect.arrayContaining(erasedSeqs));
+  const created = after.audit.find((a) => a.action === 'ticket.created')!;
+  expect(JSON.parse(created.payload)[1]).toMatchObject({ subject: '[deleted]', tags: ['[deleted]'] });
+  const verify = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'platform/cli/admin.ts'), 'verify-audit', '--tenant', erased.id], {
+    cwd: ROOT,
+    env: process.env,
+    encoding: 'utf8',
+  });
+  expect({ status: verify.status, stdout: verify.stdout }).toEqual({
+    status: 0,
+    stdout: expect.stringMatching(new RegExp(`${erased.id}: \\d+ entries, intact`)),
+  });
+}, 120_000);
+
 describe('the narrow door (archive_delete_ticket)', () => {
   const deletions = () => archiveDeletionStore(stack.pool);
   const candidate = async (ticketId: string) => {
