@@ -4,11 +4,8 @@
  * hardening headers and CORS, no secrets in logs, API keys, and bad input that persists nothing.
  */
 import { createHash, createHmac, randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import pg from 'pg';
 import pino from 'pino';
-import { createApp } from '../../api/app';
 import { createPool } from '../../platform/db';
 import { createFieldCrypto } from '../../platform/field-crypto';
 import { reindexBlindIndexes } from '../../platform/migrate';
@@ -17,7 +14,8 @@ import { inTenantTransaction, withTenant } from '../../platform/tenant-db';
 import { signPayload } from '../../platform/signing';
 import { ticketStore } from '../../stores/tickets';
 import { type ApiProcess, startApiProcess } from '../support/api-process';
-import { createTenant, type HttpResult, http, login, startStack, type Tenant, type TestStack } from '../support/stack';
+import { captureLogLines } from '../support/log-capture';
+import { createTenant, type HttpResult, http, login, startExtraApi, startStack, type Tenant, type TestStack } from '../support/stack';
 
 let stack: TestStack;
 let acme: Tenant;
@@ -428,56 +426,35 @@ describe('logs never contain secrets or customer PII', () => {
   }
 
   it('the application logs no secret even with an unredacted logger at trace level', async () => {
-    let captured = '';
-    const sink = new Writable({
-      write(chunk, _enc, done) {
-        captured += chunk.toString();
-        done();
-      },
-    });
-    const log = pino({ level: 'trace' }, sink);
-    const app = createApp({ config: stack.config, pool: stack.pool, redis: stack.redis, temporal: stack.temporal, log });
-    const server = await new Promise<import('node:http').Server>((resolve) => {
-      const s = app.listen(0, '127.0.0.1', () => resolve(s));
-    });
+    const logs = captureLogLines();
+    const api = await startExtraApi(stack, { log: pino({ level: 'trace' }, logs.destination) });
     try {
-      const target = { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
-      const secrets = await secretsExchanged(target);
+      const secrets = await secretsExchanged(api);
+      const captured = logs.raw.join('\n');
       expect(captured).toContain('"path":"/api/v1/auth/login"'); // it did log the requests
       expect(captured).toContain('"path":"/api/v1/customers"');
       for (const secret of secrets) expect({ secret, found: captured.includes(secret) }).toEqual({ secret, found: false });
     } finally {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
+      await api.close();
     }
   });
 
   it('a failing request logs its error, not its content', async () => {
-    let captured = '';
-    const sink = new Writable({
-      write(chunk, _enc, done) {
-        captured += chunk.toString();
-        done();
-      },
-    });
+    const logs = captureLogLines();
     // A Temporal client whose connection is gone: creating a ticket fails inside the service.
     const temporal = await connectTemporal(stack.config);
     await temporal.connection.close();
-    const app = createApp({ config: stack.config, pool: stack.pool, redis: stack.redis, temporal, log: pino({ level: 'trace' }, sink) });
-    const server = await new Promise<import('node:http').Server>((resolve) => {
-      const s = app.listen(0, '127.0.0.1', () => resolve(s));
-    });
+    const api = await startExtraApi(stack, { temporal, log: pino({ level: 'trace' }, logs.destination) });
     try {
-      const target = { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
       const secret = { subject: `private subject ${randomUUID()}`, description: `private description ${randomUUID()}` };
-      const res = await http(target, 'POST', '/api/v1/tickets', { headers: acme.headers, body: { ...secret, customer_id: acme.customerId } });
+      const res = await http(api, 'POST', '/api/v1/tickets', { headers: acme.headers, body: { ...secret, customer_id: acme.customerId } });
       expect(res.status).toBeGreaterThanOrEqual(500);
       expect(JSON.stringify(res.body)).not.toContain('at '); // no stack trace to the client
+      const captured = logs.raw.join('\n');
       expect(captured).toContain('"msg":"request failed"');
       for (const value of [secret.subject, secret.description, acme.agent.token]) expect(captured).not.toContain(value);
     } finally {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
+      await api.close();
     }
   });
 

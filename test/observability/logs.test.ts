@@ -3,13 +3,10 @@
  * phone numbers never reach a line, whether as a field (at any depth) or inside logged text.
  */
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
-import { createApp } from '../../api/app';
 import { createLogger } from '../../platform/logger';
 import { requestContext } from '../../platform/request-context';
 import { captureLogLines as capture } from '../support/log-capture';
-import { createTenant, http, startStack, type Tenant, type TestStack } from '../support/stack';
+import { createTenant, http, startExtraApi, startStack, type Tenant, type TestStack } from '../support/stack';
 
 const SECRETS = {
   jwt: 'eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXNpZ25hdHVyZQ',
@@ -71,14 +68,11 @@ test('lines logged inside a request carry its id, and its tenant and actor once 
   const log = createLogger({ LOG_LEVEL: 'info' }, 'context-test', destination);
   expect(requestContext.current()).toBeUndefined();
   const stack: TestStack = await startStack();
-  let server: Server | undefined;
+  let api: Awaited<ReturnType<typeof startExtraApi>> | undefined;
   try {
     const tenant: Tenant = await createTenant(stack, 'Logs');
-    const app = createApp({ config: stack.config, pool: stack.pool, redis: stack.redis, temporal: stack.temporal, log });
-    server = await new Promise<Server>((resolve) => {
-      const s = app.listen(0, '127.0.0.1', () => resolve(s));
-    });
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    api = await startExtraApi(stack, { log });
+    const { url } = api;
     const requestId = `req-${randomUUID()}`;
     const res = await http({ url }, 'GET', '/api/v1/tickets?limit=1', { headers: { ...tenant.headers, 'X-Request-Id': requestId } });
     expect(res.status).toBe(200);
@@ -96,8 +90,7 @@ test('lines logged inside a request carry its id, and its tenant and actor once 
     expect(second!.actor).toBeUndefined();
     for (const line of lines) expect(JSON.stringify(line)).not.toContain(tenant.agent.token);
   } finally {
-    server?.closeAllConnections();
-    await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+    await api?.close();
     await stack.close();
   }
 });

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import type { Redis } from 'ioredis';
 import pg from 'pg';
-import { createApp } from '../../api/app';
+import { type AppDeps, createApp } from '../../api/app';
 import { attachLiveServer, type LiveServer } from '../../api/live/server';
 import { customerStore } from '../../stores/customers';
 import type { Identity } from '../../domain/identity';
@@ -62,15 +62,12 @@ export async function startStack(overrides: Partial<Record<string, string>> = {}
   };
 }
 
-/**
- * A second API on the stack's database, Redis and storage whose Temporal client points at a port nothing listens on:
- * every write that goes through a workflow answers 503 service_unavailable at once (no gRPC retries; production
- * retries a few seconds first, then answers the same way).
- */
-export async function startApiWithTemporalDown(stack: TestStack): Promise<{ url: string; close(): Promise<void> }> {
-  const connection = Connection.lazy({ address: `127.0.0.1:${await freePort()}`, interceptors: [] });
-  const temporal = new Client({ connection, namespace: stack.config.TEMPORAL_NAMESPACE });
-  const app = createApp({ config: stack.config, pool: stack.pool, redis: stack.redis, temporal, log: createLogger(stack.config, 'temporal-down') });
+/** A second API on the stack's database, Redis and storage, with its own Temporal client or logger when given. */
+export async function startExtraApi(
+  stack: TestStack,
+  { temporal = stack.temporal, log = createLogger(stack.config, 'extra-api') }: { temporal?: Client; log?: AppDeps['log'] } = {},
+): Promise<{ url: string; close(): Promise<void> }> {
+  const app = createApp({ config: stack.config, pool: stack.pool, redis: stack.redis, temporal, log });
   const server = await new Promise<import('node:http').Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
@@ -81,6 +78,16 @@ export async function startApiWithTemporalDown(stack: TestStack): Promise<{ url:
       await new Promise((resolve) => server.close(resolve));
     },
   };
+}
+
+/**
+ * A second API whose Temporal client points at a port nothing listens on: every write that goes through a workflow
+ * answers 503 service_unavailable at once (no gRPC retries; production retries a few seconds first, then answers the
+ * same way).
+ */
+export async function startApiWithTemporalDown(stack: TestStack): Promise<{ url: string; close(): Promise<void> }> {
+  const connection = Connection.lazy({ address: `127.0.0.1:${await freePort()}`, interceptors: [] });
+  return startExtraApi(stack, { temporal: new Client({ connection, namespace: stack.config.TEMPORAL_NAMESPACE }) });
 }
 
 export interface Member {
