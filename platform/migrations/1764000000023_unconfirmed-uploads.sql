@@ -50,8 +50,16 @@ GRANT EXECUTE ON FUNCTION hold_unconfirmed_uploads(text[], integer), release_unc
 -- listed as of the row's own age so the same run deletes the objects: rows first, in one statement, so an object is
 -- never deleted while a row points at it. An update that applies even later inserts its rows again (the projection does
 -- for missing ones), and the key is then forgotten instead of deleted if it was still pending.
+-- The cut-off is the caller's, but never younger than an hour: the application role cannot take uploads still on their
+-- way to their message (its own tenant's or another's) through this door.
 CREATE FUNCTION expire_unlinked_attachments(p_before timestamptz, p_limit integer) RETURNS integer
-LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = public AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = public AS $$
+DECLARE
+  v_count integer;
+BEGIN
+  IF p_before IS NULL OR p_before > now() - interval '1 hour' THEN
+    RAISE EXCEPTION 'uploads are expired an hour after they were stored at the earliest' USING ERRCODE = '22023';
+  END IF;
   -- Picked once (MATERIALIZED): as an IN (…) sub-select, the planner may run the LIMIT again per row and take more.
   WITH picked AS MATERIALIZED (
     SELECT id FROM attachments WHERE status = 'stored' AND created_at < p_before ORDER BY created_at LIMIT p_limit
@@ -63,8 +71,9 @@ LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = public AS $$
     INSERT INTO pending_object_deletions (storage_key, reason, created_at)
     SELECT storage_key, 'unlinked upload', created_at FROM gone
     ON CONFLICT (storage_key) DO NOTHING)
-  SELECT count(*)::integer FROM gone
-$$;
+  SELECT count(*)::integer INTO v_count FROM gone;
+  RETURN v_count;
+END $$;
 REVOKE ALL ON FUNCTION expire_unlinked_attachments(timestamptz, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION expire_unlinked_attachments(timestamptz, integer) TO deskflow_app;
 

@@ -212,7 +212,7 @@ it("uploads never linked go once past their hold (objects, then nothing pending)
     redis: limits,
     scan_batch: DATA_RETENTION_SCAN_BATCH,
     object_deletions: { grace_ms: OBJECT_DELETION_GRACE_MS, batch: OBJECT_DELETION_BATCH },
-    unlinked_uploads: { hold_ms: HOUR, batch: 1 },
+    unlinked_uploads: { hold_ms: 1.5 * HOUR, batch: 1 },
   };
   const workflowId = `unlinked-uploads-test-${randomUUID()}`;
   const result = (await stack.temporal.workflow.execute(DATA_RETENTION_WORKFLOW_TYPE, {
@@ -234,4 +234,11 @@ it("uploads never linked go once past their hold (objects, then nothing pending)
   for (const row of rows) expect(await storage.head(row.storage_key)).not.toBeNull();
   const pending = await stack.admin.query('SELECT count(*)::int AS n FROM pending_object_deletions WHERE storage_key = ANY ($1::text[])', [old]);
   expect(pending.rows[0].n).toBe(0);
+});
+
+it('the expiry never takes uploads younger than an hour, whatever cut-off it is given (the application role calls it)', async () => {
+  for (const before of [new Date(), new Date(Date.now() - 30 * 60 * 1000), new Date(Date.now() + HOUR)]) {
+    await expect(stack.pool.query('SELECT expire_unlinked_attachments($1, 10)', [before.toISOString()])).rejects.toMatchObject({ code: '22023' });
+  }
+  await expect(stack.pool.query('SELECT expire_unlinked_attachments(NULL, 10)')).rejects.toMatchObject({ code: '22023' });
 });
