@@ -37,3 +37,23 @@ test('every alert has a unit test', () => {
   expect(alerts).toHaveLength(count);
   for (const alert of alerts) expect(tests).toContain(`alertname: ${alert}`);
 });
+
+test("every alert's runbook link names a section of docs/runbook.md (GitHub's heading anchors)", () => {
+  const fs = require('node:fs') as typeof import('node:fs');
+  const rules = fs.readFileSync(path.join(dir, 'alerts.yml'), 'utf8');
+  const runbook = fs.readFileSync(path.join(ROOT, 'docs/runbook.md'), 'utf8');
+  // GitHub's anchor: lower case, punctuation dropped (hyphens kept), spaces to hyphens.
+  const anchors = new Set(
+    [...runbook.matchAll(/^#{1,6} (.+)$/gm)].map((m) =>
+      m[1]!
+        .trim()
+        .toLowerCase()
+        .replace(/[^\p{L}\p{N} _-]/gu, '')
+        .replace(/ /g, '-'),
+    ),
+  );
+  const links = [...rules.matchAll(/runbook: "docs\/runbook\.md#([^"]+)"/g)].map((m) => m[1]!);
+  const alerts = [...rules.matchAll(/- alert: (\w+)/g)];
+  expect(links).toHaveLength(alerts.length); // every alert has one
+  expect(links.filter((a) => !anchors.has(a))).toEqual([]);
+});
