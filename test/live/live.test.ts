@@ -414,13 +414,15 @@ it('presence over the socket: who is on a ticket reaches its followers and REST;
 });
 
 it('agents online and away reach the tenant', async () => {
-  const watcher = await live(b, acme.admin.token);
-  const agent = await live(a, acme.agent.token);
-  await watcher.waitFor((m) => m.type === 'agent_status' && m.user_id === acme.agentId && m.status === 'online');
+  // Users of their own: an agent whose earlier sockets' presence has not expired yet would not come online again.
+  const team = await createTenant(a, 'Presence');
+  const watcher = await live(b, team.admin.token);
+  const agent = await live(a, team.agent.token);
+  await watcher.waitFor((m) => m.type === 'agent_status' && m.user_id === team.agentId && m.status === 'online');
   agent.send({ type: 'status', status: 'away' });
-  await watcher.waitFor((m) => m.type === 'agent_status' && m.user_id === acme.agentId && m.status === 'away');
+  await watcher.waitFor((m) => m.type === 'agent_status' && m.user_id === team.agentId && m.status === 'away');
   agent.ws.terminate();
-  await watcher.waitFor((m) => m.type === 'agent_status' && m.user_id === acme.agentId && m.status === 'offline');
+  await watcher.waitFor((m) => m.type === 'agent_status' && m.user_id === team.agentId && m.status === 'offline');
 });
 
 it("a node's Redis subscriber connection killed: it reconnects and its clients miss nothing", async () => {

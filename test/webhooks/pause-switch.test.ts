@@ -75,7 +75,14 @@ test('a paused tenant keeps its deliveries pending while others deliver; resumin
   expect(receiverA.received.length).toBeGreaterThanOrEqual(1);
   // At once, not at the parked deliveries' next look a minute later.
   expect(receiverA.received[0]!.at - resumedAt).toBeLessThan(5000);
-  expect(await pendingOf(a.id)).toBe(0);
+  // The receiver has the request before the worker has recorded its answer: wait for the record.
+  expect(
+    await eventually(
+      () => pendingOf(a.id),
+      (n) => n === 0,
+      10_000,
+    ),
+  ).toBe(0);
 
   const audit = await isolated.stack.admin.query("SELECT after FROM audit_log WHERE tenant_id = $1 AND action = 'tenant.updated' ORDER BY seq", [a.id]);
   expect(audit.rows.map((r) => r.after.webhooks_paused)).toEqual([true, false]);
