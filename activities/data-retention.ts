@@ -1,7 +1,6 @@
 /**
  * The data retention workflow's activities: a bounded step of the Redis sweep; a batch of uploads never linked; a batch
- * of objects left to delete; a
- * batch of archived tickets past their tenant's deletion age (activities/archive-deletion.ts).
+ * of objects left to delete; a batch of archived tickets past their tenant's deletion age (activities/archive-deletion.ts).
  */
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
