@@ -10,4 +10,7 @@ module.exports = {
   testTimeout: 60_000,
   maxWorkers: 1, // one shared dev server and worker; suites are I/O-bound
   verbose: true,
+  // Exit once the results are in: a child or socket some test failed to close must not keep CI waiting for hours (CI
+  // has a deadline, and a run that never ends lands nothing). Children are bounded where they run (runAdmin).
+  forceExit: true,
 };

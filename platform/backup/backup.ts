@@ -35,6 +35,9 @@ export interface BackupReport {
   problems: string[];
 }
 
+/** How long pg_dump waits for a table lock before the backup fails (a migration or a long DDL statement holds one). */
+const DUMP_LOCK_WAIT = '60s';
+
 /** Objects copied at once (S3 round trips dominate; a few in flight hide them without flooding the store). */
 const COPY_CONCURRENCY = 4;
 
@@ -42,7 +45,7 @@ export async function createBackup(settings: BackupSettings, dir: string): Promi
   const progress = settings.progress ?? (() => undefined);
   await prepareEmptyDirectory(dir);
   const connection = pgConnection(settings.adminUrl);
-  const client = new pg.Client({ connectionString: settings.adminUrl });
+  const client = new pg.Client({ connectionString: settings.adminUrl, application_name: 'deskflow-backup' });
   await client.connect();
   let snapshotFacts: Awaited<ReturnType<typeof readSnapshot>>;
   try {
@@ -54,6 +57,9 @@ export async function createBackup(settings: BackupSettings, dir: string): Promi
       '--format=custom',
       `--file=${path.join(dir, DUMP_FILE)}`,
       `--snapshot=${rows[0]!.id}`,
+      // Our snapshot's transaction holds ACCESS SHARE locks on every table until the dump ends. A migration queued
+      // behind them would queue pg_dump's own locks behind it: a wait nobody detects. Fail instead, saying which table.
+      `--lock-wait-timeout=${DUMP_LOCK_WAIT}`,
       '--no-password',
     ]);
     const [facts] = await Promise.all([readSnapshot(client), dump]);

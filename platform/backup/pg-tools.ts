@@ -15,7 +15,7 @@ export function runPgTool(binDir: string, tool: PgTool, connection: PgConnection
   return new Promise((resolve, reject) => {
     const child = spawn(pgToolPath(binDir, tool), [...args, `--dbname=${connection.dbname}`], {
       // PGPASSWORD for the URL's password; nothing prompts (no terminal): a missing password fails instead of hanging.
-      env: { ...process.env, ...connection.env, PGCONNECT_TIMEOUT: process.env.PGCONNECT_TIMEOUT ?? '10' },
+      env: { ...process.env, ...connection.env, PGCONNECT_TIMEOUT: process.env.PGCONNECT_TIMEOUT ?? '10', PGAPPNAME: `deskflow-${tool}` },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';

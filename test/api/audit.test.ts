@@ -4,12 +4,11 @@
  * hash-chained so that `verify-audit` detects an edited or a deleted entry, and, given an anchor that
  * `audit-head` signed earlier, the removal of the newest entries too.
  */
-import { spawn } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { ROOT } from '../support/processes';
+import { runAdmin } from '../support/processes';
 import { createTenant, http, login, startStack, type Tenant, type TestStack } from '../support/stack';
 
 let stack: TestStack;
@@ -344,24 +343,10 @@ describe('append-only', () => {
 
 describe('verify-audit', () => {
   /** `npm run admin -- <args>`, as an operator runs it (process.env carries DATABASE_ADMIN_URL and the keys). */
-  function admin(...args: string[]): Promise<{ code: number | null; output: string }> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'platform/cli/admin.ts'), ...args], {
-        env: process.env,
-        cwd: ROOT,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let output = '';
-      child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-      child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-      const timer = setTimeout(() => child.kill(), 30_000);
-      child.once('error', reject);
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        resolve({ code, output });
-      });
-    });
-  }
+  const admin = async (...args: string[]) => {
+    const { code, output } = await runAdmin(args, process.env, { timeoutMs: 30_000 });
+    return { code, output };
+  };
   const verifyAudit = (tenantId: string) => admin('verify-audit', '--tenant', tenantId);
 
   /** Runs `sql` as the owner with the immutability trigger off, in one transaction (no other session ever sees it off). */

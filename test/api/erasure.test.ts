@@ -5,7 +5,6 @@
  * receiver's echo of the webhooks. Refused while a ticket is open; afterwards the email is found in no table (every
  * column of every table, as text), no object and no log line, and the audit chain still verifies.
  */
-import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -17,7 +16,7 @@ import { createObjectStorage } from '../../platform/object-storage';
 import { objectDeletionStore } from '../../stores/object-deletions';
 import { type ApiProcess, startApiProcess } from '../support/api-process';
 import { multipart } from '../support/multipart';
-import { ROOT } from '../support/processes';
+import { runAdmin } from '../support/processes';
 import { createTenant, http, startStack, type Tenant, type TestStack } from '../support/stack';
 import { archiveNow, keysUnder, sha256 } from '../archive/support';
 import { eventually, type Receiver, seedEndpoint, startReceiver } from '../webhooks/support';
@@ -85,13 +84,9 @@ function objectsContaining(needle: string): string[] {
   return found;
 }
 
-const verifyAudit = (tenantId: string) => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'platform/cli/admin.ts'), 'verify-audit', '--tenant', tenantId], {
-    cwd: ROOT,
-    env: process.env,
-    encoding: 'utf8',
-  });
-  return { code: r.status, out: r.stdout };
+const verifyAudit = async (tenantId: string) => {
+  const r = await runAdmin(['verify-audit', '--tenant', tenantId]);
+  return { code: r.code, out: r.out };
 };
 
 async function closeTicket(id: string) {
@@ -218,7 +213,7 @@ it('erasure leaves no trace of the email in any table, object or log line, and t
   ]);
 
   // The chain verifies; the erasure is in it, naming the entries it redacted.
-  const verified = verifyAudit(acme.id);
+  const verified = await verifyAudit(acme.id);
   expect(verified).toEqual({ code: 0, out: expect.stringContaining(`${acme.id}:`) });
   expect(verified.out).toContain('intact');
   const audit = await call('GET', `/api/v1/audit?entity_type=customer&entity_id=${customerId}`, { headers: acme.admin.headers });
@@ -286,7 +281,7 @@ describe('the audit chain around redactions', () => {
   it('an entry redacted behind the trail’s back (no erasure recorded) fails verification', async () => {
     const tenant = await createTenant(stack, 'Sneaky');
     await http(stack, 'POST', '/api/v1/customers', { headers: tenant.admin.headers, body: { name: 'Somebody' } });
-    expect(verifyAudit(tenant.id).code).toBe(0);
+    expect((await verifyAudit(tenant.id)).code).toBe(0);
     const owner = await stack.admin.connect();
     try {
       await owner.query('BEGIN');
@@ -305,7 +300,7 @@ describe('the audit chain around redactions', () => {
     } finally {
       owner.release();
     }
-    const broken = verifyAudit(tenant.id);
+    const broken = await verifyAudit(tenant.id);
     expect(broken.code).toBe(1);
     expect(broken.out).toMatch(/entry \d+: payload redacted without a recorded erasure/);
   });
@@ -455,7 +450,7 @@ describe('legal holds and archived tickets', () => {
       ['agent', 'Dear [erased], we wrote to [erased].'],
     ]);
     expect(doc.attachments.map((a: any) => a.archive_key)).toEqual([agentFileKey]);
-    expect(verifyAudit(acme.id)).toMatchObject({ code: 0 });
+    expect(await verifyAudit(acme.id)).toMatchObject({ code: 0 });
 
     // Restore brings the redacted ticket back, the agent's file with it.
     const restored = await call('POST', `/api/v1/tickets/${archivedId}/restore`, { headers: acme.admin.headers });

@@ -6,7 +6,6 @@
  * legal holds, restore (exactly as it was, closed and read-only), archiving a restored ticket again, and replay of
  * the runs' histories. The S3 backend: archival-s3.test.ts; a worker killed mid-batch: archival-crash.test.ts.
  */
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -17,7 +16,7 @@ import type { ObjectStorage } from '../../platform/object-storage';
 import { withTenant } from '../../platform/tenant-db';
 import { type LiveTestClient, connectLive } from '../live/support';
 import { type IsolatedStack, startIsolatedStack } from '../support/isolated-stack';
-import { ROOT } from '../support/processes';
+import { runAdmin } from '../support/processes';
 import { createTenant, http, type Tenant, type TestStack } from '../support/stack';
 import { type Recorded, record, replayAll, saveRecorded } from '../workflows/replay-support';
 import { type ClosedTicket, closedTicket, hotRows, keysUnder, objectSha, runArchival, sha256, storageOf, ticketView } from './support';
@@ -309,13 +308,9 @@ it('replays the recorded runs with the current workflow code', async () => {
 
 it('`npm run admin -- archive-now --wait` runs the schedule once, now, and prints the run', async () => {
   const late = await closedTicket(stack, globex, { closedDaysAgo: 30, files: false });
-  const cli = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'platform/cli/admin.ts'), 'archive-now', '--wait'], {
-    cwd: ROOT,
-    env: iso.env,
-    encoding: 'utf8',
-  });
-  expect({ code: cli.status, err: cli.stderr }).toEqual({ code: 0, err: '' });
-  const out = JSON.parse(cli.stdout);
+  const cli = await runAdmin(['archive-now', '--wait'], iso.env, { timeoutMs: 100_000 });
+  expect({ code: cli.code, err: cli.err }).toEqual({ code: 0, err: '' });
+  const out = JSON.parse(cli.out);
   expect(out).toMatchObject({ schedule: archivalScheduleId(stack.config.TEMPORAL_TASK_QUEUE), archived: 1, failed: 0 });
   expect(await archiveRow(late.id)).toMatchObject({ state: 'archived' });
   const schedule = await stack.temporal.schedule.getHandle(archivalScheduleId(stack.config.TEMPORAL_TASK_QUEUE)).describe();

@@ -7,10 +7,8 @@
  * subject, description or customer email left; other tickets' untouched), an idempotent re-run, a lifted hold, the narrow door's refusals,
  * and a crash between the commit and the object deletes finished by the sweep.
  */
-import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { archiveDeleter, createArchiveDeletionActivities } from '../../activities/archive-deletion';
 import { createTicketRestoreActivities } from '../../activities/ticket-restore';
@@ -25,7 +23,7 @@ import {
   type DataRetentionInput,
   type DataRetentionResult,
 } from '../../workflows/data-retention-contract';
-import { ROOT } from '../support/processes';
+import { runAdmin } from '../support/processes';
 import { createTenant, http, startStack, type Tenant, type TestStack } from '../support/stack';
 import { archiveNow, type ClosedTicket, closedTicket, hotRows, keysUnder, storageOf } from './support';
 
@@ -234,13 +232,9 @@ describe('a data retention run', () => {
     // Each of this suite's tenants by name: the shared test database also holds other suites' tenants, some of whose
     // chains are broken on purpose (the audit and admin CLI tests).
     for (const tenant of [acme, globex]) {
-      const verify = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'platform/cli/admin.ts'), 'verify-audit', '--tenant', tenant.id], {
-        cwd: ROOT,
-        env: process.env,
-        encoding: 'utf8',
-      });
-      expect({ status: verify.status, stderr: verify.stderr }).toEqual({ status: 0, stderr: expect.any(String) });
-      expect(verify.stdout).toMatch(new RegExp(`${tenant.id}: \\d+ entries, intact`));
+      const verify = await runAdmin(['verify-audit', '--tenant', tenant.id]);
+      expect({ code: verify.code, err: verify.err }).toEqual({ code: 0, err: expect.any(String) });
+      expect(verify.out).toMatch(new RegExp(`${tenant.id}: \\d+ entries, intact`));
     }
   });
 
@@ -296,14 +290,10 @@ it('a ticket whose customer was erased first keeps none of its content once its 
   expect(deletion.after.redacted_seqs).toEqual(expect.arrayContaining(erasedSeqs));
   const created = after.audit.find((a) => a.action === 'ticket.created')!;
   expect(JSON.parse(created.payload)[1]).toMatchObject({ subject: '[deleted]', tags: ['[deleted]'] });
-  const verify = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'platform/cli/admin.ts'), 'verify-audit', '--tenant', erased.id], {
-    cwd: ROOT,
-    env: process.env,
-    encoding: 'utf8',
-  });
-  expect({ status: verify.status, stdout: verify.stdout }).toEqual({
-    status: 0,
-    stdout: expect.stringMatching(new RegExp(`${erased.id}: \\d+ entries, intact`)),
+  const verify = await runAdmin(['verify-audit', '--tenant', erased.id]);
+  expect({ code: verify.code, out: verify.out }).toEqual({
+    code: 0,
+    out: expect.stringMatching(new RegExp(`${erased.id}: \\d+ entries, intact`)),
   });
 }, 120_000);
 

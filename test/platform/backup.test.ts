@@ -5,7 +5,6 @@
  * restored database and the API serves it. Then the refusals: a non-empty database or store (unless --force), a
  * damaged backup; and the backup's own honesty: no password in anything it writes, a missing object reported.
  */
-import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -15,7 +14,7 @@ import { pgConnection } from '../../platform/backup/pg-connection';
 import { dropDatabase } from '../../platform/db';
 import { startIsolatedStack, type IsolatedStack } from '../support/isolated-stack';
 import { multipart, png } from '../support/multipart';
-import { freePort, ROOT } from '../support/processes';
+import { freePort, runAdmin } from '../support/processes';
 import { startTemporalDevServer } from '../../platform/temporal-dev-server';
 import { createTenant, http, login, startStack, type Tenant } from '../support/stack';
 
@@ -26,17 +25,8 @@ let tenants: Tenant[];
 const targets: string[] = [];
 const sha256 = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
 
-/** `npm run admin -- …` as a child process (asynchronously: the test's own servers keep answering meanwhile). */
-function admin(args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'platform/cli/admin.ts'), ...args], { cwd: ROOT, env });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.on('close', (code) => resolve({ code, out: out.trim(), err: err.trim() }));
-  });
-}
+/** `npm run admin -- …`, bounded well inside each test's own timeout (a hang reports what it was waiting on). */
+const admin = (args: string[], env: Record<string, string>) => runAdmin(args, env, { timeoutMs: 90_000 });
 
 /** The source's owner URL with a password in it: trust authentication ignores it, so it shows whether anything leaks it. */
 const withPassword = (url: string) => {

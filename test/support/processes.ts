@@ -2,6 +2,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import path from 'node:path';
+import pg from 'pg';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -59,4 +60,87 @@ export function freePort(): Promise<number> {
     });
     server.once('error', reject);
   });
+}
+
+export interface AdminRun {
+  /** The exit code; null when it was killed at its deadline. */
+  code: number | null;
+  out: string;
+  err: string;
+  /** stdout and stderr as they arrived. */
+  output: string;
+}
+
+/**
+ * `npm run admin -- <args>` as an operator runs it, asynchronously (the test's own servers keep answering meanwhile) and
+ * bounded: at the deadline the command and everything it started (pg_dump, tsx's esbuild) are killed, and the result
+ * says so with what the process group and its database sessions were doing, so a hang fails one test with the reason
+ * instead of keeping jest (and CI) waiting on the child's pipes.
+ */
+export function runAdmin(args: string[], env: NodeJS.ProcessEnv = process.env, { timeoutMs = 60_000 } = {}): Promise<AdminRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'platform/cli/admin.ts'), ...args], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // its own process group, so the deadline reaches its children too
+    });
+    let out = '';
+    let err = '';
+    let output = '';
+    let hung: string | null = null;
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      output += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      err += c.toString();
+      output += c.toString();
+    });
+    const timer = setTimeout(() => {
+      void whatItWasDoing(child.pid!, env.DATABASE_ADMIN_URL).then((report) => {
+        hung = `\n[runAdmin] killed after ${timeoutMs / 1000} s: admin ${args.join(' ')}\n${report}`;
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      });
+    }, timeoutMs);
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code: hung ? null : code, out: out.trim(), err: (err + (hung ?? '')).trim(), output: output + (hung ?? '') });
+    });
+  });
+}
+
+/** The process group's processes and the database's sessions (with what blocks them): why a command hung. */
+async function whatItWasDoing(pgid: number, databaseUrl: string | undefined): Promise<string> {
+  const ps = spawnSync('ps', ['-o', 'pid,ppid,stat,etime,wchan:20,args', '-g', String(pgid)], { encoding: 'utf8' });
+  let sessions = '(no DATABASE_ADMIN_URL)';
+  if (databaseUrl) {
+    const url = new URL(databaseUrl);
+    const database = decodeURIComponent(url.pathname.slice(1));
+    url.pathname = '/postgres';
+    const client = new pg.Client({ connectionString: url.toString(), connectionTimeoutMillis: 5000 });
+    try {
+      await client.connect();
+      const { rows } = await client.query(
+        `SELECT pid, application_name, state, wait_event_type, wait_event, pg_blocking_pids(pid) AS blocked_by,
+                now() - xact_start AS in_transaction, left(query, 160) AS query
+         FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`,
+        [database],
+      );
+      sessions = rows.map((r) => JSON.stringify(r)).join('\n') || '(none)';
+    } catch (error) {
+      sessions = `(could not read pg_stat_activity: ${(error as Error).message})`;
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+  return `processes:\n${ps.stdout || ps.stderr}\ndatabase sessions:\n${sessions}`;
 }

@@ -3,10 +3,8 @@
  * (`npm run admin -- webhooks-pause`). While paused nothing is sent and nothing is dropped; lifting the pause sends
  * every delivery it held back, at once. An isolated stack: the global switch must not pause other suites' webhooks.
  */
-import { spawnSync } from 'node:child_process';
-import path from 'node:path';
 import { type IsolatedStack, startIsolatedStack } from '../support/isolated-stack';
-import { ROOT } from '../support/processes';
+import { runAdmin } from '../support/processes';
 import { createTenant, http, type Tenant } from '../support/stack';
 import { eventually, type Receiver, seedEndpoint, startReceiver } from './support';
 
@@ -42,8 +40,7 @@ const create = async (tenant: Tenant, subject: string) => {
 };
 const pendingOf = async (tenantId: string) =>
   Number((await isolated.stack.admin.query("SELECT count(*) FROM webhook_deliveries WHERE tenant_id = $1 AND status = 'pending'", [tenantId])).rows[0].count);
-const admin = (...args: string[]) =>
-  spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'platform/cli/admin.ts'), ...args], { env: isolated.env, cwd: ROOT, encoding: 'utf8' });
+const admin = (...args: string[]) => runAdmin(args, isolated.env);
 
 test('a paused tenant keeps its deliveries pending while others deliver; resuming sends them at once', async () => {
   const pause = await http(isolated.api, 'PATCH', '/api/v1/tenant', { headers: a.admin.headers, body: { webhooks_paused: true } });
@@ -89,10 +86,10 @@ test('a paused tenant keeps its deliveries pending while others deliver; resumin
 });
 
 test('the global switch pauses every tenant until lifted, and loses nothing', async () => {
-  const paused = admin('webhooks-pause', '--reason', 'receiver incident');
-  expect(paused.stderr).toBe('');
-  expect(paused.status).toBe(0);
-  expect(JSON.parse(paused.stdout)).toMatchObject({ scope: 'all tenants', reason: 'receiver incident' });
+  const paused = await admin('webhooks-pause', '--reason', 'receiver incident');
+  expect(paused.err).toBe('');
+  expect(paused.code).toBe(0);
+  expect(JSON.parse(paused.out)).toMatchObject({ scope: 'all tenants', reason: 'receiver incident' });
   const [beforeA, beforeB] = [receiverA.received.length, receiverB.received.length];
   await create(a, 'Global A');
   await create(b, 'Global B');
@@ -100,9 +97,9 @@ test('the global switch pauses every tenant until lifted, and loses nothing', as
   expect(receiverA.received.length).toBe(beforeA);
   expect(receiverB.received.length).toBe(beforeB);
 
-  const resumed = admin('webhooks-resume');
-  expect(resumed.status).toBe(0);
-  expect(JSON.parse(resumed.stdout).released).toBeGreaterThanOrEqual(2);
+  const resumed = await admin('webhooks-resume');
+  expect(resumed.code).toBe(0);
+  expect(JSON.parse(resumed.out).released).toBeGreaterThanOrEqual(2);
   await eventually(
     () => [receiverA.received.length, receiverB.received.length],
     ([x, y]) => x! > beforeA && y! > beforeB,
@@ -118,11 +115,11 @@ test('the global switch pauses every tenant until lifted, and loses nothing', as
 });
 
 test('the admin CLI pauses one tenant by id and refuses an unknown one', async () => {
-  const one = admin('webhooks-pause', '--tenant', b.id);
-  expect(one.status).toBe(0);
-  expect(JSON.parse(one.stdout).webhooks_paused_at).toEqual(expect.any(String));
-  const unknown = admin('webhooks-pause', '--tenant', '00000000-0000-4000-8000-000000000000');
-  expect(unknown.status).toBe(1);
-  expect(unknown.stdout).toContain('unknown tenant');
-  expect(admin('webhooks-resume', '--tenant', b.id).status).toBe(0);
+  const one = await admin('webhooks-pause', '--tenant', b.id);
+  expect(one.code).toBe(0);
+  expect(JSON.parse(one.out).webhooks_paused_at).toEqual(expect.any(String));
+  const unknown = await admin('webhooks-pause', '--tenant', '00000000-0000-4000-8000-000000000000');
+  expect(unknown.code).toBe(1);
+  expect(unknown.out).toContain('unknown tenant');
+  expect((await admin('webhooks-resume', '--tenant', b.id)).code).toBe(0);
 });
