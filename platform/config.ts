@@ -51,6 +51,8 @@ export const ConfigSchema = z
     DATA_DIR: z.string().default('.data'),
     /** Where `admin backup` / `restore` find pg_dump and pg_restore (of the server's major version or newer); empty: PATH. */
     PG_BIN_DIR: z.string().default(''),
+    /** How long `admin backup` waits for a table lock (a migration holds one) before it fails rather than queue forever. */
+    BACKUP_LOCK_WAIT: Duration.default(60_000),
 
     /**
      * Object storage (attachments, archives; platform/object-storage). `local` keeps files in a directory, so `npm start`

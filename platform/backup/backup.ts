@@ -15,13 +15,15 @@ import { type ObjectStorage, StorageClass } from '../object-storage/types';
 import { type BackupManifest, type BackupObject, DUMP_FILE, MANIFEST_FILE, OBJECT_LIST_FILE, OBJECTS_DIR, sha256OfFile } from './manifest';
 import { pgConnection } from './pg-connection';
 import { runPgTool } from './pg-tools';
-import { summarizeTables } from './table-checksums';
+import { summarizeTables, tableNames } from './table-checksums';
 
 export interface BackupSettings {
   /** The owner's URL (DATABASE_ADMIN_URL): it reads every tenant's rows. */
   adminUrl: string;
   /** Where pg_dump is; empty: PATH. */
   pgBinDir: string;
+  /** How long the snapshot's reads and pg_dump wait for a table lock before the backup fails (BACKUP_LOCK_WAIT). */
+  lockWaitMs: number;
   /** The store whose objects are copied. */
   storage: ObjectStorage;
   progress?: (message: string) => void;
@@ -34,9 +36,6 @@ export interface BackupReport {
   /** Objects whose bytes differ from the SHA-256 the database recorded for them (corrupted in the store). */
   problems: string[];
 }
-
-/** How long pg_dump waits for a table lock before the backup fails (a migration or a long DDL statement holds one). */
-const DUMP_LOCK_WAIT = '60s';
 
 /** Objects copied at once (S3 round trips dominate; a few in flight hide them without flooding the store). */
 const COPY_CONCURRENCY = 4;
@@ -51,6 +50,7 @@ export async function createBackup(settings: BackupSettings, dir: string): Promi
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
     const { rows } = await client.query<{ id: string }>('SELECT pg_export_snapshot() AS id');
+    await lockTables(client, settings.lockWaitMs);
     progress(`dumping ${connection.display}`);
     // The dump and our reads share the snapshot; it lives as long as this transaction, so commit only after the dump.
     const dump = runPgTool(settings.pgBinDir, 'pg_dump', connection, [
@@ -59,7 +59,7 @@ export async function createBackup(settings: BackupSettings, dir: string): Promi
       `--snapshot=${rows[0]!.id}`,
       // Our snapshot's transaction holds ACCESS SHARE locks on every table until the dump ends. A migration queued
       // behind them would queue pg_dump's own locks behind it: a wait nobody detects. Fail instead, saying which table.
-      `--lock-wait-timeout=${DUMP_LOCK_WAIT}`,
+      `--lock-wait-timeout=${settings.lockWaitMs}`,
       '--no-password',
     ]);
     const [facts] = await Promise.all([readSnapshot(client), dump]);
@@ -117,6 +117,24 @@ export async function createBackup(settings: BackupSettings, dir: string): Promi
     objects: { count: copied.count, bytes: copied.bytes, missing },
     problems,
   };
+}
+
+/**
+ * ACCESS SHARE on every table for the snapshot's transaction, each waited for at most `waitMs`: a table a migration holds
+ * fails the backup, naming it, before pg_dump starts (which then waits as long at most: --lock-wait-timeout).
+ */
+async function lockTables(db: pg.Client, waitMs: number): Promise<void> {
+  await db.query("SELECT set_config('lock_timeout', $1, true)", [`${waitMs}ms`]);
+  for (const name of await tableNames(db)) {
+    try {
+      await db.query(`LOCK TABLE ${pg.escapeIdentifier(name)} IN ACCESS SHARE MODE`);
+    } catch (error) {
+      if ((error as { code?: string }).code !== '55P03') throw error;
+      throw new Error(
+        `table ${name} stayed locked by another session (a migration or other DDL?) for ${waitMs / 1000} s (BACKUP_LOCK_WAIT): nothing was backed up; try again once it is done`,
+      );
+    }
+  }
 }
 
 async function prepareEmptyDirectory(dir: string): Promise<void> {

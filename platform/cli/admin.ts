@@ -279,7 +279,10 @@ async function main() {
         if (!values.out) throw new Error('need --out <directory>');
         const storage = createObjectStorage(config);
         try {
-          const report = await createBackup({ adminUrl: config.DATABASE_ADMIN_URL, pgBinDir: config.PG_BIN_DIR, storage, progress }, values.out);
+          const report = await createBackup(
+            { adminUrl: config.DATABASE_ADMIN_URL, pgBinDir: config.PG_BIN_DIR, lockWaitMs: config.BACKUP_LOCK_WAIT, storage, progress },
+            values.out,
+          );
           for (const key of report.objects.missing) console.error(`warning: object ${key} is referenced by the database but was not in the store when copied`);
           for (const problem of report.problems) console.error(`error: ${problem}`);
           console.log(JSON.stringify(report));

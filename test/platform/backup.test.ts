@@ -304,6 +304,27 @@ describe('backup and restore', () => {
     expect(unfinished.err).toMatch(/holds no manifest\.json: not a backup, or an unfinished one/);
   }, 60_000);
 
+  it('a table held by another session (a migration) fails the backup within BACKUP_LOCK_WAIT, naming it, instead of waiting', async () => {
+    const migration = new pg.Client({ connectionString: source.env.DATABASE_ADMIN_URL });
+    await migration.connect();
+    const dir = path.join(tmp, 'backup-locked');
+    try {
+      await migration.query('BEGIN');
+      await migration.query('LOCK TABLE tickets IN ACCESS EXCLUSIVE MODE');
+      const r = await admin(['backup', '--out', dir], { ...source.env, BACKUP_LOCK_WAIT: '2s' });
+      expect({ code: r.code, err: r.err }).toEqual({
+        code: 1,
+        err: expect.stringContaining('error: table tickets stayed locked by another session (a migration or other DDL?) for 2 s (BACKUP_LOCK_WAIT)'),
+      });
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      await migration.query('ROLLBACK');
+      await migration.end();
+    }
+    // Once the lock is gone the same directory takes a backup.
+    expect((await admin(['backup', '--out', dir], source.env)).code).toBe(0);
+  }, 90_000);
+
   it('backup goes only into a new or empty directory', async () => {
     const r = await admin(['backup', '--out', backupDir], source.env);
     expect(r.code).toBe(1);

@@ -43,10 +43,18 @@ export async function startWorkerProcess(env: NodeJS.ProcessEnv): Promise<ChildP
   return child;
 }
 
-export function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+/**
+ * Sends `signal` and resolves once the process has exited; one still running after `killAfterMs` (longer than a
+ * worker's 10 s shutdown grace) is killed, so a process that hangs in its shutdown cannot hold the run.
+ */
+export function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', killAfterMs = 30_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
-    child.once('exit', () => resolve());
+    const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
     child.kill(signal);
   });
 }
