@@ -298,6 +298,9 @@ export const ConfigSchema = z
         path: ['ATTACHMENT_ALLOWED_TYPES'],
         message: `${type} cannot be allowed (not a MIME type, or it runs in a browser or on a desktop)`,
       });
+    // 0 would mean "wait for ever" to PostgreSQL and pg_dump: exactly what the setting exists to prevent.
+    if (!Number.isInteger(config.BACKUP_LOCK_WAIT) || config.BACKUP_LOCK_WAIT < 1000 || config.BACKUP_LOCK_WAIT > 60 * 60 * 1000)
+      ctx.addIssue({ code: 'custom', path: ['BACKUP_LOCK_WAIT'], message: '1 second to 1 hour, in whole milliseconds (0 would wait for ever)' });
     if (config.ATTACHMENT_URL_TTL < 1000 || config.ATTACHMENT_URL_TTL > 7 * 24 * 60 * 60 * 1000)
       ctx.addIssue({ code: 'custom', path: ['ATTACHMENT_URL_TTL'], message: '1 second to 7 days (what a pre-signed URL can last)' });
     try {

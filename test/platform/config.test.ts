@@ -23,3 +23,9 @@ it('durations parse from human strings; a bad one is refused with its name', () 
   expect(loadConfig({}).WORKER_STICKY_QUEUE_TIMEOUT).toBe(10_000);
   expect(() => loadConfig({ WORKER_STICKY_QUEUE_TIMEOUT: 'soon' })).toThrow(/WORKER_STICKY_QUEUE_TIMEOUT/);
 });
+
+it('BACKUP_LOCK_WAIT is bounded: 0 (which PostgreSQL reads as no limit), below a second or above an hour is refused', () => {
+  expect(loadConfig({ BACKUP_LOCK_WAIT: '2s' }).BACKUP_LOCK_WAIT).toBe(2000);
+  for (const value of ['0', '0s', '500ms', '2h', '1.5ms', '-5s'])
+    expect(() => loadConfig({ BACKUP_LOCK_WAIT: value })).toThrow(/BACKUP_LOCK_WAIT: 1 second to 1 hour/);
+});
