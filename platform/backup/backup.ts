@@ -57,8 +57,7 @@ export async function createBackup(settings: BackupSettings, dir: string): Promi
       '--format=custom',
       `--file=${path.join(dir, DUMP_FILE)}`,
       `--snapshot=${rows[0]!.id}`,
-      // Our snapshot's transaction holds ACCESS SHARE locks on every table until the dump ends. A migration queued
-      // behind them would queue pg_dump's own locks behind it: a wait nobody detects. Fail instead, saying which table.
+      // Bounded as our own locks are (lockTables): a migration queued between them and pg_dump's fails the dump.
       `--lock-wait-timeout=${settings.lockWaitMs}`,
       '--no-password',
     ]);
@@ -120,8 +119,9 @@ export async function createBackup(settings: BackupSettings, dir: string): Promi
 }
 
 /**
- * ACCESS SHARE on every table for the snapshot's transaction, each waited for at most `waitMs`: a table a migration holds
- * fails the backup, naming it, before pg_dump starts (which then waits as long at most: --lock-wait-timeout).
+ * ACCESS SHARE on every table for the snapshot's transaction, each waited for at most `waitMs`. The transaction keeps
+ * them until the dump ends, so a migration queued behind them would queue pg_dump behind itself, a wait PostgreSQL
+ * does not detect; bounded, a table a migration holds fails the backup, naming it, before pg_dump starts.
  */
 async function lockTables(db: pg.Client, waitMs: number): Promise<void> {
   await db.query("SELECT set_config('lock_timeout', $1, true)", [`${waitMs}ms`]);

@@ -3,6 +3,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
+import { pgConnection, withDatabase } from '../../platform/backup/pg-connection';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -131,17 +132,14 @@ async function whatItWasDoing(pgid: number, databaseUrl: string | undefined): Pr
   const ps = spawnSync('ps', ['-o', 'pid,ppid,stat,etime,wchan:20,args', '-g', String(pgid)], { encoding: 'utf8' });
   let sessions = '(no DATABASE_ADMIN_URL)';
   if (databaseUrl) {
-    const url = new URL(databaseUrl);
-    const database = decodeURIComponent(url.pathname.slice(1));
-    url.pathname = '/postgres';
-    const client = new pg.Client({ connectionString: url.toString(), connectionTimeoutMillis: 5000 });
+    const client = new pg.Client({ connectionString: withDatabase(databaseUrl, 'postgres'), connectionTimeoutMillis: 5000 });
     try {
       await client.connect();
       const { rows } = await client.query(
         `SELECT pid, application_name, state, wait_event_type, wait_event, pg_blocking_pids(pid) AS blocked_by,
                 now() - xact_start AS in_transaction, left(query, 160) AS query
          FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`,
-        [database],
+        [pgConnection(databaseUrl).database],
       );
       sessions = rows.map((r) => JSON.stringify(r)).join('\n') || '(none)';
     } catch (error) {
