@@ -24,6 +24,7 @@ import { SigningKeyRing } from './auth/signing-keys';
 import { accessTokens } from './auth/tokens';
 import { customerStore } from '../stores/customers';
 import { groupStore } from '../stores/groups';
+import { headersSetBy, setFixedHeaders } from './http/fixed-headers';
 import { credentialRateLimit, rateLimiters } from './http/rate-limit';
 import { mountRoutes, type RouteMiddleware, type RouteSpec } from './http/route';
 import { idempotency } from './idempotency';
@@ -209,11 +210,24 @@ export function createApp(deps: AppDeps, overrides: Partial<RouteMiddleware> = {
     // Everything the request runs, however deep, logs with its request id (and tenant and actor once known).
     requestContext.run(context, next);
   });
-  app.use(helmet());
   const origins = config.CORS_ORIGINS.split(',')
     .map((o) => o.trim())
     .filter(Boolean);
-  app.use(cors({ origin: origins, credentials: false, exposedHeaders: ['ETag', 'Location', 'RateLimit', 'RateLimit-Policy', 'Retry-After', 'X-Request-Id'] }));
+  const corsHeaders = cors({
+    origin: origins,
+    credentials: false,
+    exposedHeaders: ['ETag', 'Location', 'RateLimit', 'RateLimit-Policy', 'Retry-After', 'X-Request-Id'],
+  });
+  // helmet's headers, and what cors sets on an answer to a request without Origin, are the same every time: recorded
+  // once (api/http/fixed-headers.ts). A cross-origin request or a preflight goes through cors itself.
+  const security = headersSetBy(helmet(), { method: 'GET', headers: {} });
+  const sameOrigin = headersSetBy(corsHeaders, { method: 'GET', headers: {} });
+  app.use((req, res, next) => {
+    setFixedHeaders(res, security);
+    if (req.headers.origin !== undefined || req.method === 'OPTIONS') return corsHeaders(req, res, next);
+    setFixedHeaders(res, sameOrigin);
+    next();
+  });
   const jsonTypes = ['application/json', 'application/*+json'];
   const json = express.json({ limit: config.BODY_LIMIT, strict: true, type: jsonTypes });
   // Inbound email: larger (attachments ride in it, base64), and kept raw, since its signature covers the exact bytes.

@@ -2,7 +2,7 @@
 import type { Request } from 'express';
 import type { z } from 'zod';
 import { DeskflowError } from '../domain/errors';
-import { Uuid } from '../domain/ids';
+import { isUuid } from '../domain/ids';
 import { findUnstorable, UNSTORABLE_MESSAGE } from '../domain/text';
 import type { Identity } from '../domain/identity';
 import { zodToProblem } from './problem';
@@ -52,7 +52,7 @@ function refuseUnstorable(input: unknown, where: 'body' | 'query'): void {
 /** A malformed id can never name an object: 404, like an id of another tenant. */
 export function idParam(req: Request, name: string): string {
   const value = req.params[name];
-  if (!Uuid.safeParse(value).success) throw new DeskflowError('not_found');
+  if (!isUuid(value)) throw new DeskflowError('not_found');
   return value as string;
 }
 

@@ -12,7 +12,7 @@ import type { Request } from 'express';
 import { z } from 'zod';
 import { Text } from '../../domain/text';
 import { DeskflowError } from '../../domain/errors';
-import { Uuid } from '../../domain/ids';
+import { isUuid } from '../../domain/ids';
 import type { Config } from '../../platform/config';
 import { verifyPayload } from '../../platform/signing';
 import type { CustomerStore } from '../../stores/customers';
@@ -169,7 +169,7 @@ export function inboundRoutes(deps: {
       },
       handler: async (req, res) => {
         const tenantId = String(req.params.tenant);
-        if (!Uuid.safeParse(tenantId).success) throw new DeskflowError('not_found');
+        if (!isUuid(tenantId)) throw new DeskflowError('not_found');
         const secret = await tenants.inboundSecret(tenantId);
         // Verified before anything is counted against the tenant: forged requests must not spend its budget.
         // Unknown tenant, no secret configured, or a bad signature all look the same from outside, and all
