@@ -10,8 +10,8 @@ export type FixedHeaders = readonly (readonly [name: string, value: string | num
 
 /**
  * Runs `middleware` once against a stand-in request (`method`, `headers`) and returns the headers it set, in order.
- * Refuses a middleware that does anything else (reads another field, answers, removes a header it did not set, or
- * calls `next` later or with an error): its headers would not be fixed.
+ * Refuses a middleware that does anything else (reads another field of either, answers, or calls `next` later or with
+ * an error): its headers would not be fixed. A removed header is dropped from the recording.
  */
 export function headersSetBy(middleware: RequestHandler, request: { method: string; headers: IncomingHttpHeaders }): FixedHeaders {
   const set = new Map<string, [string, string | number | readonly string[]]>();
@@ -24,7 +24,7 @@ export function headersSetBy(middleware: RequestHandler, request: { method: stri
     // helmet removes X-Powered-By, which Express is told not to send (app.disable('x-powered-by')).
     removeHeader: (name: string) => void set.delete(name.toLowerCase()),
   };
-  let called: unknown[] | null = null;
+  let nextArgs: unknown[] | undefined;
   const stand = new Proxy(response, {
     get(target, key) {
       if (key in target) return target[key as keyof typeof target];
@@ -38,10 +38,11 @@ export function headersSetBy(middleware: RequestHandler, request: { method: stri
     },
   });
   middleware(req as never, stand as never, (...args: unknown[]) => {
-    called = args;
+    nextArgs = args;
   });
-  if (called === null) throw new Error('headersSetBy: the middleware did not call next() at once');
-  if ((called as unknown[]).length > 0 && (called as unknown[])[0] !== undefined) throw new Error('headersSetBy: the middleware called next() with an error');
+  const args = nextArgs as unknown[] | undefined; // set by the callback above, if it ran
+  if (args === undefined) throw new Error('headersSetBy: the middleware did not call next() at once');
+  if (args[0] !== undefined) throw new Error('headersSetBy: the middleware called next() with an error');
   return [...set.values()];
 }
 
