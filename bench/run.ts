@@ -8,7 +8,8 @@
  *  create     (b) POST /api/v1/tickets, closed loop — a bare loop of Temporal update-with-start on a trivial workflow,
  *             the unauthenticated API, the authenticated API (both with the real worker);
  *  open       (c) open loop (fixed arrival rate) at BENCH_OPEN_RATES: creates and messages added to a pool of existing
- *             tickets, against bare update-with-start at the same rate;
+ *             tickets, against bare update-with-start at the same rate (and, recorded beside it, bare update-with-start
+ *             whose update first does one local INSERT);
  *  saturation (d) open-loop creates stepped up (BENCH_SATURATION_*) against bare update-with-start, on the in-memory dev
  *             server and on a dev server started as `npm start` starts it (SQLite file), until p95 exceeds a bound or the
  *             rate is not served;
@@ -50,7 +51,7 @@ import { createFieldCrypto } from '../platform/field-crypto';
 import { type DevServer, npmStartDevServerOptions, startTemporalDevServer } from '../platform/temporal-dev-server';
 import { freePort, runTs } from '../test/support/processes';
 import { login, operatorOf } from '../test/support/stack';
-import { pingUpdate, TRIVIAL_WORKFLOW_TYPE } from './baselines/trivial-contract';
+import { pingUpdate, recordedPingUpdate, TRIVIAL_RECORDED_TABLE, TRIVIAL_WORKFLOW_TYPE } from './baselines/trivial-contract';
 import type { trivialWorkflow } from './baselines/trivial-workflows';
 import { CpuPerRequest, databaseProcesses } from './lib/cpu-per-request';
 import { historyPhases } from './lib/history-phases';
@@ -195,9 +196,10 @@ const RAISED_LIMIT = '100000000';
 
 type SideKey = 'bare' | 'unauthenticated' | 'authenticated';
 const SIDES: readonly SideKey[] = ['bare', 'unauthenticated', 'authenticated'];
-type OpenSide = 'bare' | 'create' | 'message';
+type OpenSide = 'bare' | 'bareRecorded' | 'create' | 'message';
 const OPEN_NAMES: Record<OpenSide, string> = {
   bare: 'bare update-with-start',
+  bareRecorded: 'bare update-with-start + one local INSERT',
   create: 'POST /tickets',
   message: 'POST /tickets/:id/messages',
 };
@@ -277,6 +279,8 @@ async function main(cleanup: Cleanup): Promise<number> {
   const seed = new pg.Pool({ connectionString: adminDatabaseUrl, max: 2 });
   const { tenantId, agentId, customerId } = await (async () => {
     const id = randomUUID();
+    // What the trivial worker's one local activity inserts into (bench/baselines/trivial-worker.ts).
+    await seed.query(`CREATE TABLE ${TRIVIAL_RECORDED_TABLE} (workflow_id text PRIMARY KEY, recorded_at timestamptz NOT NULL DEFAULT now())`);
     await seed.query('INSERT INTO tenants (id, name) VALUES ($1, $2)', [id, 'Bench Inc']);
     const agent = await userStore(seed).create(operatorOf(id), { email, password, name: 'Bench agent', role: 'agent' });
     const customer = await customerStore(seed, createFieldCrypto(runConfig)).create(operatorOf(id), randomUUID(), {
@@ -297,7 +301,11 @@ async function main(cleanup: Cleanup): Promise<number> {
     const trivialTaskQueue = `bench-trivial-${kind}${suffix}-${runId}`;
     const onServer = { TEMPORAL_ADDRESS: server.address, TEMPORAL_TASK_QUEUE: taskQueue };
     const worker = start(`worker${suffix}`, 'workers/main.ts', onServer);
-    const trivialWorker = start(`trivial-worker${suffix}`, 'bench/baselines/trivial-worker.ts', { ...onServer, BENCH_TRIVIAL_TASK_QUEUE: trivialTaskQueue });
+    const trivialWorker = start(`trivial-worker${suffix}`, 'bench/baselines/trivial-worker.ts', {
+      ...onServer,
+      BENCH_TRIVIAL_TASK_QUEUE: trivialTaskQueue,
+      BENCH_TRIVIAL_DATABASE_URL: adminDatabaseUrl,
+    });
     const port = await freePort();
     const api = start(`api${suffix}`, 'api/main.ts', { ...onServer, PORT: String(port) });
     const apiUrl = `http://127.0.0.1:${port}`;
@@ -341,10 +349,10 @@ async function main(cleanup: Cleanup): Promise<number> {
     priority: 'normal',
   });
   const messageBody = JSON.stringify({ body: 'A benchmark reply.', visibility: 'public' });
-  /** One update-with-start of a new trivial workflow; resolves with its id. */
-  const bareStart = async (stack: TemporalStack) => {
+  /** One update-with-start of a new trivial workflow (`recorded`: its update does one local INSERT first); resolves with its id. */
+  const bareStart = async (stack: TemporalStack, recorded = false) => {
     const workflowId = `bench-trivial-${randomUUID()}`;
-    await stack.client.workflow.executeUpdateWithStart(pingUpdate, {
+    await stack.client.workflow.executeUpdateWithStart(recorded ? recordedPingUpdate : pingUpdate, {
       startWorkflowOperation: new WithStartWorkflowOperation<typeof trivialWorkflow>(TRIVIAL_WORKFLOW_TYPE, {
         workflowId,
         taskQueue: stack.trivialTaskQueue,
@@ -606,7 +614,7 @@ async function main(cleanup: Cleanup): Promise<number> {
     let next = 0;
     // The writes of each side's latest measurement (workflow id and client latency), for the history-phase breakdown:
     // the most recent PHASE_SAMPLE of them, and the slowest TAIL_SHARE (where a p95 goes).
-    const written: Record<OpenSide, { id: string; ms: number }[]> = { bare: [], create: [], message: [] };
+    const written: Record<OpenSide, { id: string; ms: number }[]> = { bare: [], bareRecorded: [], create: [], message: [] };
     const timed = async (side: OpenSide, write: () => Promise<string | undefined>) => {
       const t0 = performance.now();
       const id = await write();
@@ -624,9 +632,11 @@ async function main(cleanup: Cleanup): Promise<number> {
         return isTicket(t) ? ticketWorkflowId(t.id) : undefined;
       });
     const bareOp = () => timed('bare', () => bareStart(memory));
-    const ops: Record<OpenSide, () => Promise<void>> = { bare: bareOp, create: createOp, message: messageOp };
+    const bareRecordedOp = () => timed('bareRecorded', () => bareStart(memory, true));
+    const ops: Record<OpenSide, () => Promise<void>> = { bare: bareOp, bareRecorded: bareRecordedOp, create: createOp, message: messageOp };
     const phaseRows: string[] = [];
-    const openSides: OpenSide[] = ['bare', 'create', 'message'];
+    // The targets compare with `bare`; `bareRecorded` is recorded beside it: the floor of a write persisted before it answers.
+    const openSides: OpenSide[] = ['bare', 'bareRecorded', 'create', 'message'];
     if (settings.warmupS > 0) {
       for (const side of openSides) {
         const s = await openLoopOf(settings.openRates[0]!, settings.warmupS, ops[side]);
@@ -1086,7 +1096,10 @@ async function main(cleanup: Cleanup): Promise<number> {
       `late generator) is counted. **late** = sent ≥ ${LATE_MS} ms behind schedule or not sent at all (more than ${OPEN_MAX_IN_FLIGHT} in flight); ` +
       'errors = failed + not sent; req/s = the rate served (successful requests ÷ time from the first scheduled request to the last ' +
       'answer). Sides, each alone on the in-memory dev server at each rate of BENCH_OPEN_RATES, order alternating per round: **bare ' +
-      'update-with-start** (the baseline of (b)), **POST /tickets** (a new ticket each time), **POST /tickets/:id/messages** (a public ' +
+      'update-with-start** (the baseline of (b)), **bare update-with-start + one local INSERT** (the same trivial workflow, whose ' +
+      '`recordedPing` update first runs one local activity doing one INSERT, as the owner, with the ticket workflow’s local-activity ' +
+      'options: the floor of a write persisted before it answers, which every ticket write is; recorded, no target), ' +
+      '**POST /tickets** (a new ticket each time), **POST /tickets/:id/messages** (a public ' +
       `reply, round-robin over BENCH_MESSAGE_TICKETS tickets created through the API just before). Target (issue #12): p95 < ${WRITE_P95_MS} ms ` +
       `and ≤ ${WRITE_P95_VS_BARE}× bare update-with-start’s p95 at the same rate, with no failed request.`,
     '(d) saturation: open-loop creates and bare update-with-start stepped from BENCH_SATURATION_START by BENCH_SATURATION_STEP per ' +
