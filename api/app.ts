@@ -220,8 +220,9 @@ export function createApp(deps: AppDeps, overrides: Partial<RouteMiddleware> = {
   });
   // helmet's headers, and what cors sets on an answer to a request without Origin, are the same every time: recorded
   // once (api/http/fixed-headers.ts). A cross-origin request or a preflight goes through cors itself.
-  const security = headersSetBy(helmet(), { method: 'GET', headers: {} });
-  const sameOrigin = headersSetBy(corsHeaders, { method: 'GET', headers: {} });
+  const plainRequest = { method: 'GET', headers: {} };
+  const security = headersSetBy(helmet(), plainRequest);
+  const sameOrigin = headersSetBy(corsHeaders, plainRequest);
   app.use((req, res, next) => {
     setFixedHeaders(res, security);
     if (req.headers.origin !== undefined || req.method === 'OPTIONS') return corsHeaders(req, res, next);

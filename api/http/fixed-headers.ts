@@ -6,7 +6,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { RequestHandler } from 'express';
 
-export type FixedHeaders = readonly (readonly [name: string, value: string | number | readonly string[]])[];
+type HeaderValue = string | number | readonly string[];
+export type FixedHeaders = readonly (readonly [name: string, value: HeaderValue])[];
 
 /**
  * Runs `middleware` once against a stand-in request (`method`, `headers`) and returns the headers it set, in order.
@@ -14,9 +15,9 @@ export type FixedHeaders = readonly (readonly [name: string, value: string | num
  * an error): its headers would not be fixed. A removed header is dropped from the recording.
  */
 export function headersSetBy(middleware: RequestHandler, request: { method: string; headers: IncomingHttpHeaders }): FixedHeaders {
-  const set = new Map<string, [string, string | number | readonly string[]]>();
+  const set = new Map<string, [string, HeaderValue]>();
   const response = {
-    setHeader(name: string, value: string | number | readonly string[]) {
+    setHeader(name: string, value: HeaderValue) {
       set.set(name.toLowerCase(), [name, value]);
       return response;
     },
@@ -25,19 +26,7 @@ export function headersSetBy(middleware: RequestHandler, request: { method: stri
     removeHeader: (name: string) => void set.delete(name.toLowerCase()),
   };
   let nextArgs: unknown[] | undefined;
-  const stand = new Proxy(response, {
-    get(target, key) {
-      if (key in target) return target[key as keyof typeof target];
-      throw new Error(`headersSetBy: the middleware read res.${String(key)}; its headers are not fixed`);
-    },
-  });
-  const req = new Proxy(request, {
-    get(target, key) {
-      if (key in target) return target[key as keyof typeof target];
-      throw new Error(`headersSetBy: the middleware read req.${String(key)}; its headers are not fixed`);
-    },
-  });
-  middleware(req as never, stand as never, (...args: unknown[]) => {
+  middleware(onlyWhatIsGiven(request, 'req') as never, onlyWhatIsGiven(response, 'res') as never, (...args: unknown[]) => {
     nextArgs = args;
   });
   const args = nextArgs as unknown[] | undefined; // set by the callback above, if it ran
@@ -46,7 +35,17 @@ export function headersSetBy(middleware: RequestHandler, request: { method: stri
   return [...set.values()];
 }
 
+/** `target` as the middleware sees it: reading anything it does not have is an error naming it. */
+function onlyWhatIsGiven<T extends object>(target: T, name: 'req' | 'res'): T {
+  return new Proxy(target, {
+    get(t, key) {
+      if (key in t) return t[key as keyof T];
+      throw new Error(`headersSetBy: the middleware read ${name}.${String(key)}; its headers are not fixed`);
+    },
+  });
+}
+
 /** Sets recorded headers on an answer. */
-export function setFixedHeaders(res: { setHeader(name: string, value: string | number | readonly string[]): unknown }, headers: FixedHeaders): void {
+export function setFixedHeaders(res: { setHeader(name: string, value: HeaderValue): unknown }, headers: FixedHeaders): void {
   for (const [name, value] of headers) res.setHeader(name, value);
 }
