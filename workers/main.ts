@@ -6,6 +6,7 @@
  */
 import { tracedWorkerOptions, tracing } from './tracing'; // first: it instruments what the imports below load
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities';
@@ -69,36 +70,50 @@ async function main() {
   const { bundle: workflowBundle, prebuilt } = await workflowBundleFor(tracing.enabled);
   log.info({ prebuilt }, prebuilt ? 'workflow bundle: prebuilt by npm run build' : 'workflow bundle: bundled at start');
   const traced = tracedWorkerOptions();
-  const worker = await Worker.create({
-    connection,
-    namespace: config.TEMPORAL_NAMESPACE,
-    taskQueue: config.TEMPORAL_TASK_QUEUE,
-    workflowBundle,
-    activities: {
-      ...createActivities({ pool, redis, liveWindow: liveWindowOf(config), temporal }),
-      ...createWarmupActivities(pool),
-      // Archival runs and restores: ticket work, on the ticket queue (their activities never take workflow task slots).
-      ...createArchivalActivities({
-        pool,
-        redis,
-        liveWindow: liveWindowOf(config),
-        storage,
-        temporal,
-        storageClass: config.ARCHIVE_STORAGE_CLASS,
-        ticketsPerSecond: config.ARCHIVE_TICKETS_PER_SECOND,
-        log,
+  const shards = config.WORKER_TICKET_SHARDS;
+  const perShard = (total: number) => Math.max(1, Math.ceil(total / shards));
+  const ticketActivities = {
+    ...createActivities({ pool, redis, liveWindow: liveWindowOf(config), temporal }),
+    ...createWarmupActivities(pool),
+    // Archival runs and restores: ticket work, on the ticket queue (their activities never take workflow task slots).
+    ...createArchivalActivities({
+      pool,
+      redis,
+      liveWindow: liveWindowOf(config),
+      storage,
+      temporal,
+      storageClass: config.ARCHIVE_STORAGE_CLASS,
+      ticketsPerSecond: config.ARCHIVE_TICKETS_PER_SECOND,
+      log,
+    }),
+    ...createTicketRestoreActivities({ pool, redis, liveWindow: liveWindowOf(config), storage, log }),
+    ...createDataRetentionActivities({ redis, pool, storage, log }),
+  };
+  // Ticket Workers on the one task queue (WORKER_TICKET_SHARDS, default one): each keeps its own sticky cache, a share
+  // of the process's, so the SDK core's per-input scan of its cache stays short; together they keep the configured totals.
+  // The SDK allows one Worker per task queue on a connection: each further shard gets a connection of its own.
+  const shardConnections = await Promise.all(Array.from({ length: shards - 1 }, () => NativeConnection.connect({ address: DEFAULT_TEMPORAL_ADDRESS(config) })));
+  const ticketWorkers = await Promise.all(
+    [connection, ...shardConnections].map((shardConnection, i) =>
+      Worker.create({
+        connection: shardConnection,
+        // The SDK's default identity, told apart per shard: each shows as its own poller in the Temporal UI.
+        ...(shards > 1 ? { identity: `${process.pid}@${hostname()}/tickets-${i + 1}` } : {}),
+        namespace: config.TEMPORAL_NAMESPACE,
+        taskQueue: config.TEMPORAL_TASK_QUEUE,
+        workflowBundle,
+        activities: ticketActivities,
+        maxConcurrentWorkflowTaskExecutions: perShard(config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS),
+        maxConcurrentLocalActivityExecutions: perShard(config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES),
+        maxCachedWorkflows: perShard(config.WORKER_MAX_CACHED_WORKFLOWS ?? defaultCachedWorkflows()),
+        stickyQueueScheduleToStartTimeout: config.WORKER_STICKY_QUEUE_TIMEOUT,
+        workflowThreadPoolSize: config.WORKER_WORKFLOW_THREADS,
+        shutdownGraceTime: '10s',
+        ...traced,
       }),
-      ...createTicketRestoreActivities({ pool, redis, liveWindow: liveWindowOf(config), storage, log }),
-      ...createDataRetentionActivities({ redis, pool, storage, log }),
-    },
-    maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
-    maxConcurrentLocalActivityExecutions: config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
-    maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS ?? defaultCachedWorkflows(),
-    stickyQueueScheduleToStartTimeout: config.WORKER_STICKY_QUEUE_TIMEOUT,
-    workflowThreadPoolSize: config.WORKER_WORKFLOW_THREADS,
-    shutdownGraceTime: '10s',
-    ...traced,
-  });
+    ),
+  );
+  const worker = ticketWorkers[0]!;
   const crypto = createFieldCrypto(config);
   // Receivers are checked against the SSRF rules at every attempt, and connected to at the address checked.
   const urlPolicy = webhookUrlPolicy(config);
@@ -152,6 +167,7 @@ async function main() {
   log.info(
     {
       taskQueue: config.TEMPORAL_TASK_QUEUE,
+      ticketShards: shards,
       retentionSchedule,
       archivalSchedule,
       dataRetentionSchedule,
@@ -189,12 +205,13 @@ async function main() {
   // A stopping worker takes no new task: the API stops counting it at once, not after the drain.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void announcement?.withdraw().catch(() => undefined));
   try {
-    // Both stop together on SIGINT/SIGTERM (the runtime shuts every worker down).
-    // Should one fail, the other is stopped too: the process exits and is restarted whole.
-    const stopOther = (other: Worker) => () => {
-      if (other.getState() === 'RUNNING') other.shutdown();
+    // All stop together on SIGINT/SIGTERM (the runtime shuts every worker down).
+    // Should one fail, the others are stopped too: the process exits and is restarted whole.
+    const allWorkers = [...ticketWorkers, webhookWorker];
+    const stopOthers = () => {
+      for (const other of allWorkers) if (other.getState() === 'RUNNING') other.shutdown();
     };
-    const running = Promise.all([worker.run().finally(stopOther(webhookWorker)), webhookWorker.run().finally(stopOther(worker))]);
+    const running = Promise.all(allWorkers.map((w) => w.run().finally(stopOthers)));
     // Ready (for the API's /readyz) only once a create-shaped workflow has gone through this worker's task queue.
     const warm = warmUpWorker(temporal, config.TEMPORAL_TASK_QUEUE, instanceId, log, () => worker.getState() === 'RUNNING').then(
       async (done) => {
@@ -213,6 +230,7 @@ async function main() {
     await breakerSweeper.stop();
     await relay.stop();
     await connection.close();
+    for (const shardConnection of shardConnections) await shardConnection.close();
     await temporal.connection.close();
     await pool.end();
     await storage.close();

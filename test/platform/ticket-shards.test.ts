@@ -1,0 +1,59 @@
+/**
+ * WORKER_TICKET_SHARDS: one worker process runs several ticket Workers on the one task queue, each polling under its
+ * own identity with its share of the sticky cache; tickets are served as with one.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { temporal } from '@temporalio/proto';
+import { startWorkerProcess, stopProcess } from '../support/processes';
+import { createTenant, http, startStack, type Tenant, type TestStack } from '../support/stack';
+
+const taskQueue = `shards-${randomUUID()}`;
+let stack: TestStack;
+let tenant: Tenant;
+let worker: ChildProcess | undefined;
+
+beforeAll(async () => {
+  stack = await startStack({ TEMPORAL_TASK_QUEUE: taskQueue });
+  tenant = await createTenant(stack);
+  worker = await startWorkerProcess({ ...process.env, TEMPORAL_TASK_QUEUE: taskQueue, WORKER_TICKET_SHARDS: '2', WORKER_METRICS_ADDRESS: '' });
+});
+afterAll(async () => {
+  if (worker) await stopProcess(worker);
+  await stack.close();
+});
+
+it('two ticket Workers poll the queue under their own identities and serve creates, changes and replies', async () => {
+  const { pollers } = await stack.temporal.workflowService.describeTaskQueue({
+    namespace: stack.config.TEMPORAL_NAMESPACE,
+    taskQueue: { name: taskQueue, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
+    taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+  });
+  const identities = (pollers ?? []).map((p) => p.identity ?? '');
+  expect(identities.filter((id) => /\/tickets-1$/.test(id))).toHaveLength(1);
+  expect(identities.filter((id) => /\/tickets-2$/.test(id))).toHaveLength(1);
+
+  const ids: string[] = [];
+  for (let i = 0; i < 8; i++) {
+    const created = await http(stack, 'POST', '/api/v1/tickets', {
+      headers: tenant.headers,
+      body: { subject: `Shard ${i}`, description: 'Which Worker takes me?', customer_id: tenant.customerId },
+    });
+    expect(created.status).toBe(201);
+    ids.push(created.body.id);
+  }
+  for (const id of ids) {
+    const patched = await http(stack, 'PATCH', `/api/v1/tickets/${id}`, {
+      headers: { ...tenant.headers, 'If-Match': '"1"' },
+      body: { priority: 'high' },
+    });
+    expect(patched.status).toBe(200);
+    const replied = await http(stack, 'POST', `/api/v1/tickets/${id}/messages`, {
+      headers: tenant.headers,
+      body: { body: 'On it.', visibility: 'public' },
+    });
+    expect(replied.status).toBe(201);
+    const read = await http(stack, 'GET', `/api/v1/tickets/${id}`, { headers: tenant.headers });
+    expect(read.body).toMatchObject({ priority: 'high', version: 3 });
+  }
+});
