@@ -1139,6 +1139,7 @@ async function main(cleanup: Cleanup): Promise<number> {
       wft: runConfig.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
       la: runConfig.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
       threads: runConfig.WORKER_WORKFLOW_THREADS,
+      shards: runConfig.WORKER_TICKET_SHARDS,
       sticky: runConfig.WORKER_STICKY_QUEUE_TIMEOUT,
       pool: runConfig.DATABASE_POOL_MAX,
     },
@@ -1220,7 +1221,7 @@ interface ReportInput {
   endLoad: string;
   settings: Settings;
   short: boolean;
-  runConfig: { cached: number | string; wft: number; la: number; threads: number; sticky: number; pool: number };
+  runConfig: { cached: number | string; wft: number; la: number; threads: number; shards: number; sticky: number; pool: number };
   r0: number;
   expectedAS: number;
   targetS: number;
@@ -1341,7 +1342,7 @@ function formatReport(r: ReportInput): string {
   );
   L.push(
     `- Worker: WORKER_MAX_CACHED_WORKFLOWS=${r.runConfig.cached} (heap ${r.settings.workerHeapMb} MiB), WORKER_MAX_CONCURRENT_WORKFLOW_TASKS=${r.runConfig.wft}, ` +
-      `WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES=${r.runConfig.la}, WORKER_WORKFLOW_THREADS=${r.runConfig.threads}, WORKER_STICKY_QUEUE_TIMEOUT=${r.runConfig.sticky / 1000}s, DATABASE_POOL_MAX=${r.runConfig.pool}.`,
+      `WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES=${r.runConfig.la}, WORKER_WORKFLOW_THREADS=${r.runConfig.threads}, WORKER_TICKET_SHARDS=${r.runConfig.shards} (the cache and slots split over them), WORKER_STICKY_QUEUE_TIMEOUT=${r.runConfig.sticky / 1000}s, DATABASE_POOL_MAX=${r.runConfig.pool}.`,
   );
   L.push('');
 
