@@ -1145,7 +1145,8 @@ async function main(cleanup: Cleanup): Promise<number> {
       `and ≤ ${WRITE_P95_VS_BARE}× bare update-with-start’s p95 at the same rate, with no failed request.`,
     '(d) saturation: open-loop creates and bare update-with-start stepped from BENCH_SATURATION_START by BENCH_SATURATION_STEP per ' +
       'second (each step: every round measures both sides, medians over rounds) until the creates’ p95 exceeds BENCH_SATURATION_P95_MS, ' +
-      'a request fails or is not sent, or less than 90 % of the offered rate is served. Once on the in-memory dev server (the same ' +
+      'a request fails or is not sent, or less than 90 % of the offered rate is served (answers over the schedule plus the p99 latency), ' +
+      'and from there bare update-with-start alone until it saturates by the same rule (its ceiling: no target). Once on the in-memory dev server (the same ' +
       'stack as (a)–(c)) and once on a dev server started by `npmStartDevServerOptions` (platform/temporal-dev-server.ts), the very ' +
       'options `npm start` uses: a SQLite file (WAL, synchronous=normal) in a scratch directory, UI on, its own worker, trivial worker ' +
       'and API; one tenant. Targets (issue #12): creates at 20/s p95 < 200 ms; at 40/s p95 ≤ 1.5× bare update-with-start’s at 40/s on the same server.',
