@@ -51,7 +51,7 @@ import { dropDatabase } from '../platform/db';
 import { createFieldCrypto } from '../platform/field-crypto';
 import { startTemporalDevServer } from '../platform/temporal-dev-server';
 import { freePort, runTs } from '../test/support/processes';
-import { defaultCachedWorkflows } from '../workers/workflow-bundle';
+import { defaultCachedWorkflows, defaultTicketShards } from '../workers/workflow-bundle';
 import { login, operatorOf } from '../test/support/stack';
 import { type Cleanup, deleteRedisKeys, must, numberEnv, optionalNumberEnv, requireServices, runBench, withDatabase, writeSection } from './lib/harness';
 import { postJson } from './lib/load';
@@ -1139,7 +1139,9 @@ async function main(cleanup: Cleanup): Promise<number> {
       wft: runConfig.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
       la: runConfig.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
       threads: runConfig.WORKER_WORKFLOW_THREADS,
-      shards: runConfig.WORKER_TICKET_SHARDS,
+      shards:
+        runConfig.WORKER_TICKET_SHARDS ??
+        `(default for the cache, ${defaultTicketShards(runConfig.WORKER_MAX_CACHED_WORKFLOWS ?? defaultCachedWorkflows(settings.workerHeapMb + 48))})`,
       sticky: runConfig.WORKER_STICKY_QUEUE_TIMEOUT,
       pool: runConfig.DATABASE_POOL_MAX,
     },
@@ -1221,7 +1223,7 @@ interface ReportInput {
   endLoad: string;
   settings: Settings;
   short: boolean;
-  runConfig: { cached: number | string; wft: number; la: number; threads: number; shards: number; sticky: number; pool: number };
+  runConfig: { cached: number | string; wft: number; la: number; threads: number; shards: number | string; sticky: number; pool: number };
   r0: number;
   expectedAS: number;
   targetS: number;

@@ -36,7 +36,7 @@ import { ensureArchivalSchedule } from './archival-schedule';
 import { warmUpWorker } from './warm-up';
 import { ensureWebhookRetentionSchedule } from './webhook-retention-schedule';
 import { ensureDataRetentionSchedule } from './data-retention-schedule';
-import { defaultCachedWorkflows, workflowBundleFor } from './workflow-bundle';
+import { defaultCachedWorkflows, defaultTicketShards, workflowBundleFor } from './workflow-bundle';
 
 async function main() {
   const config = loadConfig();
@@ -70,7 +70,8 @@ async function main() {
   const { bundle: workflowBundle, prebuilt } = await workflowBundleFor(tracing.enabled);
   log.info({ prebuilt }, prebuilt ? 'workflow bundle: prebuilt by npm run build' : 'workflow bundle: bundled at start');
   const traced = tracedWorkerOptions();
-  const shards = config.WORKER_TICKET_SHARDS;
+  const cachedWorkflows = config.WORKER_MAX_CACHED_WORKFLOWS ?? defaultCachedWorkflows();
+  const shards = config.WORKER_TICKET_SHARDS ?? defaultTicketShards(cachedWorkflows);
   const perShard = (total: number) => Math.max(1, Math.ceil(total / shards));
   const ticketActivities = {
     ...createActivities({ pool, redis, liveWindow: liveWindowOf(config), temporal }),
@@ -89,7 +90,7 @@ async function main() {
     ...createTicketRestoreActivities({ pool, redis, liveWindow: liveWindowOf(config), storage, log }),
     ...createDataRetentionActivities({ redis, pool, storage, log }),
   };
-  // Ticket Workers on the one task queue (WORKER_TICKET_SHARDS, default one): each keeps its own sticky cache, a share
+  // Ticket Workers on the one task queue (WORKER_TICKET_SHARDS, by default one per 5,000 cached): each keeps its own sticky cache, a share
   // of the process's, so the SDK core's per-input scan of its cache stays short; together they keep the configured totals.
   // The SDK allows one Worker per task queue on a connection: each further shard gets a connection of its own.
   const shardConnections = await Promise.all(Array.from({ length: shards - 1 }, () => NativeConnection.connect({ address: DEFAULT_TEMPORAL_ADDRESS(config) })));
@@ -105,7 +106,7 @@ async function main() {
         activities: ticketActivities,
         maxConcurrentWorkflowTaskExecutions: perShard(config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS),
         maxConcurrentLocalActivityExecutions: perShard(config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES),
-        maxCachedWorkflows: perShard(config.WORKER_MAX_CACHED_WORKFLOWS ?? defaultCachedWorkflows()),
+        maxCachedWorkflows: perShard(cachedWorkflows),
         stickyQueueScheduleToStartTimeout: config.WORKER_STICKY_QUEUE_TIMEOUT,
         workflowThreadPoolSize: config.WORKER_WORKFLOW_THREADS,
         shutdownGraceTime: '10s',

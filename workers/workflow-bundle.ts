@@ -56,3 +56,16 @@ export function bundleWorkflows(traced: boolean, logger?: BundleOptions['logger'
 export function defaultCachedWorkflows(heapLimitMiB = v8.getHeapStatistics().heap_size_limit / 2 ** 20): number {
   return Math.max(100, Math.floor((heapLimitMiB - 256) / 0.4));
 }
+
+/** Cached tickets per ticket Worker when WORKER_TICKET_SHARDS is unset, and the most shards that default picks. */
+export const CACHED_PER_SHARD = 5_000;
+export const MAX_DEFAULT_SHARDS = 4;
+
+/**
+ * Ticket Workers for a process caching `cachedWorkflows`: one per 5,000, at most four. The SDK's core walks a
+ * Worker's whole cache on each of its inputs on one thread (bench/RESULTS.md, 2026-12-04): at 10,000 cached one
+ * Worker fell a minute behind breaches at 40/s, four kept p99 at 286 ms. Four is the most measured.
+ */
+export function defaultTicketShards(cachedWorkflows: number): number {
+  return Math.min(MAX_DEFAULT_SHARDS, Math.max(1, Math.ceil(cachedWorkflows / CACHED_PER_SHARD)));
+}

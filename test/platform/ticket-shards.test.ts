@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { temporal } from '@temporalio/proto';
 import { startWorkerProcess, stopProcess } from '../support/processes';
 import { createTenant, http, startStack, type Tenant, type TestStack } from '../support/stack';
+import { CACHED_PER_SHARD, defaultTicketShards, MAX_DEFAULT_SHARDS } from '../../workers/workflow-bundle';
 
 const taskQueue = `shards-${randomUUID()}`;
 let stack: TestStack;
@@ -21,6 +22,12 @@ beforeAll(async () => {
 afterAll(async () => {
   if (worker) await stopProcess(worker);
   await stack.close();
+});
+
+it('unset, the shard count follows the sticky cache: one Worker per 5,000 cached, at least one, at most four', () => {
+  expect(CACHED_PER_SHARD).toBe(5_000);
+  expect(MAX_DEFAULT_SHARDS).toBe(4);
+  expect([0, 100, 5_000, 5_001, 9_720, 15_000, 15_001, 30_080, 1_000_000].map(defaultTicketShards)).toEqual([1, 1, 1, 2, 2, 3, 4, 4, 4]);
 });
 
 it('two ticket Workers poll the queue under their own identities and serve creates, changes and replies', async () => {
