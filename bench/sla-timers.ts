@@ -1129,19 +1129,18 @@ async function main(cleanup: Cleanup): Promise<number> {
   if (breachFig.dueMismatches) notes.push(`${breachFig.dueMismatches} breach events name a due time other than their projected clock's.`);
 
   // ---- report ---------------------------------------------------------------------------------------
+  const heapCache = defaultCachedWorkflows(settings.workerHeapMb + 48); // the worker's default cache for its heap
   const section = formatReport({
     machine,
     endLoad,
     settings,
     short,
     runConfig: {
-      cached: runConfig.WORKER_MAX_CACHED_WORKFLOWS ?? `(default for the heap, ≈ ${defaultCachedWorkflows(settings.workerHeapMb + 48)})`,
+      cached: runConfig.WORKER_MAX_CACHED_WORKFLOWS ?? `(default for the heap, ≈ ${heapCache})`,
       wft: runConfig.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
       la: runConfig.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
       threads: runConfig.WORKER_WORKFLOW_THREADS,
-      shards:
-        runConfig.WORKER_TICKET_SHARDS ??
-        `(default for the cache, ${defaultTicketShards(runConfig.WORKER_MAX_CACHED_WORKFLOWS ?? defaultCachedWorkflows(settings.workerHeapMb + 48))})`,
+      shards: runConfig.WORKER_TICKET_SHARDS ?? `(default for the cache, ${defaultTicketShards(runConfig.WORKER_MAX_CACHED_WORKFLOWS ?? heapCache)})`,
       sticky: runConfig.WORKER_STICKY_QUEUE_TIMEOUT,
       pool: runConfig.DATABASE_POOL_MAX,
     },

@@ -72,7 +72,8 @@ async function main() {
   const traced = tracedWorkerOptions();
   const cachedWorkflows = config.WORKER_MAX_CACHED_WORKFLOWS ?? defaultCachedWorkflows();
   const shards = config.WORKER_TICKET_SHARDS ?? defaultTicketShards(cachedWorkflows);
-  const perShard = (total: number) => Math.max(1, Math.ceil(total / shards));
+  // Each shard's part of a total; a cache of 0 (disabled) stays 0 in every shard.
+  const perShard = (total: number) => (total === 0 ? 0 : Math.max(1, Math.ceil(total / shards)));
   const ticketActivities = {
     ...createActivities({ pool, redis, liveWindow: liveWindowOf(config), temporal }),
     ...createWarmupActivities(pool),
