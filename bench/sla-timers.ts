@@ -31,6 +31,9 @@
  *      BENCH_SLA_WORKER_HEAP_MB (12288: the worker's --max-old-space-size, which sizes its sticky cache),
  *      BENCH_SLA_PHASE_B_RATE_FACTOR (0.1: phase B's open-loop rate as a fraction of r0),
  *      BENCH_SLA_PHASE_A_RATE (unset: phase A is a closed loop; set: an open loop at this many tickets/s, which is then the breach rate),
+ *      BENCH_SLA_BREACH_RATE (unset: breaches are due at phase A's creation rate; set: at this rate however fast phase A creates,
+ *      over BENCH_SLA_BREACH_SLOTS (200) tag-matched breach policies at least BENCH_SLA_BREACH_STEP_MS (250) apart, see
+ *      bench/lib/breach-pacing.ts; recorded in a section of its own between `<!-- bench-sla-paced:begin/end -->`),
  *      BENCH_SLA_WORKERS (1: worker processes on the task queue; more than one is issue #13's scale-out run, recorded in a
  *      section of its own between `<!-- bench-sla-<n>-workers:begin/end -->`),
  *      BENCH_STRICT=1 (exit 1 when the target is missed), and DATABASE_URL / DATABASE_ADMIN_URL / REDIS_URL as
@@ -58,15 +61,16 @@ import { postJson } from './lib/load';
 import { describeMachine, loadAverage, type Machine } from './lib/machine';
 import { type PhaseUsage, ProcSampler } from './lib/proc-sampler';
 import { TIMER_FIRED_TABLE, TIMER_WORKFLOW_TYPE } from './baselines/timer-contract';
+import { planBreachSlots, slotFor, slotTag, slotTargetMs, type BreachPlan } from './lib/breach-pacing';
 import { pct } from './lib/report';
 import { serviceGroup, waitForHttp } from './lib/services';
 import { describeError, percentile, type Sample, summarize } from './lib/stats';
 
 const TAG = 'bench-sla';
 const RESULTS_FILE = path.join(__dirname, 'RESULTS.md');
-/** One worker's run and a run with several workers (issue #13) are recorded in sections of their own. */
-const markers = (workers: number) => {
-  const name = workers > 1 ? `bench-sla-${workers}-workers` : 'bench-sla';
+/** One worker's run, a run with several workers (issue #13) and a run with paced breaches are recorded in sections of their own. */
+const markers = (workers: number, paced: boolean) => {
+  const name = (workers > 1 ? `bench-sla-${workers}-workers` : 'bench-sla') + (paced ? '-paced' : '');
   return { begin: `<!-- ${name}:begin -->`, end: `<!-- ${name}:end -->` };
 };
 const PREAMBLE = `# Deskflow benchmark results
@@ -108,6 +112,9 @@ interface Settings {
   workerHeapMb: number;
   phaseBRateFactor: number;
   phaseARate?: number;
+  breachRate?: number;
+  breachStepMs: number;
+  breachSlots: number;
 }
 
 function readSettings(): Settings {
@@ -124,6 +131,9 @@ function readSettings(): Settings {
     timeoutS: numberEnv('BENCH_SLA_TIMEOUT_SECONDS', 2700, { min: 60 }),
     historySample: numberEnv('BENCH_SLA_HISTORY_SAMPLE', 200, { min: 0, max: 100_000 }),
     phaseARate: optionalNumberEnv('BENCH_SLA_PHASE_A_RATE', { integer: false, min: 0.1, max: 1000 }),
+    breachRate: optionalNumberEnv('BENCH_SLA_BREACH_RATE', { integer: false, min: 0.1, max: 1000 }),
+    breachStepMs: numberEnv('BENCH_SLA_BREACH_STEP_MS', 250, { min: 10, max: 60_000 }),
+    breachSlots: numberEnv('BENCH_SLA_BREACH_SLOTS', 200, { min: 1, max: 1000 }),
     phaseBRateFactor: numberEnv('BENCH_SLA_PHASE_B_RATE_FACTOR', 0.1, { integer: false, min: 0.01, max: 2 }),
     workerHeapMb: numberEnv('BENCH_SLA_WORKER_HEAP_MB', 12288, { min: 512, max: 65_536 }),
     baselineS: numberEnv('BENCH_SLA_BASELINE_SECONDS', 60, { integer: false, min: 0, max: 3600 }),
@@ -753,12 +763,13 @@ async function main(cleanup: Cleanup): Promise<number> {
     escalation_rules: [warnRule],
   })) as { id: string };
 
-  const ticketBody = (priority: 'high' | 'normal') =>
+  const ticketBody = (priority: 'high' | 'normal', tags?: string[]) =>
     JSON.stringify({
       subject: `SLA bench ticket (${priority})`,
       description: 'Created by bench/sla-timers.ts.',
       customer_id: customer.id,
       priority,
+      ...(tags ? { tags } : {}),
     });
   const highBody = ticketBody('high');
   const normalBody = ticketBody('normal');
@@ -822,23 +833,59 @@ async function main(cleanup: Cleanup): Promise<number> {
   const targetMinutes = targetS / 60;
   log(`calibration: ${fmtSample(calibrationSample)}; phase A expected ≈ ${expectedAS.toFixed(0)} s → first-reply target T = ${targetS} s`);
 
-  const breach = (await post('/api/v1/sla-policies', {
-    name: `bench breach (first reply in ${targetS} s)`,
-    position: 0,
-    conditions: { priority: ['normal'] },
-    targets: { normal: { first_reply: targetMinutes } },
-    calendar_id: null,
-    escalation_rules: [warnRule],
-  })) as { id: string };
+  // One breach policy (breaches due at phase A's creation rate), or paced slots (BENCH_SLA_BREACH_RATE, bench/lib/breach-pacing.ts).
+  const plan =
+    settings.breachRate === undefined
+      ? undefined
+      : planBreachSlots({
+          tickets: settings.tickets,
+          rate: settings.breachRate,
+          expectedPhaseAS: expectedAS,
+          firstTargetMs: targetS * 1000,
+          minStepMs: settings.breachStepMs,
+          maxSlots: settings.breachSlots,
+          minTargetMs: MIN_TARGET_S * 1000,
+        });
+  /** Breach policy id → its first-reply target (ms); the bodies phase A sends, by slot. */
+  const breachTargets = new Map<string, number>();
+  const slotPolicies: string[] = [];
+  const slotBodies: string[] = [];
+  const breachPolicy = async (name: string, targetMs: number, tags?: string[]) => {
+    const created = (await post('/api/v1/sla-policies', {
+      name,
+      position: 0,
+      conditions: { priority: ['normal'], ...(tags ? { tags_any: tags } : {}) },
+      targets: { normal: { first_reply: targetMs / 60_000 } },
+      calendar_id: null,
+      escalation_rules: [warnRule],
+    })) as { id: string };
+    breachTargets.set(created.id, targetMs);
+    return created.id;
+  };
+  if (plan) {
+    log(`breaches paced at ${plan.rate}/s: ${plan.slots} breach policies, first-reply targets ${targetS} s down by ${plan.stepMs} ms each…`);
+    for (let k = 0; k < plan.slots; k++) {
+      slotPolicies.push(await breachPolicy(`bench breach slot ${k}`, slotTargetMs(plan, k), [slotTag(k)]));
+      slotBodies.push(ticketBody('normal', [slotTag(k)]));
+    }
+  } else {
+    await breachPolicy(`bench breach (first reply in ${targetS} s)`, targetMinutes * 60_000);
+  }
+  const breachIds = [...breachTargets.keys()];
 
   // ---- phase A: the tickets that will breach --------------------------------------------------------
   setPhase('A');
   const capAS = Math.max(2 * expectedAS, expectedAS + 120);
   log(`phase A: creating ${settings.tickets} normal tickets (at most ${capAS.toFixed(0)} s)…`);
-  let firstCreated = Number.POSITIVE_INFINITY;
+  // Per ticket: with paced slots, targets differ, so the first and last due times are taken from the tickets themselves.
+  let firstWarnDue = Number.POSITIVE_INFINITY;
+  let lastWarnDue = Number.NEGATIVE_INFINITY;
+  let firstBreachDue = Number.POSITIVE_INFINITY;
   let lastDue = Number.NEGATIVE_INFINITY;
   let wrongPolicy = 0;
   let checked = false;
+  let sent = 0;
+  let firstSentAt: number | undefined;
   const createPhaseA = (op: () => Promise<void>, progress: (n: number) => void): Promise<Created> =>
     settings.phaseARate === undefined
       ? createTickets({ count: settings.tickets, until: Date.now() + capAS * 1000, concurrency: settings.concurrency, op, health, progress })
@@ -852,19 +899,25 @@ async function main(cleanup: Cleanup): Promise<number> {
         });
   const phaseA = await createPhaseA(
     async () => {
-      const t = asTicket(await postJson(agent, createUrl, headers, normalBody));
+      const i = sent++;
+      firstSentAt ??= Date.now();
+      const slot = plan ? slotFor(plan, i, Date.now() - firstSentAt) : undefined;
+      const t = asTicket(await postJson(agent, createUrl, headers, slot === undefined ? normalBody : slotBodies[slot]!));
       const due = firstReplyDue(t);
-      if (t.sla?.policy_id !== breach.id || due === null) {
+      const expected = (slot === undefined ? breachIds[0] : slotPolicies[slot])!;
+      if (t.sla?.policy_id !== expected || due === null) {
         wrongPolicy++;
-        if (!checked) throw new Error(`a normal ticket did not get the breach policy: ${JSON.stringify(t.sla)}`);
+        if (!checked) throw new Error(`a normal ticket did not get its breach policy ${expected}: ${JSON.stringify(t.sla)}`);
         return;
       }
-      if (!checked) {
-        checked = true;
-        const offset = Date.parse(due) - Date.parse(t.created_at);
-        if (Math.abs(offset - targetS * 1000) > 1) throw new Error(`first reply due ${offset} ms after creation, expected ${targetS * 1000}`);
-      }
-      firstCreated = Math.min(firstCreated, Date.parse(t.created_at));
+      const targetMs = breachTargets.get(expected)!;
+      const created = Date.parse(t.created_at);
+      const offset = Date.parse(due) - created;
+      if (Math.abs(offset - targetMs) > 1) throw new Error(`first reply due ${offset} ms after creation, expected ${targetMs}`);
+      checked = true;
+      firstWarnDue = Math.min(firstWarnDue, created + (targetMs * settings.warnPercent) / 100);
+      lastWarnDue = Math.max(lastWarnDue, created + (targetMs * settings.warnPercent) / 100);
+      firstBreachDue = Math.min(firstBreachDue, Date.parse(due));
       lastDue = Math.max(lastDue, Date.parse(due));
     },
     (n) => log(`phase A: ${n}/${settings.tickets} created`),
@@ -874,8 +927,6 @@ async function main(cleanup: Cleanup): Promise<number> {
   if (phaseA.done.length === 0) throw new Error(`no ticket created in phase A (${phaseA.firstError ?? 'no error'})`);
   if (phaseA.capped) notes.push(`Phase A hit its time limit (${capAS.toFixed(0)} s): ${phaseA.done.length} of ${settings.tickets} tickets created.`);
   const aSample = windowOf(phaseA, phaseA.startedAt, phaseA.endedAt);
-  const firstWarnDue = firstCreated + (targetS * 1000 * settings.warnPercent) / 100;
-  const firstBreachDue = firstCreated + targetS * 1000;
   const quietEnd = Math.min(phaseA.endedAt, firstWarnDue);
   const aQuiet = windowOf(phaseA, phaseA.startedAt, quietEnd);
   const aBusy = quietEnd < phaseA.endedAt - 5000 ? windowOf(phaseA, quietEnd, phaseA.endedAt) : undefined;
@@ -886,7 +937,6 @@ async function main(cleanup: Cleanup): Promise<number> {
   // With T > phase A, every ticket exists (its timers live) before the first breach is due.
   setPhase('W');
   // The warnings' firing window is its own phase: the worker's CPU in it ÷ the warnings = CPU per SLA timer task.
-  const lastWarnDue = lastDue - targetS * 1000 * (1 - settings.warnPercent / 100);
   let warnWindow: { from: number; to: number } | undefined;
   if (settings.phaseBS === undefined && Date.now() < firstBreachDue) {
     log(`phase W: waiting ${((firstBreachDue - Date.now()) / 1000).toFixed(0)} s for the first breach while the warnings fire…`);
@@ -933,8 +983,8 @@ async function main(cleanup: Cleanup): Promise<number> {
       `SELECT count(*)::int AS due,
               count(*) FILTER (WHERE NOT EXISTS (
                 SELECT 1 FROM ticket_events e WHERE e.tenant_id = s.tenant_id AND e.ticket_id = s.ticket_id AND e.type = 'sla.breached'))::int AS missing
-       FROM ticket_sla s WHERE s.tenant_id = $1 AND s.policy_id = $2 AND s.metric = 'first_reply' AND s.due_at <= now() - interval '3 seconds'`,
-      [tenantId, breach.id],
+       FROM ticket_sla s WHERE s.tenant_id = $1 AND s.policy_id = ANY($2::uuid[]) AND s.metric = 'first_reply' AND s.due_at <= now() - interval '3 seconds'`,
+      [tenantId, breachIds],
     );
     return rows[0]!;
   };
@@ -993,8 +1043,8 @@ async function main(cleanup: Cleanup): Promise<number> {
   const clocksRows = await admin.query<ClockRow>(
     `SELECT ticket_id, (extract(epoch FROM started_at) * 1000)::float8 AS started_ms, (extract(epoch FROM due_at) * 1000)::float8 AS due_ms, target_ms
      FROM ticket_sla
-     WHERE tenant_id = $1 AND policy_id = $2 AND metric = 'first_reply' AND cycle = 1`,
-    [tenantId, breach.id],
+     WHERE tenant_id = $1 AND policy_id = ANY($2::uuid[]) AND metric = 'first_reply' AND cycle = 1`,
+    [tenantId, breachIds],
   );
   const clocks = new Map(clocksRows.rows.map((c) => [c.ticket_id, c]));
   const eventRows = await admin.query<EventRow>(
@@ -1093,6 +1143,10 @@ async function main(cleanup: Cleanup): Promise<number> {
       lateness: baseline.lateness,
     },
     breachRate: lastDue > firstBreachDue ? (phaseA.done.length - 1) / ((lastDue - firstBreachDue) / 1000) : Number.NaN,
+    busiestSecond: busiestWindow(
+      [...clocks.values()].map((c) => c.due_ms),
+      1000,
+    ),
   };
   if (baseline && baseline.overranMs > 0) {
     notes.push(`The baseline's starts ran ${num(baseline.overranMs / 1000)} s into its firing window (their CPU counts in it).`);
@@ -1147,6 +1201,7 @@ async function main(cleanup: Cleanup): Promise<number> {
     r0,
     expectedAS,
     targetS,
+    plan,
     bS,
     verdict: { met, detail: verdictDetail },
     tasks,
@@ -1192,7 +1247,8 @@ async function main(cleanup: Cleanup): Promise<number> {
     notes,
   });
   console.log(`\n${section}\n`);
-  writeSection(RESULTS_FILE, markers(settings.workers).begin, markers(settings.workers).end, section, PREAMBLE);
+  const { begin, end } = markers(settings.workers, plan !== undefined);
+  writeSection(RESULTS_FILE, begin, end, section, PREAMBLE);
   log(`results written to ${path.relative(process.cwd(), RESULTS_FILE) || RESULTS_FILE}`);
   log(`target p99 breach lateness < ${TARGET_P99_MS} ms: ${met ? 'MET' : 'NOT MET'} (${verdictDetail})`);
   return !met && process.env.BENCH_STRICT === '1' ? 1 : 0;
@@ -1215,6 +1271,19 @@ interface TaskFigures {
   baseline: TaskSide | undefined;
   /** Breaches due per second over the breach window. */
   breachRate: number;
+  /** The most breaches due within any one second (paced slots fire in short bursts above the mean). */
+  busiestSecond: number;
+}
+
+/** The most of `times` (ms) within any window of `widthMs`. */
+function busiestWindow(times: number[], widthMs: number): number {
+  const sorted = Float64Array.from(times).sort();
+  let most = 0;
+  for (let lo = 0, hi = 0; hi < sorted.length; hi++) {
+    while (sorted[hi]! - sorted[lo]! >= widthMs) lo++;
+    most = Math.max(most, hi - lo + 1);
+  }
+  return most;
 }
 
 interface ReportInput {
@@ -1226,6 +1295,7 @@ interface ReportInput {
   r0: number;
   expectedAS: number;
   targetS: number;
+  plan: BreachPlan | undefined;
   bS: number;
   verdict: { met: boolean; detail: string };
   tasks: TaskFigures;
@@ -1254,7 +1324,11 @@ function formatReport(r: ReportInput): string {
   const rel = (at: number) => `${((at - t.aStart) / 1000).toFixed(0)} s`;
   const L: string[] = [];
   L.push(`_Generated by \`npx tsx bench/sla-timers.ts\` on ${m.date}. Everything between the bench-sla markers is overwritten by the next run._`, '');
-  L.push(s.workers > 1 ? `## SLA timers with ${s.workers} worker processes (issue #13)` : '## SLA timers (issue #4)', '');
+  L.push(
+    (s.workers > 1 ? `## SLA timers with ${s.workers} worker processes (issue #13)` : '## SLA timers (issue #4)') +
+      (r.plan ? `, breaches paced at ${num(r.plan.rate)}/s` : ''),
+    '',
+  );
   if (r.short) {
     L.push(
       `> ⚠ Short run (${r.aCount} breaching tickets, T = ${r.targetS} s): a smoke test of the harness, not the issue's measurement. ` +
@@ -1278,12 +1352,12 @@ function formatReport(r: ReportInput): string {
           ? [
               `#13: breach lateness p99 < 2 s at ${FULL_SIZE} open tickets, ~${TARGET_FAST_RATE} breaches/s, ${s.workers} worker processes`,
               `**${r.scaleVerdict.met ? 'MET' : 'NOT MET'}**`,
-              `p99 ${ms(r.breachFig.workflow.p99)} ms with breaches due at ${num(r.tasks.breachRate)}/s over ${r.aCount} tickets`,
+              `p99 ${ms(r.breachFig.workflow.p99)} ms with breaches due at ${num(r.tasks.breachRate)}/s over ${r.aCount} tickets (busiest second: ${r.tasks.busiestSecond} due)`,
             ]
           : [
               `#12: breach lateness p99 < ${TARGET_FAST_P99_MS / 1000} s at ${FULL_SIZE} open tickets, breaches at ${TARGET_FAST_RATE}/s`,
               `**${r.fastVerdict.met ? 'MET' : 'NOT MET'}**`,
-              `p99 ${ms(r.breachFig.workflow.p99)} ms with breaches due at ${num(r.tasks.breachRate)}/s over ${r.aCount} tickets`,
+              `p99 ${ms(r.breachFig.workflow.p99)} ms with breaches due at ${num(r.tasks.breachRate)}/s over ${r.aCount} tickets (busiest second: ${r.tasks.busiestSecond} due)`,
             ],
       ],
       3,
@@ -1294,7 +1368,7 @@ function formatReport(r: ReportInput): string {
   L.push(
     (s.phaseARate === undefined
       ? `- Creation capacity with the timers live (closed loop, last quarter of phase A) / with none (calibration): **${pct(r.ratio)}** `
-      : `- Phase A paced at ${num(s.phaseARate)} tickets/s (so the breach rate); its last quarter / calibration's closed loop: **${pct(r.ratio)}** `) +
+      : `- Phase A paced at ${num(s.phaseARate)} tickets/s${r.plan ? '' : ' (so the breach rate)'}; its last quarter / calibration's closed loop: **${pct(r.ratio)}** `) +
       `(${num(r.creation.find((c) => c.label.includes('last quarter'))!.s.rps)} vs ${num(r.r0)} tickets/s). While the breaches fired ` +
       `(phase B, open loop): ${num(r.creation.find((c) => c.label.startsWith('phase B'))!.s.rps)} tickets/s of ${num(r.phaseB.rate)} offered, ` +
       `${r.creation.find((c) => c.label.startsWith('phase B'))!.s.errors} failed (30 s timeout), ` +
@@ -1329,13 +1403,22 @@ function formatReport(r: ReportInput): string {
     `BENCH_SLA_TICKETS=${s.tickets} BENCH_SLA_CONCURRENCY=${s.concurrency} BENCH_SLA_CALIBRATION_SECONDS=${s.calibrationS} ` +
       `BENCH_SLA_TARGET_FACTOR=${s.targetFactor} BENCH_SLA_BUDGET_SECONDS=${s.budgetS} BENCH_SLA_TARGET_SECONDS=${s.targetS ?? '(auto)'} ` +
       `BENCH_SLA_PHASE_B_SECONDS=${s.phaseBS ?? '(auto)'} BENCH_SLA_GRACE_SECONDS=${s.graceS} BENCH_SLA_WARN_PERCENT=${s.warnPercent} ` +
-      `BENCH_SLA_HISTORY_SAMPLE=${s.historySample} BENCH_SLA_PHASE_A_RATE=${s.phaseARate ?? '(closed loop)'} BENCH_SLA_PHASE_B_RATE_FACTOR=${s.phaseBRateFactor} BENCH_SLA_WORKER_HEAP_MB=${s.workerHeapMb}`,
+      `BENCH_SLA_HISTORY_SAMPLE=${s.historySample} BENCH_SLA_PHASE_A_RATE=${s.phaseARate ?? '(closed loop)'} BENCH_SLA_PHASE_B_RATE_FACTOR=${s.phaseBRateFactor} BENCH_SLA_WORKER_HEAP_MB=${s.workerHeapMb} ` +
+      `BENCH_SLA_BREACH_RATE=${s.breachRate ?? "(phase A's rate)"} BENCH_SLA_BREACH_STEP_MS=${s.breachStepMs} BENCH_SLA_BREACH_SLOTS=${s.breachSlots}`,
     '',
   );
   L.push(
     `- Calibration rate r0 = ${num(r.r0)} tickets/s → phase A expected ≈ ${num(r.expectedAS, 0)} s → first-reply target T = **${r.targetS} s** ` +
       `(\`targets.normal.first_reply\` = ${num(r.targetS / 60, 4)} min), warning at ${s.warnPercent} % = ${num((r.targetS * s.warnPercent) / 100)} s; phase B ${num(r.bS, 0)} s.`,
   );
+  if (r.plan) {
+    L.push(
+      `- Paced breaches (BENCH_SLA_BREACH_RATE=${num(r.plan.rate)}, bench/lib/breach-pacing.ts): ${r.plan.slots} breach policies (priority normal, ` +
+        `each matching one tag) with first-reply targets from ${num(r.plan.firstTargetMs / 1000)} s down by ${r.plan.stepMs} ms per slot; each phase A ` +
+        `ticket was sent with the tag that makes it due i / ${num(r.plan.rate)} s after the first, so the breaches fire at that rate however ` +
+        'fast this machine created them (each due time within ± half a step of an even grid). The rate in the summary is measured from the due times.',
+    );
+  }
   L.push(
     `- Timeline (from the start of phase A): first warning due ${rel(t.firstWarnDue)}, first breach due ${rel(t.firstBreachDue)} ` +
       `(${r.createdBeforeFirstBreach} of ${r.aCount} tickets existed by then), phase A ended ${rel(t.aEnd)}, ` +

@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { TicketEvent } from '../domain/events';
 import type { PolicySnapshot } from '../domain/sla-policy';
 import type { CreateTicketInput, Message, Ticket, TicketPriority, TicketStatus } from '../domain/ticket';
-import { ACTIVE_POLICIES_JSON, type ActivePolicy, pickSlaPolicy } from '../platform/sla-policies';
+import { type ActivePolicy, matchedSnapshot, matchingPolicyJson } from '../platform/sla-policies';
 import { type Db, withTenant } from '../platform/tenant-db';
 import { DeskflowError } from '../domain/errors';
 import { MESSAGE_ATTACHMENTS_JSON } from './attachments';
@@ -55,10 +55,10 @@ function refuseUnknownReferences(assignee: boolean | undefined, group: boolean |
   if (!group) throw new DeskflowError('unknown_reference', 'group_id does not name a group of this tenant', { field: 'group_id' });
 }
 
-/** $1 tenant, $2 customer, $3 assignee, $4 group. */
+/** $1 tenant, $2 customer, $3 assignee, $4 group, $5 priority, $6 channel, $7 tags. */
 const OPENING_FACTS = `SELECT EXISTS (SELECT 1 FROM customers WHERE tenant_id = $1 AND id = $2 AND erased_at IS NULL) AS customer,
   ${references('$3', '$4')},
-  ${ACTIVE_POLICIES_JSON} AS policies`;
+  ${matchingPolicyJson({ tenant: '$1', priority: '$5', channel: '$6', tags: '$7', customer: '$2' })} AS policy`;
 
 export function ticketStore(pool: pg.Pool) {
   return {
@@ -75,18 +75,18 @@ export function ticketStore(pool: pg.Pool) {
      * assignee and group, which SLA policy applies.
      */
     async openingFacts(tenantId: string, input: CreateTicketInput): Promise<{ customerExists: boolean; policy: PolicySnapshot | null }> {
-      // One round trip on the create path: the customer, the references and the policies with their calendars.
+      // One round trip on the create path: the customer, the references and the matching policy with its calendar.
       const { rows } = await withTenant(pool, tenantId, (db) =>
-        db.query<{ customer: boolean; assignee: boolean; grp: boolean; policies: ActivePolicy[] }>({
+        db.query<{ customer: boolean; assignee: boolean; grp: boolean; policy: ActivePolicy | null }>({
           name: 'ticket_opening_facts',
           text: OPENING_FACTS,
-          values: [tenantId, input.customer_id, input.assignee_id ?? null, input.group_id ?? null],
+          values: [tenantId, input.customer_id, input.assignee_id ?? null, input.group_id ?? null, input.priority, input.channel, input.tags],
         }),
       );
       const facts = rows[0]!;
       if (!facts.customer) return { customerExists: false, policy: null };
       refuseUnknownReferences(facts.assignee, facts.grp);
-      const policy = pickSlaPolicy(facts.policies, {
+      const policy = matchedSnapshot(facts.policy, {
         priority: input.priority,
         channel: input.channel,
         tags: input.tags,
