@@ -32,7 +32,7 @@
  *      BENCH_SLA_PHASE_B_RATE_FACTOR (0.1: phase B's open-loop rate as a fraction of r0),
  *      BENCH_SLA_PHASE_A_RATE (unset: phase A is a closed loop; set: an open loop at this many tickets/s, which is then the breach rate),
  *      BENCH_SLA_BREACH_RATE (unset: breaches are due at phase A's creation rate; set: at this rate however fast phase A creates,
- *      over BENCH_SLA_BREACH_SLOTS (200) tag-matched breach policies at least BENCH_SLA_BREACH_STEP_MS (250) apart, see
+ *      over BENCH_SLA_BREACH_SLOTS (500) tag-matched breach policies at least BENCH_SLA_BREACH_STEP_MS (250) apart, see
  *      bench/lib/breach-pacing.ts; recorded in a section of its own between `<!-- bench-sla-paced:begin/end -->`),
  *      BENCH_SLA_WORKERS (1: worker processes on the task queue; more than one is issue #13's scale-out run, recorded in a
  *      section of its own between `<!-- bench-sla-<n>-workers:begin/end -->`),
@@ -133,7 +133,7 @@ function readSettings(): Settings {
     phaseARate: optionalNumberEnv('BENCH_SLA_PHASE_A_RATE', { integer: false, min: 0.1, max: 1000 }),
     breachRate: optionalNumberEnv('BENCH_SLA_BREACH_RATE', { integer: false, min: 0.1, max: 1000 }),
     breachStepMs: numberEnv('BENCH_SLA_BREACH_STEP_MS', 250, { min: 10, max: 60_000 }),
-    breachSlots: numberEnv('BENCH_SLA_BREACH_SLOTS', 200, { min: 1, max: 1000 }),
+    breachSlots: numberEnv('BENCH_SLA_BREACH_SLOTS', 500, { min: 1, max: 1000 }),
     phaseBRateFactor: numberEnv('BENCH_SLA_PHASE_B_RATE_FACTOR', 0.1, { integer: false, min: 0.01, max: 2 }),
     workerHeapMb: numberEnv('BENCH_SLA_WORKER_HEAP_MB', 12288, { min: 512, max: 65_536 }),
     baselineS: numberEnv('BENCH_SLA_BASELINE_SECONDS', 60, { integer: false, min: 0, max: 3600 }),
@@ -232,6 +232,8 @@ async function createTickets(opts: {
 async function createAtRate(opts: {
   rate: number;
   until: number;
+  /** At most this many starts (the schedule's float steps can fit one more before `until`). */
+  count?: number;
   maxInFlight: number;
   op: () => Promise<void>;
   health: () => void;
@@ -245,7 +247,7 @@ async function createAtRate(opts: {
   const inFlight = new Set<Promise<unknown>>();
   let result: Omit<Created, 'capped'>;
   try {
-    for (let next = recorder.startedAt; next < opts.until; next += 1000 / opts.rate) {
+    for (let next = recorder.startedAt; next < opts.until && offered < (opts.count ?? Number.POSITIVE_INFINITY); next += 1000 / opts.rate) {
       if (next > Date.now()) await sleep(next - Date.now());
       opts.health();
       if (fatal) throw fatal;
@@ -892,6 +894,7 @@ async function main(cleanup: Cleanup): Promise<number> {
       : createAtRate({
           rate: settings.phaseARate,
           until: Date.now() + (settings.tickets / settings.phaseARate) * 1000,
+          count: settings.tickets,
           maxInFlight: 500,
           op,
           health,

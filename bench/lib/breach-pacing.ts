@@ -19,7 +19,7 @@ export interface BreachPlan {
 
 /**
  * Enough slots to absorb phase A's expected lag behind the breach grid (with a quarter more for a slower phase A), no
- * finer than `minStepMs` and no more than `maxSlots` (every create reads all of a tenant's active policies).
+ * finer than `minStepMs` and no more than `maxSlots` (each is a policy created through the API before phase A).
  */
 export function planBreachSlots(o: {
   tickets: number;
