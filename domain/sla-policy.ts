@@ -151,6 +151,7 @@ export function policyMatches(conditions: PolicyConditions, t: MatchFacts): bool
   if (conditions.priority && !conditions.priority.includes(t.priority as never)) return false;
   if (conditions.channel && !conditions.channel.includes(t.channel as never)) return false;
   if (conditions.tags_any && !conditions.tags_any.some((tag) => t.tags.includes(tag))) return false;
-  if (conditions.customer_ids && !conditions.customer_ids.includes(t.customer_id)) return false;
+  // UUIDs in either letter case (z.uuid() accepts both; PostgreSQL hands them back lower case).
+  if (conditions.customer_ids && !conditions.customer_ids.some((id) => id.toLowerCase() === t.customer_id.toLowerCase())) return false;
   return true;
 }

@@ -25,7 +25,7 @@ export interface MatchPlaceholders {
  * old read of every policy (and calendar) built and parsed ~100 KB per create and cost a quarter of the creation rate.
  * The rule is policyMatches's (domain/sla-policy.ts), which checks every pick (`matchedSnapshot`) and is tested
  * against this query: a condition that is not a list matches everything; otherwise the fact must be in the list
- * (tags: any of the ticket's).
+ * (tags: any of the ticket's; customer ids in any letter case, as z.uuid() accepts both).
  */
 export const matchingPolicyJson = ($: MatchPlaceholders) => `(SELECT json_build_object('id', p.id, 'name', p.name, 'position', p.position,
   'conditions', p.conditions, 'targets', p.targets, 'calendar_id', p.calendar_id, 'pause_statuses', p.pause_statuses,
@@ -37,7 +37,8 @@ export const matchingPolicyJson = ($: MatchPlaceholders) => `(SELECT json_build_
     AND (jsonb_typeof(p.conditions->'priority') IS DISTINCT FROM 'array' OR p.conditions->'priority' ? ${$.priority}::text)
     AND (jsonb_typeof(p.conditions->'channel') IS DISTINCT FROM 'array' OR p.conditions->'channel' ? ${$.channel}::text)
     AND (jsonb_typeof(p.conditions->'tags_any') IS DISTINCT FROM 'array' OR p.conditions->'tags_any' ?| ${$.tags}::text[])
-    AND (jsonb_typeof(p.conditions->'customer_ids') IS DISTINCT FROM 'array' OR p.conditions->'customer_ids' ? ${$.customer}::text)
+    AND (jsonb_typeof(p.conditions->'customer_ids') IS DISTINCT FROM 'array'
+         OR EXISTS (SELECT 1 FROM jsonb_array_elements_text(p.conditions->'customer_ids') c WHERE lower(c) = lower(${$.customer}::text)))
   ORDER BY p.position, p.created_at LIMIT 1)`;
 
 export type ActivePolicy = SlaPolicy & { calendar: PolicySnapshot['calendar'] | null };

@@ -92,7 +92,8 @@ beforeAll(async () => {
       if (which === 0) conditions.priority = someOf(PRIORITIES);
       else if (which === 1) conditions.channel = someOf(CHANNELS);
       else if (which === 2) conditions.tags_any = someOf(TAGS);
-      else conditions.customer_ids = someOf(customers);
+      // Some named in upper case (z.uuid() accepts it): the same customer.
+      else conditions.customer_ids = someOf(customers).map((id) => (next(2) === 0 ? id.toUpperCase() : id));
     }
     const catchAll = Object.keys(conditions).length === 0;
     policies.push({
@@ -125,7 +126,7 @@ function randomFacts(): MatchFacts {
     priority: PRIORITIES[next(PRIORITIES.length)]!,
     channel: CHANNELS[next(CHANNELS.length)]!,
     tags: next(3) === 0 ? [] : someOf(TAGS).sort(),
-    customer_id: customers[next(customers.length)]!,
+    customer_id: next(4) === 0 ? customers[next(customers.length)]!.toUpperCase() : customers[next(customers.length)]!,
   };
 }
 
@@ -157,7 +158,7 @@ describe('the SLA policy a ticket gets is picked in PostgreSQL by the domain’s
     expect(matched).toBeLessThan(300);
   });
 
-  it('returns the snapshot with its 24/7 calendar, and nothing for a tenant with no policies', async () => {
+  it('returns the snapshot with its 24/7 calendar, matches customer ids in any case, and nothing for a tenant with no policies', async () => {
     const facts = randomFacts();
     // Two catch-alls first by position, the younger stored first: the older one wins the tie.
     const catchAll: Row = { id: randomUUID(), position: -1, created_at: '2026-06-01T00:00:00Z', active: true, conditions: {} };
@@ -169,6 +170,23 @@ describe('the SLA policy a ticket gets is picked in PostgreSQL by the domain’s
       expect(snapshot).toMatchObject({ id: catchAll.id, version: 1, targets: { normal: { first_reply: 60 } }, calendar: { id: null, time_zone: 'UTC' } });
     } finally {
       await admin.query('DELETE FROM sla_policies WHERE id = ANY($1::uuid[])', [[catchAll.id, younger.id]]);
+    }
+    // A customer named in upper case in the policy is the same customer (PostgreSQL hands the ticket's back lower case).
+    const upper: Row = {
+      id: randomUUID(),
+      position: -1,
+      created_at: '2026-06-01T00:00:00Z',
+      active: true,
+      conditions: { customer_ids: [customers[0]!.toUpperCase()] },
+    };
+    await insertPolicy(tenant, upper);
+    try {
+      for (const customer_id of [customers[0]!, customers[0]!.toUpperCase()]) {
+        expect((await withTenant(app, tenant, (db) => resolveSlaPolicy(db, tenant, { ...facts, customer_id })))?.id).toBe(upper.id);
+      }
+      expect((await withTenant(app, tenant, (db) => resolveSlaPolicy(db, tenant, { ...facts, customer_id: customers[1]! })))?.id).not.toBe(upper.id);
+    } finally {
+      await admin.query('DELETE FROM sla_policies WHERE id = $1', [upper.id]);
     }
     const empty = randomUUID();
     await admin.query('INSERT INTO tenants (id, name) VALUES ($1, $2)', [empty, 'No policies']);
