@@ -832,7 +832,6 @@ async function main(cleanup: Cleanup): Promise<number> {
     }
     targetS = Math.max(MIN_TARGET_S, Math.round(targetS));
   }
-  const targetMinutes = targetS / 60;
   log(`calibration: ${fmtSample(calibrationSample)}; phase A expected ≈ ${expectedAS.toFixed(0)} s → first-reply target T = ${targetS} s`);
 
   // One breach policy (breaches due at phase A's creation rate), or paced slots (BENCH_SLA_BREACH_RATE, bench/lib/breach-pacing.ts).
@@ -871,7 +870,7 @@ async function main(cleanup: Cleanup): Promise<number> {
       slotBodies.push(ticketBody('normal', [slotTag(k)]));
     }
   } else {
-    await breachPolicy(`bench breach (first reply in ${targetS} s)`, targetMinutes * 60_000);
+    await breachPolicy(`bench breach (first reply in ${targetS} s)`, targetS * 1000);
   }
   const breachIds = [...breachTargets.keys()];
 
@@ -918,8 +917,9 @@ async function main(cleanup: Cleanup): Promise<number> {
       const offset = Date.parse(due) - created;
       if (Math.abs(offset - targetMs) > 1) throw new Error(`first reply due ${offset} ms after creation, expected ${targetMs}`);
       checked = true;
-      firstWarnDue = Math.min(firstWarnDue, created + (targetMs * settings.warnPercent) / 100);
-      lastWarnDue = Math.max(lastWarnDue, created + (targetMs * settings.warnPercent) / 100);
+      const warnsAt = created + (targetMs * settings.warnPercent) / 100;
+      firstWarnDue = Math.min(firstWarnDue, warnsAt);
+      lastWarnDue = Math.max(lastWarnDue, warnsAt);
       firstBreachDue = Math.min(firstBreachDue, Date.parse(due));
       lastDue = Math.max(lastDue, Date.parse(due));
     },
