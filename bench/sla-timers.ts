@@ -57,7 +57,7 @@ import { freePort, runTs } from '../test/support/processes';
 import { defaultCachedWorkflows, defaultTicketShards } from '../workers/workflow-bundle';
 import { login, operatorOf } from '../test/support/stack';
 import { type Cleanup, deleteRedisKeys, must, numberEnv, optionalNumberEnv, requireServices, runBench, withDatabase, writeSection } from './lib/harness';
-import { postJson } from './lib/load';
+import { forEachLimited, postJson } from './lib/load';
 import { describeMachine, loadAverage, type Machine } from './lib/machine';
 import { type PhaseUsage, ProcSampler } from './lib/proc-sampler';
 import { TIMER_FIRED_TABLE, TIMER_WORKFLOW_TYPE } from './baselines/timer-contract';
@@ -551,16 +551,6 @@ interface TimerBaseline {
   lateness: Dist;
   startRate: number;
   overranMs: number;
-}
-
-/** Runs `fn` over 0..n-1 with at most `concurrency` in flight. */
-async function forEachLimited(n: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, n) }, async () => {
-      while (next < n) await fn(next++);
-    }),
-  );
 }
 
 /**

@@ -72,6 +72,16 @@ export async function measureAutocannon({ url, connections, durationS, headers }
 }
 
 /** A keep-alive JSON POST; resolves with the parsed body of a 2xx answer, throws otherwise. */
+/** Runs `fn` over 0..n-1 with at most `concurrency` in flight. */
+export async function forEachLimited(n: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, n) }, async () => {
+      while (next < n) await fn(next++);
+    }),
+  );
+}
+
 export function postJson(agent: http.Agent, url: URL, headers: Record<string, string>, body: string): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const req = http.request(
