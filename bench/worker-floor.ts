@@ -3,10 +3,10 @@
  * it grows with the workflows a Worker caches. For each size in BENCH_FLOOR_CACHED (default 0, 2000, 10000) it starts a
  * fresh timer baseline worker (bench/baselines/timer-*: a timer, then one local activity doing one INSERT; the heap
  * bench:sla gives its workers), starts that many workflows due in a day (cached, idle), then BENCH_FLOOR_FIRING more
- * whose timers fire at BENCH_FLOOR_RATE/s. A size may repeat (one row each, for a median). Its CPU over the firing window comes from /proc per thread, so the table
- * says where a task's CPU goes: the main JavaScript thread, the other Node threads (the workflow thread, V8 and libuv
- * helpers), the SDK core's `workflow-processing` thread, its tokio threads. Prints the table; writes nothing to
- * bench/RESULTS.md (the reading goes into its notes).
+ * whose timers fire at BENCH_FLOOR_RATE/s. A size may repeat (one row each, for a median). The worker's CPU over the
+ * firing window comes from /proc per thread, so the table says where a task's CPU goes: the main JavaScript thread,
+ * the other Node threads (the workflow thread, V8 and libuv helpers), the SDK core's `workflow-processing` thread, its
+ * tokio threads. Prints the table; writes nothing to bench/RESULTS.md (the reading goes into its notes).
  */
 import fs from 'node:fs';
 import { Client, Connection } from '@temporalio/client';

@@ -71,7 +71,6 @@ export async function measureAutocannon({ url, connections, durationS, headers }
   return summarize(latencies, result.errors + result.non2xx, result.duration, firstError);
 }
 
-/** A keep-alive JSON POST; resolves with the parsed body of a 2xx answer, throws otherwise. */
 /** Runs `fn` over 0..n-1 with at most `concurrency` in flight. */
 export async function forEachLimited(n: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
@@ -82,6 +81,7 @@ export async function forEachLimited(n: number, concurrency: number, fn: (i: num
   );
 }
 
+/** A keep-alive JSON POST; resolves with the parsed body of a 2xx answer, throws otherwise. */
 export function postJson(agent: http.Agent, url: URL, headers: Record<string, string>, body: string): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const req = http.request(
