@@ -59,7 +59,7 @@ import { freePort } from '../test/support/processes';
 import { operatorOf } from '../test/support/stack';
 import type { ArchivalTotals } from '../workflows/archival-contract';
 import { type Cleanup, numberEnv, requireServices, runBench, writeSection } from './lib/harness';
-import { LATE_MS, postJson } from './lib/load';
+import { forEachLimited, LATE_MS, postJson } from './lib/load';
 import { describeMachine, loadAverage, type Machine } from './lib/machine';
 import { ProcSampler } from './lib/proc-sampler';
 import { pct, table } from './lib/report';
@@ -374,16 +374,6 @@ function cloneBundle(template: Bundle, shiftDays: number): Bundle {
   return b;
 }
 
-/** Runs `fn` over `items`, `concurrency` at a time. */
-async function eachLimited<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
-}
-
 // ---- the run -----------------------------------------------------------------------------------------------------------
 
 async function main(cleanup: Cleanup): Promise<number> {
@@ -589,7 +579,8 @@ async function main(cleanup: Cleanup): Promise<number> {
     const files = bundles.flatMap((b, j) =>
       b.attachments.map((a, n) => ({ row: a, bytes: templateFiles.get(templates[(from + j) % templates.length]!.attachments[n]!.storage_key as string)! })),
     );
-    await eachLimited(files, SEED_OBJECT_CONCURRENCY, async ({ row, bytes }) => {
+    await forEachLimited(files.length, SEED_OBJECT_CONCURRENCY, async (i) => {
+      const { row, bytes } = files[i]!;
       const stored = await storage.put(row.storage_key as string, Readable.from([bytes]), { contentType: row.content_type as string });
       if (stored.sha256 !== row.sha256 || stored.size !== Number(row.size_bytes)) throw new Error(`seeded ${row.storage_key} does not match its row`);
       objectBytes += stored.size;

@@ -60,6 +60,7 @@ import { type Cleanup, deleteRedisKeys, must, numberEnv, optionalNumberEnv, requ
 import { forEachLimited, postJson } from './lib/load';
 import { describeMachine, loadAverage, type Machine } from './lib/machine';
 import { type PhaseUsage, ProcSampler } from './lib/proc-sampler';
+import { awaitStartsTaken } from './lib/timer-baseline';
 import { TIMER_FIRED_TABLE, TIMER_WORKFLOW_TYPE } from './baselines/timer-contract';
 import { planBreachSlots, slotFor, slotTag, slotTargetMs, type BreachPlan } from './lib/breach-pacing';
 import { pct } from './lib/report';
@@ -572,19 +573,8 @@ async function runTimerBaseline(o: {
     o.client.workflow.start(TIMER_WORKFLOW_TYPE, { taskQueue: o.taskQueue, workflowId: id, args: [dueAt] }).then(() => undefined);
   o.setPhase('baseline start');
   log(`baseline: starting ${o.workflows - firing} open timer workflows (due in a day), then ${firing} firing at ${num(o.rate)}/s…`);
-  // A start returns once the server has it; the worker runs each start's first task later. A sentinel due at once,
-  // started last, fires only after the worker has worked through the starts before it: then the backlog is gone.
   let sentinels = 0;
-  const drained = async () => {
-    const id = `bench-timer-sentinel-${++sentinels}`;
-    await start(id, Date.now());
-    for (const until = Date.now() + 600_000; Date.now() < until; await sleep(250)) {
-      const { rows } = await o.admin.query(`SELECT 1 FROM ${TIMER_FIRED_TABLE} WHERE workflow_id = $1`, [id]);
-      if (rows.length) return;
-      o.health();
-    }
-    throw new Error('the timer baseline worker did not work through its starts within 10 minutes');
-  };
+  const drained = () => awaitStartsTaken({ start, admin: o.admin, sentinelId: `bench-timer-sentinel-${++sentinels}`, health: o.health, timeoutMs: 600_000 });
   const openedAt = Date.now();
   const farDue = Date.now() + 86_400_000;
   await forEachLimited(o.workflows - firing, 32, (i) => start(`bench-timer-open-${i}`, farDue));

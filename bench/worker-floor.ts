@@ -8,42 +8,32 @@
  * the other Node threads (the workflow thread, V8 and libuv helpers), the SDK core's `workflow-processing` thread, its
  * tokio threads. Prints the table; writes nothing to bench/RESULTS.md (the reading goes into its notes).
  */
-import fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
 import { TIMER_FIRED_TABLE, TIMER_WORKFLOW_TYPE } from './baselines/timer-contract';
 import { type Cleanup, numberEnv, requireServices, runBench } from './lib/harness';
 import { forEachLimited } from './lib/load';
+import { readRssKiB, readThreadCpuMs } from './lib/proc-sampler';
 import { table } from './lib/report';
 import { scratchNames, startScratch } from './lib/scratch';
 import { serviceGroup } from './lib/services';
+import { awaitStartsTaken } from './lib/timer-baseline';
 import { percentile } from './lib/stats';
 
 const TAG = 'bench-floor';
 const WORKER_READY = "state: 'RUNNING'";
 const log = (msg: string) => console.log(`[${TAG}] ${msg}`);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const TICKS_PER_S = 100; // USER_HZ on Linux
 
 const THREAD_GROUPS = ['main JS thread', 'other Node threads', 'core workflow-processing', 'core tokio', 'other'] as const;
 type ThreadGroup = (typeof THREAD_GROUPS)[number];
 
-/** CPU ms so far of each thread group of a process, from /proc/<pid>/task/<tid>/{comm,stat}. */
+/** CPU ms so far of each thread group of a process. */
 function cpuByThreadGroup(pid: number): Record<ThreadGroup, number> {
   const out = Object.fromEntries(THREAD_GROUPS.map((g) => [g, 0])) as Record<ThreadGroup, number>;
-  for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
-    let comm: string;
-    let stat: string;
-    try {
-      comm = fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
-      stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    } catch {
-      continue; // the thread ended between the listing and the read
-    }
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ms = ((Number(fields[11]) + Number(fields[12])) / TICKS_PER_S) * 1000;
+  for (const { tid, comm, cpuMs } of readThreadCpuMs(pid)) {
     const group: ThreadGroup =
-      tid === String(pid)
+      tid === pid
         ? 'main JS thread'
         : comm === 'node'
           ? 'other Node threads'
@@ -52,13 +42,9 @@ function cpuByThreadGroup(pid: number): Record<ThreadGroup, number> {
             : comm.startsWith('tokio')
               ? 'core tokio'
               : 'other';
-    out[group] += ms;
+    out[group] += cpuMs;
   }
   return out;
-}
-
-function rssMiB(pid: number): number {
-  return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? Number.NaN) / 1024;
 }
 
 async function main(cleanup: Cleanup): Promise<number> {
@@ -97,14 +83,7 @@ async function main(cleanup: Cleanup): Promise<number> {
     log(`${cached} cached: starting the idle workflows…`);
     const farDue = Date.now() + 86_400_000;
     await forEachLimited(cached, 32, (i) => startWorkflow(`${taskQueue}-idle-${i}`, farDue));
-    // A sentinel due at once, started last, fires only after the worker has taken every start before it.
-    const sentinel = `${taskQueue}-sentinel`;
-    await startWorkflow(sentinel, Date.now());
-    for (const until = Date.now() + 900_000; ; await sleep(250)) {
-      if ((await admin.query(`SELECT 1 FROM ${TIMER_FIRED_TABLE} WHERE workflow_id = $1`, [sentinel])).rows.length) break;
-      worker.assertRunning();
-      if (Date.now() > until) throw new Error(`the timer worker did not take ${cached} starts within 15 minutes`);
-    }
+    await awaitStartsTaken({ start: startWorkflow, admin, sentinelId: `${taskQueue}-sentinel`, health: () => worker.assertRunning(), timeoutMs: 900_000 });
 
     // The firing workflows start ahead of their timers (≥ 30 ms each), so their first tasks are done before the window.
     const t0 = Date.now() + 10_000 + firing * 30;
@@ -116,7 +95,7 @@ async function main(cleanup: Cleanup): Promise<number> {
     await sleep(((firing - 1) * 1000) / rate + 1000);
     const to = Date.now();
     const cpuTo = cpuByThreadGroup(pid);
-    const rss = rssMiB(pid);
+    const rss = readRssKiB(pid) / 1024;
     await sleep(3000);
     worker.assertRunning();
     const { rows: fired } = await admin.query<{ due_at: number; fired_at: number }>(

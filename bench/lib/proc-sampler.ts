@@ -59,6 +59,23 @@ function readStat(pid: number): Stat | undefined {
   }
 }
 
+/** CPU ms so far of each thread of a process (/proc/<pid>/task/<tid>/{comm,stat}); a thread that ended meanwhile is left out. */
+export function readThreadCpuMs(pid: number): { tid: number; comm: string; cpuMs: number }[] {
+  const hz = clockTicks();
+  const out: { tid: number; comm: string; cpuMs: number }[] = [];
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const comm = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      out.push({ tid: Number(tid), comm, cpuMs: ((Number(rest[11]) + Number(rest[12])) / hz) * 1000 });
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return out;
+}
+
 /** VmRSS of one process (KiB), 0 when it is gone. */
 export function readRssKiB(pid: number): number {
   try {
