@@ -1177,7 +1177,9 @@ async function main(cleanup: Cleanup): Promise<number> {
       wft: runConfig.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
       la: runConfig.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
       threads: runConfig.WORKER_WORKFLOW_THREADS,
-      shards: runConfig.WORKER_TICKET_SHARDS ?? `(default for the cache, ${defaultTicketShards(runConfig.WORKER_MAX_CACHED_WORKFLOWS ?? heapCache)})`,
+      shards:
+        runConfig.WORKER_TICKET_SHARDS ??
+        `(default for the cache, ${defaultTicketShards(runConfig.WORKER_MAX_CACHED_WORKFLOWS ?? heapCache, runConfig.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS)})`,
       sticky: runConfig.WORKER_STICKY_QUEUE_TIMEOUT,
       pool: runConfig.DATABASE_POOL_MAX,
     },

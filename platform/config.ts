@@ -145,7 +145,7 @@ export const ConfigSchema = z
      * Ticket Workers in one worker process, each with its share of the sticky cache and of the task slots. The SDK's
      * core scans every cached workflow of a Worker on each of its inputs (bench/RESULTS.md, 2026-12-04), so a
      * 10,000-ticket cache in one Worker costs ~14 ms of one thread per task; shards cut that and run in parallel.
-     * Unset: one per 5,000 of the sticky cache, at most four (workers/workflow-bundle.ts).
+     * Unset: one per 2,500 of the sticky cache, at most eight (workers/workflow-bundle.ts).
      */
     WORKER_TICKET_SHARDS: z.coerce.number().int().min(1).max(16).optional(),
     /** Sticky cache size (the process's, split over WORKER_TICKET_SHARDS); unset: sized from the worker's heap limit (workers/workflow-bundle.ts). */

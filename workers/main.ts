@@ -71,7 +71,7 @@ async function main() {
   log.info({ prebuilt }, prebuilt ? 'workflow bundle: prebuilt by npm run build' : 'workflow bundle: bundled at start');
   const traced = tracedWorkerOptions();
   const cachedWorkflows = config.WORKER_MAX_CACHED_WORKFLOWS ?? defaultCachedWorkflows();
-  const shards = config.WORKER_TICKET_SHARDS ?? defaultTicketShards(cachedWorkflows);
+  const shards = config.WORKER_TICKET_SHARDS ?? defaultTicketShards(cachedWorkflows, config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS);
   // Each shard's part of a total; a cache of 0 (disabled) stays 0 in every shard.
   const perShard = (total: number) => (total === 0 ? 0 : Math.max(1, Math.ceil(total / shards)));
   const ticketActivities = {
@@ -91,7 +91,7 @@ async function main() {
     ...createTicketRestoreActivities({ pool, redis, liveWindow: liveWindowOf(config), storage, log }),
     ...createDataRetentionActivities({ redis, pool, storage, log }),
   };
-  // Ticket Workers on the one task queue (WORKER_TICKET_SHARDS, by default one per 5,000 cached): each keeps its own sticky cache, a share
+  // Ticket Workers on the one task queue (WORKER_TICKET_SHARDS, by default one per 2,500 cached): each keeps its own sticky cache, a share
   // of the process's, so the SDK core's per-input scan of its cache stays short; together they keep the configured totals.
   // The SDK allows one Worker per task queue on a connection: each further shard gets a connection of its own.
   const shardConnections = await Promise.all(Array.from({ length: shards - 1 }, () => NativeConnection.connect({ address: DEFAULT_TEMPORAL_ADDRESS(config) })));

@@ -58,14 +58,17 @@ export function defaultCachedWorkflows(heapLimitMiB = v8.getHeapStatistics().hea
 }
 
 /** Cached tickets per ticket Worker when WORKER_TICKET_SHARDS is unset, and the most shards that default picks. */
-export const CACHED_PER_SHARD = 5_000;
-export const MAX_DEFAULT_SHARDS = 4;
+export const CACHED_PER_SHARD = 2_500;
+export const MAX_DEFAULT_SHARDS = 8;
 
 /**
- * Ticket Workers for a process caching `cachedWorkflows`: one per 5,000, at most four. The SDK's core walks a
+ * Ticket Workers for a process caching `cachedWorkflows`: one per 2,500, at most eight (and at most one per two of
+ * `workflowTaskSlots`). The SDK's core walks a
  * Worker's whole cache on each of its inputs on one thread (bench/RESULTS.md, 2026-12-04): at 10,000 cached one
- * Worker fell a minute behind breaches at 40/s, four kept p99 at 286 ms. Four is the most measured.
+ * Worker fell a minute behind breaches at 40/s; four cost 18.6 ms of CPU per timer task and kept 72 % of the
+ * creation rate as the timers accumulated, eight 14.2 ms and 97 % (same VM, same run settings). Eight is the most measured.
  */
-export function defaultTicketShards(cachedWorkflows: number): number {
-  return Math.min(MAX_DEFAULT_SHARDS, Math.max(1, Math.ceil(cachedWorkflows / CACHED_PER_SHARD)));
+export function defaultTicketShards(cachedWorkflows: number, workflowTaskSlots = Number.POSITIVE_INFINITY): number {
+  // Each Worker with a sticky cache needs two workflow-task slots of the total (the SDK refuses fewer).
+  return Math.max(1, Math.min(MAX_DEFAULT_SHARDS, Math.ceil(cachedWorkflows / CACHED_PER_SHARD), Math.floor(workflowTaskSlots / 2)));
 }

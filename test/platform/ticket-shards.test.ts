@@ -24,10 +24,14 @@ afterAll(async () => {
   await stack.close();
 });
 
-it('unset, the shard count follows the sticky cache: one Worker per 5,000 cached, at least one, at most four', () => {
-  expect(CACHED_PER_SHARD).toBe(5_000);
-  expect(MAX_DEFAULT_SHARDS).toBe(4);
-  expect([0, 100, 5_000, 5_001, 9_720, 15_000, 15_001, 30_080, 1_000_000].map(defaultTicketShards)).toEqual([1, 1, 1, 2, 2, 3, 4, 4, 4]);
+it('unset, the shard count follows the sticky cache: one Worker per 2,500 cached, at least one, at most eight', () => {
+  expect(CACHED_PER_SHARD).toBe(2_500);
+  expect(MAX_DEFAULT_SHARDS).toBe(8);
+  expect([0, 100, 2_500, 2_501, 9_720, 17_500, 17_501, 20_000, 30_080, 1_000_000].map(defaultTicketShards)).toEqual([1, 1, 1, 2, 4, 7, 8, 8, 8, 8]);
+  // Two workflow-task slots per Worker at least (the SDK would raise a share below two, past the configured total).
+  expect(defaultTicketShards(30_080, 40)).toBe(8);
+  expect(defaultTicketShards(30_080, 7)).toBe(3);
+  expect(defaultTicketShards(30_080, 2)).toBe(1);
 });
 
 it('two ticket Workers poll the queue under their own identities and serve creates, changes and replies', async () => {
