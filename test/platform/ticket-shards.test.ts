@@ -27,7 +27,7 @@ afterAll(async () => {
 it('unset, the shard count follows the sticky cache: one Worker per 2,500 cached, at least one, at most eight', () => {
   expect(CACHED_PER_SHARD).toBe(2_500);
   expect(MAX_DEFAULT_SHARDS).toBe(8);
-  expect([0, 100, 2_500, 2_501, 9_720, 17_500, 17_501, 20_000, 30_080, 1_000_000].map(defaultTicketShards)).toEqual([1, 1, 1, 2, 4, 7, 8, 8, 8, 8]);
+  expect([0, 100, 2_500, 2_501, 9_720, 17_500, 17_501, 20_000, 30_080, 1_000_000].map((n) => defaultTicketShards(n))).toEqual([1, 1, 1, 2, 4, 7, 8, 8, 8, 8]);
   // Two workflow-task slots per Worker at least (the SDK would raise a share below two, past the configured total).
   expect(defaultTicketShards(30_080, 40)).toBe(8);
   expect(defaultTicketShards(30_080, 7)).toBe(3);
