@@ -1551,7 +1551,7 @@ function formatReport(r: ReportInput): string {
     '',
     'Worker CPU = utime + stime of the worker process and its threads over the window (/proc, 1 s samples), divided by the timer tasks that ran in it. ' +
       'The baseline has as many open workflows as the run has tickets (those not firing are due in a day), its timers firing at the breach rate, ' +
-      'on its own task queue and worker process with the same cache, concurrency and heap settings, after the Deskflow phases.',
+      'on its own task queue and worker process with the same cache, concurrency, shard and heap settings, after the Deskflow phases.',
     '',
   );
 

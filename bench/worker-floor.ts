@@ -74,6 +74,8 @@ async function main(cleanup: Cleanup): Promise<number> {
       NODE_OPTIONS: [process.env.NODE_OPTIONS, `--max-old-space-size=${heapMb}`].filter(Boolean).join(' '),
       BENCH_TIMER_TASK_QUEUE: taskQueue,
       BENCH_TIMER_DATABASE_URL: sc.adminDatabaseUrl,
+      // The floor of one Worker by the size of its cache: not split into shards.
+      WORKER_TICKET_SHARDS: '1',
     });
     await worker.waitForOutput(WORKER_READY, 90_000);
     const pid = worker.child.pid!;

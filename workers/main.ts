@@ -36,7 +36,7 @@ import { ensureArchivalSchedule } from './archival-schedule';
 import { warmUpWorker } from './warm-up';
 import { ensureWebhookRetentionSchedule } from './webhook-retention-schedule';
 import { ensureDataRetentionSchedule } from './data-retention-schedule';
-import { defaultCachedWorkflows, defaultTicketShards, workflowBundleFor } from './workflow-bundle';
+import { defaultCachedWorkflows, defaultTicketShards, shareOf, workflowBundleFor } from './workflow-bundle';
 
 async function main() {
   const config = loadConfig();
@@ -72,8 +72,7 @@ async function main() {
   const traced = tracedWorkerOptions();
   const cachedWorkflows = config.WORKER_MAX_CACHED_WORKFLOWS ?? defaultCachedWorkflows();
   const shards = config.WORKER_TICKET_SHARDS ?? defaultTicketShards(cachedWorkflows, config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS);
-  // Each shard's part of a total; a cache of 0 (disabled) stays 0 in every shard.
-  const perShard = (total: number) => (total === 0 ? 0 : Math.max(1, Math.ceil(total / shards)));
+  const perShard = (total: number) => shareOf(total, shards);
   const ticketActivities = {
     ...createActivities({ pool, redis, liveWindow: liveWindowOf(config), temporal }),
     ...createWarmupActivities(pool),

@@ -72,3 +72,8 @@ export function defaultTicketShards(cachedWorkflows: number, workflowTaskSlots =
   // Each Worker with a sticky cache needs two workflow-task slots of the total (the SDK refuses fewer).
   return Math.max(1, Math.min(MAX_DEFAULT_SHARDS, Math.ceil(cachedWorkflows / CACHED_PER_SHARD), Math.floor(workflowTaskSlots / 2)));
 }
+
+/** One shard's part of a process-wide total (task slots, cache); a total of 0 (a disabled cache) stays 0 in every shard. */
+export function shareOf(total: number, shards: number): number {
+  return total === 0 ? 0 : Math.max(1, Math.ceil(total / shards));
+}

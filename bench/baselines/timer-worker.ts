@@ -1,12 +1,11 @@
 /**
  * Baseline (worker): the timer workflow's worker on its own task queue (BENCH_TIMER_TASK_QUEUE), run as its own
- * process like the real worker, with the same workflow-task, local-activity and cache settings. Its one activity
- * INSERTs into the scratch database (BENCH_TIMER_DATABASE_URL).
+ * process like the real worker, with the same workflow-task, local-activity, cache and shard settings
+ * (sharded-workers.ts). Its one activity INSERTs into the scratch database (BENCH_TIMER_DATABASE_URL).
  */
-import { NativeConnection, Worker } from '@temporalio/worker';
 import pg from 'pg';
-import { DEFAULT_TEMPORAL_ADDRESS, loadConfig } from '../../platform/config';
-import { defaultCachedWorkflows } from '../../workers/workflow-bundle';
+import { loadConfig } from '../../platform/config';
+import { runShardedWorkers } from './sharded-workers';
 import { TIMER_FIRED_TABLE, type TimerActivities } from './timer-contract';
 
 async function main() {
@@ -24,23 +23,15 @@ async function main() {
       ]);
     },
   };
-  const connection = await NativeConnection.connect({ address: DEFAULT_TEMPORAL_ADDRESS(config) });
-  const worker = await Worker.create({
-    connection,
-    namespace: config.TEMPORAL_NAMESPACE,
-    taskQueue,
-    workflowsPath: require.resolve('./timer-workflows'),
-    activities,
-    maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
-    maxConcurrentLocalActivityExecutions: config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
-    maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS ?? defaultCachedWorkflows(),
-    stickyQueueScheduleToStartTimeout: config.WORKER_STICKY_QUEUE_TIMEOUT,
-    shutdownGraceTime: '10s',
-  });
   try {
-    await worker.run();
+    await runShardedWorkers(config, {
+      taskQueue,
+      workflowsPath: require.resolve('./timer-workflows'),
+      activities,
+      stickyQueueScheduleToStartTimeout: config.WORKER_STICKY_QUEUE_TIMEOUT,
+      shutdownGraceTime: '10s',
+    });
   } finally {
-    await connection.close();
     await pool.end();
   }
 }
