@@ -1,7 +1,8 @@
 /**
  * Baseline (b): a worker for the trivial workflow on its own task queue (BENCH_TRIVIAL_TASK_QUEUE), run as its own
- * process like the real worker, with the same workflow-task, local-activity and shard settings (sharded-workers.ts). Its one local activity
- * INSERTs into the scratch database (BENCH_TRIVIAL_DATABASE_URL, the owner: no row-level security set-up).
+ * process like the real worker, with the same workflow-task, local-activity, cache and shard settings
+ * (sharded-workers.ts). Its one local activity INSERTs into the scratch database (BENCH_TRIVIAL_DATABASE_URL, the
+ * owner: no row-level security set-up).
  */
 import pg from 'pg';
 import { loadConfig } from '../../platform/config';

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { temporal } from '@temporalio/proto';
 import { startWorkerProcess, stopProcess } from '../support/processes';
 import { createTenant, http, startStack, type Tenant, type TestStack } from '../support/stack';
-import { CACHED_PER_SHARD, defaultTicketShards, MAX_DEFAULT_SHARDS } from '../../workers/workflow-bundle';
+import { CACHED_PER_SHARD, defaultTicketShards, MAX_DEFAULT_SHARDS, shareOf } from '../../workers/workflow-bundle';
 
 const taskQueue = `shards-${randomUUID()}`;
 let stack: TestStack;
@@ -32,6 +32,10 @@ it('unset, the shard count follows the sticky cache: one Worker per 2,500 cached
   expect(defaultTicketShards(30_080, 40)).toBe(8);
   expect(defaultTicketShards(30_080, 7)).toBe(3);
   expect(defaultTicketShards(30_080, 2)).toBe(1);
+});
+
+it("each shard's share of a total rounds up, and a disabled cache stays disabled", () => {
+  expect([shareOf(40, 8), shareOf(40, 3), shareOf(3, 8), shareOf(0, 8)]).toEqual([5, 14, 1, 0]);
 });
 
 it('two ticket Workers poll the queue under their own identities and serve creates, changes and replies', async () => {
