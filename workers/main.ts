@@ -36,7 +36,7 @@ import { ensureArchivalSchedule } from './archival-schedule';
 import { warmUpWorker } from './warm-up';
 import { ensureWebhookRetentionSchedule } from './webhook-retention-schedule';
 import { ensureDataRetentionSchedule } from './data-retention-schedule';
-import { defaultCachedWorkflows, defaultTicketShards, shareOf, workflowBundleFor } from './workflow-bundle';
+import { shareOf, ticketWorkerLayout, workflowBundleFor } from './workflow-bundle';
 
 async function main() {
   const config = loadConfig();
@@ -70,8 +70,7 @@ async function main() {
   const { bundle: workflowBundle, prebuilt } = await workflowBundleFor(tracing.enabled);
   log.info({ prebuilt }, prebuilt ? 'workflow bundle: prebuilt by npm run build' : 'workflow bundle: bundled at start');
   const traced = tracedWorkerOptions();
-  const cachedWorkflows = config.WORKER_MAX_CACHED_WORKFLOWS ?? defaultCachedWorkflows();
-  const shards = config.WORKER_TICKET_SHARDS ?? defaultTicketShards(cachedWorkflows, config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS);
+  const { cachedWorkflows, shards } = ticketWorkerLayout(config);
   const perShard = (total: number) => shareOf(total, shards);
   const ticketActivities = {
     ...createActivities({ pool, redis, liveWindow: liveWindowOf(config), temporal }),

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import v8 from 'node:v8';
 import { type BundleOptions, bundleWorkflowCode, type WorkflowBundleOption } from '@temporalio/worker';
+import type { Config } from '../platform/config';
 import { COMPILED } from '../platform/paths';
 
 /**
@@ -71,6 +72,15 @@ export const MAX_DEFAULT_SHARDS = 8;
 export function defaultTicketShards(cachedWorkflows: number, workflowTaskSlots = Number.POSITIVE_INFINITY): number {
   // Each Worker with a sticky cache needs two workflow-task slots of the total (the SDK refuses fewer).
   return Math.max(1, Math.min(MAX_DEFAULT_SHARDS, Math.ceil(cachedWorkflows / CACHED_PER_SHARD), Math.floor(workflowTaskSlots / 2)));
+}
+
+/** The process's sticky cache and its ticket Workers, as configured or by default: one rule for the worker and the baselines. */
+export function ticketWorkerLayout(config: Pick<Config, 'WORKER_MAX_CACHED_WORKFLOWS' | 'WORKER_TICKET_SHARDS' | 'WORKER_MAX_CONCURRENT_WORKFLOW_TASKS'>): {
+  cachedWorkflows: number;
+  shards: number;
+} {
+  const cachedWorkflows = config.WORKER_MAX_CACHED_WORKFLOWS ?? defaultCachedWorkflows();
+  return { cachedWorkflows, shards: config.WORKER_TICKET_SHARDS ?? defaultTicketShards(cachedWorkflows, config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS) };
 }
 
 /** One shard's part of a process-wide total (task slots, cache); a total of 0 (a disabled cache) stays 0 in every shard. */

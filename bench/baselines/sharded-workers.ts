@@ -6,7 +6,7 @@
  */
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { type Config, DEFAULT_TEMPORAL_ADDRESS } from '../../platform/config';
-import { defaultCachedWorkflows, defaultTicketShards, shareOf } from '../../workers/workflow-bundle';
+import { shareOf, ticketWorkerLayout } from '../../workers/workflow-bundle';
 
 type BaselineOptions = Omit<
   WorkerOptions,
@@ -15,8 +15,7 @@ type BaselineOptions = Omit<
 
 /** Runs the baseline's Workers until the process is told to stop; returns once all have stopped. */
 export async function runShardedWorkers(config: Config, options: BaselineOptions): Promise<void> {
-  const cached = config.WORKER_MAX_CACHED_WORKFLOWS ?? defaultCachedWorkflows();
-  const shards = config.WORKER_TICKET_SHARDS ?? defaultTicketShards(cached, config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS);
+  const { cachedWorkflows: cached, shards } = ticketWorkerLayout(config);
   const connections = await Promise.all(Array.from({ length: shards }, () => NativeConnection.connect({ address: DEFAULT_TEMPORAL_ADDRESS(config) })));
   try {
     const workers = await Promise.all(
