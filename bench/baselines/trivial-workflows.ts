@@ -1,6 +1,6 @@
 /**
  * Baseline (b): the workflow bundle of the trivial worker. One workflow type whose `ping` update handler returns
- * immediately; the workflow then completes in the same workflow task. This is the floor cost of one Temporal
+ * immediately; the workflow then stays open (waiting, as an open ticket does). This is the floor cost of one Temporal
  * update-with-start round trip on this machine. Its `recordedPing` handler first runs one local activity doing one
  * INSERT: the floor of a write that is persisted before it answers.
  */
@@ -14,15 +14,13 @@ const { recordPing } = proxyLocalActivities<TrivialActivities>({
 });
 
 export async function trivialWorkflow(): Promise<void> {
-  let pinged = false;
-  setHandler(pingUpdate, () => {
-    pinged = true;
-    return 'pong';
-  });
+  setHandler(pingUpdate, () => 'pong');
   setHandler(recordedPingUpdate, async () => {
     await recordPing(workflowInfo().workflowId);
-    pinged = true;
     return 'pong';
   });
-  await condition(() => pinged);
+  // It stays open after answering, as a ticket's workflow does after it opens. A run that completes in its first task
+  // is evicted from the cache at once, and with the worker's Workers sharded such runs waited 15-35 ms for their task at
+  // 20/s where runs that stay open waited 1-2 ms (bench/RESULTS.md, 2026-12-05): a cost no ticket create pays.
+  await condition(() => false);
 }
