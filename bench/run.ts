@@ -1129,7 +1129,7 @@ async function main(cleanup: Cleanup): Promise<number> {
     `(b) create: \`measureLoop\`, ${settings.createConcurrency} concurrent async clients each doing one request at a time until the ` +
       'duration is over (requests in flight then finish and count); latency via process.hrtime around each call. Baseline ' +
       '**bare temporal**: the Temporal client’s `executeUpdateWithStart` of a trivial workflow (`bench/baselines/trivial-workflows.ts`: ' +
-      'its update handler returns at once) with a fresh workflow id and USE_EXISTING, on its own task queue and worker process ' +
+      'its update handler returns at once, and the run then stays open as a ticket’s does) with a fresh workflow id and USE_EXISTING, on its own task queue and worker process ' +
       '(`bench/baselines/trivial-worker.ts`, same workflow-task settings and Worker shards as the real worker). API sides: POST /api/v1/tickets over ' +
       'keep-alive HTTP, a new ticket each time (no Idempotency-Key), both API processes served by the same real worker.',
     '(c) open loop (`measureOpenLoop` in bench/lib/load.ts): requests are started on a fixed schedule (1000/rate ms apart) for the ' +
