@@ -1550,7 +1550,8 @@ function formatReport(r: ReportInput): string {
   L.push(
     '',
     'Worker CPU = utime + stime of the worker process and its threads over the window (/proc, 1 s samples), divided by the timer tasks that ran in it. ' +
-      'The baseline has as many open workflows as the run has tickets (those not firing are due in a day), its timers firing at the breach rate, ' +
+      'The baseline has as many open workflows as the run has tickets (those not firing are due in a day), its timers firing at the breach rate ' +
+      '(each fired run then arms its next timer and stays open, as a ticket does), ' +
       'on its own task queue and worker process with the same cache, concurrency, shard and heap settings, after the Deskflow phases.',
     '',
   );
