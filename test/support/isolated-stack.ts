@@ -7,6 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { dropDatabase } from '../../platform/db';
 import { type ApiProcess, startApiProcess } from './api-process';
+import { ownDatabaseEnv } from './own-database';
 import { runTs, startWorkerProcess, stopProcess } from './processes';
 import { startStack, type TestStack } from './stack';
 
@@ -22,14 +23,10 @@ export interface IsolatedStack {
 
 export async function startIsolatedStack(name: string, overrides: Record<string, string> = {}): Promise<IsolatedStack> {
   const id = `${name}_${randomBytes(4).toString('hex')}`;
-  const app = new URL(process.env.DATABASE_URL!);
-  app.pathname = `${app.pathname}_${id}`;
-  const admin = new URL(process.env.DATABASE_ADMIN_URL!);
-  admin.pathname = app.pathname;
+  const database = ownDatabaseEnv(id);
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
-    DATABASE_URL: app.toString(),
-    DATABASE_ADMIN_URL: admin.toString(),
+    ...database,
     REDIS_KEY_PREFIX: `${process.env.REDIS_KEY_PREFIX}${id}:`,
     TEMPORAL_TASK_QUEUE: `tickets-${id}`,
     TEMPORAL_WEBHOOK_TASK_QUEUE: `webhooks-${id}`,
@@ -38,7 +35,7 @@ export async function startIsolatedStack(name: string, overrides: Record<string,
   const started: { worker?: ChildProcess; api?: ApiProcess; stack?: TestStack } = {};
   const close = async () => {
     await Promise.allSettled([started.api?.stop(), started.worker && stopProcess(started.worker), started.stack?.close()]);
-    await dropDatabase(admin.toString());
+    await dropDatabase(database.DATABASE_ADMIN_URL);
   };
   try {
     runTs('platform/cli/migrate.ts', env);

@@ -18,20 +18,15 @@ import { WEBHOOK_INCIDENT_TAG, webhookCircuitBreaker, breakerSettingsOf, webhook
 import { liveChannel } from '../../platform/channels';
 import { dropDatabase } from '../../platform/db';
 import { createFieldCrypto } from '../../platform/field-crypto';
+import { ownDatabaseEnv } from '../support/own-database';
 import { runTs, startWorkerProcess, stopProcess } from '../support/processes';
 import { createTenant, http, startStack, type Tenant, type TestStack } from '../support/stack';
 import { eventually, type Receiver, seedDelivery, seedEndpoint, startReceiver } from './support';
 
 const suffix = randomUUID().slice(0, 8);
-const database = (url: string) => {
-  const u = new URL(url);
-  u.pathname = `${u.pathname}_breaker_${suffix}`;
-  return u.toString();
-};
 const env: NodeJS.ProcessEnv = {
   ...process.env,
-  DATABASE_URL: database(process.env.DATABASE_URL!),
-  DATABASE_ADMIN_URL: database(process.env.DATABASE_ADMIN_URL!),
+  ...ownDatabaseEnv(`breaker_${suffix}`),
   TEMPORAL_TASK_QUEUE: `breaker-tickets-${suffix}`,
   TEMPORAL_WEBHOOK_TASK_QUEUE: `breaker-webhooks-${suffix}`,
   // Trips after 4 attempts of which ≥ 70 % failed; 4 s cool-down, then 8 s; the third trip disables.

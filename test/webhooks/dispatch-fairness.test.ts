@@ -7,6 +7,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { dropDatabase } from '../../platform/db';
+import { ownDatabaseEnv } from '../support/own-database';
 import { runTs } from '../support/processes';
 
 let admin: pg.Pool;
@@ -15,9 +16,7 @@ const busy = { id: randomUUID() };
 const quiet = { id: randomUUID() };
 
 beforeAll(async () => {
-  const url = new URL(process.env.DATABASE_ADMIN_URL!);
-  url.pathname = `${url.pathname}_fairness_${randomBytes(4).toString('hex')}`;
-  adminUrl = url.toString();
+  adminUrl = ownDatabaseEnv(`fairness_${randomBytes(4).toString('hex')}`).DATABASE_ADMIN_URL;
   runTs('platform/cli/migrate.ts', { ...process.env, DATABASE_ADMIN_URL: adminUrl });
   admin = new pg.Pool({ connectionString: adminUrl, max: 2 });
   await admin.query(`INSERT INTO tenants (id, name) VALUES ($1, 'Busy'), ($2, 'Quiet')`, [busy.id, quiet.id]);
