@@ -18,6 +18,8 @@ import { COMPILED } from '../platform/paths';
 export const workflowsPath = require.resolve('../workflows');
 
 export const preloadModules = [
+  // First: it sets the sandbox's stack-trace depth before any other module runs.
+  require.resolve('../workflows/stack-frames'),
   require.resolve('../domain/errors'),
   require.resolve('../domain/search-attributes'),
   require.resolve('../domain/sla'),

@@ -5,7 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
-import type { Client } from '@temporalio/client';
+import { type Client, WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import type pg from 'pg';
 import { createActivities } from '../../activities';
 import { loadConfig } from '../../platform/config';
@@ -17,7 +18,7 @@ import { ticketWorkflowId } from '../../domain/ids';
 import { TicketSearchAttributes as SA } from '../../domain/search-attributes';
 import type { Identity } from '../../domain/identity';
 import { ticketWorkflows, type TicketWorkflows } from '../../api/ticket-workflows';
-import { getTicketQuery } from '../../workflows/ticket-contract';
+import { getTicketQuery, patchTicketUpdate } from '../../workflows/ticket-contract';
 import { createTenant, operatorOf, startStack, type Tenant, type TestStack } from '../support/stack';
 
 let stack: TestStack;
@@ -130,6 +131,28 @@ it('validators reject an illegal transition or a stale version before anything i
   const rejected = history.events!.filter((e) => e.workflowExecutionUpdateRejectedEventAttributes);
   expect(accepted).toHaveLength(1); // only the create's update-with-start
   expect(rejected).toHaveLength(0); // validator rejections leave no trace in history
+});
+
+it('a failure from workflow code carries the two frames the sandbox keeps, source-mapped to our code', async () => {
+  // workflows/stack-frames.ts keeps two (not imported here: it would cut this process's stacks too).
+  const id = randomUUID();
+  await workflows().open(who, id, input());
+  const stale = temporal.workflow
+    .getHandle(ticketWorkflowId(id))
+    .executeUpdate(patchTicketUpdate, { args: [{ tenant_id: tenant.id, actor: who.actor, patch: { priority: 'high' }, expected_version: 5 }] });
+  const err = await stale.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
+  const failure = (err as WorkflowUpdateFailedError).cause;
+  expect(failure).toBeInstanceOf(ApplicationFailure);
+  expect((failure as ApplicationFailure).type).toBe('version_mismatch');
+  const frames = (failure!.stack ?? '').split('\n').filter((line) => /^\s*at /.test(line));
+  expect(frames.length).toBeGreaterThanOrEqual(1);
+  expect(frames.length).toBeLessThanOrEqual(2);
+  // ApplicationFailure.create, then our code that made the failure (source-mapped).
+  expect(frames.some((frame) => /\/workflows\/ticket\/failures\.ts:\d+/.test(frame))).toBe(true);
 });
 
 it('concurrent changes with the same If-Match: exactly one wins, the other is stale', async () => {
