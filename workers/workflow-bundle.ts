@@ -17,9 +17,11 @@ import { COMPILED } from '../platform/paths';
  */
 export const workflowsPath = require.resolve('../workflows');
 
+/** Sets the sandbox up (its stack-trace depth): preloaded first, and by the benchmark baselines too, so they run the same sandbox. */
+export const sandboxSetup = require.resolve('../workflows/stack-frames');
+
 export const preloadModules = [
-  // First: it sets the sandbox's stack-trace depth before any other module runs.
-  require.resolve('../workflows/stack-frames'),
+  sandboxSetup,
   require.resolve('../domain/errors'),
   require.resolve('../domain/search-attributes'),
   require.resolve('../domain/sla'),
