@@ -7,17 +7,18 @@
  * BENCH_REPLAY_RUNS (100): replays of each history per measurement. Prints the table; writes nothing to
  * bench/RESULTS.md (the reading goes into its notes). A change to workflow code can be checked the same way.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bundleWorkflowCode, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { FIXTURES, fixtures } from '../test/workflows/replay-support';
 import { preloadModules, workflowsPath } from '../workers/workflow-bundle';
 import { type Cleanup, numberEnv, runBench } from './lib/harness';
 import { table } from './lib/report';
+import { percentile } from './lib/stats';
 
 const TAG = 'bench-replay';
 const log = (msg: string) => console.log(`[${TAG}] ${msg}`);
-const HISTORIES = path.join(__dirname, '..', 'test', 'workflows', 'histories');
 /** V8's own default (Error.stackTraceLimit in a fresh context). */
 const V8_DEFAULT_FRAMES = 10;
 
@@ -26,11 +27,7 @@ interface History {
   history: { events: { eventType?: string }[] };
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
+const median = (xs: number[]) => percentile(Float64Array.from(xs).sort(), 50);
 
 async function cpuPerReplay(bundle: WorkflowBundle, histories: History[], runs: number): Promise<number> {
   const all = histories.flatMap((h) => Array.from({ length: runs }, (_, i) => ({ workflowId: `${h.name}-${i}`, history: h.history })));
@@ -45,11 +42,8 @@ async function cpuPerReplay(bundle: WorkflowBundle, histories: History[], runs: 
 async function main(cleanup: Cleanup): Promise<number> {
   const rounds = numberEnv('BENCH_ROUNDS', 5);
   const runs = numberEnv('BENCH_REPLAY_RUNS', 100);
-  const histories: History[] = readdirSync(HISTORIES)
-    .filter((f) => f.startsWith('ticket-') && f.endsWith('.json'))
-    .sort()
-    .map((f) => JSON.parse(readFileSync(path.join(HISTORIES, f), 'utf8')) as History);
-  if (histories.length === 0) throw new Error(`no ticket histories in ${HISTORIES}`);
+  const histories = fixtures().filter((f) => f.name.startsWith('ticket-')) as History[];
+  if (histories.length === 0) throw new Error(`no ticket histories in ${FIXTURES}`);
   const tasks = histories.reduce((n, h) => n + h.history.events.filter((e) => e.eventType === 'EVENT_TYPE_WORKFLOW_TASK_COMPLETED').length, 0);
   const tasksPerHistory = tasks / histories.length;
 
