@@ -91,6 +91,11 @@ const FULL_SIZE = 10_000;
 const MIN_TARGET_S = 5;
 /** The share of the calibration rate a closed-loop phase A is expected to keep (T is sized from it). */
 const CLOSED_LOOP_SHARE = 0.6;
+/**
+ * The most a closed-loop phase A is planned to create at, as a share of the calibration rate: paced breaches are held
+ * back to their rate when phase A runs ahead of it (the 2026-12-05 run created at 1.14× its calibration rate).
+ */
+const CLOSED_LOOP_FASTEST_SHARE = 1.5;
 const BACKGROUND_TARGET_MIN = 1440; // 24 h: never due during a run
 const SETTLE_MS = 3000; // a trigger due this long ago is expected to be in the timeline
 
@@ -822,6 +827,7 @@ async function main(cleanup: Cleanup): Promise<number> {
           tickets: settings.tickets,
           rate: settings.breachRate,
           expectedPhaseAS: expectedAS,
+          fastestPhaseAS: settings.tickets / (settings.phaseARate ?? r0 * CLOSED_LOOP_FASTEST_SHARE),
           firstTargetMs: targetS * 1000,
           minStepMs: settings.breachStepMs,
           maxSlots: settings.breachSlots,
@@ -844,7 +850,10 @@ async function main(cleanup: Cleanup): Promise<number> {
     return created.id;
   };
   if (plan) {
-    log(`breaches paced at ${plan.rate}/s: ${plan.slots} breach policies, first-reply targets ${targetS} s down by ${plan.stepMs} ms each…`);
+    log(
+      `breaches paced at ${plan.rate}/s: ${plan.slots} breach policies, first-reply targets from ${slotTargetMs(plan, 0) / 1000} s ` +
+        `(T = ${targetS} s at slot ${plan.leadSlots}) down by ${plan.stepMs} ms each…`,
+    );
     for (let k = 0; k < plan.slots; k++) {
       slotPolicies.push(await breachPolicy(`bench breach slot ${k}`, slotTargetMs(plan, k), [slotTag(k)]));
       slotBodies.push(ticketBody('normal', [slotTag(k)]));
@@ -1399,7 +1408,8 @@ function formatReport(r: ReportInput): string {
   if (r.plan) {
     L.push(
       `- Paced breaches (BENCH_SLA_BREACH_RATE=${num(r.plan.rate)}, bench/lib/breach-pacing.ts): ${r.plan.slots} breach policies (priority normal, ` +
-        `each matching one tag) with first-reply targets from ${num(r.plan.firstTargetMs / 1000)} s down by ${r.plan.stepMs} ms per slot; each phase A ` +
+        `each matching one tag) with first-reply targets from ${num(slotTargetMs(r.plan, 0) / 1000)} s (T at slot ${r.plan.leadSlots}, for a phase A ` +
+        `running ahead of the rate) down by ${r.plan.stepMs} ms per slot; each phase A ` +
         `ticket was sent with the tag that makes it due i / ${num(r.plan.rate)} s after the first, so the breaches fire at that rate however ` +
         'fast this machine created them (each due time within ± half a step of an even grid). The rate in the summary is measured from the due times.',
     );

@@ -34,6 +34,30 @@ describe('paced breaches (bench/sla-timers.ts BENCH_SLA_BREACH_RATE)', () => {
     expect(Math.max(...errors.map(Math.abs))).toBeLessThanOrEqual(plan.stepMs / 2 + 1e-6);
   });
 
+  it('holds the breaches back to the rate for a phase A that creates faster, with slots of longer targets', () => {
+    // Planned for 30/s to 60/s: 10,000 take 167 s at 60/s, 83 s ahead of the grid's 250 s (104 s with the margin).
+    const plan = planBreachSlots({ ...base, expectedPhaseAS: 10_000 / 30, fastestPhaseAS: 10_000 / 60 });
+    expect(plan.stepMs).toBe(Math.ceil(((10_000 / 30 - 250 + (250 - 10_000 / 60)) * 1.25 * 1000) / 199));
+    expect(plan.leadSlots).toBe(Math.ceil(((250 - 10_000 / 60) * 1250) / plan.stepMs));
+    expect(slotTargetMs(plan, plan.leadSlots)).toBe(base.firstTargetMs);
+    expect(slotTargetMs(plan, 0)).toBe(base.firstTargetMs + plan.leadSlots * plan.stepMs);
+    expect(slotFor(plan, 0, 0)).toBe(plan.leadSlots);
+    for (const perSecond of [55, 48.7, 41, 31]) {
+      const errors: number[] = [];
+      for (let i = 0; i < 10_000; i++) {
+        const sentAt = (i * 1000) / perSecond;
+        const due = sentAt + slotTargetMs(plan, slotFor(plan, i, sentAt));
+        errors.push(due - (plan.firstTargetMs + (i * 1000) / plan.rate));
+      }
+      expect(Math.max(...errors.map(Math.abs))).toBeLessThanOrEqual(plan.stepMs / 2 + 1e-6);
+    }
+  });
+
+  it('plans no lead for a phase A paced at the breach rate or slower', () => {
+    expect(planBreachSlots({ ...base, expectedPhaseAS: 250, fastestPhaseAS: 250 })).toMatchObject({ slots: 1, leadSlots: 0 });
+    expect(planBreachSlots({ ...base, expectedPhaseAS: 10_000 / 30 }).leadSlots).toBe(0);
+  });
+
   it('clamps to the last slot when phase A lags more than planned, and to the first when it runs ahead', () => {
     const plan = planBreachSlots({ ...base, expectedPhaseAS: 10_000 / 30 });
     expect(slotFor(plan, 9_999, 10_000_000)).toBe(plan.slots - 1);
