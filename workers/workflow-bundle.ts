@@ -17,8 +17,11 @@ import { COMPILED } from '../platform/paths';
  */
 export const workflowsPath = require.resolve('../workflows');
 
-/** Sets the sandbox up (its stack-trace depth): preloaded first, and by the benchmark baselines too, so they run the same sandbox. */
+/** Sets the sandbox up (its stack-trace depth): preloaded first, and by the benchmark baselines too (baselineBundlerOptions). */
 export const sandboxSetup = require.resolve('../workflows/stack-frames');
+
+/** The bundler options of a benchmark baseline's Worker: the real worker's sandbox set-up and nothing of Deskflow's. */
+export const baselineBundlerOptions = { preloadModules: [sandboxSetup] };
 
 export const preloadModules = [
   sandboxSetup,

@@ -2,11 +2,11 @@
  * A baseline's Workers, split as the real worker splits its ticket Workers (workers/main.ts): WORKER_TICKET_SHARDS, or
  * by default one per 2,500 cached, each with its own connection and its share of the cache and task slots. A baseline
  * and Deskflow then run on the same Worker topology: as many pollers, and caches of the same size for the SDK's core
- * to walk on every input. Their sandbox is set up as the real worker's (`sandboxSetup`: the same stack-trace depth).
+ * to walk on every input. Their sandbox is set up as the real worker's (`baselineBundlerOptions`: the same stack-trace depth).
  */
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { type Config, DEFAULT_TEMPORAL_ADDRESS } from '../../platform/config';
-import { sandboxSetup, shareOf, ticketWorkerLayout } from '../../workers/workflow-bundle';
+import { baselineBundlerOptions, shareOf, ticketWorkerLayout } from '../../workers/workflow-bundle';
 
 type BaselineOptions = Omit<
   WorkerOptions,
@@ -28,7 +28,7 @@ export async function runShardedWorkers(config: Config, options: BaselineOptions
       connections.map((connection, i) =>
         Worker.create({
           ...options,
-          bundlerOptions: { preloadModules: [sandboxSetup] },
+          bundlerOptions: baselineBundlerOptions,
           connection,
           namespace: config.TEMPORAL_NAMESPACE,
           ...(shards > 1 ? { identity: `${process.pid}@baseline/${i + 1}` } : {}),

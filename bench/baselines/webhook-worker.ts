@@ -8,7 +8,7 @@ import http from 'node:http';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { DEFAULT_TEMPORAL_ADDRESS, loadConfig } from '../../platform/config';
 import type { BareActivities, BarePost } from './webhook-contract';
-import { sandboxSetup } from '../../workers/workflow-bundle';
+import { baselineBundlerOptions } from '../../workers/workflow-bundle';
 
 function post({ url, id, body }: BarePost): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -44,7 +44,7 @@ async function main() {
     taskQueue,
     workflowsPath: require.resolve('./webhook-workflows'),
     // The real worker's sandbox set-up (its stack-trace depth), so the comparison is of the work alone.
-    bundlerOptions: { preloadModules: [sandboxSetup] },
+    bundlerOptions: baselineBundlerOptions,
     activities,
     maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
     maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS ?? 1000,
