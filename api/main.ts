@@ -14,7 +14,7 @@ import { createApiMetrics, metricsUrl, serveMetrics } from './metrics';
 async function main() {
   const config = loadConfig();
   const log = createLogger(config, 'api');
-  const pool = createPool(config);
+  const pool = createPool(config, log);
   const redis = createRedis(config);
   // Metrics off (API_METRICS_ADDRESS empty): nothing measured at all, not merely not served.
   const metrics = config.API_METRICS_ADDRESS ? createApiMetrics({ pool, redis }) : undefined;

@@ -37,6 +37,14 @@ export const ConfigSchema = z
     /** The owner role: migrations, database creation and the admin CLI only. */
     DATABASE_ADMIN_URL: z.string().default('postgres://postgres@127.0.0.1:5432/deskflow'),
     DATABASE_POOL_MAX: z.coerce.number().int().min(1).default(20),
+    /**
+     * Connections each process keeps open however idle (opened by the warm-up at start; capped at DATABASE_POOL_MAX):
+     * a request after a quiet spell finds a warm backend (its prepared statements and catalog caches) instead of a
+     * new connection.
+     */
+    DATABASE_POOL_MIN: z.coerce.number().int().min(0).default(4),
+    /** How long a connection above DATABASE_POOL_MIN may sit idle before the pool closes it. */
+    DATABASE_POOL_IDLE_TIMEOUT: Duration.default(10_000),
 
     REDIS_URL: z.string().default('redis://127.0.0.1:6379'),
     REDIS_KEY_PREFIX: z.string().default('deskflow:'),

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { Config } from './config';
+import type { Logger } from './logger';
 
 /**
  * PostgreSQL's text form of a timestamptz (DateStyle ISO): `2026-12-03 17:44:01.123456+00` in a UTC session; in other
@@ -32,17 +33,40 @@ export function timestamptzToIso(v: string): string {
 // Timestamps travel as ISO strings end to end; never let pg turn them into local Dates.
 pg.types.setTypeParser(pg.types.builtins.TIMESTAMPTZ, timestamptzToIso);
 
-export function createPool(config: Pick<Config, 'DATABASE_URL' | 'DATABASE_POOL_MAX'>): pg.Pool {
-  return new pg.Pool({ connectionString: config.DATABASE_URL, max: config.DATABASE_POOL_MAX });
+/** The pool's defaults where a caller (a test, a one-off tool) names only the URL and the size. */
+const POOL_DEFAULTS = { DATABASE_POOL_MIN: 4, DATABASE_POOL_IDLE_TIMEOUT: 10_000 };
+
+export function createPool(
+  config: Pick<Config, 'DATABASE_URL' | 'DATABASE_POOL_MAX'> & Partial<Pick<Config, 'DATABASE_POOL_MIN' | 'DATABASE_POOL_IDLE_TIMEOUT'>>,
+  log?: Pick<Logger, 'warn'>,
+): pg.Pool {
+  const { DATABASE_POOL_MIN, DATABASE_POOL_IDLE_TIMEOUT } = { ...POOL_DEFAULTS, ...config };
+  const max = config.DATABASE_POOL_MAX;
+  // Up to `min` connections stay open however idle: pg-pool otherwise closes each after the idle timeout, and the first
+  // requests after a quiet spell paid for new connections (cold backends: ~10-20 ms, bench/RESULTS.md 2026-12-05).
+  const pool = new pg.Pool({
+    connectionString: config.DATABASE_URL,
+    max,
+    min: Math.min(DATABASE_POOL_MIN, max),
+    idleTimeoutMillis: DATABASE_POOL_IDLE_TIMEOUT,
+  });
+  // A connection the server ended while it sat idle (a restart, a failover, pg_terminate_backend) is already out of the
+  // pool, and the next checkout opens a new one. pg-pool reports it as an 'error' event, which unheard ends the process.
+  // Logged without the error's `client` (its connection parameters may hold the password).
+  pool.on('error', (err: Error & { code?: string }) => {
+    log?.warn({ error: err.message, code: err.code }, 'PostgreSQL closed an idle pooled connection; the pool opens a new one when needed');
+  });
+  return pool;
 }
 
 /** Creates the database named in `url` if it is missing (for the embedded default and tests). */
-/** Connections a warm-up opens at once: what a burst of first requests needs (pg closes idle ones after 10 s). */
-const WARM_CONNECTIONS = 4;
-
-/** Opens a few of the pool's connections (one `SELECT 1` each), so the first requests after a start do not wait for them. */
+/**
+ * Opens the connections the pool keeps (DATABASE_POOL_MIN, at least one; one `SELECT 1` each), so the first requests
+ * after a start do not wait for them; the pool then keeps them open however idle.
+ */
 export async function warmPool(pool: pg.Pool): Promise<void> {
-  const clients = await Promise.all(Array.from({ length: Math.min(WARM_CONNECTIONS, pool.options.max ?? 10) }, () => pool.connect()));
+  const keep = Math.max(1, Math.min(pool.options.min ?? 1, pool.options.max ?? 10));
+  const clients = await Promise.all(Array.from({ length: keep }, () => pool.connect()));
   try {
     await Promise.all(clients.map((c) => c.query('SELECT 1')));
   } finally {

@@ -60,7 +60,7 @@ async function main() {
       },
     });
   }
-  const pool = createPool(config);
+  const pool = createPool(config, log);
   const redis = createRedis(config);
   const temporal = await connectTemporal(config, { traced: tracing.enabled }); // for activities that signal other workflows
   const connection = await NativeConnection.connect({ address: DEFAULT_TEMPORAL_ADDRESS(config) });

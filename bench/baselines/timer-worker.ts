@@ -3,8 +3,8 @@
  * process like the real worker, with the same workflow-task, local-activity, cache and shard settings
  * (sharded-workers.ts). Its one activity INSERTs into the scratch database (BENCH_TIMER_DATABASE_URL).
  */
-import pg from 'pg';
 import { loadConfig } from '../../platform/config';
+import { createPool } from '../../platform/db';
 import { runShardedWorkers } from './sharded-workers';
 import { TIMER_FIRED_TABLE, type TimerActivities } from './timer-contract';
 
@@ -13,7 +13,8 @@ async function main() {
   const taskQueue = process.env.BENCH_TIMER_TASK_QUEUE;
   const databaseUrl = process.env.BENCH_TIMER_DATABASE_URL;
   if (!taskQueue || !databaseUrl) throw new Error('BENCH_TIMER_TASK_QUEUE and BENCH_TIMER_DATABASE_URL are required');
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: config.DATABASE_POOL_MAX });
+  // The real worker's pool (size, warm connections, idle timeout), connected as the owner.
+  const pool = createPool({ ...config, DATABASE_URL: databaseUrl });
   const activities: TimerActivities = {
     async recordTimerFired(fired) {
       await pool.query(`INSERT INTO ${TIMER_FIRED_TABLE} (workflow_id, due_at, fired_at) VALUES ($1, $2, $3)`, [

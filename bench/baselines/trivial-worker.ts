@@ -4,8 +4,8 @@
  * (sharded-workers.ts). Its one local activity INSERTs into the scratch database (BENCH_TRIVIAL_DATABASE_URL, the
  * owner: no row-level security set-up).
  */
-import pg from 'pg';
 import { loadConfig } from '../../platform/config';
+import { createPool } from '../../platform/db';
 import { runShardedWorkers } from './sharded-workers';
 import { TRIVIAL_RECORDED_TABLE, type TrivialActivities } from './trivial-contract';
 
@@ -14,7 +14,8 @@ async function main() {
   const taskQueue = process.env.BENCH_TRIVIAL_TASK_QUEUE;
   const databaseUrl = process.env.BENCH_TRIVIAL_DATABASE_URL;
   if (!taskQueue || !databaseUrl) throw new Error('BENCH_TRIVIAL_TASK_QUEUE and BENCH_TRIVIAL_DATABASE_URL are required');
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: config.DATABASE_POOL_MAX });
+  // The real worker's pool (size, warm connections, idle timeout), connected as the owner.
+  const pool = createPool({ ...config, DATABASE_URL: databaseUrl });
   const activities: TrivialActivities = {
     async recordPing(workflowId) {
       await pool.query(`INSERT INTO ${TRIVIAL_RECORDED_TABLE} (workflow_id) VALUES ($1) ON CONFLICT DO NOTHING`, [workflowId]);
