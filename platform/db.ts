@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Config } from './config';
+import { type Config, ConfigSchema } from './config';
 import type { Logger } from './logger';
 
 /**
@@ -33,8 +33,11 @@ export function timestamptzToIso(v: string): string {
 // Timestamps travel as ISO strings end to end; never let pg turn them into local Dates.
 pg.types.setTypeParser(pg.types.builtins.TIMESTAMPTZ, timestamptzToIso);
 
-/** The pool's defaults where a caller (a test, a one-off tool) names only the URL and the size. */
-const POOL_DEFAULTS = { DATABASE_POOL_MIN: 4, DATABASE_POOL_IDLE_TIMEOUT: 10_000 };
+/** The schema's defaults, where a caller (a test, a one-off tool) names only the URL and the size. */
+const POOL_DEFAULTS = {
+  DATABASE_POOL_MIN: ConfigSchema.shape.DATABASE_POOL_MIN.parse(undefined),
+  DATABASE_POOL_IDLE_TIMEOUT: ConfigSchema.shape.DATABASE_POOL_IDLE_TIMEOUT.parse(undefined),
+};
 
 export function createPool(
   config: Pick<Config, 'DATABASE_URL' | 'DATABASE_POOL_MAX'> & Partial<Pick<Config, 'DATABASE_POOL_MIN' | 'DATABASE_POOL_IDLE_TIMEOUT'>>,
