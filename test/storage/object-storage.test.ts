@@ -215,13 +215,15 @@ describe('s3 backend only', () => {
   it('gives a pre-signed GET URL that plain fetch can use, with the asked Content-Disposition, until it expires', async () => {
     const key = `test/${randomUUID()}/report.txt`;
     await stores.s3.put(key, bytes('signed content'), { contentType: 'text/plain' });
-    const url = await stores.s3.presignedGetUrl(key, { expiresInSeconds: 1, contentDisposition: 'attachment; filename="report.txt"' });
+    // X-Amz-Date is whole seconds, so a URL signed late in a second lives up to a second less than asked: 3 s leaves
+    // room for the first fetch on a slow machine (1 s failed once in CI with a 403 on it).
+    const url = await stores.s3.presignedGetUrl(key, { expiresInSeconds: 3, contentDisposition: 'attachment; filename="report.txt"' });
     expect(url).toMatch(/X-Amz-Signature=/);
     const ok = await fetch(url!);
     expect(ok.status).toBe(200);
     expect(ok.headers.get('content-disposition')).toBe('attachment; filename="report.txt"');
     expect(await ok.text()).toBe('signed content');
-    await new Promise((resolve) => setTimeout(resolve, 2100));
+    await new Promise((resolve) => setTimeout(resolve, 4100));
     const expired = await fetch(url!);
     expect(expired.status).toBe(403);
     expect(await expired.text()).toMatch(/expired/i);
