@@ -68,7 +68,7 @@ export function createPool(
  * after a start do not wait for them; the pool then keeps them open however idle.
  */
 export async function warmPool(pool: pg.Pool): Promise<void> {
-  const keep = Math.max(1, Math.min(pool.options.min ?? 1, pool.options.max ?? 10));
+  const keep = Math.max(1, pool.options.min ?? 0); // createPool already caps the minimum at the pool size
   const clients = await Promise.all(Array.from({ length: keep }, () => pool.connect()));
   try {
     await Promise.all(clients.map((c) => c.query('SELECT 1')));
