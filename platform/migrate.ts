@@ -3,9 +3,9 @@
  * then the data steps SQL cannot do (re-keying blind indexes). Every step is idempotent: run it again at will.
  */
 import path from 'node:path';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Config } from './config';
-import { ensureDatabase } from './db';
+import { createPool, ensureDatabase } from './db';
 import { BLIND_INDEX_VERSION, createFieldCrypto, type FieldCrypto } from './field-crypto';
 import { ROOT } from './paths';
 
@@ -26,7 +26,7 @@ export async function migrate(config: MigrateConfig, log: (msg: string) => void 
     checkOrder: true,
     log,
   });
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
+  const pool = createPool({ DATABASE_URL: databaseUrl, DATABASE_POOL_MAX: 1, DATABASE_POOL_MIN: 0 });
   try {
     const n = await reindexBlindIndexes(pool, createFieldCrypto(config));
     if (n) log(`re-indexed ${n} customer email(s) with per-tenant blind-index keys`);

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import pg from 'pg';
 import { verifyAuditChain } from '../audit';
-import { dropDatabase, ensureDatabase } from '../db';
+import { createPool, dropDatabase, ensureDatabase } from '../db';
 import type { FieldCrypto } from '../field-crypto';
 import { MIGRATIONS_DIR } from '../migrate';
 import { LocalObjectStorage } from '../object-storage/local';
@@ -94,7 +94,7 @@ export async function restoreBackup(settings: RestoreSettings, dir: string, opti
   }
 
   progress('checking the restored database against the backup');
-  const pool = new pg.Pool({ connectionString: settings.adminUrl, max: 1 });
+  const pool = createPool({ DATABASE_URL: settings.adminUrl, DATABASE_POOL_MAX: 1, DATABASE_POOL_MIN: 0 });
   try {
     const client = await pool.connect();
     let tables: Awaited<ReturnType<typeof summarizeTables>>;

@@ -15,12 +15,13 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
+import type pg from 'pg';
 import { ZodError } from 'zod';
 import { DeskflowError } from '../../domain/errors';
 import { CreateApiKeyInput, CreateUserInput, SCOPES } from '../../domain/auth';
 import { type AuditAnchor, auditHeads, checkAuditAnchors, parseAuditAnchors, signAuditAnchor, verifyAuditChain } from '../audit';
 import { loadConfig } from '../config';
+import { createPool } from '../db';
 import { createFieldCrypto, type FieldCrypto } from '../field-crypto';
 import { DEMO } from '../demo';
 import { apiKeyStore } from '../../stores/api-keys';
@@ -162,7 +163,8 @@ async function main() {
     },
   });
   const config = loadConfig();
-  const pool = new pg.Pool({ connectionString: config.DATABASE_ADMIN_URL, max: 2 });
+  // createPool: a connection PostgreSQL ends while idle is dropped, not an uncaught 'error' that ends the command.
+  const pool = createPool({ DATABASE_URL: config.DATABASE_ADMIN_URL, DATABASE_POOL_MAX: 2, DATABASE_POOL_MIN: 0 });
   const crypto = createFieldCrypto(config);
   try {
     switch (command) {
