@@ -12,7 +12,8 @@
  *             whose update first does one local INSERT);
  *  saturation (d) open-loop creates stepped up (BENCH_SATURATION_*) against bare update-with-start, on the in-memory dev
  *             server and on a dev server started as `npm start` starts it (SQLite file), until p95 exceeds a bound or the
- *             rate is not served;
+ *             rate is not served; with the CPU each process (dev server, worker, trivial worker, API, PostgreSQL, Redis,
+ *             the load generator) spends per answered request at each step: what the cores go to as the rate rises;
  *  startup    (e) a fresh `npm start`-like stack (file dev server, worker and API started together): creates at
  *             BENCH_STARTUP_RATE for BENCH_STARTUP_S seconds from the moment /readyz first answers 200, then as long again;
  *  metrics    (f) the cost of the API's metrics (issue #13): the authenticated GET and closed-loop create against the
@@ -54,6 +55,7 @@ import { login, operatorOf } from '../test/support/stack';
 import { pingUpdate, recordedPingUpdate, TRIVIAL_RECORDED_TABLE, TRIVIAL_WORKFLOW_TYPE } from './baselines/trivial-contract';
 import type { trivialWorkflow } from './baselines/trivial-workflows';
 import { CpuPerRequest, databaseProcesses } from './lib/cpu-per-request';
+import { ProcSampler, type ProcTarget } from './lib/proc-sampler';
 import { historyPhases } from './lib/history-phases';
 import { LATE_MS, measureAutocannon, measureLoop, measureOpenLoop, postJson, windowP95 } from './lib/load';
 import { describeMachine, loadAverage } from './lib/machine';
@@ -209,6 +211,8 @@ interface TemporalStack {
   kind: ServerKind;
   apiUrl: string;
   apiPid: number | undefined;
+  /** Its dev server, worker, trivial worker and API, for the CPU each spends per request. */
+  processes: ProcTarget[];
   client: Client;
   /** The real worker's, which the API sends its ticket workflows to. */
   taskQueue: string;
@@ -320,6 +324,12 @@ async function main(cleanup: Cleanup): Promise<number> {
       kind,
       apiUrl,
       apiPid: api.child.pid,
+      processes: [
+        { name: 'dev server', pid: server.process.pid },
+        { name: 'worker', pid: worker.child.pid },
+        { name: 'trivial worker', pid: trivialWorker.child.pid },
+        { name: 'API', pid: api.child.pid },
+      ].filter((t): t is ProcTarget => t.pid !== undefined),
       client: new Client({ connection, namespace: base.TEMPORAL_NAMESPACE }),
       taskQueue,
       trivialTaskQueue,
@@ -872,6 +882,23 @@ async function main(cleanup: Cleanup): Promise<number> {
       }
       const ops = { bare: bareUpdateWithStart(stack), create: createVia(stack.apiUrl) };
       const satSides = ['bare', 'create'] as const;
+      // What each process spends per request at each step: where the machine's two cores go as the rate rises.
+      const cpuTargets = [...stack.processes, ...(await databaseProcesses(adminDatabaseUrl, base.REDIS_URL))];
+      const cpu = ProcSampler.available() ? new ProcSampler(cpuTargets, 500) : undefined;
+      cpu?.start();
+      // phase → requests answered in it, and this process's own CPU (the load generator's) over it, µs
+      const answered = new Map<string, { rate: number; side: 'bare' | 'create'; ok: number; selfUs: number }>();
+      const measured = async (rate: number, side: 'bare' | 'create'): Promise<Sample> => {
+        const phase = `${rate}:${side}`;
+        cpu?.setPhase(phase);
+        const self = process.cpuUsage();
+        const s = await openLoopOf(rate, settings.durationS, ops[side]);
+        const { user, system } = process.cpuUsage(self);
+        cpu?.setPhase('between');
+        const seen = answered.get(phase) ?? { rate, side, ok: 0, selfUs: 0 };
+        answered.set(phase, { ...seen, ok: seen.ok + s.ok, selfUs: seen.selfUs + user + system });
+        return s;
+      };
       if (settings.warmupS > 0) {
         for (const side of satSides) {
           const s = await openLoopOf(settings.saturationStart, settings.warmupS, ops[side]);
@@ -896,7 +923,7 @@ async function main(cleanup: Cleanup): Promise<number> {
         for (let round = 1; round <= settings.rounds; round++) {
           const order = round % 2 === 1 ? [...satSides] : [...satSides].reverse();
           for (const side of order) {
-            const s = await openLoopOf(rate, settings.durationS, ops[side]);
+            const s = await measured(rate, side);
             rounds[side].push(s);
             log(`round ${round}/${settings.rounds} saturation ${kind} ${rate}/s ${OPEN_NAMES[side]}: ${fmt(s)}`);
             await sleep(SETTLE_MS);
@@ -928,7 +955,7 @@ async function main(cleanup: Cleanup): Promise<number> {
         await sleep(2 * SETTLE_MS);
         const rounds: Sample[] = [];
         for (let round = 1; round <= settings.rounds; round++) {
-          const s = await openLoopOf(rate, settings.durationS, ops.bare);
+          const s = await measured(rate, 'bare');
           rounds.push(s);
           log(`round ${round}/${settings.rounds} saturation ${kind} ${rate}/s ${OPEN_NAMES.bare}: ${fmt(s)}`);
           await sleep(SETTLE_MS);
@@ -936,7 +963,17 @@ async function main(cleanup: Cleanup): Promise<number> {
         const bare = medianSample(rounds);
         bareSteps.push({ rate, bare, saturated: saturatedBy(bare, rate) });
       }
+      cpu?.stop();
       if (kind === 'file') await stack.stop();
+      const cpuHead = ['offered /s', 'side', ...cpuTargets.map((t) => `${t.name} ms`), 'load generator ms', 'sum ms', 'all, % of a core'];
+      const cpuRows = [...answered].flatMap(([phase, { rate, side, ok, selfUs }]) => {
+        const used = cpuTargets.map((t) => cpu?.summary(t.name, phase));
+        if (ok === 0 || used.some((u) => !u)) return [];
+        const seconds = used[0]!.seconds;
+        const msOf = [...used.map((u) => ((u!.avgCpuPct / 100) * u!.seconds * 1000) / ok), selfUs / 1000 / ok];
+        const pct = used.reduce((sum, u) => sum + u!.avgCpuPct, 0) + (seconds > 0 ? selfUs / 1e4 / seconds : 0);
+        return [[String(rate), OPEN_NAMES[side], ...msOf.map((v) => v.toFixed(1)), msOf.reduce((a, b) => a + b, 0).toFixed(1), pct.toFixed(0)]];
+      });
 
       const saturationLine = (what: string, stepped: readonly { rate: number; saturated: string | undefined }[]) => {
         const first = stepped.findIndex((x) => x.saturated);
@@ -1007,9 +1044,17 @@ async function main(cleanup: Cleanup): Promise<number> {
           `Past the rate where creates saturate, bare update-with-start is stepped on alone. Served: a round's answers over ` +
           `its ${settings.durationS} s schedule plus the p99 latency. A step is saturated at its first failure, at p95 over ` +
           `${settings.saturationP95Ms} ms, or when less than 90 % of the offered rate is served.\n\n` +
-          `${table(head, rowsOf, 2)}\n\n${satLine}.\n\n${bareLine}.`,
+          `${table(head, rowsOf, 2)}\n\n${satLine}.\n\n${bareLine}.` +
+          (cpuRows.length
+            ? `\n\nCPU per answered request by process at each step (/proc every 0.5 s: each process with its children, ` +
+              `so PostgreSQL is the postmaster and every backend; all rounds of the step; the load generator is this ` +
+              `process's own CPU, from process.cpuUsage()). Whatever a process spends during a step counts, its idle work too, so the side ` +
+              `not being driven (the trivial worker during creates, the real worker and API during bare) shows its floor.\n\n` +
+              table(cpuHead, cpuRows, 2)
+            : ''),
       );
       extra.text.push(`\n== Saturation, ${SERVER_NAMES[kind]}`, textTable([head, ...rowsOf]), satLine, bareLine);
+      if (cpuRows.length) extra.text.push('CPU ms per answered request by process:', textTable([cpuHead, ...cpuRows]));
     }
   }
 
