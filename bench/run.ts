@@ -886,6 +886,7 @@ async function main(cleanup: Cleanup): Promise<number> {
       const cpuTargets = [...stack.processes, ...(await databaseProcesses(adminDatabaseUrl, base.REDIS_URL))];
       const cpu = ProcSampler.available() ? new ProcSampler(cpuTargets, 500) : undefined;
       cpu?.start();
+      cleanup.add(`CPU sampler (saturation, ${kind})`, async () => cpu?.stop()); // should a step throw
       // phase → requests answered in it, and this process's own CPU (the load generator's) over it, µs
       const answered = new Map<string, { rate: number; side: 'bare' | 'create'; ok: number; selfUs: number }>();
       const measured = async (rate: number, side: 'bare' | 'create'): Promise<Sample> => {
