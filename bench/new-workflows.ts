@@ -114,7 +114,7 @@ async function main(cleanup: Cleanup): Promise<number> {
     };
     const sorted = (xs: number[]) => Float64Array.from(xs).sort();
     const u = sampler.summary('worker', `round ${round}`);
-    const cpuMsPerWrite = u ? ((u.avgCpuPct / 100) * u.seconds * 1000) / (creates.length + messages.length) : Number.NaN;
+    const cpuMsPerWrite = u ? (u.cpuSeconds * 1000) / (creates.length + messages.length) : Number.NaN;
     const f = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : '–');
     rows.push([
       String(round),

@@ -298,6 +298,9 @@ async function main(cleanup: Cleanup): Promise<number> {
   log(`tenant ${tenantId}, agent ${agentId}, customer ${customerId}`);
 
   const { start, assertAllRunning } = serviceGroup(env, cleanup);
+  // PostgreSQL's postmaster and Redis, whose CPU the scenarios count: the same processes all run long, looked up once.
+  let databaseTargets: Promise<ProcTarget[]> | undefined;
+  const databases = () => (databaseTargets ??= databaseProcesses(adminDatabaseUrl, base.REDIS_URL));
 
   /** Starts the real worker, the trivial worker and the real API on `server` (task queues of their own). */
   const startTemporalStack = async (kind: ServerKind, server: DevServer, suffix: string, ownsServer: boolean): Promise<TemporalStack> => {
@@ -481,10 +484,7 @@ async function main(cleanup: Cleanup): Promise<number> {
     ];
     const keys = (['get', 'create'] as const).filter(want);
     // CPU per GET request by process (the side's server, PostgreSQL, Redis): what separates the sides, split by who pays.
-    const cpu = new CpuPerRequest(
-      { bare: bare.child.pid, unauthenticated: unauth.child.pid, authenticated: memory.apiPid },
-      await databaseProcesses(adminDatabaseUrl, base.REDIS_URL),
-    );
+    const cpu = new CpuPerRequest({ bare: bare.child.pid, unauthenticated: unauth.child.pid, authenticated: memory.apiPid }, await databases());
     cleanup.add('CPU sampler', async () => cpu.stop());
 
     if (settings.warmupS > 0) {
@@ -735,7 +735,7 @@ async function main(cleanup: Cleanup): Promise<number> {
     sidePid: { on: number | undefined; off: number | undefined },
   ) => {
     // The API's own CPU per GET on each side: what observing costs, apart from the machine's noise in req/s.
-    const cpu = new CpuPerRequest(sidePid, await databaseProcesses(adminDatabaseUrl, base.REDIS_URL));
+    const cpu = new CpuPerRequest(sidePid, await databases());
     cleanup.add(`CPU sampler (${what})`, async () => cpu.stop());
     const ticket = await postJson(agent, new URL('/api/v1/tickets', sideUrl.on), headers, createBody);
     if (!isTicket(ticket)) throw new Error(`POST /api/v1/tickets answered: ${JSON.stringify(ticket)}`);
@@ -883,7 +883,7 @@ async function main(cleanup: Cleanup): Promise<number> {
       const ops = { bare: bareUpdateWithStart(stack), create: createVia(stack.apiUrl) };
       const satSides = ['bare', 'create'] as const;
       // What each process spends per request at each step: where the machine's two cores go as the rate rises.
-      const cpuTargets = [...stack.processes, ...(await databaseProcesses(adminDatabaseUrl, base.REDIS_URL))];
+      const cpuTargets = [...stack.processes, ...(await databases())];
       const cpu = ProcSampler.available() ? new ProcSampler(cpuTargets, 500) : undefined;
       cpu?.start();
       cleanup.add(`CPU sampler (saturation, ${kind})`, async () => cpu?.stop()); // should a step throw
@@ -971,7 +971,7 @@ async function main(cleanup: Cleanup): Promise<number> {
         const used = cpuTargets.map((t) => cpu?.summary(t.name, phase));
         if (ok === 0 || used.some((u) => !u)) return [];
         const seconds = used[0]!.seconds;
-        const msOf = [...used.map((u) => ((u!.avgCpuPct / 100) * u!.seconds * 1000) / ok), selfUs / 1000 / ok];
+        const msOf = [...used.map((u) => (u!.cpuSeconds * 1000) / ok), selfUs / 1000 / ok];
         const pct = used.reduce((sum, u) => sum + u!.avgCpuPct, 0) + (seconds > 0 ? selfUs / 1e4 / seconds : 0);
         return [[String(rate), OPEN_NAMES[side], ...msOf.map((v) => v.toFixed(1)), msOf.reduce((a, b) => a + b, 0).toFixed(1), pct.toFixed(0)]];
       });

@@ -1113,7 +1113,7 @@ async function main(cleanup: Cleanup): Promise<number> {
   const cpuMsPerTask = (names: string[], phase: string, tasks: number) => {
     const us = names.map((name) => usage(name, phase));
     if (us.some((u) => !u) || tasks <= 0) return Number.NaN;
-    return us.reduce((sum, u) => sum + (u!.avgCpuPct / 100) * u!.seconds * 1000, 0) / tasks;
+    return us.reduce((sum, u) => sum + u!.cpuSeconds * 1000, 0) / tasks;
   };
   const warningsInWindow = warnWindow
     ? warnings.filter((e) => {

@@ -1045,7 +1045,7 @@ function render(r: {
   const names = r.usage[0]?.rows.map((x) => x.name) ?? [];
   const cpuS = (u: (typeof r.usage)[number], name: string) => {
     const x = u.rows.find((y) => y.name === name)?.u;
-    return x ? (x.avgCpuPct / 100) * x.seconds : 0;
+    return x ? x.cpuSeconds : 0;
   };
   const seconds = (u: (typeof r.usage)[number]) => u.rows.find((y) => y.u)?.u?.seconds ?? Number.NaN;
   L.push(

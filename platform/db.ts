@@ -62,7 +62,6 @@ export function createPool(
   return pool;
 }
 
-/** Creates the database named in `url` if it is missing (for the embedded default and tests). */
 /**
  * Opens the connections the pool keeps (DATABASE_POOL_MIN, at least one; one `SELECT 1` each), so the first requests
  * after a start do not wait for them; the pool then keeps them open however idle.
@@ -77,6 +76,7 @@ export async function warmPool(pool: pg.Pool): Promise<void> {
   }
 }
 
+/** Creates the database named in `url` if it is missing (for the embedded default and tests). */
 export async function ensureDatabase(url: string): Promise<void> {
   const target = new URL(url);
   const name = decodeURIComponent(target.pathname.slice(1));

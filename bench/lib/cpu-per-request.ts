@@ -75,7 +75,7 @@ export class CpuPerRequest {
       const perRequest: Record<string, number> = {};
       for (const name of [`server:${side}`, ...this.databases.map((d) => d.name)]) {
         const u = this.sampler.summary(name, phase);
-        if (u) perRequest[name.startsWith('server:') ? 'server' : name] = ((u.avgCpuPct / 100) * u.seconds * 1e6) / sample.ok;
+        if (u) perRequest[name.startsWith('server:') ? 'server' : name] = (u.cpuSeconds * 1e6) / sample.ok;
       }
       const list = this.perSide.get(side) ?? [];
       list.push(perRequest);

@@ -15,6 +15,8 @@ export interface ProcTarget {
 export interface PhaseUsage {
   /** CPU time over the phase ÷ its wall time, %. */
   avgCpuPct: number;
+  /** CPU time over the phase, seconds (what a per-request or per-task figure divides). */
+  cpuSeconds: number;
   /** The busiest single interval, %. */
   maxCpuPct: number;
   peakRssMiB: number;
@@ -128,6 +130,7 @@ export class ProcSampler {
     if (!a || a.wallS <= 0) return undefined;
     return {
       avgCpuPct: (a.cpuS / a.wallS) * 100,
+      cpuSeconds: a.cpuS,
       maxCpuPct: a.maxCpuPct,
       peakRssMiB: a.peakRssKiB / 1024,
       lastRssMiB: a.lastRssKiB / 1024,
