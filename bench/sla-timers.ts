@@ -870,6 +870,7 @@ async function main(cleanup: Cleanup): Promise<number> {
   // Per ticket: with paced slots, targets differ, so the first and last due times are taken from the tickets themselves.
   let firstWarnDue = Number.POSITIVE_INFINITY;
   let lastWarnDue = Number.NEGATIVE_INFINITY;
+  const warnDues: number[] = [];
   let firstBreachDue = Number.POSITIVE_INFINITY;
   let lastDue = Number.NEGATIVE_INFINITY;
   let wrongPolicy = 0;
@@ -907,6 +908,7 @@ async function main(cleanup: Cleanup): Promise<number> {
       if (Math.abs(offset - targetMs) > 1) throw new Error(`first reply due ${offset} ms after creation, expected ${targetMs}`);
       checked = true;
       const warnsAt = created + (targetMs * settings.warnPercent) / 100;
+      warnDues.push(warnsAt);
       firstWarnDue = Math.min(firstWarnDue, warnsAt);
       lastWarnDue = Math.max(lastWarnDue, warnsAt);
       firstBreachDue = Math.min(firstBreachDue, Date.parse(due));
@@ -1013,13 +1015,18 @@ async function main(cleanup: Cleanup): Promise<number> {
   const histogramSum = metricValue('_sum');
 
   // ---- baseline: the same number of open workflows, a trivial timer task firing at the same rate ------
+  // The rate the measured warning tasks came due at. Unpaced, that is phase A's creation rate; paced, the warnings
+  // (half of stepped targets) come due slower than phase A created, and a baseline firing faster would spread its
+  // fixed costs over more tasks than ours had.
+  const warnsInWindow = warnWindow ? warnDues.filter((at) => at >= warnWindow.from && at <= warnWindow.to).length : 0;
+  const baselineRate = warnWindow && warnsInWindow > 0 ? warnsInWindow / ((warnWindow.to - warnWindow.from) / 1000) : aSample.rps;
   const baseline = timerWorker
     ? await runTimerBaseline({
         client: temporalClient,
         admin,
         taskQueue: timerQueue,
         workflows: phaseA.done.length,
-        rate: aSample.rps,
+        rate: baselineRate,
         firingS: settings.baselineS,
         setPhase,
         health,
@@ -1560,7 +1567,7 @@ function formatReport(r: ReportInput): string {
   L.push(
     '',
     'Worker CPU = utime + stime of the worker process and its threads over the window (/proc, 1 s samples), divided by the timer tasks that ran in it. ' +
-      'The baseline has as many open workflows as the run has tickets (those not firing are due in a day), its timers firing at the breach rate ' +
+      'The baseline has as many open workflows as the run has tickets (those not firing are due in a day), its timers firing at the rate the measured warning tasks came due (phase A’s creation rate unless the breaches are paced) ' +
       '(each fired run then arms its next timer and stays open, as a ticket does), ' +
       'on its own task queue and worker process with the same cache, concurrency, shard and heap settings, after the Deskflow phases.',
     '',
