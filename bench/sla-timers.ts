@@ -1015,9 +1015,8 @@ async function main(cleanup: Cleanup): Promise<number> {
   const histogramSum = metricValue('_sum');
 
   // ---- baseline: the same number of open workflows, a trivial timer task firing at the same rate ------
-  // The rate the measured warning tasks came due at. Unpaced, that is phase A's creation rate; paced, the warnings
-  // (half of stepped targets) come due slower than phase A created, and a baseline firing faster would spread its
-  // fixed costs over more tasks than ours had.
+  // The rate the measured warning tasks came due at, so both sides are measured at one rate. Unpaced, that is phase
+  // A's creation rate; paced, the warnings (BENCH_SLA_WARN_PERCENT of stepped targets) come due slower than that.
   const warnsInWindow = warnWindow ? warnDues.filter((at) => at >= warnWindow.from && at <= warnWindow.to).length : 0;
   const baselineRate = warnWindow && warnsInWindow > 0 ? warnsInWindow / ((warnWindow.to - warnWindow.from) / 1000) : aSample.rps;
   const baseline = timerWorker
