@@ -868,8 +868,6 @@ async function main(cleanup: Cleanup): Promise<number> {
   const capAS = Math.max(2 * expectedAS, expectedAS + 120);
   log(`phase A: creating ${settings.tickets} normal tickets (at most ${capAS.toFixed(0)} s)…`);
   // Per ticket: with paced slots, targets differ, so the first and last due times are taken from the tickets themselves.
-  let firstWarnDue = Number.POSITIVE_INFINITY;
-  let lastWarnDue = Number.NEGATIVE_INFINITY;
   const warnDues: number[] = [];
   let firstBreachDue = Number.POSITIVE_INFINITY;
   let lastDue = Number.NEGATIVE_INFINITY;
@@ -909,8 +907,6 @@ async function main(cleanup: Cleanup): Promise<number> {
       checked = true;
       const warnsAt = created + (targetMs * settings.warnPercent) / 100;
       warnDues.push(warnsAt);
-      firstWarnDue = Math.min(firstWarnDue, warnsAt);
-      lastWarnDue = Math.max(lastWarnDue, warnsAt);
       firstBreachDue = Math.min(firstBreachDue, Date.parse(due));
       lastDue = Math.max(lastDue, Date.parse(due));
     },
@@ -921,6 +917,8 @@ async function main(cleanup: Cleanup): Promise<number> {
   if (phaseA.done.length === 0) throw new Error(`no ticket created in phase A (${phaseA.firstError ?? 'no error'})`);
   if (phaseA.capped) notes.push(`Phase A hit its time limit (${capAS.toFixed(0)} s): ${phaseA.done.length} of ${settings.tickets} tickets created.`);
   const aSample = windowOf(phaseA, phaseA.startedAt, phaseA.endedAt);
+  const firstWarnDue = warnDues.reduce((a, b) => Math.min(a, b), Number.POSITIVE_INFINITY);
+  const lastWarnDue = warnDues.reduce((a, b) => Math.max(a, b), Number.NEGATIVE_INFINITY);
   const quietEnd = Math.min(phaseA.endedAt, firstWarnDue);
   const aQuiet = windowOf(phaseA, phaseA.startedAt, quietEnd);
   const aBusy = quietEnd < phaseA.endedAt - 5000 ? windowOf(phaseA, quietEnd, phaseA.endedAt) : undefined;
